@@ -1,0 +1,13 @@
+//! tsbridge: GitOps for TSB-style service-mesh configuration.
+//!
+//! Modules are cut by dependency boundary (see `docs/design.md`); `tests/it/layering.rs`
+//! enforces the edges.
+
+pub mod agent;
+pub mod cli;
+pub mod k8s;
+pub mod model;
+pub mod proto;
+pub mod runtime;
+pub mod server;
+pub mod store;

@@ -1,0 +1,13 @@
+//! Generated protobuf and gRPC code for package `tsbridge.v1`; the only place that includes it.
+//!
+//! Depends on: `model`; prost, tonic (generated code).
+//! Never: kube, sqlx.
+
+/// Messages and services of `proto/tsbridge/v1/`.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("tsbridge.v1");
+}
+
+/// Encoded `FileDescriptorSet` of every tsbridge proto, served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tsbridge_descriptor");
