@@ -1,0 +1,236 @@
+//! Traffic kinds: TrafficSetting, ServiceRoute, ServiceTrafficSetting (§1.2).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
+
+/// `reachability.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReachabilityMode {
+    /// Inherit.
+    Unset,
+    /// Own namespace only.
+    Namespace,
+    /// The traffic group's namespaces.
+    Group,
+    /// The workspace's namespaces.
+    Workspace,
+    /// The whole cluster.
+    Cluster,
+    /// The explicit `hosts` list.
+    Custom,
+}
+
+/// `reachability`: which services a sidecar can reach.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReachabilitySettings {
+    /// The mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<ReachabilityMode>,
+    /// `<namespace>/<host>` entries (`./*`, `ns1/*`, `ns1/svc`, `*/svc`) for `CUSTOM`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// Fields tsbridge does not type.
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `resilience.circuitBreakerSensitivity`: ejection after 20 / 10 / 5 consecutive failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CircuitBreakerSensitivity {
+    /// Disabled.
+    Unset,
+    /// 20 consecutive failures.
+    Low,
+    /// 10 consecutive failures.
+    Medium,
+    /// 5 consecutive failures.
+    High,
+}
+
+/// `resilience.httpRetries`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HttpRetries {
+    /// Retry attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// Per-try timeout as a duration string (`2s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<String>,
+    /// Envoy retry conditions (`5xx,connect-failure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<String>,
+    /// Fields tsbridge does not type.
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `resilience`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ResilienceSettings {
+    /// Request timeout as a duration string (`5s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request_timeout: Option<String>,
+    /// Retry policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_retries: Option<HttpRetries>,
+    /// TCP/HTTP keep-alive (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<Value>,
+    /// Outlier ejection sensitivity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker_sensitivity: Option<CircuitBreakerSensitivity>,
+    /// Fields tsbridge does not type.
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `egress`: the egress gateway unknown traffic is sent through.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EgressSettings {
+    /// `<namespace>/<fqdn>` (pattern `^[^/]+/[^/]+$`, V7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Deprecated and ignored by TSB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Fields tsbridge does not type.
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `traffic.tsb.tetrate.io/v2` `TrafficSetting`; also the shape of `defaultTrafficSetting`
+/// and of a ServiceTrafficSetting's `settings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TrafficSettingSpec {
+    /// User-friendly name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Sidecar reachability (deprecated in newer TSB in favour of `outbound`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<ReachabilitySettings>,
+    /// Timeouts, retries, circuit breaking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resilience: Option<ResilienceSettings>,
+    /// Egress gateway for unknown traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressSettings>,
+    /// Rate limiting (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limiting: Option<Value>,
+    /// Per-upstream settings (not typed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_traffic_settings: Vec<Value>,
+    /// Newer inbound settings (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<Value>,
+    /// Newer outbound settings (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<Value>,
+    /// Metadata for generated objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_generation_metadata: Option<ConfigGenerationMetadata>,
+}
+
+/// `subsets[]` of a ServiceRoute.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subset {
+    /// Subset name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Endpoint labels.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Traffic weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Fields tsbridge does not type (e.g. subset `portLevelSettings`).
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `portLevelSettings[]` of a ServiceRoute.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PortLevelSetting {
+    /// Port number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// Protocol, e.g. `HTTP` (kept as a string: TSB documents no closed list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_type: Option<String>,
+    /// Fields tsbridge does not type (e.g. `stickySession`).
+    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
+}
+
+/// `traffic.tsb.tetrate.io/v2` `ServiceRoute`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ServiceRouteSpec {
+    /// User-friendly name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `<namespace>/<fqdn>` (REQUIRED, pattern `^[^/]+/[^/]+$`, V7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Versions and weights (REQUIRED, at least one, V7).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subsets: Vec<Subset>,
+    /// Port/protocol combinations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub port_level_settings: Vec<PortLevelSetting>,
+    /// HTTP routes (not typed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http_routes: Vec<Value>,
+    /// TCP routes (not typed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp_routes: Vec<Value>,
+    /// Sticky sessions (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticky_session: Option<Value>,
+    /// Argo Rollouts integration (not typed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argo_rollout: Option<Value>,
+    /// Metadata for generated objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_generation_metadata: Option<ConfigGenerationMetadata>,
+}
+
+/// `traffic.tsb.tetrate.io/v2` `ServiceTrafficSetting`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ServiceTrafficSettingSpec {
+    /// User-friendly name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `<namespace>/<fqdn>` (REQUIRED; one setting per service, V13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The settings (REQUIRED), shaped like a TrafficSetting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<TrafficSettingSpec>,
+    /// Metadata for generated objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_generation_metadata: Option<ConfigGenerationMetadata>,
+}

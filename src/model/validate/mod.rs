@@ -1,0 +1,138 @@
+//! Validation in three layers (architecture.md §4, tsb-model.md §4):
+//!
+//! * **L1 object-local** ([`validate_object`], [`admission`], [`validate_resource`]): needs only
+//!   the object (and the old object on UPDATE/DELETE); used by the webhook, `tsbridge validate`
+//!   and the MP for API writes. Same verdict with or without `dryRun`.
+//! * **L2 hierarchy** ([`validate_set`], [`validate_write`], [`validate_delete`],
+//!   [`validate_grant`]): parents, selectors across objects, modes, duplicates.
+//! * **L3 analysis** (run inside the L2 entry points): STRICTER supersession and references;
+//!   warnings only, never blocking.
+
+mod analysis;
+mod annotations;
+mod set;
+mod spec_rules;
+
+#[cfg(test)]
+mod tests;
+
+use crate::model::diagnostic::{Diagnostic, RuleCode};
+use crate::model::metadata::{StripRules, is_dns1123_subdomain};
+use crate::model::object::{Classification, KubeObject, Resource, classify, convert};
+
+pub use annotations::{check_immutable, check_placement};
+pub use set::{Organizations, validate_delete, validate_grant, validate_set, validate_write};
+pub use spec_rules::{check_inline_secrets, check_spec, is_namespace_slash_name};
+
+/// Admission operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// CREATE
+    Create,
+    /// UPDATE
+    Update,
+    /// DELETE
+    Delete,
+}
+
+/// Every L1 finding for one object (errors deny admission; warnings become admission warnings
+/// and `status.analysis[]`). Ignored objects (V1) yield nothing.
+pub fn validate_object(object: &KubeObject) -> Vec<Diagnostic> {
+    // The strip list changes what is forwarded, never the verdict.
+    convert(object, &StripRules::default())
+        .diagnostics()
+        .to_vec()
+}
+
+/// The webhook's verdict input (gitops-contract.md R-B1, R-B2, R-C6, G-8):
+/// * CREATE: all L1 rules.
+/// * UPDATE: hierarchy annotations are immutable; the other rules apply only when `spec`
+///   changed (ratcheting), so metadata-only edits and no-op re-applies pass.
+/// * DELETE: only `deletionProtectionEnabled` on the old object (V16).
+pub fn admission(
+    operation: Operation,
+    object: Option<&KubeObject>,
+    old_object: Option<&KubeObject>,
+) -> Vec<Diagnostic> {
+    let is_config = |o: &KubeObject| matches!(classify(o), Classification::Config(_));
+    match operation {
+        Operation::Create => object.map(validate_object).unwrap_or_default(),
+        Operation::Update => {
+            let (Some(new), Some(old)) = (object, old_object) else {
+                return object.map(validate_object).unwrap_or_default();
+            };
+            let mut out = Vec::new();
+            if is_config(new) || is_config(old) {
+                check_immutable(old, new, &mut out);
+            }
+            if new.spec != old.spec {
+                out.extend(validate_object(new));
+            }
+            out
+        }
+        Operation::Delete => {
+            let Some(old) = old_object else {
+                return Vec::new();
+            };
+            let Classification::Config(kind) = classify(old) else {
+                return Vec::new();
+            };
+            let protected = old
+                .spec
+                .get("deletionProtectionEnabled")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            if protected && !kind.is_direct() {
+                vec![Diagnostic::error(
+                    RuleCode::DeletionProtected,
+                    &old.object_ref(),
+                    "spec.deletionProtectionEnabled",
+                    "deletion protection is enabled",
+                    "set spec.deletionProtectionEnabled: false first, then delete",
+                )]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// L1 rules on a resource that did not come from a CR (MP API writes, re-checks at the MP):
+/// V5 on every name in the FQN, V6/V7 on the spec, inline secrets, direct-mode namespace.
+pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
+    let object = resource.object_ref();
+    let mut out = Vec::new();
+    for segment in resource.fqn.segments() {
+        if !is_dns1123_subdomain(&segment.name) {
+            out.push(Diagnostic::error(
+                RuleCode::NameRule,
+                &object,
+                if segment.name == resource.name { "name".to_string() } else { "parent".to_string() },
+                format!(
+                    "{} name {:?} is not a DNS-1123 subdomain (generated Istio names would be rejected)",
+                    segment.collection, segment.name
+                ),
+                "use lower-case letters, digits, '-' and '.', starting and ending alphanumeric",
+            ));
+        }
+    }
+    check_spec(resource.kind, &resource.spec, &object, &mut out);
+    check_inline_secrets(&resource.spec.to_value(), &object, &mut out);
+    if resource.kind.is_direct() && resource.namespace.as_deref().unwrap_or("").is_empty() {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            &object,
+            "namespace",
+            "a direct-mode object needs its target namespace",
+            "set the namespace the Istio object is applied to",
+        ));
+    }
+    out
+}
+
+/// True if the diagnostics say a STRICTER ancestor supersedes the object (MP status `DIRTY`).
+pub fn is_superseded(diagnostics: &[Diagnostic]) -> bool {
+    diagnostics
+        .iter()
+        .any(|d| d.rule == RuleCode::StricterSupersession)
+}

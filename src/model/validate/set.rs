@@ -1,0 +1,436 @@
+//! L2 hierarchy rules over a set of resources (tsb-model.md §3.3–§3.5, §4.2 V9–V14, V16, V18).
+//!
+//! The same checks serve `tsbridge validate` (a whole file set, [`validate_set`]) and the MP
+//! (one write against the stored state, [`validate_write`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
+use crate::model::fqn::Fqn;
+use crate::model::kind::{ConfigClass, Kind};
+use crate::model::object::Resource;
+use crate::model::selector::NamespaceSelector;
+use crate::model::spec::ConfigMode;
+use crate::model::validate::analysis;
+
+/// Which organizations exist. Organizations are not GitOps objects (§2.7), so a set cannot
+/// contain them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Organizations {
+    /// Every organization named by an annotation is taken to exist (`tsbridge validate`).
+    #[default]
+    AnyNamed,
+    /// Only these exist (the MP's configured organizations).
+    Known(BTreeSet<String>),
+}
+
+impl Organizations {
+    /// True if the organization exists.
+    pub fn exists(&self, name: &str) -> bool {
+        match self {
+            Organizations::AnyNamed => true,
+            Organizations::Known(names) => names.contains(name),
+        }
+    }
+}
+
+/// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks.
+pub(crate) struct Index<'a> {
+    pub all: Vec<&'a Resource>,
+    by_fqn: BTreeMap<&'a Fqn, &'a Resource>,
+    selectors: BTreeMap<&'a Fqn, NamespaceSelector>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(all: Vec<&'a Resource>) -> Index<'a> {
+        let mut by_fqn = BTreeMap::new();
+        let mut selectors = BTreeMap::new();
+        for resource in &all {
+            by_fqn.entry(&resource.fqn).or_insert(*resource);
+            if let Some(Ok(selector)) = resource
+                .spec
+                .namespace_selector()
+                .map(|s| NamespaceSelector::parse(&s.names))
+            {
+                selectors.entry(&resource.fqn).or_insert(selector);
+            }
+        }
+        Index {
+            all,
+            by_fqn,
+            selectors,
+        }
+    }
+
+    pub fn get(&self, fqn: &Fqn) -> Option<&'a Resource> {
+        self.by_fqn.get(fqn).copied()
+    }
+
+    pub fn selector(&self, fqn: &Fqn) -> Option<&NamespaceSelector> {
+        self.selectors.get(fqn)
+    }
+
+    /// The group and workspace selectors around an object under a group.
+    pub fn group_and_workspace(
+        &self,
+        group: &Fqn,
+    ) -> Option<(&NamespaceSelector, &NamespaceSelector)> {
+        let workspace = group.parent()?;
+        Some((self.selector(group)?, self.selector(&workspace)?))
+    }
+}
+
+fn parent_kind_name(fqn: &Fqn) -> String {
+    match fqn.kind() {
+        Some(kind) => kind.to_string(),
+        None => "organization".to_string(),
+    }
+}
+
+/// V9: the parent exists.
+fn check_parent(
+    index: &Index<'_>,
+    resource: &Resource,
+    orgs: &Organizations,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(parent) = &resource.parent else {
+        return;
+    };
+    let object = resource.object_ref();
+    if parent.is_organization() {
+        if !orgs.exists(parent.name()) {
+            out.push(Diagnostic::error(
+                RuleCode::ParentExists,
+                &object,
+                "metadata.annotations[tsb.tetrate.io/organization]",
+                format!(
+                    "organization {:?} does not exist in the management plane",
+                    parent.name()
+                ),
+                "use an organization the management plane is configured with",
+            ));
+        }
+        return;
+    }
+    if index.get(parent).is_none() {
+        let annotation = parent
+            .kind()
+            .and_then(Kind::naming_key)
+            .map(|k| format!("metadata.annotations[{}]", k.annotation()))
+            .unwrap_or_else(|| "metadata.annotations".to_string());
+        out.push(Diagnostic::error(
+            RuleCode::ParentExists,
+            &object,
+            annotation,
+            format!(
+                "parent {} {parent} does not exist",
+                parent_kind_name(parent)
+            ),
+            format!(
+                "create the {} {:?} first (it may still be on its way), or correct the annotation",
+                parent_kind_name(parent),
+                parent.name()
+            ),
+        ));
+    }
+}
+
+/// V14: BRIDGED kinds under BRIDGED groups, direct-mode kinds under DIRECT groups.
+fn check_config_mode(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+    let class = resource.kind.class();
+    if !matches!(class, ConfigClass::Bridged | ConfigClass::Direct) {
+        return;
+    }
+    let Some(group) = resource.parent.as_ref().and_then(|p| index.get(p)) else {
+        return;
+    };
+    let Some(mode) = group.spec.config_mode() else {
+        return;
+    };
+    let object = resource.object_ref();
+    match (class, mode) {
+        (ConfigClass::Bridged, ConfigMode::Direct) => out.push(Diagnostic::error(
+            RuleCode::ConfigModeMismatch,
+            &object,
+            "metadata.annotations",
+            format!(
+                "{} is a BRIDGED kind but its group {} has configMode DIRECT",
+                resource.kind, group.fqn
+            ),
+            "move it to a BRIDGED group, or use direct-mode Istio objects in this group",
+        )),
+        (ConfigClass::Direct, ConfigMode::Bridged) => out.push(Diagnostic::error(
+            RuleCode::ConfigModeMismatch,
+            &object,
+            "metadata.annotations",
+            format!(
+                "{} is a direct-mode object but its group {} has configMode BRIDGED",
+                resource.kind, group.fqn
+            ),
+            "set configMode: DIRECT on the group, or move the object to a DIRECT group",
+        )),
+        _ => {}
+    }
+}
+
+/// V10: every group entry overlaps some entry of the parent workspace.
+fn check_group_in_workspace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+    if !resource.kind.is_group() {
+        return;
+    }
+    let Some(workspace) = &resource.parent else {
+        return;
+    };
+    let (Some(group), Some(ws)) = (index.selector(&resource.fqn), index.selector(workspace)) else {
+        return;
+    };
+    let ws_entries: Vec<String> = ws.entries().iter().map(ToString::to_string).collect();
+    for i in group.entries_outside(ws) {
+        out.push(Diagnostic::error(
+            RuleCode::SelectorOutsideWorkspace,
+            &resource.object_ref(),
+            format!("spec.namespaceSelector.names[{i}]"),
+            format!(
+                "entry {:?} can select nothing workspace {workspace} owns ({})",
+                group.entries()[i].to_string(),
+                ws_entries.join(", ")
+            ),
+            "select namespaces of the workspace (*/* means all of it), or extend the workspace selector",
+        ));
+    }
+}
+
+/// V11: workspaces of one organization (across tenants) never potentially overlap.
+fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+    if resource.kind != Kind::Workspace {
+        return;
+    }
+    let Some(mine) = index.selector(&resource.fqn) else {
+        return;
+    };
+    let org = resource.fqn.organization_name();
+    let mut reported = BTreeSet::new();
+    for other in &index.all {
+        if other.kind != Kind::Workspace
+            || other.fqn == resource.fqn
+            || other.fqn.organization_name() != org
+        {
+            continue;
+        }
+        let Some(theirs) = index.selector(&other.fqn) else {
+            continue;
+        };
+        for (i, j) in mine.overlapping_pairs(theirs) {
+            if reported.insert((i, &other.fqn)) {
+                out.push(Diagnostic::error(
+                    RuleCode::WorkspaceOverlap,
+                    &resource.object_ref(),
+                    format!("spec.namespaceSelector.names[{i}]"),
+                    format!(
+                        "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
+                        mine.entries()[i].to_string(),
+                        theirs.entries()[j].to_string(),
+                        other.fqn
+                    ),
+                    "make the selectors disjoint (exact namespaces or clusters instead of wildcards)",
+                ));
+            }
+        }
+    }
+}
+
+/// V12: a direct-mode object's namespace belongs to its group.
+fn check_direct_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+    if !resource.kind.is_direct() {
+        return;
+    }
+    let (Some(group), Some(namespace)) = (&resource.parent, &resource.namespace) else {
+        return;
+    };
+    let Some((group_selector, ws_selector)) = index.group_and_workspace(group) else {
+        return;
+    };
+    if !group_selector.may_contain_namespace(ws_selector, namespace) {
+        out.push(Diagnostic::error(
+            RuleCode::NamespaceNotInGroup,
+            &resource.object_ref(),
+            "metadata.namespace",
+            format!("namespace {namespace:?} is not selected by group {group} within its workspace"),
+            "move the object to a namespace of the group, or add the namespace to the group and workspace selectors",
+        ));
+    }
+}
+
+/// V13: one ServiceTrafficSetting per service (`spec.service`) within a workspace.
+fn check_duplicate_service_setting(
+    index: &Index<'_>,
+    resource: &Resource,
+    out: &mut Vec<Diagnostic>,
+) {
+    if resource.kind != Kind::ServiceTrafficSetting {
+        return;
+    }
+    let Some(service) = resource.spec.service() else {
+        return;
+    };
+    let workspace = resource.fqn.ancestor(Kind::Workspace);
+    for other in &index.all {
+        if other.kind == Kind::ServiceTrafficSetting
+            && other.fqn != resource.fqn
+            && other.spec.service() == Some(service)
+            && other.fqn.ancestor(Kind::Workspace) == workspace
+        {
+            out.push(Diagnostic::error(
+                RuleCode::DuplicateServiceSetting,
+                &resource.object_ref(),
+                "spec.service",
+                format!(
+                    "service {service:?} already has ServiceTrafficSetting {}",
+                    other.fqn
+                ),
+                "merge the settings into one ServiceTrafficSetting per service",
+            ));
+        }
+    }
+}
+
+/// §2.3: two objects of the set map to one FQN (e.g. same name in two namespaces).
+fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<Diagnostic>) {
+    let mut by_fqn: BTreeMap<&Fqn, Vec<&Resource>> = BTreeMap::new();
+    for resource in resources {
+        by_fqn.entry(&resource.fqn).or_default().push(resource);
+    }
+    for (fqn, holders) in by_fqn.into_iter().filter(|(_, h)| h.len() > 1) {
+        for (i, resource) in holders.iter().enumerate() {
+            let others: Vec<String> = holders
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, r)| r.object_ref().to_string())
+                .collect();
+            out.push(Diagnostic::error(
+                RuleCode::FqnConflict,
+                &resource.object_ref(),
+                "metadata.name",
+                format!("FQN {fqn} is also produced by {}", others.join(", ")),
+                "rename one of them: the namespace is not part of the FQN",
+            ));
+        }
+    }
+}
+
+fn check_one(
+    index: &Index<'_>,
+    resource: &Resource,
+    orgs: &Organizations,
+    out: &mut Vec<Diagnostic>,
+) {
+    check_parent(index, resource, orgs, out);
+    check_config_mode(index, resource, out);
+    check_group_in_workspace(index, resource, out);
+    check_workspace_overlap(index, resource, out);
+    check_direct_namespace(index, resource, out);
+    check_duplicate_service_setting(index, resource, out);
+    analysis::analyze(index, resource, out);
+}
+
+/// L2 + L3 over a whole set (`tsbridge validate`). Symmetric conflicts (overlapping
+/// workspaces, duplicate service settings, FQN collisions) are reported on every member, since
+/// a file set has no order.
+pub fn validate_set(resources: &[Resource], orgs: &Organizations) -> Vec<Diagnostic> {
+    let all: Vec<&Resource> = resources.iter().collect();
+    let mut out = Vec::new();
+    check_fqn_conflicts(&all, &mut out);
+    let index = Index::new(all);
+    for resource in &index.all {
+        check_one(&index, resource, orgs, &mut out);
+    }
+    out
+}
+
+/// L2 + L3 for one write against the stored state (the MP). Only the candidate is judged:
+/// the later write is the one that conflicts. A stored object with the candidate's FQN is
+/// replaced (an update is not a conflict).
+pub fn validate_write(
+    existing: &[Resource],
+    candidate: &Resource,
+    orgs: &Organizations,
+) -> Vec<Diagnostic> {
+    let mut all: Vec<&Resource> = existing.iter().filter(|r| r.fqn != candidate.fqn).collect();
+    all.push(candidate);
+    let index = Index::new(all);
+    let mut out = Vec::new();
+    check_one(&index, candidate, orgs, &mut out);
+    out
+}
+
+/// V16: deleting `target` is blocked while it or a descendant has
+/// `deletionProtectionEnabled: true`, unless `force` is set (never by the agent).
+pub fn validate_delete(existing: &[Resource], target: &Fqn, force: bool) -> Vec<Diagnostic> {
+    if force {
+        return Vec::new();
+    }
+    let target_ref = existing
+        .iter()
+        .find(|r| &r.fqn == target)
+        .map(Resource::object_ref)
+        .unwrap_or_else(|| match target.kind() {
+            Some(kind) => ObjectRef::new(kind, target.name(), None).with_fqn(target.clone()),
+            None => ObjectRef {
+                group: String::new(),
+                kind: "Organization".to_string(),
+                name: target.name().to_string(),
+                namespace: None,
+                fqn: Some(target.clone()),
+            },
+        });
+    existing
+        .iter()
+        .filter(|r| target.covers(&r.fqn) && r.spec.deletion_protection_enabled())
+        .map(|r| {
+            let message = if &r.fqn == target {
+                "deletion protection is enabled".to_string()
+            } else {
+                format!("descendant {} has deletion protection enabled", r.fqn)
+            };
+            Diagnostic::error(
+                RuleCode::DeletionProtected,
+                &target_ref,
+                if &r.fqn == target {
+                    "spec.deletionProtectionEnabled".to_string()
+                } else {
+                    "metadata.name".to_string()
+                },
+                message,
+                format!(
+                    "set spec.deletionProtectionEnabled: false on {} first",
+                    r.fqn
+                ),
+            )
+        })
+        .collect()
+}
+
+/// V18: a cluster writes only inside its grants (organization, tenant or workspace FQNs).
+pub fn validate_grant(resource: &Resource, grants: &[Fqn]) -> Option<Diagnostic> {
+    if grants.iter().any(|grant| grant.covers(&resource.fqn)) {
+        return None;
+    }
+    let granted: Vec<String> = grants.iter().map(ToString::to_string).collect();
+    Some(Diagnostic::error(
+        RuleCode::GrantScope,
+        &resource.object_ref(),
+        "metadata.annotations",
+        format!(
+            "{} is not granted to this cluster (grants: {})",
+            resource.fqn,
+            if granted.is_empty() {
+                "none".to_string()
+            } else {
+                granted.join(", ")
+            }
+        ),
+        "grant the cluster this organization, tenant or workspace, or move the object",
+    ))
+}

@@ -1,0 +1,340 @@
+//! Spec rules that need only the object (V6, V7, R-G1 inline secrets, deprecations).
+
+use serde_json::Value;
+
+use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
+use crate::model::kind::Kind;
+use crate::model::selector::{NamespaceSelector, SelectorError};
+use crate::model::spec::{
+    NamespaceSelectorSpec, RouteTarget, SecuritySettingSpec, Spec, TrafficSettingSpec,
+    WorkloadSelector,
+};
+
+/// `^[^/]+/[^/]+$`: exactly one `/` with something on both sides.
+pub fn is_namespace_slash_name(value: &str) -> bool {
+    matches!(value.split_once('/'), Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains('/'))
+}
+
+fn check_selector(
+    selector: Option<&NamespaceSelectorSpec>,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(selector) = selector else {
+        out.push(Diagnostic::error(
+            RuleCode::SelectorGrammar,
+            object,
+            "spec.namespaceSelector",
+            "is required",
+            "add namespaceSelector.names with at least one <cluster>/<namespace> entry, e.g. */bookinfo",
+        ));
+        return;
+    };
+    match NamespaceSelector::parse(&selector.names) {
+        Ok(_) => {}
+        Err(SelectorError::Empty) => out.push(Diagnostic::error(
+            RuleCode::SelectorGrammar,
+            object,
+            "spec.namespaceSelector.names",
+            "must list at least one entry",
+            "add a <cluster>/<namespace> entry, e.g. */bookinfo",
+        )),
+        Err(SelectorError::Entries(errors)) => {
+            for (index, error) in errors {
+                out.push(Diagnostic::error(
+                    RuleCode::SelectorGrammar,
+                    object,
+                    format!("spec.namespaceSelector.names[{index}]"),
+                    format!(
+                        "entry {:?} {} (grammar ^(\\*|[^/*]+)/(\\*|[^/*]+\\*?)$)",
+                        error.entry,
+                        error.problem.message()
+                    ),
+                    error.problem.fix(),
+                ));
+            }
+        }
+    }
+}
+
+fn require_service(
+    service: Option<&str>,
+    pattern: bool,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    match service {
+        None | Some("") => out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            "spec.service",
+            "is required",
+            "set it to <namespace>/<fqdn>, e.g. checkout/cart.checkout.svc.cluster.local",
+        )),
+        Some(s) if pattern && !is_namespace_slash_name(s) => out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            "spec.service",
+            format!("{s:?} does not match ^[^/]+/[^/]+$"),
+            "write <namespace>/<fqdn>, e.g. checkout/cart.checkout.svc.cluster.local",
+        )),
+        Some(_) => {}
+    }
+}
+
+fn check_traffic_setting(
+    spec: &TrafficSettingSpec,
+    path: &str,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(host) = spec.egress.as_ref().and_then(|e| e.host.as_deref())
+        && !is_namespace_slash_name(host)
+    {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            format!("{path}.egress.host"),
+            format!("{host:?} does not match ^[^/]+/[^/]+$"),
+            "write <namespace>/<fqdn> of the egress gateway service",
+        ));
+    }
+}
+
+fn check_security_setting(
+    spec: &SecuritySettingSpec,
+    path: &str,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if spec.authentication.is_some() {
+        out.push(Diagnostic::warning(
+            RuleCode::DeprecatedField,
+            object,
+            format!("{path}.authentication"),
+            "is deprecated",
+            format!("use {path}.authenticationSettings.trafficMode instead"),
+        ));
+    }
+}
+
+fn check_workload_selector(
+    selector: Option<&WorkloadSelector>,
+    path: &str,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(selector) = selector else {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            path,
+            "is required",
+            "add workloadSelector with the gateway's namespace and at least one pod label",
+        ));
+        return;
+    };
+    if selector.namespace.as_deref().unwrap_or("").is_empty() {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            format!("{path}.namespace"),
+            "is required (min length 1)",
+            "set the namespace where the gateway workload runs",
+        ));
+    }
+    if selector.labels.is_empty() {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            format!("{path}.labels"),
+            "needs at least one label",
+            "add the gateway pod labels, e.g. app: my-gateway",
+        ));
+    }
+}
+
+/// V6 and V7 (and deprecation warnings) on a decoded spec.
+pub fn check_spec(kind: Kind, spec: &Spec, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
+    if kind.has_namespace_selector() {
+        check_selector(spec.namespace_selector(), object, out);
+    }
+    match spec {
+        Spec::ServiceRoute(s) => {
+            require_service(s.service.as_deref(), true, object, out);
+            if s.subsets.is_empty() {
+                out.push(Diagnostic::error(
+                    RuleCode::RequiredField,
+                    object,
+                    "spec.subsets",
+                    "needs at least one subset",
+                    "add a subset with a name and labels, e.g. {name: v1, labels: {version: v1}}",
+                ));
+            }
+            for (i, subset) in s.subsets.iter().enumerate() {
+                if subset.name.as_deref().unwrap_or("").is_empty() {
+                    out.push(Diagnostic::error(
+                        RuleCode::RequiredField,
+                        object,
+                        format!("spec.subsets[{i}].name"),
+                        "is required",
+                        "name the subset, e.g. v1",
+                    ));
+                }
+            }
+        }
+        Spec::ServiceTrafficSetting(s) => {
+            require_service(s.service.as_deref(), false, object, out);
+            match &s.settings {
+                None => out.push(Diagnostic::error(
+                    RuleCode::RequiredField,
+                    object,
+                    "spec.settings",
+                    "is required",
+                    "add the traffic settings for the service",
+                )),
+                Some(settings) => check_traffic_setting(settings, "spec.settings", object, out),
+            }
+        }
+        Spec::ServiceSecuritySetting(s) => {
+            require_service(s.service.as_deref(), false, object, out);
+            if let Some(settings) = &s.settings {
+                check_security_setting(settings, "spec.settings", object, out);
+            }
+            for (i, subset) in s.subsets.iter().enumerate() {
+                if let Some(settings) = &subset.settings {
+                    check_security_setting(
+                        settings,
+                        &format!("spec.subsets[{i}].settings"),
+                        object,
+                        out,
+                    );
+                }
+            }
+        }
+        Spec::TrafficSetting(s) => check_traffic_setting(s, "spec", object, out),
+        Spec::SecuritySetting(s) => check_security_setting(s, "spec", object, out),
+        Spec::OrganizationSetting(s) => {
+            if let Some(ts) = &s.default_traffic_setting {
+                check_traffic_setting(ts, "spec.defaultTrafficSetting", object, out);
+            }
+            if let Some(ss) = &s.default_security_setting {
+                check_security_setting(ss, "spec.defaultSecuritySetting", object, out);
+            }
+        }
+        Spec::TenantSetting(s) => {
+            if let Some(ts) = &s.default_traffic_setting {
+                check_traffic_setting(ts, "spec.defaultTrafficSetting", object, out);
+            }
+            if let Some(ss) = &s.default_security_setting {
+                check_security_setting(ss, "spec.defaultSecuritySetting", object, out);
+            }
+        }
+        Spec::WorkspaceSetting(s) => {
+            if let Some(ts) = &s.default_traffic_setting {
+                check_traffic_setting(ts, "spec.defaultTrafficSetting", object, out);
+            }
+            if let Some(ss) = &s.default_security_setting {
+                check_security_setting(ss, "spec.defaultSecuritySetting", object, out);
+            }
+            for (i, ew) in s.default_east_west_gateway_settings.iter().enumerate() {
+                check_workload_selector(
+                    ew.workload_selector.as_ref(),
+                    &format!("spec.defaultEastWestGatewaySettings[{i}].workloadSelector"),
+                    object,
+                    out,
+                );
+            }
+        }
+        Spec::IngressGateway(_) | Spec::EgressGateway(_) | Spec::Tier1Gateway(_) => {
+            check_workload_selector(
+                spec.workload_selector(),
+                "spec.workloadSelector",
+                object,
+                out,
+            );
+        }
+        Spec::UnifiedGateway(gateway) => {
+            check_workload_selector(
+                spec.workload_selector(),
+                "spec.workloadSelector",
+                object,
+                out,
+            );
+            let targets = gateway.route_targets();
+            if let Some((_, first)) = targets.first()
+                && let Some((field, _)) = targets.iter().find(|(_, t)| t != first)
+            {
+                let (style, other) = match first {
+                    RouteTarget::Clusters => ("clusters (Tier1 style)", "services"),
+                    RouteTarget::Services => ("services (ingress style)", "clusters"),
+                };
+                out.push(Diagnostic::error(
+                    RuleCode::RequiredField,
+                    object,
+                    field.clone(),
+                    format!("routes to {other} while earlier servers route to {style}; a Gateway may not mix them"),
+                    "route every server to clusters, or every server to services; split it into two Gateways otherwise",
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// True for PEM private keys and JWT-shaped tokens (R-G1). Public certificates, JWKS and file
+/// paths (e.g. `privateKey: /etc/certs/key.pem`) pass.
+fn looks_like_secret(text: &str) -> Option<&'static str> {
+    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY-----") {
+        return Some("an inline PEM private key");
+    }
+    let is_b64url = |part: &str| {
+        part.len() >= 8
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
+    };
+    let jwt = text.split_whitespace().any(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        word.starts_with("eyJ") && parts.len() == 3 && parts.iter().all(|p| is_b64url(p))
+    });
+    jwt.then_some("an inline token (JWT)")
+}
+
+/// R-G1: secrets are referenced by name, never embedded; scans every string of the spec.
+pub fn check_inline_secrets(spec: &Value, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
+    fn walk(value: &Value, path: &mut String, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
+        match value {
+            Value::String(text) => {
+                if let Some(what) = looks_like_secret(text) {
+                    out.push(Diagnostic::error(
+                        RuleCode::InlineSecret,
+                        object,
+                        path.clone(),
+                        format!("contains {what}"),
+                        "store it in a Kubernetes Secret and reference the Secret by name (e.g. secretName/credentialName)",
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path, object, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    let len = path.len();
+                    path.push('.');
+                    path.push_str(key);
+                    walk(item, path, object, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(spec, &mut String::from("spec"), object, out);
+}
