@@ -1,0 +1,9 @@
+//! The one integration-test binary: every module links kube, tonic, sqlx and rustls once.
+//!
+//! Tests that need a kube-apiserver are `#[ignore = "needs kube-apiserver"]`; the README's test
+//! command brings the control planes up and runs them all with `--include-ignored`.
+
+mod cli;
+mod layering;
+mod smoke;
+mod support;

@@ -1,0 +1,228 @@
+//! Real kube-apiservers from `tests/realk8s.sh`, one per cluster name.
+//!
+//! `Cluster::attach("cluster-a")` runs `realk8s.sh up` for that instance, which starts it or, when
+//! it already runs (the test command brings clusters up before `cargo test`), just prints its
+//! environment. Clients are made per test: a kube `Client` belongs to the runtime that made it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::{assert_loopback, random_suffix, repo_path};
+
+/// Label put on every namespace a test creates, so leftovers can be found and removed.
+pub const TEST_NS_LABEL: &str = "tsbridge.io/test";
+
+/// One running control plane: the environment `realk8s.sh up` printed for it.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Instance name (`REALK8S_NAME`).
+    pub name: String,
+    /// Admin kubeconfig (client certificate; context `realk8s-NAME-token` uses a token).
+    pub kubeconfig: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub api_url: String,
+    /// The instance CA: trust anchor for the apiserver, and signer of test certificates.
+    pub ca_cert: PathBuf,
+    /// Directory of the `realk8s` binaries (helm among them).
+    pub bin_dir: PathBuf,
+    /// Everything the script exported.
+    pub env: HashMap<String, String>,
+}
+
+impl Cluster {
+    /// Attaches to the named instance, starting it if it does not run yet.
+    pub fn attach(name: &str) -> Cluster {
+        static CLUSTERS: OnceLock<Mutex<HashMap<String, Cluster>>> = OnceLock::new();
+        let mut clusters = CLUSTERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(cluster) = clusters.get(name) {
+            return cluster.clone();
+        }
+        let output = Command::new(repo_path("tests/realk8s.sh"))
+            .arg("up")
+            .env("REALK8S_NAME", name)
+            .output()
+            .expect("tests/realk8s.sh runs");
+        assert!(
+            output.status.success(),
+            "tests/realk8s.sh up for {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let env = parse_exports(&String::from_utf8_lossy(&output.stdout));
+        let get = |key: &str| {
+            env.get(key)
+                .unwrap_or_else(|| panic!("realk8s.sh up printed no {key}"))
+                .clone()
+        };
+        let cluster = Cluster {
+            name: name.to_string(),
+            kubeconfig: get("KUBECONFIG").into(),
+            api_url: get("REALK8S_API_URL"),
+            ca_cert: get("REALK8S_CA_CERT").into(),
+            bin_dir: get("REALK8S_BIN").into(),
+            env,
+        };
+        assert_loopback(&cluster.api_url);
+        clusters.insert(name.to_string(), cluster.clone());
+        cluster
+    }
+
+    /// The default instance of the test run (`cluster-a`).
+    pub fn default_cluster() -> Cluster {
+        Cluster::attach("cluster-a")
+    }
+
+    /// A kube client with the admin client certificate.
+    pub async fn client(&self) -> Client {
+        self.client_for_context(None).await
+    }
+
+    /// A kube client that authenticates with the admin bearer token instead.
+    pub async fn token_client(&self) -> Client {
+        let context = format!("realk8s-{}-token", self.name);
+        self.client_for_context(Some(context)).await
+    }
+
+    async fn client_for_context(&self, context: Option<String>) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig parses");
+        let options = KubeConfigOptions {
+            context,
+            ..Default::default()
+        };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .expect("kubeconfig gives a client config");
+        assert_loopback(&config.cluster_url.to_string());
+        Client::try_from(config).expect("kube client builds")
+    }
+
+    /// Writes `DIR/{ca.crt,tls.crt,tls.key}`: a serving certificate for 127.0.0.1 signed by the
+    /// instance CA, so the apiserver trusts a webhook that presents it.
+    pub fn webhook_cert(&self, dir: &std::path::Path) {
+        let output = Command::new(repo_path("tests/realk8s.sh"))
+            .arg("webhook-cert")
+            .arg(dir)
+            .env("REALK8S_NAME", &self.name)
+            .output()
+            .expect("tests/realk8s.sh runs");
+        assert!(
+            output.status.success(),
+            "webhook-cert failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// A `Command` for a binary the script built (e.g. `helm`), pointed at this cluster.
+    pub fn tool(&self, name: &str) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join(name));
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .env(
+                "HELM_CACHE_HOME",
+                std::env::temp_dir().join("tsbridge-helm-cache"),
+            )
+            .env(
+                "HELM_CONFIG_HOME",
+                std::env::temp_dir().join("tsbridge-helm-config"),
+            )
+            .env(
+                "HELM_DATA_HOME",
+                std::env::temp_dir().join("tsbridge-helm-data"),
+            );
+        cmd
+    }
+}
+
+/// Runs `test` with a fresh namespace, then deletes it (unless `TSBRIDGE_TEST_KEEP=1`), also
+/// when the test panics; the panic is re-raised afterwards.
+pub async fn with_temp_ns<F, Fut>(cluster: &Cluster, test: F)
+where
+    F: FnOnce(Client, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let client = cluster.client().await;
+    let name = format!("test-{}", random_suffix());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some([(TEST_NS_LABEL.to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+
+    let outcome = std::panic::AssertUnwindSafe(test(client, name.clone()))
+        .catch_unwind()
+        .await;
+
+    if std::env::var("TSBRIDGE_TEST_KEEP").as_deref() == Ok("1") {
+        eprintln!(
+            "keeping namespace {name} in {} (TSBRIDGE_TEST_KEEP=1)",
+            cluster.name
+        );
+    } else if let Err(e) = namespaces.delete(&name, &DeleteParams::default()).await {
+        eprintln!("deleting namespace {name}: {e}");
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Parses the `export KEY='value'` lines `realk8s.sh` prints (values single-quoted for sh).
+fn parse_exports(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .filter_map(|assignment| {
+            let (key, quoted) = assignment.split_once('=')?;
+            Some((key.to_string(), unquote_sh(quoted)?))
+        })
+        .collect()
+}
+
+/// Reads one single-quoted sh word (with `'\''` escapes) from the start of `s`.
+fn unquote_sh(s: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = s;
+    loop {
+        let body = rest.strip_prefix('\'')?;
+        let end = body.find('\'')?;
+        out.push_str(&body[..end]);
+        rest = &body[end + 1..];
+        match rest.strip_prefix("\\'") {
+            Some(after) => {
+                out.push('\'');
+                rest = after;
+            }
+            None => return Some(out),
+        }
+    }
+}
+
+#[test]
+fn parses_realk8s_exports() {
+    let env = parse_exports(
+        "export KUBECONFIG='/tmp/x y/kubeconfig'\n\
+         export REALK8S_NAME='it'\\''s'\n\
+         export NO_PROXY='127.0.0.1' no_proxy='127.0.0.1'\n\
+         case \":$PATH:\" in *) ;; esac\n",
+    );
+    assert_eq!(env["KUBECONFIG"], "/tmp/x y/kubeconfig");
+    assert_eq!(env["REALK8S_NAME"], "it's");
+    assert_eq!(env["NO_PROXY"], "127.0.0.1");
+    assert_eq!(env.len(), 3);
+}

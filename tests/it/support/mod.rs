@@ -1,0 +1,63 @@
+//! Shared test support: real control planes, PostgreSQL, child processes and bounded waits.
+
+#![allow(dead_code)] // each helper is used by some test modules, not all
+
+pub mod cluster;
+pub mod postgres;
+pub mod process;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+
+/// The Kubernetes version `tests/realk8s.sh` builds by default.
+pub const PINNED_K8S_VERSION: &str = "1.37.2";
+
+/// The repository root (where `Cargo.toml` is).
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    repo_root().join(rel)
+}
+
+/// Fails the test unless `url` points at the loopback interface: tests never dial anything else.
+pub fn assert_loopback(url: &str) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    assert!(
+        loopback,
+        "{url} is not a loopback address; tests only dial 127.0.0.1"
+    );
+}
+
+/// A short random suffix for names that must not collide between test runs.
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[test]
+fn loopback_guard_rejects_other_hosts() {
+    assert_loopback("https://127.0.0.1:6443/api");
+    assert_loopback("http://localhost:8080");
+    assert_loopback("https://[::1]:9443/validate");
+    assert!(std::panic::catch_unwind(|| assert_loopback("https://10.0.0.1:443")).is_err());
+    assert!(
+        std::panic::catch_unwind(|| assert_loopback("https://kubernetes.default.svc")).is_err()
+    );
+}

@@ -1,0 +1,196 @@
+//! A private PostgreSQL cluster per fixture: `initdb` in a temp dir, `postgres` on a random
+//! loopback port, stopped (fast shutdown) when dropped. Never the system service.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::ChildProcess;
+
+/// The superuser the fixture's clusters are created with.
+pub const SUPERUSER: &str = "postgres";
+
+/// A running private PostgreSQL cluster.
+#[derive(Debug)]
+pub struct Postgres {
+    server: Option<ChildProcess>,
+    /// Loopback port it listens on.
+    pub port: u16,
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    // Declared last: removed after the server has stopped.
+    dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    /// Initialises and starts a fresh cluster; panics with the server log if it cannot.
+    pub fn start() -> Postgres {
+        let bindir = bindir();
+        let dir = tempfile::Builder::new()
+            .prefix("tsbridge-pg-")
+            .tempdir()
+            .expect("temp dir");
+        let data = dir.path().join("data");
+        // PostgreSQL refuses to run as root: run it as the `postgres` user the package creates.
+        let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        if as_root {
+            run(Command::new("chown")
+                .arg(format!("{SUPERUSER}:"))
+                .arg(dir.path()));
+        }
+        let command = |program: &str| -> Command {
+            let binary = bindir.join(program);
+            if as_root {
+                let mut cmd = Command::new("setpriv");
+                cmd.args([
+                    "--reuid",
+                    SUPERUSER,
+                    "--regid",
+                    SUPERUSER,
+                    "--init-groups",
+                    "--",
+                ])
+                .arg(binary);
+                cmd
+            } else {
+                Command::new(binary)
+            }
+        };
+        run(command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]));
+
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut cmd = command("postgres");
+            cmd.arg("-D")
+                .arg(&data)
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+                .arg(dir.path())
+                // A test database: durability buys nothing and costs seconds.
+                .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off", "-c", "max_connections=200"]);
+            let mut server = ChildProcess::spawn(cmd);
+            if wait_ready(&bindir, port, &mut server) {
+                return Postgres {
+                    server: Some(server),
+                    port,
+                    url: format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres"),
+                    dir,
+                };
+            }
+            last_log = server.output();
+        }
+        panic!(
+            "PostgreSQL did not start in {}:\n{last_log}",
+            dir.path().display()
+        );
+    }
+
+    /// The URL of another database on this cluster (create it first).
+    pub fn database_url(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The data directory, for diagnostics.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        // SIGINT is PostgreSQL's fast shutdown: it disconnects clients instead of waiting.
+        let _ = Command::new("kill")
+            .args(["-INT", &server.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Dropping the child kills it if the fast shutdown did not finish.
+    }
+}
+
+/// The newest installed PostgreSQL's binaries (Debian layout), else whatever is on PATH.
+fn bindir() -> PathBuf {
+    if let Ok(dir) = std::env::var("TSBRIDGE_PG_BINDIR") {
+        return dir.into();
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    let which = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .expect("sh runs");
+    let path = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    assert!(
+        !path.is_empty(),
+        "PostgreSQL is not installed: run the test command (it installs Debian's postgresql)"
+    );
+    Path::new(&path)
+        .parent()
+        .expect("initdb has a parent dir")
+        .into()
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn wait_ready(bindir: &Path, port: u16, server: &mut ChildProcess) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if !server.is_running() {
+            return false;
+        }
+        let ready = Command::new(bindir.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn run(cmd: &mut Command) {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,61 @@
+# Sourced by tests/test.sh and tests/demo.sh: installs what a fresh machine lacks and builds the
+# real control plane. Idempotent; a warm machine spends about a second here.
+# Caches live outside the repository so a fresh clone on the same machine finds them warm:
+#   cargo target  ${CARGO_TARGET_DIR:-~/.cache/tsbridge/target}
+#   Go            GOMODCACHE / GOCACHE (Go's defaults, under ~/go and ~/.cache)
+#   control plane ${REALK8S_CACHE:-~/.cache/realk8s}
+
+TSBRIDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TSBRIDGE_ROOT
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tsbridge/target}"
+# The pinned tools module (go.mod + go.sum committed): builds never depend on what the proxy
+# resolves later.
+export REALK8S_MODDIR="${REALK8S_MODDIR:-$TSBRIDGE_ROOT/tests/k8s-tools}"
+# Never let anything pick up in-cluster config or a proxy for loopback: tests dial 127.0.0.1 only.
+unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+
+setup_log() { printf '[tsbridge] %s\n' "$*" >&2; }
+
+setup_packages() {
+  # command -> Debian package
+  local -A want=(
+    [openssl]=openssl [curl]=curl [python3]=python3 [flock]=util-linux [setpriv]=util-linux
+    [cc]=gcc [git]=git
+  )
+  local missing=() cmd
+  for cmd in "${!want[@]}"; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
+  done
+  # PostgreSQL server binaries for the private test clusters (never the system service).
+  if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null; then
+    missing+=(postgresql)
+  fi
+  if ((${#missing[@]} == 0)); then return 0; fi
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  setup_log "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null || { setup_log "need root or sudo to install: ${missing[*]}"; return 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # The package's own cluster is not ours to run: tests start private ones.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
+    "${sudo[@]}" service postgresql stop >/dev/null 2>&1 || true
+  fi
+}
+
+setup_toolchains() {
+  command -v go >/dev/null || { setup_log "Go >= 1.26 is required (the control plane is built from Go modules)"; return 1; }
+  command -v cargo >/dev/null || { setup_log "a Rust toolchain (cargo) >= 1.94 is required"; return 1; }
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null || { setup_log "rustfmt and clippy are required"; return 1; }
+    rustup component add rustfmt clippy >&2
+  fi
+}
+
+setup_all() {
+  setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build
+}
