@@ -5,26 +5,43 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{Parser, Subcommand};
+
+pub mod crds;
+pub mod validate;
 
 /// GitOps for TSB-style service-mesh configuration: agent, admission webhook, management plane.
 #[derive(Debug, Parser)]
 #[command(name = "tsbridge", version, about, long_about = None)]
-pub struct Cli {}
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions generated from tsbridge's Rust types (YAML).
+    Crds(crds::CrdsArgs),
+    /// Check TSB-style configuration files offline, as CI would (L1, L2 and L3 rules).
+    Validate(validate::ValidateArgs),
+}
 
 impl Cli {
     /// Runs the selected subcommand and returns the process exit code.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let Cli {} = self;
-        // Subcommands arrive with the issues that build them; until then show what exists.
-        Cli::command().print_help()?;
-        Ok(ExitCode::SUCCESS)
+        match self.command {
+            Command::Crds(args) => crds::run(args),
+            Command::Validate(args) => validate::run(args),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
