@@ -391,6 +391,30 @@ impl Fqn {
     pub fn covers(&self, other: &Fqn) -> bool {
         self == other || self.is_ancestor_of(other)
     }
+
+    /// The hierarchy annotations that place a child of this FQN (§2.2): the inverse of FQN
+    /// derivation, used to write a model resource back as a CR. Segments without an
+    /// annotation of their own (e.g. an application's parent chain) are skipped.
+    pub fn hierarchy_annotations(&self) -> Vec<(crate::model::metadata::HierarchyKey, String)> {
+        use crate::model::metadata::HierarchyKey as H;
+        self.segments
+            .iter()
+            .filter_map(|segment| {
+                let key = match segment.node {
+                    FqnNode::Organization => H::Organization,
+                    FqnNode::Kind(Kind::Tenant) => H::Tenant,
+                    FqnNode::Kind(Kind::Workspace) => H::Workspace,
+                    FqnNode::Kind(Kind::TrafficGroup) => H::TrafficGroup,
+                    FqnNode::Kind(Kind::SecurityGroup) => H::SecurityGroup,
+                    FqnNode::Kind(Kind::GatewayGroup) => H::GatewayGroup,
+                    FqnNode::Kind(Kind::IstioInternalGroup) => H::IstioInternalGroup,
+                    FqnNode::Kind(Kind::Application) => H::Application,
+                    _ => return None,
+                };
+                Some((key, segment.name.clone()))
+            })
+            .collect()
+    }
 }
 
 impl FromStr for Fqn {
@@ -648,5 +672,31 @@ mod tests {
         assert_eq!(json, format!("\"{WS}\""));
         assert_eq!(serde_json::from_str::<Fqn>(&json).unwrap(), fqn);
         assert!(serde_json::from_str::<Fqn>("\"organizations/a/x/y\"").is_err());
+    }
+}
+
+#[cfg(test)]
+mod hierarchy_annotation_tests {
+    use super::*;
+    use crate::model::metadata::HierarchyKey as H;
+
+    #[test]
+    fn annotations_invert_fqn_derivation() {
+        let group: Fqn = "organizations/acme/tenants/pay/workspaces/ws/trafficgroups/tg"
+            .parse()
+            .expect("valid FQN");
+        assert_eq!(
+            group.hierarchy_annotations(),
+            vec![
+                (H::Organization, "acme".to_string()),
+                (H::Tenant, "pay".to_string()),
+                (H::Workspace, "ws".to_string()),
+                (H::TrafficGroup, "tg".to_string()),
+            ]
+        );
+        assert_eq!(
+            Fqn::organization("acme").hierarchy_annotations(),
+            vec![(H::Organization, "acme".to_string())]
+        );
     }
 }

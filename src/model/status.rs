@@ -15,7 +15,7 @@ use crate::model::kind::Kind;
 // === MP status ===
 
 /// `ResourceStatus.status` (§5.1). Numbers are TSB's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MpStatus {
     /// 0: something is wrong with the status itself.
@@ -59,7 +59,7 @@ impl MpStatus {
 }
 
 /// `EventType` (§5.2). Numbers are TSB's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventType {
     /// 0
@@ -96,7 +96,9 @@ impl EventType {
 }
 
 /// `EdgeConfigStatus` (§5.3): one cluster's state for one (object, etag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EdgeState {
     /// Not reported yet (also after a newer etag reset the pair).
@@ -293,7 +295,9 @@ pub fn aggregate_status<I: IntoIterator<Item = MpStatus>>(own: MpStatus, childre
 }
 
 /// `status.tsb.clusters`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ClusterCounts {
     /// Target clusters that applied the current etag.
     pub applied: u32,
@@ -319,7 +323,7 @@ impl ClusterCounts {
 // === CR status ===
 
 /// Condition types (R-A3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ConditionType {
     /// The summary.
     Ready,
@@ -332,7 +336,7 @@ pub enum ConditionType {
 }
 
 /// Condition status strings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum ConditionStatus {
     /// `"True"`
     True,
@@ -343,7 +347,7 @@ pub enum ConditionStatus {
 }
 
 /// The one reason enum (gitops-contract.md R-A3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Reason {
     /// `Ready=True`.
     Accepted,
@@ -466,7 +470,7 @@ impl fmt::Display for Reason {
 }
 
 /// A `metav1.Condition`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Type.
@@ -485,7 +489,7 @@ pub struct Condition {
 }
 
 /// Level of an `analysis[]` entry (R-B7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum FindingLevel {
     /// Error.
     Error,
@@ -496,7 +500,7 @@ pub enum FindingLevel {
 }
 
 /// One `status.analysis[]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     /// Stable code, e.g. `TSB1101`.
@@ -526,7 +530,7 @@ impl From<&Diagnostic> for Finding {
 }
 
 /// `status.tsb`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TsbStatus {
     /// The object's FQN.
@@ -542,7 +546,7 @@ pub struct TsbStatus {
 }
 
 /// The whole CR status the agent owns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CrStatus {
     /// Generation whose content the MP last processed; -1 before the agent saw the CR.

@@ -10,7 +10,7 @@ use serde_json::Value;
 pub type Extra = BTreeMap<String, Value>;
 
 /// `configGenerationMetadata`: labels and annotations copied onto generated Istio objects (§2.5).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ConfigGenerationMetadata {
     /// Labels for generated objects.
@@ -42,7 +42,7 @@ impl ConfigGenerationMetadata {
 
 /// `namespaceSelector` as written (`names`); [`crate::model::selector::NamespaceSelector`]
 /// is the parsed form.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct NamespaceSelectorSpec {
     /// `<cluster>/<namespace>` entries; at least one is required (V6).
@@ -51,7 +51,7 @@ pub struct NamespaceSelectorSpec {
 }
 
 /// `workloadSelector` of gateways: the gateway workload's namespace and pod labels.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct WorkloadSelector {
     /// Namespace of the gateway workload (min length 1, V7).
@@ -63,7 +63,9 @@ pub struct WorkloadSelector {
 }
 
 /// `configMode` of traffic, security and gateway groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConfigMode {
     /// TSB's own API, translated by tsbridge (the default).

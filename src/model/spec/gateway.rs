@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::model::spec::common::{ConfigGenerationMetadata, WorkloadSelector};
 
 /// `gateway.tsb.tetrate.io/v2` `IngressGateway`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct IngressGatewaySpec {
     /// User-friendly name.
@@ -42,7 +42,7 @@ pub struct IngressGatewaySpec {
 }
 
 /// `gateway.tsb.tetrate.io/v2` `EgressGateway`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EgressGatewaySpec {
     /// User-friendly name.
@@ -66,7 +66,7 @@ pub struct EgressGatewaySpec {
 }
 
 /// `gateway.tsb.tetrate.io/v2` `Tier1Gateway`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Tier1GatewaySpec {
     /// User-friendly name.
@@ -105,7 +105,7 @@ pub struct Tier1GatewaySpec {
 }
 
 /// `gateway.tsb.tetrate.io/v2` `Gateway` (unified gateway).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct UnifiedGatewaySpec {
     /// User-friendly name.

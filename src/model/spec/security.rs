@@ -6,7 +6,9 @@ use serde_json::Value;
 use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
 
 /// `propagationStrategy` (§4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PropagationStrategy {
     /// A lower level replaces a higher one (the default).
@@ -18,7 +20,19 @@ pub enum PropagationStrategy {
 
 /// Authentication traffic mode, loosest first (declaration order is the §4.3 order, so
 /// `Ord` compares strictness).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthenticationMode {
     /// Inherit.
@@ -30,7 +44,19 @@ pub enum AuthenticationMode {
 }
 
 /// Authorization mode, loosest first (declaration order is the §4.3 order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthorizationMode {
     /// Inherit.
@@ -52,7 +78,7 @@ pub enum AuthorizationMode {
 }
 
 /// `authenticationSettings`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthenticationSettings {
     /// mTLS mode.
@@ -67,7 +93,7 @@ pub struct AuthenticationSettings {
 }
 
 /// `from` / `to` of an authorization rule.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RuleTarget {
     /// FQN of a workspace, group or security domain.
@@ -79,7 +105,7 @@ pub struct RuleTarget {
 }
 
 /// One `rules.allow[]` / `rules.deny[]` entry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthorizationRule {
     /// Source.
@@ -94,7 +120,7 @@ pub struct AuthorizationRule {
 }
 
 /// `authorization.rules`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthorizationRules {
     /// Allowed pairs.
@@ -109,7 +135,7 @@ pub struct AuthorizationRules {
 }
 
 /// `authorization`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct AuthorizationSettings {
     /// Mode.
@@ -131,7 +157,7 @@ pub struct AuthorizationSettings {
 
 /// `security.tsb.tetrate.io/v2` `SecuritySetting`; also the shape of `defaultSecuritySetting`
 /// and of ServiceSecuritySetting `settings`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SecuritySettingSpec {
     /// User-friendly name.
@@ -185,7 +211,7 @@ impl SecuritySettingSpec {
 }
 
 /// `subsets[]` of a ServiceSecuritySetting.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubsetSecuritySetting {
     /// Subset name.
@@ -200,7 +226,7 @@ pub struct SubsetSecuritySetting {
 }
 
 /// `security.tsb.tetrate.io/v2` `ServiceSecuritySetting`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServiceSecuritySettingSpec {
     /// User-friendly name.

@@ -14,7 +14,7 @@ use crate::model::spec::security::SecuritySettingSpec;
 use crate::model::spec::traffic::TrafficSettingSpec;
 
 /// `tsb.tetrate.io/v2` `Tenant`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TenantSpec {
     /// User-friendly name.
@@ -38,7 +38,7 @@ pub struct TenantSpec {
 }
 
 /// `tsb.tetrate.io/v2` `OrganizationSetting`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct OrganizationSettingSpec {
     /// User-friendly name.
@@ -65,7 +65,7 @@ pub struct OrganizationSettingSpec {
 }
 
 /// `tsb.tetrate.io/v2` `TenantSetting`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TenantSettingSpec {
     /// User-friendly name.
@@ -83,7 +83,7 @@ pub struct TenantSettingSpec {
 }
 
 /// `tsb.tetrate.io/v2` `Workspace`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct WorkspaceSpec {
     /// User-friendly name.
@@ -116,7 +116,7 @@ pub struct WorkspaceSpec {
 }
 
 /// One `defaultEastWestGatewaySettings[]` entry of a WorkspaceSetting.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EastWestGatewaySettings {
     /// The east-west gateway workload.
@@ -134,7 +134,7 @@ pub struct EastWestGatewaySettings {
 }
 
 /// `exposedServices[]` entry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ExposedService {
     /// Service label match.
@@ -146,7 +146,7 @@ pub struct ExposedService {
 }
 
 /// `tsb.tetrate.io/v2` `WorkspaceSetting`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct WorkspaceSettingSpec {
     /// User-friendly name.
@@ -176,7 +176,7 @@ pub struct WorkspaceSettingSpec {
 }
 
 /// `traffic.tsb.tetrate.io/v2` `Group`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrafficGroupSpec {
     /// User-friendly name.
@@ -203,7 +203,7 @@ pub struct TrafficGroupSpec {
 }
 
 /// `security.tsb.tetrate.io/v2` `Group`: the traffic group's fields plus `securityDomain`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SecurityGroupSpec {
     /// User-friendly name.
@@ -233,7 +233,7 @@ pub struct SecurityGroupSpec {
 }
 
 /// `gateway.tsb.tetrate.io/v2` `Group`: same fields as the traffic group.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct GatewayGroupSpec {
     /// User-friendly name.
@@ -261,7 +261,7 @@ pub struct GatewayGroupSpec {
 
 /// `istiointernal.tsb.tetrate.io/v2` `Group`: always direct, so it has **no** `configMode`
 /// (the V8 example) and no `profiles`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct IstioInternalGroupSpec {
     /// User-friendly name.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
 
 /// `reachability.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReachabilityMode {
     /// Inherit.
@@ -26,7 +26,7 @@ pub enum ReachabilityMode {
 }
 
 /// `reachability`: which services a sidecar can reach.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ReachabilitySettings {
     /// The mode.
@@ -41,7 +41,7 @@ pub struct ReachabilitySettings {
 }
 
 /// `resilience.circuitBreakerSensitivity`: ejection after 20 / 10 / 5 consecutive failures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CircuitBreakerSensitivity {
     /// Disabled.
@@ -55,7 +55,7 @@ pub enum CircuitBreakerSensitivity {
 }
 
 /// `resilience.httpRetries`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HttpRetries {
     /// Retry attempts.
@@ -73,7 +73,7 @@ pub struct HttpRetries {
 }
 
 /// `resilience`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ResilienceSettings {
     /// Request timeout as a duration string (`5s`).
@@ -94,7 +94,7 @@ pub struct ResilienceSettings {
 }
 
 /// `egress`: the egress gateway unknown traffic is sent through.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EgressSettings {
     /// `<namespace>/<fqdn>` (pattern `^[^/]+/[^/]+$`, V7).
@@ -110,7 +110,7 @@ pub struct EgressSettings {
 
 /// `traffic.tsb.tetrate.io/v2` `TrafficSetting`; also the shape of `defaultTrafficSetting`
 /// and of a ServiceTrafficSetting's `settings`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct TrafficSettingSpec {
     /// User-friendly name.
@@ -146,7 +146,7 @@ pub struct TrafficSettingSpec {
 }
 
 /// `subsets[]` of a ServiceRoute.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Subset {
     /// Subset name.
@@ -164,7 +164,7 @@ pub struct Subset {
 }
 
 /// `portLevelSettings[]` of a ServiceRoute.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PortLevelSetting {
     /// Port number.
@@ -179,7 +179,7 @@ pub struct PortLevelSetting {
 }
 
 /// `traffic.tsb.tetrate.io/v2` `ServiceRoute`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServiceRouteSpec {
     /// User-friendly name.
@@ -215,7 +215,7 @@ pub struct ServiceRouteSpec {
 }
 
 /// `traffic.tsb.tetrate.io/v2` `ServiceTrafficSetting`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ServiceTrafficSettingSpec {
     /// User-friendly name.
