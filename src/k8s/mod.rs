@@ -1,5 +1,9 @@
 //! Kubernetes-facing types: CRDs generated from the model, conversion of Kubernetes objects
-//! into model resources, Istio object types.
+//! into model resources and back.
 //!
 //! Depends on: `model`, `proto`; kube (types, derive), k8s-openapi, schemars.
 //! Never: tonic transport, sqlx, `store`, `server`.
+
+pub mod convert;
+pub mod crd;
+pub mod crds;
