@@ -14,7 +14,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
             "prost::",
             "sqlx::",
             "tokio::",
-            "schemars::",
+            // schemars (derive only) is allowed: the CRD schemas come from the model's types.
             "crate::k8s",
             "crate::proto",
             "crate::store",

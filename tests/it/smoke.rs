@@ -367,7 +367,14 @@ async fn helm_lints_renders_and_installs_the_chart() {
 
     with_temp_ns(&cluster, |client, ns| async move {
         let release = format!("smoke-{}", random_suffix());
-        let rendered = run(&["template", &release, chart_path, "--namespace", &ns]);
+        // The CRDs are cluster-scoped and owned by the CRD tests' field manager; the smoke test
+        // installs only the namespaced part of the chart.
+        let no_crds = ["--set", "crds.install=false"];
+        let rendered = run(&[
+            &["template", &release, chart_path, "--namespace", &ns][..],
+            &no_crds,
+        ]
+        .concat());
         let objects: Vec<serde_json::Value> =
             serde_saphyr::from_multiple(&rendered).expect("helm template prints YAML");
         let objects: Vec<serde_json::Value> =
@@ -377,7 +384,11 @@ async fn helm_lints_renders_and_installs_the_chart() {
             "the chart renders nothing:\n{rendered}"
         );
 
-        run(&["install", &release, chart_path, "--namespace", &ns]);
+        run(&[
+            &["install", &release, chart_path, "--namespace", &ns][..],
+            &no_crds,
+        ]
+        .concat());
         let discovery = kube::Discovery::new(client.clone())
             .run()
             .await
