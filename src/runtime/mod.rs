@@ -3,6 +3,11 @@
 //! Depends on: nothing in the crate; tokio, rustls, tracing (kube only in `lease`).
 //! Never: domain logic, sqlx.
 
+pub mod admin;
 pub mod log;
+pub mod shutdown;
+pub mod tls;
 
+pub use admin::AdminArgs;
 pub use log::LogArgs;
+pub use shutdown::Shutdown;
