@@ -1,15 +1,17 @@
-//! The store suite: every behaviour in `suite.rs` runs against SQLite (a file in a temp dir)
-//! and against PostgreSQL (a private cluster shared by the tests that overlap, one database per
-//! test), always. Behaviours that need several processes' worth of stores on one database run
-//! here on the backend they are about.
+//! The store suite: every behaviour in `records.rs` and `ledger.rs` runs against SQLite (a file
+//! in a temp dir) and against PostgreSQL (a private cluster shared by the tests that overlap,
+//! one database per test), always. Behaviours about one backend (several replicas on one
+//! PostgreSQL database, SQLite surviving `kill -9`) are at the end of this file.
 
-mod suite;
+mod ledger;
+mod records;
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use serde_json::json;
 use sqlx::Connection;
-use tsbridge::store::{Error, Record, Store, WriteBatch};
+use tsbridge::store::{AuditEntry, AuditQuery, Error, Record, Store, WriteBatch};
 
 use crate::support::postgres::Postgres;
 use crate::support::{assert_loopback, random_suffix};
@@ -120,6 +122,49 @@ pub fn upserts(records: Vec<Record>) -> WriteBatch {
     }
 }
 
+/// Kinds in their serde form.
+pub const ORG: &str = "Organization.tsb.tetrate.io";
+pub const TENANT: &str = "Tenant.tsb.tetrate.io";
+pub const WORKSPACE: &str = "Workspace.tsb.tetrate.io";
+pub const GROUP: &str = "Group.traffic.tsb.tetrate.io";
+
+/// An audit row of an `ok` operation.
+pub fn audit(time: &str, actor: &str, operation: &str, fqn: &str, kind: &str) -> AuditEntry {
+    AuditEntry {
+        time: time.to_string(),
+        actor: actor.to_string(),
+        origin: json!({ "argocd": { "app": "mesh", "revision": "4f2a9c1" } }),
+        operation: operation.to_string(),
+        fqn: fqn.to_string(),
+        kind: kind.to_string(),
+        before_hash: "sha256:before".to_string(),
+        after_hash: "sha256:after".to_string(),
+        outcome: "ok".to_string(),
+        ..AuditEntry::default()
+    }
+}
+
+/// A batch of deletes.
+pub fn deletes(fqns: &[&str]) -> WriteBatch {
+    WriteBatch {
+        deletes: fqns.iter().map(|f| f.to_string()).collect(),
+        ..WriteBatch::default()
+    }
+}
+
+/// The FQNs of `records`, in order.
+pub fn fqns(records: &[Record]) -> Vec<&str> {
+    records.iter().map(|r| r.fqn.as_str()).collect()
+}
+
+/// Every audit row, newest first.
+pub async fn all_audit(store: &Store) -> Vec<AuditEntry> {
+    store
+        .query_audit(&AuditQuery::default())
+        .await
+        .expect("query audit")
+}
+
 /// Waits (at most `within`) until the watch shows at least `revision`.
 pub async fn await_revision(
     rx: &mut tokio::sync::watch::Receiver<i64>,
@@ -139,15 +184,14 @@ pub async fn await_revision(
     }
 }
 
-/// Each behaviour of `suite.rs` as one test per backend: `store::sqlite::NAME` and
-/// `store::postgres::NAME`.
+/// Each behaviour as one test per backend: `store::sqlite::NAME` and `store::postgres::NAME`.
 macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
+    ($($module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::suite::$name(&super::TestDb::sqlite().await).await;
+                    super::$module::$name(&super::TestDb::sqlite().await).await;
                 }
             )*
         }
@@ -155,7 +199,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::suite::$name(&super::TestDb::postgres().await).await;
+                    super::$module::$name(&super::TestDb::postgres().await).await;
                 }
             )*
         }
@@ -163,18 +207,18 @@ macro_rules! suite {
 }
 
 suite!(
-    revisions_increase_and_every_change_gets_a_new_etag,
-    a_stale_expected_revision_fails_and_writes_nothing,
-    a_failing_batch_writes_nothing,
-    racing_writes_validated_against_one_revision_let_one_win,
-    list_is_segment_aware_sorted_and_kind_filtered,
-    snapshots_are_consistent_while_writes_go_on,
-    changes_since_replays_upserts_and_deletes_in_order,
-    audit_rows_are_filtered_and_newest_first,
-    clusters_grants_and_namespaces,
-    tokens_are_unique_by_hash,
-    data_survives_closing_and_reopening,
-    subscribers_see_this_stores_commits,
+    records::revisions_increase_and_every_change_gets_a_new_etag,
+    records::a_stale_expected_revision_fails_and_writes_nothing,
+    records::a_failing_batch_writes_nothing,
+    records::racing_writes_validated_against_one_revision_let_one_win,
+    records::list_is_segment_aware_sorted_and_kind_filtered,
+    records::snapshots_are_consistent_while_writes_go_on,
+    records::changes_since_replays_upserts_and_deletes_in_order,
+    records::data_survives_closing_and_reopening,
+    records::subscribers_see_this_stores_commits,
+    ledger::audit_rows_are_filtered_and_newest_first,
+    ledger::clusters_grants_and_namespaces,
+    ledger::tokens_are_unique_by_hash,
 );
 
 #[tokio::test]
