@@ -9,9 +9,14 @@
 //! [`Error::RevisionMoved`] and the server re-validates. That makes hierarchy validation
 //! serializable across replicas without holding a database lock while validating.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+mod time;
 
 /// One stored configuration object: the envelope of architecture.md §3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,10 +196,271 @@ pub enum Error {
     /// Stored JSON did not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
-    /// `--store` does not name a supported backend.
+    /// `--store` does not name a supported backend (any password in it is redacted).
     #[error("--store {0:?} is not sqlite:PATH or postgres://…")]
     BadUrl(String),
+    /// A time is not RFC 3339: an audit entry's `time`, or an audit query's `since`/`until`.
+    #[error("{0:?} is not an RFC 3339 time")]
+    BadTime(String),
 }
 
 /// Results of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// === impl Store ===
+
+/// The store: SQLite or PostgreSQL, picked once from `--store`. Cheap to clone (the clones
+/// share one connection pool and one revision watch).
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// A SQLite file (WAL), for one management-plane replica.
+    Sqlite(sqlite::SqliteStore),
+    /// A PostgreSQL database, shared by any number of replicas.
+    Postgres(postgres::PgStore),
+}
+
+/// Calls the same method on whichever backend `self` is.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(store) => store.$method($($arg),*).await,
+            Store::Postgres(store) => store.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Connects to `sqlite:PATH` (the file is created if missing) or `postgres://…` /
+    /// `postgresql://…`, and runs the migrations. [`Error::BadUrl`] for anything else.
+    pub async fn connect(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(sqlite::SqliteStore::connect(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::PgStore::connect(url).await?))
+        } else {
+            Err(Error::BadUrl(redact_url(url)))
+        }
+    }
+
+    /// The object at `fqn`, if any.
+    pub async fn get(&self, fqn: &str) -> Result<Option<Record>> {
+        dispatch!(self.get(fqn))
+    }
+
+    /// The descendants of `fqn_prefix` (path-segment aware: `…/tenants/a` matches
+    /// `…/tenants/a/…` but neither `…/tenants/ab` nor `…/tenants/a` itself), or every object
+    /// for `None` (or an empty prefix); only objects of `kind` when given. Sorted by FQN
+    /// (byte-wise).
+    pub async fn list(&self, fqn_prefix: Option<&str>, kind: Option<&str>) -> Result<Vec<Record>> {
+        dispatch!(self.list(fqn_prefix, kind))
+    }
+
+    /// Every object and the revision they are the state of, read in one transaction.
+    pub async fn snapshot(&self) -> Result<(i64, Vec<Record>)> {
+        dispatch!(self.snapshot())
+    }
+
+    /// The current revision; 0 for an empty store.
+    pub async fn revision(&self) -> Result<i64> {
+        dispatch!(self.revision())
+    }
+
+    /// Commits `batch` in one transaction, or nothing of it on any error.
+    ///
+    /// Checks [`WriteBatch::expected_revision`] first ([`Error::RevisionMoved`]); then each
+    /// upsert, in order, and each delete of an existing object, in order, is one change with
+    /// the next revision (every upsert is a change, even one that rewrites identical content;
+    /// a delete of a missing FQN is a no-op). Each changed object gets a new etag, each change
+    /// a change-log row. Audit rows get their `id`, and their `revision` becomes the revision
+    /// of the last change to their FQN in this batch, else the batch's final revision. A batch
+    /// without changes only appends its audit rows (their `revision` is kept) and leaves the
+    /// revision alone.
+    pub async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
+        dispatch!(self.commit(batch))
+    }
+
+    /// Change-log entries with revisions above `after`, ascending, at most `limit`
+    /// (0 = a default of 1,000).
+    pub async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        dispatch!(self.changes_since(after, limit))
+    }
+
+    /// The latest revision known to this process, starting at the revision at connect time.
+    ///
+    /// SQLite: moved by this process's commits. PostgreSQL: also moved by every replica's
+    /// commits (LISTEN/NOTIFY, with a 1 s poll as a fallback), so a write through any replica
+    /// shows here within about a second. The value only grows. Watches coalesce: read the
+    /// changes with [`Store::changes_since`]. The sender closes once every clone of this
+    /// store is dropped.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        match self {
+            Store::Sqlite(store) => store.subscribe(),
+            Store::Postgres(store) => store.subscribe(),
+        }
+    }
+
+    /// Appends one audit row on its own; returns its id. [`Error::BadTime`] unless
+    /// `entry.time` is RFC 3339.
+    pub async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
+        dispatch!(self.append_audit(entry))
+    }
+
+    /// Audit rows matching every non-empty filter of `query`, newest (highest id) first.
+    /// The FQN prefix matches the object itself and its descendants.
+    pub async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        dispatch!(self.query_audit(query))
+    }
+
+    /// Registers a cluster with no grants; [`Error::AlreadyExists`] if it is known.
+    pub async fn create_cluster(&self, name: &str) -> Result<()> {
+        dispatch!(self.create_cluster(name))
+    }
+
+    /// A cluster with its grants (sorted) and namespaces.
+    pub async fn get_cluster(&self, name: &str) -> Result<Option<ClusterRecord>> {
+        dispatch!(self.get_cluster(name))
+    }
+
+    /// Every cluster, sorted by name.
+    pub async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
+        dispatch!(self.list_clusters())
+    }
+
+    /// Lets `cluster` write in `scope`; idempotent. [`Error::NotFound`] for an unknown cluster.
+    pub async fn grant(&self, cluster: &str, scope: &str) -> Result<()> {
+        dispatch!(self.grant(cluster, scope))
+    }
+
+    /// Removes a grant; idempotent. [`Error::NotFound`] for an unknown cluster.
+    pub async fn revoke(&self, cluster: &str, scope: &str) -> Result<()> {
+        dispatch!(self.revoke(cluster, scope))
+    }
+
+    /// Replaces the cluster's reported namespaces and their labels. [`Error::NotFound`] for an
+    /// unknown cluster.
+    pub async fn set_namespaces(
+        &self,
+        cluster: &str,
+        namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<()> {
+        dispatch!(self.set_namespaces(cluster, namespaces))
+    }
+
+    /// Stores a token; [`Error::AlreadyExists`] if its hash is already stored.
+    pub async fn create_token(&self, token: TokenRecord) -> Result<()> {
+        dispatch!(self.create_token(token))
+    }
+
+    /// The token with this hash, if any.
+    pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        dispatch!(self.find_token(hash))
+    }
+}
+
+/// `--store` flag group, flattened into the server's args.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// `sqlite:PATH` (one replica) or `postgres://…` (any number of replicas).
+    #[arg(
+        long = "store",
+        env = "TSBRIDGE_STORE",
+        default_value = "sqlite:tsbridge.db",
+        hide_env_values = true
+    )]
+    pub url: String,
+}
+
+// === helpers shared by the backends ===
+
+/// Most rows a query returns when its limit is 0.
+const DEFAULT_LIMIT: u32 = 1_000;
+
+/// A query's limit as SQL wants it.
+fn limit_or_default(limit: u32) -> i64 {
+    i64::from(if limit == 0 { DEFAULT_LIMIT } else { limit })
+}
+
+/// A prefix without trailing slashes; `None` when it selects everything.
+fn normalize_prefix(prefix: Option<&str>) -> Option<&str> {
+    prefix
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| !p.is_empty())
+}
+
+/// A quoted, opaque etag: 64-bit FNV-1a of (fqn, revision, content hash), in hex. Revisions are
+/// unique per change, so every change gets a new etag.
+fn etag(fqn: &str, revision: i64, content_hash: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let revision = revision.to_string();
+    for part in [
+        fqn.as_bytes(),
+        b"\0",
+        revision.as_bytes(),
+        b"\0",
+        content_hash.as_bytes(),
+    ] {
+        for byte in part {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("\"{hash:016x}\"")
+}
+
+/// `time` as microseconds since the epoch, or [`Error::BadTime`].
+fn instant(time: &str) -> Result<i64> {
+    time::parse_rfc3339_micros(time).ok_or_else(|| Error::BadTime(time.to_string()))
+}
+
+/// An optional query bound (empty = none) as microseconds since the epoch.
+fn bound(time: &str) -> Result<Option<i64>> {
+    if time.is_empty() {
+        Ok(None)
+    } else {
+        instant(time).map(Some)
+    }
+}
+
+/// Fills in the audit rows' revisions after a batch's changes (see [`Store::commit`]).
+fn assign_audit_revisions(audit: &mut [AuditEntry], changed: &HashMap<String, i64>, last: i64) {
+    if changed.is_empty() {
+        return;
+    }
+    for entry in audit {
+        entry.revision = changed.get(&entry.fqn).copied().unwrap_or(last);
+    }
+}
+
+/// Moves a revision watch forward to `revision` (never back).
+fn advance(watch: &tokio::sync::watch::Sender<i64>, revision: i64) {
+    watch.send_if_modified(|current| {
+        let newer = revision > *current;
+        if newer {
+            *current = revision;
+        }
+        newer
+    });
+}
+
+/// The `(lower, upper)` FQN bounds of a prefix's descendants: every FQN strictly between
+/// `prefix/` and `prefix0` (`'0'` is the byte after `'/'`) starts with `prefix/`.
+fn descendant_bounds(prefix: Option<&str>) -> (String, Option<String>) {
+    match normalize_prefix(prefix) {
+        Some(prefix) => (format!("{prefix}/"), Some(format!("{prefix}0"))),
+        None => (String::new(), None),
+    }
+}
+
+/// `url` with any `user:password@` removed, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://…@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

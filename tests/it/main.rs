@@ -7,4 +7,5 @@ mod cli;
 mod crds;
 mod layering;
 mod smoke;
+mod store;
 mod support;

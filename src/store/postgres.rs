@@ -1,0 +1,547 @@
+//! The PostgreSQL backend, shared by any number of management-plane replicas.
+//!
+//! **Serialization.** A commit locks the one `meta` row (`SELECT … FOR UPDATE`) before it
+//! reads the current revision, and holds the lock until it commits. Commits from every replica
+//! therefore run one at a time: revisions are unique, strictly increasing and gap-free, and
+//! revision N is committed (visible to `changes_since`) before revision N+1 is even assigned.
+//! Reads take no lock; `snapshot` reads in one `REPEATABLE READ` transaction.
+//!
+//! **Notifications.** A commit runs `pg_notify('tsbridge_revisions', '<revision>')` in its
+//! transaction, so the notification goes out when (and only if) it commits. [`PgStore::connect`]
+//! spawns one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
+//! the revision every second, so a lost connection or notification delays a replica by at
+//! most a second. It reconnects with exponential backoff (1 s to 30 s) while polling on.
+//!
+//! **Task lifetime.** The task stops when the last clone of the store is dropped: the shared
+//! state holds a [`DropGuard`] of the task's cancellation token. It then drops the revision
+//! sender, so every [`PgStore::subscribe`] receiver sees the channel close.
+//!
+//! **Migrations.** sqlx's migrator takes a PostgreSQL advisory lock, so replicas may start
+//! together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
+
+use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
+use super::{
+    AuditEntry, AuditQuery, ChangeEvent, ClusterRecord, Committed, Error, Record, Result,
+    TokenRecord, WriteBatch,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
+
+/// The notification channel commits announce their revision on.
+pub const CHANNEL: &str = "tsbridge_revisions";
+
+/// Connections per replica (the listener has one more of its own).
+const POOL_SIZE: u32 = 16;
+
+/// How often the revision is polled, whatever the listener does.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Backoff between attempts to re-establish the listener.
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A PostgreSQL store; clones share the pool, the revision watch and the notification task.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    revision: Arc<watch::Sender<i64>>,
+    /// Stops the notification task when the last clone is dropped.
+    _stop: DropGuard,
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL, migrates the database and starts following revisions.
+    pub(super) async fn connect(url: &str) -> Result<PgStore> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|_| Error::BadUrl(super::redact_url(url)))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let current = current_revision(&pool).await?;
+        let (sender, _) = watch::channel(current);
+        let revision = Arc::new(sender);
+        let stop = CancellationToken::new();
+        let span = tracing::info_span!("store_notify", channel = CHANNEL);
+        tokio::spawn(
+            follow(options, pool.clone(), revision.clone(), stop.clone()).instrument(span),
+        );
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                revision,
+                _stop: stop.drop_guard(),
+            }),
+        })
+    }
+
+    pub(super) async fn get(&self, fqn: &str) -> Result<Option<Record>> {
+        let row: Option<ResourceRow> = sqlx::query_as("SELECT * FROM resources WHERE fqn = $1")
+            .bind(fqn)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        Ok(row.map(Record::from))
+    }
+
+    pub(super) async fn list(
+        &self,
+        fqn_prefix: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Vec<Record>> {
+        let (lower, upper) = super::descendant_bounds(fqn_prefix);
+        let rows: Vec<ResourceRow> = sqlx::query_as(
+            "SELECT * FROM resources \
+             WHERE fqn > $1 AND ($2::text IS NULL OR fqn < $2) \
+               AND ($3::text IS NULL OR kind = $3) \
+             ORDER BY fqn",
+        )
+        .bind(lower)
+        .bind(upper)
+        .bind(kind)
+        .fetch_all(&self.inner.pool)
+        .await?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    pub(super) async fn snapshot(&self) -> Result<(i64, Vec<Record>)> {
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let revision = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<ResourceRow> = sqlx::query_as("SELECT * FROM resources ORDER BY fqn")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((revision, rows.into_iter().map(Record::from).collect()))
+    }
+
+    pub(super) async fn revision(&self) -> Result<i64> {
+        current_revision(&self.inner.pool).await
+    }
+
+    pub(super) async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
+        let WriteBatch {
+            expected_revision,
+            upserts,
+            deletes,
+            mut audit,
+        } = batch;
+        // Dropping `tx` on any error rolls everything back (and releases the lock).
+        let mut tx = self.inner.pool.begin().await?;
+        let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(expected) = expected_revision
+            && expected != current
+        {
+            return Err(Error::RevisionMoved {
+                expected,
+                actual: current,
+            });
+        }
+
+        let mut revision = current;
+        let mut changed = HashMap::new();
+        let mut upserted = Vec::with_capacity(upserts.len());
+        for mut record in upserts {
+            revision += 1;
+            record.revision = revision;
+            record.etag = super::etag(&record.fqn, revision, &record.content_hash);
+            upsert(&mut tx, &record).await?;
+            changed.insert(record.fqn.clone(), revision);
+            upserted.push(record);
+        }
+        for fqn in deletes {
+            let done = sqlx::query(
+                "WITH gone AS (DELETE FROM resources WHERE fqn = $1 RETURNING fqn, kind) \
+                 INSERT INTO revisions (revision, fqn, kind, op, record) \
+                 SELECT $2, fqn, kind, 'delete', NULL::jsonb FROM gone",
+            )
+            .bind(&fqn)
+            .bind(revision + 1)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                revision += 1;
+                changed.insert(fqn, revision);
+            }
+        }
+
+        super::assign_audit_revisions(&mut audit, &changed, revision);
+        for entry in &audit {
+            // A bad time fails the whole batch, after the changes above: nothing is kept.
+            insert_audit(&mut tx, entry, super::instant(&entry.time)?).await?;
+        }
+        if revision != current {
+            // The notification is sent when, and only if, the transaction commits.
+            sqlx::query(
+                "WITH moved AS (UPDATE meta SET revision = $1 WHERE id = 1 RETURNING revision) \
+                 SELECT pg_notify($2, revision::text) FROM moved",
+            )
+            .bind(revision)
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        super::advance(&self.inner.revision, revision);
+        Ok(Committed { revision, upserted })
+    }
+
+    pub(super) async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        let rows: Vec<ChangeRow> = sqlx::query_as(
+            "SELECT revision, fqn, kind, record FROM revisions \
+             WHERE revision > $1 ORDER BY revision LIMIT $2",
+        )
+        .bind(after)
+        .bind(super::limit_or_default(limit))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        Ok(rows.into_iter().map(ChangeEvent::from).collect())
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<i64> {
+        self.inner.revision.subscribe()
+    }
+
+    pub(super) async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
+        let at = super::instant(&entry.time)?;
+        let mut conn = self.inner.pool.acquire().await?;
+        insert_audit(&mut conn, &entry, at).await
+    }
+
+    pub(super) async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let prefix = super::normalize_prefix(Some(&query.fqn_prefix));
+        let (lower, upper) = super::descendant_bounds(prefix);
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit \
+             WHERE ($1::text IS NULL OR fqn = $1 OR (fqn > $2 AND fqn < $3)) \
+               AND ($4 = '' OR kind = $4) \
+               AND ($5 = '' OR actor = $5) \
+               AND ($6 = '' OR actor = 'cluster:' || $6) \
+               AND ($7 = '' OR operation = $7) \
+               AND ($8::bigint IS NULL OR at_us >= $8) \
+               AND ($9::bigint IS NULL OR at_us < $9) \
+             ORDER BY id DESC LIMIT $10",
+        )
+        .bind(prefix)
+        .bind(lower)
+        .bind(upper)
+        .bind(&query.kind)
+        .bind(&query.actor)
+        .bind(&query.cluster)
+        .bind(&query.operation)
+        .bind(super::bound(&query.since)?)
+        .bind(super::bound(&query.until)?)
+        .bind(super::limit_or_default(query.limit))
+        .fetch_all(&self.inner.pool)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    pub(super) async fn create_cluster(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("INSERT INTO clusters (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .execute(&self.inner.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::AlreadyExists {
+                what: format!("cluster {name:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn get_cluster(&self, name: &str) -> Result<Option<ClusterRecord>> {
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters WHERE name = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE cluster = $1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+        let inventories: Vec<InventoryRow> =
+            sqlx::query_as("SELECT * FROM inventories WHERE cluster = $1")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(super::rows::clusters(names, grants, inventories).pop())
+    }
+
+    pub(super) async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await?;
+        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants")
+            .fetch_all(&mut *tx)
+            .await?;
+        let inventories: Vec<InventoryRow> = sqlx::query_as("SELECT * FROM inventories")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(super::rows::clusters(names, grants, inventories))
+    }
+
+    pub(super) async fn grant(&self, cluster: &str, scope: &str) -> Result<()> {
+        let mut tx = self.inner.pool.begin().await?;
+        lock_cluster(&mut tx, cluster).await?;
+        sqlx::query("INSERT INTO grants (cluster, scope) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(cluster)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn revoke(&self, cluster: &str, scope: &str) -> Result<()> {
+        let mut tx = self.inner.pool.begin().await?;
+        lock_cluster(&mut tx, cluster).await?;
+        sqlx::query("DELETE FROM grants WHERE cluster = $1 AND scope = $2")
+            .bind(cluster)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_namespaces(
+        &self,
+        cluster: &str,
+        namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<()> {
+        let mut tx = self.inner.pool.begin().await?;
+        lock_cluster(&mut tx, cluster).await?;
+        sqlx::query(
+            "INSERT INTO inventories (cluster, namespaces) VALUES ($1, $2) \
+             ON CONFLICT (cluster) DO UPDATE SET namespaces = EXCLUDED.namespaces",
+        )
+        .bind(cluster)
+        .bind(Json(namespaces))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn create_token(&self, token: TokenRecord) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO tokens (hash, subject, role, scope) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&token.hash)
+        .bind(&token.subject)
+        .bind(&token.role)
+        .bind(&token.scope)
+        .execute(&self.inner.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::AlreadyExists {
+                what: "a token with this hash".to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.inner.pool)
+            .await?;
+        Ok(row.map(TokenRecord::from))
+    }
+}
+
+async fn current_revision(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Writes `record` (revision and etag assigned) and its change-log row in one statement.
+async fn upsert(conn: &mut PgConnection, record: &Record) -> Result<()> {
+    sqlx::query(
+        "WITH written AS ( \
+           INSERT INTO resources (fqn, kind, api_version, name, parent_fqn, namespace, spec, \
+             labels, annotations, origin, content_hash, etag, revision) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+           ON CONFLICT (fqn) DO UPDATE SET kind = EXCLUDED.kind, \
+             api_version = EXCLUDED.api_version, name = EXCLUDED.name, \
+             parent_fqn = EXCLUDED.parent_fqn, namespace = EXCLUDED.namespace, \
+             spec = EXCLUDED.spec, labels = EXCLUDED.labels, \
+             annotations = EXCLUDED.annotations, origin = EXCLUDED.origin, \
+             content_hash = EXCLUDED.content_hash, etag = EXCLUDED.etag, \
+             revision = EXCLUDED.revision \
+           RETURNING fqn, kind, revision) \
+         INSERT INTO revisions (revision, fqn, kind, op, record) \
+         SELECT revision, fqn, kind, 'upsert', $14 FROM written",
+    )
+    .bind(&record.fqn)
+    .bind(&record.kind)
+    .bind(&record.api_version)
+    .bind(&record.name)
+    .bind(&record.parent_fqn)
+    .bind(&record.namespace)
+    .bind(Json(&record.spec))
+    .bind(Json(&record.labels))
+    .bind(Json(&record.annotations))
+    .bind(Json(&record.origin))
+    .bind(&record.content_hash)
+    .bind(&record.etag)
+    .bind(record.revision)
+    .bind(Json(record))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends one audit row (`at` = its time in microseconds); returns its id.
+async fn insert_audit(conn: &mut PgConnection, entry: &AuditEntry, at: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO audit (time, at_us, actor, origin, operation, fqn, kind, before_hash, \
+         after_hash, revision, outcome, message, forced, dry_run) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+    )
+    .bind(&entry.time)
+    .bind(at)
+    .bind(&entry.actor)
+    .bind(Json(&entry.origin))
+    .bind(&entry.operation)
+    .bind(&entry.fqn)
+    .bind(&entry.kind)
+    .bind(&entry.before_hash)
+    .bind(&entry.after_hash)
+    .bind(entry.revision)
+    .bind(&entry.outcome)
+    .bind(&entry.message)
+    .bind(entry.forced)
+    .bind(entry.dry_run)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Locks the cluster's row for the transaction; [`Error::NotFound`] if there is none.
+async fn lock_cluster(conn: &mut PgConnection, cluster: &str) -> Result<()> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM clusters WHERE name = $1 FOR SHARE")
+        .bind(cluster)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound {
+            what: format!("cluster {cluster:?}"),
+        }),
+    }
+}
+
+// === the notification task ===
+
+/// Feeds `revision` from NOTIFY and a 1 s poll until `stop` is cancelled.
+async fn follow(
+    options: PgConnectOptions,
+    pool: PgPool,
+    revision: Arc<watch::Sender<i64>>,
+    stop: CancellationToken,
+) {
+    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut listener: Option<PgListener> = None;
+    let mut backoff = MIN_BACKOFF;
+    let mut next_attempt = Instant::now();
+    loop {
+        if listener.is_none() && Instant::now() >= next_attempt {
+            match listen(&options).await {
+                Ok(established) => {
+                    tracing::debug!("listening for revisions");
+                    listener = Some(established);
+                    backoff = MIN_BACKOFF;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "cannot listen for revisions; polling");
+                    next_attempt = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            notification = next_notification(&mut listener) => match notification {
+                Ok(payload) => match payload.parse::<i64>() {
+                    Ok(announced) => super::advance(&revision, announced),
+                    Err(_) => tracing::warn!(%payload, "ignoring a malformed notification"),
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "lost the revision listener; reconnecting");
+                    listener = None;
+                    next_attempt = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            },
+            _ = poll.tick() => match current_revision(&pool).await {
+                Ok(current) => super::advance(&revision, current),
+                Err(error) => tracing::debug!(%error, "revision poll failed"),
+            },
+        }
+    }
+    tracing::debug!("store dropped; stopped following revisions");
+}
+
+/// A listener on its own connection, subscribed to [`CHANNEL`].
+async fn listen(options: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options.clone())
+        .await?;
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// The next notification's payload; never resolves without a listener.
+async fn next_notification(listener: &mut Option<PgListener>) -> Result<String, sqlx::Error> {
+    match listener {
+        Some(listener) => Ok(listener.recv().await?.payload().to_string()),
+        None => std::future::pending().await,
+    }
+}

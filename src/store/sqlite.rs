@@ -1,0 +1,468 @@
+//! The SQLite backend: one database file in WAL mode, for a single management-plane replica.
+//!
+//! **Durability.** `journal_mode=WAL` with `synchronous=NORMAL`: a commit returns once its
+//! pages are appended to the WAL file (written into the OS page cache), and the WAL is fsynced
+//! at checkpoints rather than on every commit. An acknowledged commit therefore survives any
+//! crash of the process (`kill -9`, panic, OOM kill): the kernel still holds the written pages.
+//! A power loss or kernel crash may roll back the most recent commits, but never corrupts the
+//! file. `tests/it/store.rs` SIGKILLs a writing process and checks every acknowledged revision.
+//!
+//! **Concurrency.** Writes go through a one-connection pool and `BEGIN IMMEDIATE`, so this
+//! process's writers queue for the pool instead of spinning on `SQLITE_BUSY`, and a writer in
+//! another process waits up to the busy timeout. Reads use their own pool; WAL lets them run
+//! beside the writer, and a read transaction sees one snapshot.
+//!
+//! **Notifications.** [`SqliteStore::subscribe`] moves with this process's commits only: one
+//! replica is the supported SQLite deployment.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use tokio::sync::watch;
+
+use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
+use super::{
+    AuditEntry, AuditQuery, ChangeEvent, ClusterRecord, Committed, Error, Record, Result,
+    TokenRecord, WriteBatch,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+/// How long a write waits for another process's write lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections of the read pool.
+const READERS: u32 = 8;
+
+/// A SQLite store; clones share the pools and the revision watch.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// One connection: every write, in arrival order.
+    writer: SqlitePool,
+    /// Reads (the writer itself for an in-memory database, which one connection holds).
+    reader: SqlitePool,
+    revision: watch::Sender<i64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database of a `sqlite:PATH` URL and migrates it.
+    pub(super) async fn connect(url: &str) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| Error::BadUrl(url.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut writer = SqlitePoolOptions::new().max_connections(1);
+        if in_memory {
+            // The database lives as long as its one connection: never let the pool close it.
+            writer = writer
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let writer = writer.connect_with(options.clone()).await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .connect_with(options)
+                .await?
+        };
+        let current = current_revision(&reader).await?;
+        let (revision, _) = watch::channel(current);
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer,
+                reader,
+                revision,
+            }),
+        })
+    }
+
+    pub(super) async fn get(&self, fqn: &str) -> Result<Option<Record>> {
+        let row: Option<ResourceRow> = sqlx::query_as("SELECT * FROM resources WHERE fqn = ?1")
+            .bind(fqn)
+            .fetch_optional(&self.inner.reader)
+            .await?;
+        Ok(row.map(Record::from))
+    }
+
+    pub(super) async fn list(
+        &self,
+        fqn_prefix: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Vec<Record>> {
+        let (lower, upper) = super::descendant_bounds(fqn_prefix);
+        let rows: Vec<ResourceRow> = sqlx::query_as(
+            "SELECT * FROM resources \
+             WHERE fqn > ?1 AND (?2 IS NULL OR fqn < ?2) AND (?3 IS NULL OR kind = ?3) \
+             ORDER BY fqn",
+        )
+        .bind(lower)
+        .bind(upper)
+        .bind(kind)
+        .fetch_all(&self.inner.reader)
+        .await?;
+        Ok(rows.into_iter().map(Record::from).collect())
+    }
+
+    pub(super) async fn snapshot(&self) -> Result<(i64, Vec<Record>)> {
+        // A WAL read transaction reads one snapshot from its first SELECT to its end.
+        let mut tx = self.inner.reader.begin().await?;
+        let revision = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<ResourceRow> = sqlx::query_as("SELECT * FROM resources ORDER BY fqn")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((revision, rows.into_iter().map(Record::from).collect()))
+    }
+
+    pub(super) async fn revision(&self) -> Result<i64> {
+        current_revision(&self.inner.reader).await
+    }
+
+    pub(super) async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
+        let WriteBatch {
+            expected_revision,
+            upserts,
+            deletes,
+            mut audit,
+        } = batch;
+        // Dropping `tx` on any error rolls everything back.
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if let Some(expected) = expected_revision
+            && expected != current
+        {
+            return Err(Error::RevisionMoved {
+                expected,
+                actual: current,
+            });
+        }
+
+        let mut revision = current;
+        let mut changed = HashMap::new();
+        let mut upserted = Vec::with_capacity(upserts.len());
+        for mut record in upserts {
+            revision += 1;
+            record.revision = revision;
+            record.etag = super::etag(&record.fqn, revision, &record.content_hash);
+            upsert(&mut tx, &record).await?;
+            changed.insert(record.fqn.clone(), revision);
+            upserted.push(record);
+        }
+        for fqn in deletes {
+            let kind: Option<String> =
+                sqlx::query_scalar("DELETE FROM resources WHERE fqn = ?1 RETURNING kind")
+                    .bind(&fqn)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(kind) = kind else { continue };
+            revision += 1;
+            sqlx::query(
+                "INSERT INTO revisions (revision, fqn, kind, op, record) \
+                 VALUES (?1, ?2, ?3, 'delete', NULL)",
+            )
+            .bind(revision)
+            .bind(&fqn)
+            .bind(kind)
+            .execute(&mut *tx)
+            .await?;
+            changed.insert(fqn, revision);
+        }
+
+        super::assign_audit_revisions(&mut audit, &changed, revision);
+        for entry in &audit {
+            // A bad time fails the whole batch, after the changes above: nothing is kept.
+            insert_audit(&mut tx, entry, super::instant(&entry.time)?).await?;
+        }
+        if revision != current {
+            sqlx::query("UPDATE meta SET revision = ?1 WHERE id = 1")
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        super::advance(&self.inner.revision, revision);
+        Ok(Committed { revision, upserted })
+    }
+
+    pub(super) async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        let rows: Vec<ChangeRow> = sqlx::query_as(
+            "SELECT revision, fqn, kind, record FROM revisions \
+             WHERE revision > ?1 ORDER BY revision LIMIT ?2",
+        )
+        .bind(after)
+        .bind(super::limit_or_default(limit))
+        .fetch_all(&self.inner.reader)
+        .await?;
+        Ok(rows.into_iter().map(ChangeEvent::from).collect())
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<i64> {
+        self.inner.revision.subscribe()
+    }
+
+    pub(super) async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
+        let at = super::instant(&entry.time)?;
+        let mut conn = self.inner.writer.acquire().await?;
+        insert_audit(&mut conn, &entry, at).await
+    }
+
+    pub(super) async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let prefix = super::normalize_prefix(Some(&query.fqn_prefix));
+        let (lower, upper) = super::descendant_bounds(prefix);
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT * FROM audit \
+             WHERE (?1 IS NULL OR fqn = ?1 OR (fqn > ?2 AND fqn < ?3)) \
+               AND (?4 = '' OR kind = ?4) \
+               AND (?5 = '' OR actor = ?5) \
+               AND (?6 = '' OR actor = 'cluster:' || ?6) \
+               AND (?7 = '' OR operation = ?7) \
+               AND (?8 IS NULL OR at_us >= ?8) \
+               AND (?9 IS NULL OR at_us < ?9) \
+             ORDER BY id DESC LIMIT ?10",
+        )
+        .bind(prefix)
+        .bind(lower)
+        .bind(upper)
+        .bind(&query.kind)
+        .bind(&query.actor)
+        .bind(&query.cluster)
+        .bind(&query.operation)
+        .bind(super::bound(&query.since)?)
+        .bind(super::bound(&query.until)?)
+        .bind(super::limit_or_default(query.limit))
+        .fetch_all(&self.inner.reader)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    pub(super) async fn create_cluster(&self, name: &str) -> Result<()> {
+        let done = sqlx::query("INSERT INTO clusters (name) VALUES (?1) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .execute(&self.inner.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::AlreadyExists {
+                what: format!("cluster {name:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn get_cluster(&self, name: &str) -> Result<Option<ClusterRecord>> {
+        let mut tx = self.inner.reader.begin().await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters WHERE name = ?1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE cluster = ?1")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+        let inventories: Vec<InventoryRow> =
+            sqlx::query_as("SELECT * FROM inventories WHERE cluster = ?1")
+                .bind(name)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(super::rows::clusters(names, grants, inventories).pop())
+    }
+
+    pub(super) async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
+        let mut tx = self.inner.reader.begin().await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await?;
+        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants")
+            .fetch_all(&mut *tx)
+            .await?;
+        let inventories: Vec<InventoryRow> = sqlx::query_as("SELECT * FROM inventories")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(super::rows::clusters(names, grants, inventories))
+    }
+
+    pub(super) async fn grant(&self, cluster: &str, scope: &str) -> Result<()> {
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        require_cluster(&mut tx, cluster).await?;
+        sqlx::query("INSERT INTO grants (cluster, scope) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+            .bind(cluster)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn revoke(&self, cluster: &str, scope: &str) -> Result<()> {
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        require_cluster(&mut tx, cluster).await?;
+        sqlx::query("DELETE FROM grants WHERE cluster = ?1 AND scope = ?2")
+            .bind(cluster)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn set_namespaces(
+        &self,
+        cluster: &str,
+        namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<()> {
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        require_cluster(&mut tx, cluster).await?;
+        sqlx::query(
+            "INSERT INTO inventories (cluster, namespaces) VALUES (?1, ?2) \
+             ON CONFLICT (cluster) DO UPDATE SET namespaces = excluded.namespaces",
+        )
+        .bind(cluster)
+        .bind(Json(namespaces))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn create_token(&self, token: TokenRecord) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO tokens (hash, subject, role, scope) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&token.hash)
+        .bind(&token.subject)
+        .bind(&token.role)
+        .bind(&token.scope)
+        .execute(&self.inner.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::AlreadyExists {
+                what: "a token with this hash".to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE hash = ?1")
+            .bind(hash)
+            .fetch_optional(&self.inner.reader)
+            .await?;
+        Ok(row.map(TokenRecord::from))
+    }
+}
+
+async fn current_revision(pool: &SqlitePool) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Writes `record` (revision and etag assigned) and its change-log row.
+async fn upsert(conn: &mut SqliteConnection, record: &Record) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO resources (fqn, kind, api_version, name, parent_fqn, namespace, spec, \
+         labels, annotations, origin, content_hash, etag, revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         ON CONFLICT (fqn) DO UPDATE SET kind = excluded.kind, \
+         api_version = excluded.api_version, name = excluded.name, \
+         parent_fqn = excluded.parent_fqn, namespace = excluded.namespace, \
+         spec = excluded.spec, labels = excluded.labels, annotations = excluded.annotations, \
+         origin = excluded.origin, content_hash = excluded.content_hash, \
+         etag = excluded.etag, revision = excluded.revision",
+    )
+    .bind(&record.fqn)
+    .bind(&record.kind)
+    .bind(&record.api_version)
+    .bind(&record.name)
+    .bind(&record.parent_fqn)
+    .bind(&record.namespace)
+    .bind(Json(&record.spec))
+    .bind(Json(&record.labels))
+    .bind(Json(&record.annotations))
+    .bind(Json(&record.origin))
+    .bind(&record.content_hash)
+    .bind(&record.etag)
+    .bind(record.revision)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO revisions (revision, fqn, kind, op, record) \
+         VALUES (?1, ?2, ?3, 'upsert', ?4)",
+    )
+    .bind(record.revision)
+    .bind(&record.fqn)
+    .bind(&record.kind)
+    .bind(Json(record))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends one audit row (`at` = its time in microseconds); returns its id.
+async fn insert_audit(conn: &mut SqliteConnection, entry: &AuditEntry, at: i64) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO audit (time, at_us, actor, origin, operation, fqn, kind, before_hash, \
+         after_hash, revision, outcome, message, forced, dry_run) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+    )
+    .bind(&entry.time)
+    .bind(at)
+    .bind(&entry.actor)
+    .bind(Json(&entry.origin))
+    .bind(&entry.operation)
+    .bind(&entry.fqn)
+    .bind(&entry.kind)
+    .bind(&entry.before_hash)
+    .bind(&entry.after_hash)
+    .bind(entry.revision)
+    .bind(&entry.outcome)
+    .bind(&entry.message)
+    .bind(entry.forced)
+    .bind(entry.dry_run)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// [`Error::NotFound`] unless the cluster exists.
+async fn require_cluster(conn: &mut SqliteConnection, cluster: &str) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clusters WHERE name = ?1")
+        .bind(cluster)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound {
+            what: format!("cluster {cluster:?}"),
+        }),
+    }
+}
