@@ -7,3 +7,4 @@ mod cli;
 mod layering;
 mod smoke;
 mod support;
+mod validate;
