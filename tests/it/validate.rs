@@ -174,7 +174,7 @@ fn verbose_lists_what_was_skipped_and_why() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     for expected in [
-        "tests/fixtures/validate/good/kustomization.yaml:0: info[TSB1001] Kustomization/",
+        "tests/fixtures/validate/good/kustomization.yaml:0: info[TSB1001] Kustomization/(unnamed): kind: not a kind tsbridge knows",
         "tests/fixtures/validate/good/organization.yaml:1: info[TSB1001] Namespace/tsb-config:",
         "tests/fixtures/validate/good/organization.yaml:2: info[TSB1001] IngressGateway/checkout-edge/checkout-gw: kind: install.tetrate.io",
         "tests/fixtures/validate/good/retail/storefront-ws.yaml:12: info[TSB1001] DestinationRule/storefront-web/web: kind: Istio object without",

@@ -97,10 +97,13 @@ fn default_level(rule: RuleCode) -> &'static str {
     }
 }
 
-/// `Kind/name` as the model renders it; documents without a kind read `document`.
+/// `Kind/name` as the model renders it; documents without a kind read `document`, objects
+/// without a name `Kind/(unnamed)`.
 fn object_label(object: &ObjectRef) -> String {
     if object.kind.is_empty() {
         "document".to_string()
+    } else if object.name.is_empty() {
+        format!("{object}(unnamed)")
     } else {
         object.to_string()
     }
