@@ -9,3 +9,4 @@ mod layering;
 mod smoke;
 mod store;
 mod support;
+mod validate;
