@@ -3,6 +3,8 @@
 //! Depends on: `model`; prost, tonic (generated code).
 //! Never: kube, sqlx.
 
+pub mod convert;
+
 /// Messages and services of `proto/tsbridge/v1/`.
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {
