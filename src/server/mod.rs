@@ -2,3 +2,240 @@
 //!
 //! Depends on: `model`, `proto`, `store`, `runtime`; tonic.
 //! Never: kube, `k8s`, `agent`, `runtime::lease`.
+
+pub mod args;
+pub mod auth;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod services;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonic::transport::Server;
+
+pub use args::Args;
+
+use crate::model::validate::Organizations;
+use crate::proto::v1::audit_service_server::AuditServiceServer;
+use crate::proto::v1::cluster_service_server::ClusterServiceServer;
+use crate::proto::v1::config_service_server::ConfigServiceServer;
+use crate::proto::v1::status_service_server::StatusServiceServer;
+use crate::runtime::Shutdown;
+use crate::server::auth::{Authenticator, new_token, token_hash};
+use crate::server::engine::Engine;
+use crate::server::error::Error;
+use crate::store::{Store, TokenRecord};
+
+/// How long shutdown waits for streams and tasks to end.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Start-up failures, each naming the flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Flags that do not fit together.
+    #[error("{0}")]
+    Flags(String),
+    /// Store, engine or token set-up.
+    #[error(transparent)]
+    Engine(#[from] Error),
+    /// Store connection.
+    #[error("--store: {0}")]
+    Store(#[from] crate::store::Error),
+    /// TLS material.
+    #[error(transparent)]
+    Tls(#[from] crate::runtime::tls::Error),
+    /// Logging.
+    #[error(transparent)]
+    Log(#[from] crate::runtime::log::Error),
+    /// A listener or file.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Tasks did not end within the grace period.
+    #[error("shutdown did not finish within {0:?}")]
+    Unclean(Duration),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let context = context.into();
+    move |source| RunError::Io { context, source }
+}
+
+/// Runs the management plane until SIGINT/SIGTERM.
+pub async fn run(args: Args) -> Result<(), RunError> {
+    let Args {
+        listen,
+        admin,
+        log,
+        store,
+        organizations,
+        tls_cert,
+        tls_key,
+        client_ca,
+        insecure,
+        bootstrap_token_file,
+        trust_domain,
+    } = args;
+    log.init()?;
+    if insecure && !listen.ip().is_loopback() {
+        return Err(RunError::Flags(format!(
+            "--insecure serves plaintext and is refused on {listen}; listen on 127.0.0.1 or give \
+             --tls-cert and --tls-key"
+        )));
+    }
+    if !insecure && tls_cert.is_none() {
+        return Err(RunError::Flags(
+            "give --tls-cert and --tls-key (and --client-ca for agents' mTLS), or --insecure on a \
+             loopback address"
+                .into(),
+        ));
+    }
+
+    let store = Store::connect(&store.url).await?;
+    let organizations: BTreeSet<String> = organizations.into_iter().collect();
+    let engine = Engine::load(store.clone(), Organizations::Known(organizations)).await?;
+    bootstrap_token(&store, &bootstrap_token_file).await?;
+
+    let shutdown = Shutdown::new();
+    let registry = Arc::new(Mutex::new(prometheus_client::registry::Registry::default()));
+    let admin_addr = crate::runtime::admin::serve(admin.admin_listen, shutdown.clone(), registry)
+        .await
+        .map_err(io(format!("--admin-listen {}", admin.admin_listen)))?;
+
+    let auth = Authenticator::new(store.clone(), trust_domain);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| RunError::Flags(format!("reflection descriptor: {e}")))?;
+    let config = services::config::ConfigApi {
+        engine: engine.clone(),
+        auth: auth.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let status = services::status::StatusApi {
+        engine: engine.clone(),
+        auth: auth.clone(),
+    };
+    let audit = services::audit::AuditApi {
+        engine: engine.clone(),
+        auth: auth.clone(),
+    };
+    let clusters = services::cluster::ClusterApi {
+        engine: engine.clone(),
+        auth,
+    };
+    health
+        .set_serving::<ConfigServiceServer<services::config::ConfigApi>>()
+        .await;
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ConfigServiceServer::new(config))
+        .add_service(StatusServiceServer::new(status))
+        .add_service(AuditServiceServer::new(audit))
+        .add_service(ClusterServiceServer::new(clusters));
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(io(format!("--listen {listen}")))?;
+    let bound: SocketAddr = listener.local_addr().map_err(io("--listen"))?;
+    tracing::info!(grpc = %bound, admin = %admin_addr, tls = !insecure, "management plane serving");
+    shutdown.set_ready(true);
+
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => {
+            let reloading = crate::runtime::tls::ReloadingCert::load(&cert, &key)?;
+            reloading.watch(&shutdown);
+            Some(Arc::new(crate::runtime::tls::server_config(
+                reloading,
+                client_ca.as_deref(),
+            )?))
+        }
+        _ => None,
+    };
+    let signals = shutdown.clone();
+    let stop = shutdown.clone();
+    let serving = async move {
+        match tls {
+            None => {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled())
+                    .await
+            }
+            Some(config) => {
+                let incoming = crate::runtime::tls::incoming(listener, config, stop.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.cancelled())
+                    .await
+            }
+        }
+    };
+    let served = tokio::select! {
+        served = serving => served,
+        () = signals.on_signal() => Ok(()),
+    };
+    shutdown.begin();
+    health
+        .set_not_serving::<ConfigServiceServer<services::config::ConfigApi>>()
+        .await;
+    served?;
+    if shutdown.drain(SHUTDOWN_GRACE).await {
+        tracing::info!("management plane stopped");
+        Ok(())
+    } else {
+        Err(RunError::Unclean(SHUTDOWN_GRACE))
+    }
+}
+
+/// Reads the admin token from `path`, or generates one there (mode 0600), and makes sure the
+/// store knows its hash.
+async fn bootstrap_token(store: &Store, path: &Path) -> Result<(), RunError> {
+    let secret = match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => text.trim().to_string(),
+        Ok(_) => {
+            return Err(RunError::Flags(format!(
+                "--bootstrap-token-file {} is empty; delete it to have a token generated",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = new_token();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io(format!("--bootstrap-token-file {}", path.display())))?;
+            writeln!(file, "{secret}").map_err(io(format!("writing {}", path.display())))?;
+            tracing::info!(path = %path.display(), "generated the admin token");
+            secret
+        }
+        Err(e) => return Err(io(format!("--bootstrap-token-file {}", path.display()))(e)),
+    };
+    let token = TokenRecord {
+        hash: token_hash(&secret),
+        subject: "admin".into(),
+        role: "admin".into(),
+        scope: "*".into(),
+    };
+    match store.create_token(token).await {
+        Ok(()) | Err(crate::store::Error::AlreadyExists { .. }) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}

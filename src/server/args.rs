@@ -1,0 +1,51 @@
+//! `tsbridge server` flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::runtime::{AdminArgs, LogArgs};
+use crate::store::StoreArgs;
+
+/// Flags of `tsbridge server`; each is also an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// gRPC listen address.
+    #[arg(long, env = "TSBRIDGE_LISTEN", default_value = "0.0.0.0:9443")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An organization this management plane manages (repeatable, or comma-separated).
+    #[arg(
+        long = "organization",
+        env = "TSBRIDGE_ORGANIZATION",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub organizations: Vec<String>,
+    /// Serving certificate (PEM), reloaded when the file changes.
+    #[arg(long, env = "TSBRIDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, env = "TSBRIDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle that signs agents' client certificates (mTLS); without it only tokens work.
+    #[arg(long, env = "TSBRIDGE_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// Serve plaintext gRPC; refused unless --listen is a loopback address.
+    #[arg(long, env = "TSBRIDGE_INSECURE", conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
+    pub insecure: bool,
+    /// The admin token: read from this file, or generated and written here (mode 0600).
+    #[arg(
+        long,
+        env = "TSBRIDGE_BOOTSTRAP_TOKEN_FILE",
+        default_value = "tsbridge-admin.token"
+    )]
+    pub bootstrap_token_file: PathBuf,
+    /// Trust domain of agents' SPIFFE IDs (`spiffe://<domain>/cluster/<name>`).
+    #[arg(long, env = "TSBRIDGE_TRUST_DOMAIN", default_value = "tsbridge.local")]
+    pub trust_domain: String,
+}

@@ -1,0 +1,328 @@
+//! Who is calling, and what they may do.
+//!
+//! Agents present a client certificate whose URI SAN is `spiffe://<trust-domain>/cluster/<name>`;
+//! API users send `authorization: Bearer <token>`, looked up by its SHA-256 (tokens are stored
+//! only hashed) and bound to a role on an FQN scope.
+
+use sha2::{Digest, Sha256};
+
+use crate::model::Fqn;
+use crate::server::error::Error;
+use crate::store::Store;
+
+/// API roles, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Read.
+    Viewer,
+    /// Read and write config.
+    Editor,
+    /// Everything, clusters and tokens included.
+    Admin,
+}
+
+impl Role {
+    /// Parses `admin`, `editor` or `viewer`.
+    pub fn parse(text: &str) -> Result<Role, Error> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "editor" => Ok(Role::Editor),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(Error::BadRequest(format!(
+                "role {other:?} is not one of admin, editor, viewer"
+            ))),
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Actor {
+    /// An API user with a bearer token.
+    User {
+        /// Who (audited as `user:<subject>`).
+        subject: String,
+        /// What they may do.
+        role: Role,
+        /// Where; `None` = everywhere.
+        scope: Option<Fqn>,
+    },
+    /// An agent, identified by its client certificate.
+    Cluster {
+        /// Cluster name.
+        name: String,
+        /// Scopes it may write in.
+        grants: Vec<Fqn>,
+    },
+}
+
+impl Actor {
+    /// True for API users.
+    pub fn is_user(&self) -> bool {
+        matches!(self, Actor::User { .. })
+    }
+
+    /// The subject or cluster name.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::User { subject, .. } => subject,
+            Actor::Cluster { name, .. } => name,
+        }
+    }
+
+    /// `user:<subject>` or `cluster:<name>`.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::User { subject, .. } => format!("user:{subject}"),
+            Actor::Cluster { name, .. } => format!("cluster:{name}"),
+        }
+    }
+
+    fn covers(&self, fqn: &Fqn) -> bool {
+        match self {
+            Actor::User { scope, .. } => scope.as_ref().is_none_or(|s| s.covers(fqn)),
+            Actor::Cluster { grants, .. } => grants.iter().any(|g| g.covers(fqn)),
+        }
+    }
+
+    /// May this caller read `fqn`?
+    pub fn authorize_read(&self, fqn: &Fqn) -> Result<(), Error> {
+        if self.covers(fqn) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied(format!(
+            "{} may not read {fqn}: outside its scope",
+            self.audit_name()
+        )))
+    }
+
+    /// May this caller write `fqn`?
+    pub fn authorize_write(&self, fqn: &Fqn) -> Result<(), Error> {
+        match self {
+            Actor::User { role, .. } if *role < Role::Editor => {
+                Err(Error::PermissionDenied(format!(
+                    "{} is a viewer and may not write {fqn}; use an editor or admin token",
+                    self.audit_name()
+                )))
+            }
+            Actor::Cluster { name, grants } if !self.covers(fqn) => {
+                let granted: Vec<String> = grants.iter().map(ToString::to_string).collect();
+                Err(Error::PermissionDenied(format!(
+                    "{fqn} is not granted to cluster {name} (grants: {}); an admin can run \
+                     `tsbridge ctl cluster grant {name} --organization …`",
+                    if granted.is_empty() {
+                        "none".to_string()
+                    } else {
+                        granted.join(", ")
+                    }
+                )))
+            }
+            Actor::User { .. } if !self.covers(fqn) => Err(Error::PermissionDenied(format!(
+                "{} may not write {fqn}: outside its scope",
+                self.audit_name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Admin-only operations (clusters, grants, tokens).
+    pub fn require_admin(&self) -> Result<(), Error> {
+        match self {
+            Actor::User {
+                role: Role::Admin,
+                scope: None,
+                ..
+            } => Ok(()),
+            _ => Err(Error::PermissionDenied(format!(
+                "{} may not manage clusters or tokens; use an admin token scoped to '*'",
+                self.audit_name()
+            ))),
+        }
+    }
+}
+
+/// Hex SHA-256 of a token secret: the only form tokens are stored in.
+pub fn token_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A new random token secret (256 bits, URL-safe).
+pub fn new_token() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let body: String = (0..43)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("tsb_{body}")
+}
+
+/// Authenticates requests against the store's tokens and clusters.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    store: Store,
+    trust_domain: String,
+}
+
+impl Authenticator {
+    /// For `spiffe://<trust_domain>/cluster/<name>` identities.
+    pub fn new(store: Store, trust_domain: String) -> Authenticator {
+        Authenticator {
+            store,
+            trust_domain,
+        }
+    }
+
+    /// The caller of `request`.
+    pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Actor, Error> {
+        if let Some(certs) = request.peer_certs()
+            && let Some(leaf) = certs.first()
+        {
+            let name = cluster_from_cert(leaf.as_ref(), &self.trust_domain)?;
+            let cluster = self.store.get_cluster(&name).await?.ok_or_else(|| {
+                Error::PermissionDenied(format!(
+                    "cluster {name} is not registered; an admin can run `tsbridge ctl cluster create {name}`"
+                ))
+            })?;
+            let grants = cluster
+                .grants
+                .iter()
+                .filter_map(|g| g.parse().ok())
+                .collect();
+            return Ok(Actor::Cluster { name, grants });
+        }
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| {
+                Error::Unauthenticated(
+                    "no credentials: send `authorization: Bearer <token>` (tsbridge ctl --token-file)"
+                        .into(),
+                )
+            })?
+            .to_str()
+            .map_err(|_| Error::Unauthenticated("the authorization header is not text".into()))?;
+        let secret = header.strip_prefix("Bearer ").ok_or_else(|| {
+            Error::Unauthenticated("the authorization header is not `Bearer <token>`".into())
+        })?;
+        let token = self
+            .store
+            .find_token(&token_hash(secret.trim()))
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("the token is not valid".into()))?;
+        let scope = if token.scope == "*" {
+            None
+        } else {
+            Some(token.scope.parse().map_err(|e| {
+                Error::Internal(format!("stored token scope {:?}: {e}", token.scope))
+            })?)
+        };
+        Ok(Actor::User {
+            subject: token.subject,
+            role: Role::parse(&token.role)?,
+            scope,
+        })
+    }
+}
+
+/// The cluster name in a client certificate's `spiffe://<trust-domain>/cluster/<name>` URI SAN.
+pub fn cluster_from_cert(der: &[u8], trust_domain: &str) -> Result<String, Error> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::Unauthenticated(format!("unreadable client certificate: {e}")))?;
+    let prefix = format!("spiffe://{trust_domain}/cluster/");
+    let sans = cert
+        .subject_alternative_name()
+        .map_err(|e| Error::Unauthenticated(format!("client certificate SANs: {e}")))?;
+    sans.into_iter()
+        .flat_map(|san| san.value.general_names.iter())
+        .find_map(|name| match name {
+            GeneralName::URI(uri) => uri.strip_prefix(&prefix).map(str::to_string),
+            _ => None,
+        })
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .ok_or_else(|| {
+            Error::Unauthenticated(format!(
+                "the client certificate has no URI SAN {prefix}<cluster>"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fqn(text: &str) -> Fqn {
+        text.parse().expect("valid FQN")
+    }
+
+    #[test]
+    fn roles_and_scopes_gate_writes() {
+        let viewer = Actor::User {
+            subject: "v".into(),
+            role: Role::Viewer,
+            scope: None,
+        };
+        let editor = Actor::User {
+            subject: "e".into(),
+            role: Role::Editor,
+            scope: Some(fqn("organizations/acme/tenants/a")),
+        };
+        let cluster = Actor::Cluster {
+            name: "east".into(),
+            grants: vec![fqn("organizations/acme/tenants/a")],
+        };
+        let inside = fqn("organizations/acme/tenants/a/workspaces/w");
+        let other_tenant = fqn("organizations/acme/tenants/b");
+        assert!(viewer.authorize_read(&inside).is_ok());
+        assert!(viewer.authorize_write(&inside).is_err());
+        assert!(editor.authorize_write(&inside).is_ok());
+        assert!(editor.authorize_write(&other_tenant).is_err());
+        assert!(editor.authorize_read(&other_tenant).is_err());
+        assert!(cluster.authorize_write(&inside).is_ok());
+        let denied = cluster
+            .authorize_write(&other_tenant)
+            .expect_err("outside grant");
+        assert!(denied.to_string().contains("not granted"), "{denied}");
+        assert!(editor.require_admin().is_err());
+    }
+
+    #[test]
+    fn tokens_hash_stably_and_are_random() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(new_token(), new_token());
+        assert!(new_token().starts_with("tsb_"));
+    }
+
+    #[test]
+    fn the_cluster_comes_from_the_spiffe_uri() {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.subject_alt_names = vec![rcgen::SanType::URI(
+            "spiffe://tsbridge.local/cluster/east"
+                .try_into()
+                .expect("URI"),
+        )];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        assert_eq!(
+            cluster_from_cert(cert.der(), "tsbridge.local").expect("identity"),
+            "east"
+        );
+        assert!(cluster_from_cert(cert.der(), "other.domain").is_err());
+    }
+}

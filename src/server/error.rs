@@ -1,0 +1,133 @@
+//! Management-plane errors and their one mapping to gRPC statuses.
+
+use prost::Message;
+
+use crate::model::{Diagnostic, GrpcCode};
+use crate::proto::v1;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object violates a rule (L1 or L2); each diagnostic names object, field and fix.
+    #[error("{}", summary(.0))]
+    Rejected(Vec<Diagnostic>),
+    /// The object could not even be read (bad kind, parent, name or spec).
+    #[error("{}", summary(.0))]
+    Invalid(Vec<Diagnostic>),
+    /// A malformed request field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The object does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Optimistic concurrency: the object changed since the client read it.
+    #[error(
+        "{fqn}: etag {expected} is stale (current: {actual:?}); get the object again and retry"
+    )]
+    StaleEtag {
+        /// The object.
+        fqn: String,
+        /// What the client sent.
+        expected: String,
+        /// What is stored ("" when the object does not exist).
+        actual: String,
+    },
+    /// The object came from GitOps and is read-only through the API.
+    #[error(
+        "{fqn} is managed by GitOps ({origin}); change it in Git, or pass force to override \
+         (the forced write is audited and shows as drift)"
+    )]
+    GitOpsOwned {
+        /// The object.
+        fqn: String,
+        /// Its origin, as JSON.
+        origin: String,
+    },
+    /// No or bad credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A named limit was hit.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Writes kept racing other replicas.
+    #[error("the store is busy with concurrent writes; retry")]
+    Busy,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// A bug; details go to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn summary(diagnostics: &[Diagnostic]) -> String {
+    match diagnostics {
+        [] => "rejected".to_string(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!("{first} (and {} more)", rest.len()),
+    }
+}
+
+/// The wire form of a diagnostic.
+pub fn diagnostic_to_proto(d: &Diagnostic) -> v1::Diagnostic {
+    v1::Diagnostic {
+        rule: d.rule.code().to_string(),
+        severity: format!("{:?}", d.severity).to_lowercase(),
+        object: d.object.to_string(),
+        field: d.field.clone(),
+        message: d.message.clone(),
+        fix: d.fix.clone(),
+    }
+}
+
+/// The one `Error` → `tonic::Status` mapping of every service.
+pub fn to_status(error: Error) -> tonic::Status {
+    use tonic::Code;
+    let code = match &error {
+        Error::Rejected(diagnostics) | Error::Invalid(diagnostics) => diagnostics
+            .iter()
+            .find_map(Diagnostic::grpc_code)
+            .map_or(Code::InvalidArgument, |code| match code {
+                GrpcCode::InvalidArgument => Code::InvalidArgument,
+                GrpcCode::NotFound => Code::NotFound,
+                GrpcCode::AlreadyExists => Code::AlreadyExists,
+                GrpcCode::PermissionDenied => Code::PermissionDenied,
+                GrpcCode::ResourceExhausted => Code::ResourceExhausted,
+                GrpcCode::FailedPrecondition => Code::FailedPrecondition,
+            }),
+        Error::BadRequest(_) => Code::InvalidArgument,
+        Error::NotFound(_) => Code::NotFound,
+        Error::StaleEtag { .. } | Error::GitOpsOwned { .. } => Code::FailedPrecondition,
+        Error::Unauthenticated(_) => Code::Unauthenticated,
+        Error::PermissionDenied(_) => Code::PermissionDenied,
+        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::Busy => Code::Aborted,
+        Error::Store(crate::store::Error::AlreadyExists { .. }) => Code::AlreadyExists,
+        Error::Store(crate::store::Error::NotFound { .. }) => Code::NotFound,
+        Error::Store(crate::store::Error::Database(_)) => Code::Unavailable,
+        Error::Store(_) | Error::Internal(_) => Code::Internal,
+    };
+    let message = match (&error, code) {
+        (Error::Store(crate::store::Error::Database(_)), _) => {
+            tracing::warn!(%error, "database unavailable");
+            "the management plane's database is unavailable; retry".to_string()
+        }
+        (_, Code::Internal) => {
+            tracing::error!(%error, "internal error");
+            "internal error; see the management plane's log".to_string()
+        }
+        _ => error.to_string(),
+    };
+    match &error {
+        Error::Rejected(diagnostics) | Error::Invalid(diagnostics) => {
+            let details = v1::Diagnostics {
+                diagnostics: diagnostics.iter().map(diagnostic_to_proto).collect(),
+            };
+            tonic::Status::with_details(code, message, details.encode_to_vec().into())
+        }
+        _ => tonic::Status::new(code, message),
+    }
+}

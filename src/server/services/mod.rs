@@ -1,0 +1,55 @@
+//! One gRPC service per file; each maps errors through `server::error::to_status`.
+
+pub mod audit;
+pub mod cluster;
+pub mod config;
+pub mod status;
+
+use crate::server::auth::{Actor, Authenticator};
+use crate::server::engine::Engine;
+use crate::server::error::Error;
+
+/// Authenticates a request; a failure is audited (who tried what) before it is returned.
+pub(crate) async fn caller<T>(
+    auth: &Authenticator,
+    engine: &Engine,
+    request: &tonic::Request<T>,
+    operation: &str,
+) -> Result<Actor, Error> {
+    match auth.authenticate(request).await {
+        Ok(actor) => Ok(actor),
+        Err(error) => {
+            let mut entry = engine.audit_entry(
+                &Actor::User {
+                    subject: "anonymous".into(),
+                    role: crate::server::auth::Role::Viewer,
+                    scope: None,
+                },
+                operation,
+                "",
+                "",
+            );
+            entry.outcome = "rejected".into();
+            entry.message = error.to_string();
+            engine.store().append_audit(entry).await?;
+            Err(error)
+        }
+    }
+}
+
+/// Audits a permission failure of an authenticated caller and returns it.
+pub(crate) async fn denied(
+    engine: &Engine,
+    actor: &Actor,
+    operation: &str,
+    fqn: &str,
+    error: Error,
+) -> Error {
+    let mut entry = engine.audit_entry(actor, operation, fqn, "");
+    entry.outcome = "rejected".into();
+    entry.message = error.to_string();
+    if let Err(store_error) = engine.store().append_audit(entry).await {
+        return store_error.into();
+    }
+    error
+}

@@ -1,0 +1,117 @@
+//! `tsbridge.v1.StatusService`: the management plane's status of objects and subtrees.
+//!
+//! Every stored object is ACCEPTED until distribution reports per-cluster edge states; parents
+//! aggregate their children (tsb-model.md §5.6).
+
+use tonic::{Request, Response, Status};
+
+use crate::model::Fqn;
+use crate::model::status::{MpStatus, aggregate_status};
+use crate::proto::v1;
+use crate::proto::v1::status_service_server::StatusService;
+use crate::server::auth::Authenticator;
+use crate::server::engine::Engine;
+use crate::server::error::{Error, to_status};
+use crate::server::services::caller;
+use crate::store::Record;
+
+/// The status service.
+#[derive(Debug, Clone)]
+pub struct StatusApi {
+    /// Index of stored objects.
+    pub engine: Engine,
+    /// Who calls.
+    pub auth: Authenticator,
+}
+
+fn status_name(status: MpStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{status:?}").to_uppercase())
+}
+
+/// An object's status given every record below it.
+fn status_of(record: &Record, descendants: &[&Record]) -> v1::ResourceStatus {
+    // Nothing is delivered to clusters yet, so every object is ACCEPTED once stored.
+    let own = MpStatus::Accepted;
+    let children = descendants.iter().map(|_| MpStatus::Accepted);
+    let status = aggregate_status(own, children);
+    v1::ResourceStatus {
+        fqn: record.fqn.clone(),
+        status: status_name(status),
+        last_event: "MPC_ACCEPTED".into(),
+        message: "stored and validated; no cluster has reported it yet".into(),
+        etag: record.etag.clone(),
+        revision: u64::try_from(record.revision).unwrap_or_default(),
+        clusters: Vec::new(),
+    }
+}
+
+impl StatusApi {
+    async fn statuses(&self, prefix: &str) -> Result<Vec<v1::ResourceStatus>, Error> {
+        let (_, records) = self.engine.list("", None, true).await?;
+        let below = format!("{prefix}/");
+        let selected: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.fqn == prefix || r.fqn.starts_with(&below))
+            .collect();
+        Ok(selected
+            .iter()
+            .map(|record| {
+                let own_below = format!("{}/", record.fqn);
+                let descendants: Vec<&Record> = records
+                    .iter()
+                    .filter(|r| r.fqn.starts_with(&own_below))
+                    .collect();
+                status_of(record, &descendants)
+            })
+            .collect())
+    }
+}
+
+#[tonic::async_trait]
+impl StatusService for StatusApi {
+    async fn get_status(
+        &self,
+        request: Request<v1::GetStatusRequest>,
+    ) -> Result<Response<v1::ResourceStatus>, Status> {
+        let actor = caller(&self.auth, &self.engine, &request, "status")
+            .await
+            .map_err(to_status)?;
+        let fqn = request.into_inner().fqn;
+        let parsed: Fqn = fqn.parse().map_err(|e: crate::model::FqnError| {
+            to_status(Error::BadRequest(format!("fqn {fqn:?}: {e}")))
+        })?;
+        actor.authorize_read(&parsed).map_err(to_status)?;
+        self.statuses(&fqn)
+            .await
+            .map_err(to_status)?
+            .into_iter()
+            .find(|s| s.fqn == fqn)
+            .map(Response::new)
+            .ok_or_else(|| to_status(Error::NotFound(fqn)))
+    }
+
+    async fn search_status(
+        &self,
+        request: Request<v1::SearchStatusRequest>,
+    ) -> Result<Response<v1::SearchStatusResponse>, Status> {
+        let actor = caller(&self.auth, &self.engine, &request, "status")
+            .await
+            .map_err(to_status)?;
+        let prefix = request.into_inner().fqn_prefix;
+        let statuses = self
+            .statuses(&prefix)
+            .await
+            .map_err(to_status)?
+            .into_iter()
+            .filter(|s| {
+                s.fqn
+                    .parse::<Fqn>()
+                    .is_ok_and(|fqn| actor.authorize_read(&fqn).is_ok())
+            })
+            .collect();
+        Ok(Response::new(v1::SearchStatusResponse { statuses }))
+    }
+}
