@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod crds;
+pub mod ctl;
 pub mod validate;
 
 /// GitOps for TSB-style service-mesh configuration: agent, admission webhook, management plane.
@@ -26,6 +27,10 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check TSB-style configuration files offline, as CI would (L1, L2 and L3 rules).
     Validate(validate::ValidateArgs),
+    /// Run the management plane: gRPC API, hierarchy validation, audit ledger.
+    Server(crate::server::Args),
+    /// Use the management plane's API: apply, get, list, delete, status, audit, clusters, tokens.
+    Ctl(ctl::CtlArgs),
 }
 
 impl Cli {
@@ -34,6 +39,11 @@ impl Cli {
         match self.command {
             Command::Crds(args) => crds::run(args),
             Command::Validate(args) => validate::run(args),
+            Command::Ctl(args) => ctl::run(args).await,
+            Command::Server(args) => {
+                crate::server::run(args).await?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 }
