@@ -6,6 +6,7 @@
 mod cli;
 mod crds;
 mod layering;
+mod server;
 mod smoke;
 mod store;
 mod support;

@@ -62,6 +62,11 @@ impl TestDb {
         }
     }
 
+    /// The `--store` URL of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A new store on this database (a new pool; for PostgreSQL, a new listener too).
     pub async fn open(&self) -> Store {
         Store::connect(&self.url).await.expect("connect the store")

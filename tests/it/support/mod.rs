@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each helper is used by some test modules, not all
 
 pub mod cluster;
+pub mod mp;
 pub mod postgres;
 pub mod process;
 pub mod wait;

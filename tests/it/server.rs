@@ -1,0 +1,552 @@
+//! The management plane through its real binary: API, `tsbridge ctl`, both stores, restarts,
+//! `kill -9`, two replicas on one PostgreSQL, and the authorization matrix.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use prost::Message;
+use serde_json::json;
+use tokio_stream::StreamExt;
+use tsbridge::proto::convert::json_to_struct;
+use tsbridge::proto::v1;
+
+use crate::store::TestDb;
+use crate::support::mp::{Mp, clients};
+use crate::support::repo_path;
+
+const ORG: &str = "organizations/acme";
+
+fn tenant(name: &str) -> v1::Resource {
+    v1::Resource {
+        api_version: "tsb.tetrate.io/v2".into(),
+        kind: "Tenant".into(),
+        name: name.into(),
+        parent_fqn: ORG.into(),
+        spec: Some(json_to_struct(&json!({ "displayName": name }))),
+        ..Default::default()
+    }
+}
+
+fn workspace(tenant: &str, name: &str, selector: &[&str]) -> v1::Resource {
+    v1::Resource {
+        api_version: "tsb.tetrate.io/v2".into(),
+        kind: "Workspace".into(),
+        name: name.into(),
+        parent_fqn: format!("{ORG}/tenants/{tenant}"),
+        spec: Some(json_to_struct(
+            &json!({ "namespaceSelector": { "names": selector } }),
+        )),
+        ..Default::default()
+    }
+}
+
+fn apply(resource: v1::Resource) -> v1::ApplyRequest {
+    v1::ApplyRequest {
+        resource: Some(resource),
+        ..Default::default()
+    }
+}
+
+fn diagnostics(status: &tonic::Status) -> Vec<v1::Diagnostic> {
+    v1::Diagnostics::decode(status.details())
+        .map(|d| d.diagnostics)
+        .unwrap_or_default()
+}
+
+fn ctl(mp: &Mp, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tsbridge"))
+        .arg("ctl")
+        .args([
+            "--server",
+            &mp.url,
+            "--token-file",
+            mp.token_file.to_str().expect("UTF-8"),
+        ])
+        .args(args)
+        .output()
+        .expect("tsbridge ctl runs")
+}
+
+async fn sqlite_mp(dir: &std::path::Path) -> Mp {
+    let store = format!("sqlite:{}", dir.join("mp.db").display());
+    Mp::start(&store, dir, &[]).await
+}
+
+/// The whole API on one store: the fixture hierarchy through `ctl apply`, reads, a rejection
+/// with its diagnostic, optimistic concurrency, dry run, recursive delete and the ledger.
+async fn api_scenario(mp: &Mp) {
+    let out = ctl(
+        mp,
+        &[
+            "apply",
+            "-f",
+            repo_path("tests/fixtures/crs/every-kind.yaml")
+                .to_str()
+                .expect("UTF-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "ctl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("Tenant organizations/acme/tenants/payments created"),
+        "{printed}"
+    );
+
+    let mut api = mp.clients(&mp.token).await;
+    let listed = api
+        .config
+        .list(v1::ListRequest {
+            parent_fqn: format!("{ORG}/tenants/payments"),
+            recursive: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.resources.len(), 16, "everything below the tenant");
+
+    // A workspace overlapping bookinfo-ws is rejected with the model's diagnostic.
+    let status = api
+        .config
+        .apply(apply(workspace("payments", "rival", &["*/bookinfo"])))
+        .await
+        .expect_err("overlap is rejected");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let found = diagnostics(&status);
+    assert!(!found.is_empty(), "the rejection carries diagnostics");
+    assert!(found[0].object.contains("rival"), "{:?}", found[0]);
+    assert!(!found[0].fix.is_empty(), "{:?}", found[0]);
+    // The same through ctl: exit 1, the server's message naming the object and the fix.
+    let rival = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(
+        rival.path(),
+        "apiVersion: tsb.tetrate.io/v2\nkind: Workspace\nmetadata:\n  name: rival\n  annotations:\n    \
+         tsb.tetrate.io/organization: acme\n    tsb.tetrate.io/tenant: payments\n\
+         spec:\n  namespaceSelector:\n    names: [\"*/bookinfo\"]\n",
+    )
+    .expect("writes");
+    let out = ctl(mp, &["apply", "-f", rival.path().to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rival") && stderr.contains("fix:"),
+        "{stderr}"
+    );
+
+    // Stale etag → FAILED_PRECONDITION; the current etag works.
+    let ws = api
+        .config
+        .get(v1::GetRequest {
+            fqn: format!("{ORG}/tenants/payments/workspaces/bookinfo-ws"),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let mut stale = apply(ws.clone());
+    stale.expected_etag = "\"not-it\"".into();
+    let status = api.config.apply(stale).await.expect_err("stale etag");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    let mut changed = ws.clone();
+    changed.spec = Some(json_to_struct(
+        &json!({ "namespaceSelector": { "names": ["*/bookinfo", "*/reviews"] } }),
+    ));
+    let mut fresh = apply(changed);
+    fresh.expected_etag = ws.etag.clone();
+    let applied = api
+        .config
+        .apply(fresh)
+        .await
+        .expect("current etag applies")
+        .into_inner();
+    assert_ne!(applied.resource.expect("resource").etag, ws.etag);
+
+    // Dry run stores nothing.
+    let mut dry = apply(tenant("dry"));
+    dry.dry_run = true;
+    api.config.apply(dry).await.expect("dry run validates");
+    let missing = api
+        .config
+        .get(v1::GetRequest {
+            fqn: format!("{ORG}/tenants/dry"),
+        })
+        .await;
+    assert_eq!(
+        missing.expect_err("not stored").code(),
+        tonic::Code::NotFound
+    );
+
+    // Recursive delete, children first.
+    let deleted = api
+        .config
+        .delete(v1::DeleteRequest {
+            fqn: format!("{ORG}/tenants/payments/workspaces/bookinfo-ws"),
+            ..Default::default()
+        })
+        .await
+        .expect("delete")
+        .into_inner();
+    assert_eq!(deleted.deleted.len(), 15, "{:?}", deleted.deleted);
+    assert!(
+        deleted
+            .deleted
+            .last()
+            .expect("some")
+            .ends_with("workspaces/bookinfo-ws")
+    );
+
+    // The ledger saw all of it; ctl audit prints it.
+    let entries = api
+        .audit
+        .query(v1::AuditQuery {
+            fqn_prefix: format!("{ORG}/tenants"),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let outcomes: BTreeSet<(String, String)> = entries
+        .iter()
+        .map(|e| (e.operation.clone(), e.outcome.clone()))
+        .collect();
+    for expected in [
+        ("apply", "ok"),
+        ("apply", "rejected"),
+        ("apply", "dry-run"),
+        ("delete", "ok"),
+    ] {
+        assert!(
+            outcomes.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} not in {outcomes:?}"
+        );
+    }
+    assert!(entries.iter().all(|e| e.actor == "user:admin"));
+    let out = ctl(
+        mp,
+        &[
+            "audit",
+            "--fqn-prefix",
+            "organizations/acme/tenants/payments",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ctl audit -o json");
+    assert!(json.as_array().is_some_and(|a| !a.is_empty()));
+
+    let out = ctl(
+        mp,
+        &[
+            "status",
+            "organizations/acme/tenants/payments",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(status["status"], "ACCEPTED");
+}
+
+#[tokio::test]
+async fn api_works_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mp = sqlite_mp(dir.path()).await;
+    api_scenario(&mp).await;
+}
+
+#[tokio::test]
+async fn api_works_on_postgres() {
+    let db = TestDb::postgres().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mp = Mp::start(db.url(), dir.path(), &[]).await;
+    api_scenario(&mp).await;
+}
+
+/// Applies tenants as fast as acknowledgements come back, kills the server with SIGKILL in the
+/// middle, restarts it, and checks every acknowledged tenant is there.
+async fn nothing_acknowledged_is_lost(mut mp: Mp) {
+    let api = mp.clients(&mp.token).await;
+    let (tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
+    let writer = tokio::spawn(async move {
+        let mut api = api;
+        for i in 0..100_000 {
+            let name = format!("burst-{i}");
+            match api.config.apply(apply(tenant(&name))).await {
+                Ok(_) => {
+                    if tx.send(name).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    // Let a few hundred writes through, then pull the plug.
+    let mut names = Vec::new();
+    while names.len() < 300 {
+        names.push(acked.recv().await.expect("writes are acknowledged"));
+    }
+    mp.kill_9();
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    while let Ok(name) = acked.try_recv() {
+        names.push(name);
+    }
+    mp.restart().await;
+    let mut api = mp.clients(&mp.token).await;
+    let stored: BTreeSet<String> = api
+        .config
+        .list(v1::ListRequest {
+            parent_fqn: ORG.into(),
+            kind: "Tenant".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list after restart")
+        .into_inner()
+        .resources
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    let lost: Vec<&String> = names.iter().filter(|n| !stored.contains(*n)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_acknowledged_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    nothing_acknowledged_is_lost(sqlite_mp(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_acknowledged_on_postgres() {
+    let db = TestDb::postgres().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    nothing_acknowledged_is_lost(Mp::start(db.url(), dir.path(), &[]).await).await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut mp = sqlite_mp(dir.path()).await;
+    let mut api = mp.clients(&mp.token).await;
+    let before = api
+        .config
+        .apply(apply(tenant("durable")))
+        .await
+        .expect("apply")
+        .into_inner();
+    mp.restart().await;
+    let mut api = mp.clients(&mp.token).await;
+    let after = api
+        .config
+        .get(v1::GetRequest {
+            fqn: format!("{ORG}/tenants/durable"),
+        })
+        .await
+        .expect("still there")
+        .into_inner();
+    assert_eq!(Some(after.etag), before.resource.map(|r| r.etag));
+}
+
+#[tokio::test]
+async fn two_management_planes_share_one_postgres() {
+    let db = TestDb::postgres().await;
+    let url = db.url().to_string();
+    let dir_a = tempfile::tempdir().expect("temp dir");
+    let dir_b = tempfile::tempdir().expect("temp dir");
+    let a = Mp::start(&url, dir_a.path(), &[]).await;
+    let b = Mp::start(&url, dir_b.path(), &[]).await;
+    let mut api_a = a.clients(&a.token).await;
+    let mut api_b = b.clients(&b.token).await;
+    let start = api_b
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect("list on b")
+        .into_inner()
+        .revision;
+    let mut events = api_b
+        .config
+        .watch(v1::WatchRequest {
+            fqn_prefix: ORG.into(),
+            from_revision: start,
+        })
+        .await
+        .expect("watch on b")
+        .into_inner();
+    api_a
+        .config
+        .apply(apply(tenant("shared")))
+        .await
+        .expect("apply on a");
+    let event = tokio::time::timeout(Duration::from_secs(1), events.next())
+        .await
+        .expect("b sees a's write within 1 s")
+        .expect("an event")
+        .expect("not an error");
+    assert_eq!(event.fqn, format!("{ORG}/tenants/shared"));
+    // Each replica validates against the other's writes.
+    api_b
+        .config
+        .apply(apply(workspace("shared", "one", &["*/ns1"])))
+        .await
+        .expect("apply on b");
+    let status = api_a
+        .config
+        .apply(apply(workspace("shared", "two", &["*/ns1"])))
+        .await
+        .expect_err("overlap across replicas");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_denies_and_audits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mp = sqlite_mp(dir.path()).await;
+    let mut admin = mp.clients(&mp.token).await;
+    for name in ["a", "b"] {
+        admin
+            .config
+            .apply(apply(tenant(name)))
+            .await
+            .expect("tenant");
+    }
+    let token = |role: &str, scope: &str, subject: &str| {
+        let mut admin = admin.clone();
+        let request = v1::CreateTokenRequest {
+            role: role.into(),
+            scope: scope.into(),
+            subject: subject.into(),
+        };
+        async move {
+            admin
+                .clusters
+                .create_token(request)
+                .await
+                .expect("token")
+                .into_inner()
+                .token
+        }
+    };
+    let viewer = token("viewer", "*", "vera").await;
+    let editor_a = token("editor", &format!("{ORG}/tenants/a"), "eddie").await;
+
+    let mut as_viewer = clients(&mp.url, Some(&viewer)).await;
+    let denied = as_viewer
+        .config
+        .apply(apply(workspace("a", "w", &["*/x"])))
+        .await
+        .expect_err("viewer");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    let mut as_editor = clients(&mp.url, Some(&editor_a)).await;
+    as_editor
+        .config
+        .apply(apply(workspace("a", "mine", &["*/x"])))
+        .await
+        .expect("inside scope");
+    let denied = as_editor
+        .config
+        .apply(apply(workspace("b", "theirs", &["*/y"])))
+        .await
+        .expect_err("other tenant");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = as_editor
+        .config
+        .get(v1::GetRequest {
+            fqn: format!("{ORG}/tenants/b"),
+        })
+        .await
+        .expect_err("reading another tenant");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let denied = as_editor
+        .clusters
+        .create_cluster(v1::CreateClusterRequest { name: "x".into() })
+        .await
+        .expect_err("not admin");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    let mut bad = clients(&mp.url, Some("tsb_not-a-token")).await;
+    let status = bad
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect_err("bad token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let mut anonymous = clients(&mp.url, None).await;
+    let status = anonymous
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+
+    let rejected = admin
+        .audit
+        .query(v1::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries
+        .into_iter()
+        .filter(|e| e.outcome == "rejected")
+        .map(|e| e.actor)
+        .collect::<Vec<_>>();
+    for actor in ["user:vera", "user:eddie", "user:anonymous"] {
+        assert!(
+            rejected.iter().any(|a| a == actor),
+            "{actor} not audited: {rejected:?}"
+        );
+    }
+    assert!(rejected.len() >= 6, "{rejected:?}");
+}
+
+#[tokio::test]
+async fn insecure_is_refused_off_loopback() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_tsbridge"))
+        .args([
+            "server",
+            "--insecure",
+            "--listen",
+            "0.0.0.0:0",
+            "--organization",
+            "acme",
+        ])
+        .args([
+            "--store",
+            &format!("sqlite:{}", dir.path().join("x.db").display()),
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--insecure"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

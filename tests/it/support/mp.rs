@@ -1,0 +1,137 @@
+//! A management plane (`tsbridge server`) as a child process, and gRPC clients for it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use super::process::ChildProcess;
+use super::wait::eventually;
+
+/// A free loopback port (the tiny race with other binders is accepted in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A running management plane.
+#[derive(Debug)]
+pub struct Mp {
+    /// The child; killed on drop.
+    pub process: ChildProcess,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
+    /// Where the admin token file is.
+    pub token_file: PathBuf,
+    /// Admin listener.
+    pub admin_url: String,
+    /// `--store` it runs with.
+    pub store: String,
+    args: Vec<String>,
+}
+
+impl Mp {
+    /// Starts `tsbridge server --insecure` on loopback with `store`, organization `acme`, and the
+    /// admin token in `dir`; waits until it answers.
+    pub async fn start(store: &str, dir: &Path, extra: &[&str]) -> Mp {
+        let token_file = dir.join("admin.token");
+        let port = free_port();
+        let admin = free_port();
+        let mut args: Vec<String> = [
+            "server",
+            "--insecure",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+            "--store",
+            store,
+            "--organization",
+            "acme",
+            "--bootstrap-token-file",
+            token_file.to_str().expect("UTF-8 path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut mp = Mp {
+            process: ChildProcess::tsbridge(
+                &args,
+                &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")],
+            ),
+            url: format!("http://127.0.0.1:{port}"),
+            token: String::new(),
+            token_file,
+            admin_url: format!("http://127.0.0.1:{admin}"),
+            store: store.to_string(),
+            args,
+        };
+        mp.wait_ready().await;
+        mp
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = self.url.clone();
+        let token_file = self.token_file.clone();
+        let process = &mut self.process;
+        let token = eventually(
+            "the management plane to serve",
+            Duration::from_secs(60),
+            || {
+                let running = process.is_running();
+                let url = url.clone();
+                let token_file = token_file.clone();
+                async move {
+                    assert!(running, "the management plane exited");
+                    let token = std::fs::read_to_string(&token_file).ok()?;
+                    Channel::from_shared(url).ok()?.connect().await.ok()?;
+                    Some(token.trim().to_string())
+                }
+            },
+        )
+        .await;
+        self.token = token;
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all) and waits for it.
+    pub fn kill_9(&mut self) {
+        if !self.process.is_running() {
+            return;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &self.process.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.process.is_running() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the same server again (same ports, store and token file).
+    pub async fn restart(&mut self) {
+        self.kill_9();
+        self.process =
+            ChildProcess::tsbridge(&self.args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+        self.wait_ready().await;
+    }
+
+    /// Clients authenticated with `token`.
+    pub async fn clients(&self, token: &str) -> Clients {
+        clients(&self.url, Some(token)).await
+    }
+}
+
+/// Clients of every service (the ones `tsbridge ctl` uses).
+pub type Clients = tsbridge::cli::ctl::client::Client;
+
+/// Connects to `url` with an optional bearer token.
+pub async fn clients(url: &str, token: Option<&str>) -> Clients {
+    super::assert_loopback(url);
+    Clients::connect(url, token, None).await.expect("connects")
+}
