@@ -12,7 +12,7 @@ use tsbridge::proto::convert::json_to_struct;
 use tsbridge::proto::v1;
 
 use crate::store::TestDb;
-use crate::support::mp::{Mp, clients};
+use crate::support::mp::{Clients, Mp, clients};
 use crate::support::repo_path;
 
 const ORG: &str = "organizations/acme";
@@ -549,4 +549,206 @@ async fn insecure_is_refused_off_loopback() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Certificates for an mTLS test: a CA, the server's certificate for 127.0.0.1, and client
+/// certificates carrying SPIFFE cluster identities.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tsbridge test CA");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let ca = params.self_signed(&key).expect("CA");
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("ca.crt"), ca.pem()).expect("write");
+        Pki {
+            dir,
+            ca,
+            ca_issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// Writes `<name>.crt` and `<name>.key`, signed by this CA.
+    fn leaf(&self, name: &str, sans: Vec<rcgen::SanType>) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.subject_alt_names = sans;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.ca_issuer).expect("signed");
+        let crt = self.dir.path().join(format!("{name}.crt"));
+        let pem_key = self.dir.path().join(format!("{name}.key"));
+        std::fs::write(&crt, cert.pem()).expect("write");
+        std::fs::write(&pem_key, key.serialize_pem()).expect("write");
+        (
+            crt.to_str().expect("UTF-8").to_string(),
+            pem_key.to_str().expect("UTF-8").to_string(),
+        )
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir
+            .path()
+            .join(file)
+            .to_str()
+            .expect("UTF-8")
+            .to_string()
+    }
+
+    fn cluster(&self, name: &str) -> (String, String) {
+        let uri = format!("spiffe://tsbridge.local/cluster/{name}");
+        self.leaf(
+            name,
+            vec![rcgen::SanType::URI(uri.as_str().try_into().expect("URI"))],
+        )
+    }
+}
+
+async fn mtls_client(url: &str, ca: &str, cert: &str, key: &str) -> Result<Clients, String> {
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(ca).expect("ca")))
+        .identity(Identity::from_pem(
+            std::fs::read(cert).expect("cert"),
+            std::fs::read(key).expect("key"),
+        ));
+    let channel = Channel::from_shared(url.to_string())
+        .expect("URL")
+        .tls_config(tls)
+        .expect("TLS config")
+        .connect()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let bearer = tsbridge::cli::ctl::client::Bearer::none();
+    Ok(Clients::over(channel, bearer))
+}
+
+#[tokio::test]
+async fn agents_authenticate_with_mtls_and_write_only_inside_their_grants() {
+    let pki = Pki::new();
+    let (server_crt, server_key) = pki.leaf(
+        "server",
+        vec![rcgen::SanType::IpAddress("127.0.0.1".parse().expect("IP"))],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite:{}", dir.path().join("mp.db").display());
+    let ca = pki.path("ca.crt");
+    let mp = Mp::start_tls(
+        &store,
+        dir.path(),
+        &[
+            "--tls-cert",
+            &server_crt,
+            "--tls-key",
+            &server_key,
+            "--client-ca",
+            &ca,
+        ],
+    )
+    .await;
+    let mut admin = Clients::connect(&mp.url, Some(&mp.token), Some(std::path::Path::new(&ca)))
+        .await
+        .expect("admin connects over TLS with a token");
+    for name in ["a", "b"] {
+        admin
+            .config
+            .apply(apply(tenant(name)))
+            .await
+            .expect("tenant");
+    }
+    admin
+        .clusters
+        .create_cluster(v1::CreateClusterRequest {
+            name: "east".into(),
+        })
+        .await
+        .expect("cluster");
+    admin
+        .clusters
+        .grant(v1::GrantRequest {
+            cluster: "east".into(),
+            scope: format!("{ORG}/tenants/a"),
+        })
+        .await
+        .expect("grant");
+
+    let (east_crt, east_key) = pki.cluster("east");
+    let mut east = mtls_client(&mp.url, &ca, &east_crt, &east_key)
+        .await
+        .expect("east connects");
+    east.config
+        .apply(apply(workspace("a", "from-east", &["east/app"])))
+        .await
+        .expect("inside the grant");
+    let denied = east
+        .config
+        .apply(apply(workspace("b", "from-east", &["east/other"])))
+        .await
+        .expect_err("outside the grant");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert!(
+        denied.message().contains("not granted"),
+        "{}",
+        denied.message()
+    );
+
+    // A registered name is required, and the certificate must come from the client CA.
+    let (west_crt, west_key) = pki.cluster("west");
+    let mut west = mtls_client(&mp.url, &ca, &west_crt, &west_key)
+        .await
+        .expect("TLS works");
+    let denied = west
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect_err("unregistered");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let rogue = Pki::new();
+    let (rogue_crt, rogue_key) = rogue.cluster("east");
+    let refused = match mtls_client(&mp.url, &ca, &rogue_crt, &rogue_key).await {
+        Err(_) => true,
+        Ok(mut client) => client
+            .config
+            .list(v1::ListRequest::default())
+            .await
+            .is_err(),
+    };
+    assert!(
+        refused,
+        "a client certificate from an unknown CA must be refused"
+    );
+
+    let entries = admin
+        .audit
+        .query(v1::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.actor == "cluster:east" && e.outcome == "ok")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.actor == "cluster:east" && e.outcome == "rejected")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.outcome == "rejected" && e.message.contains("west"))
+    );
+    drop(pki.ca);
 }

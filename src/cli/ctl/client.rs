@@ -37,6 +37,13 @@ pub struct Connection {
 #[derive(Debug, Clone)]
 pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
+impl Bearer {
+    /// No token (mTLS callers).
+    pub fn none() -> Bearer {
+        Bearer(None)
+    }
+}
+
 impl Interceptor for Bearer {
     fn call(
         &mut self,
@@ -132,12 +139,17 @@ impl Client {
                 .transpose()
                 .context("the token is not valid header text")?,
         );
-        Ok(Client {
+        Ok(Client::over(channel, bearer))
+    }
+
+    /// Clients of every service over an established channel.
+    pub fn over(channel: Channel, bearer: Bearer) -> Client {
+        Client {
             config: ConfigServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             status: StatusServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             audit: AuditServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             clusters: ClusterServiceClient::with_interceptor(channel, bearer),
-        })
+        }
     }
 }
 

@@ -4,8 +4,6 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tonic::transport::Channel;
-
 use super::process::ChildProcess;
 use super::wait::eventually;
 
@@ -39,12 +37,20 @@ impl Mp {
     /// Starts `tsbridge server --insecure` on loopback with `store`, organization `acme`, and the
     /// admin token in `dir`; waits until it answers.
     pub async fn start(store: &str, dir: &Path, extra: &[&str]) -> Mp {
+        Mp::start_with(store, dir, "http", &[&["--insecure"][..], extra].concat()).await
+    }
+
+    /// Starts it with TLS flags (`--tls-cert …`) instead of `--insecure`.
+    pub async fn start_tls(store: &str, dir: &Path, tls: &[&str]) -> Mp {
+        Mp::start_with(store, dir, "https", tls).await
+    }
+
+    async fn start_with(store: &str, dir: &Path, scheme: &str, extra: &[&str]) -> Mp {
         let token_file = dir.join("admin.token");
         let port = free_port();
         let admin = free_port();
         let mut args: Vec<String> = [
             "server",
-            "--insecure",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--admin-listen",
@@ -65,7 +71,7 @@ impl Mp {
                 &args,
                 &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")],
             ),
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             token: String::new(),
             token_file,
             admin_url: format!("http://127.0.0.1:{admin}"),
@@ -90,7 +96,8 @@ impl Mp {
                 async move {
                     assert!(running, "the management plane exited");
                     let token = std::fs::read_to_string(&token_file).ok()?;
-                    Channel::from_shared(url).ok()?.connect().await.ok()?;
+                    let address = url.split_once("://")?.1.to_string();
+                    tokio::net::TcpStream::connect(address).await.ok()?;
                     Some(token.trim().to_string())
                 }
             },
