@@ -191,6 +191,9 @@ pub fn incoming(
                     continue;
                 }
             };
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "TCP_NODELAY not set");
+            }
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

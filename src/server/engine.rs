@@ -212,8 +212,8 @@ impl Engine {
                     .await?;
                 return Err(error);
             }
-            let others: Vec<Resource> = index.resources.values().cloned().collect();
-            let diagnostics = validate_write(&others, &resource, &self.organizations);
+            let diagnostics =
+                validate_write(index.resources.values(), &resource, &self.organizations);
             let (errors, warnings): (Vec<_>, Vec<_>) =
                 diagnostics.into_iter().partition(Diagnostic::is_error);
             let revision = index.revision;
@@ -296,7 +296,7 @@ impl Engine {
                         .into_iter()
                         .next()
                         .ok_or_else(|| Error::Internal("commit returned no record".into()))?;
-                    self.catch_up().await?;
+                    self.record_commit(committed.revision, &stored).await?;
                     return Ok(Applied {
                         record: stored,
                         created,
@@ -410,6 +410,20 @@ impl Engine {
             }
         }
         Err(Error::Busy)
+    }
+
+    /// Puts our own committed write into the index without a store round trip, unless
+    /// another replica also wrote in between (then the revision log is read).
+    async fn record_commit(&self, revision: i64, stored: &Record) -> Result<(), Error> {
+        {
+            let mut index = self.index.write().await;
+            if index.revision + 1 == revision {
+                index.insert(stored.clone(), &self.strip);
+                index.revision = revision;
+                return Ok(());
+            }
+        }
+        self.catch_up().await.map(|_| ())
     }
 
     fn check_preconditions(

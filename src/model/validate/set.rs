@@ -352,12 +352,15 @@ pub fn validate_set(resources: &[Resource], orgs: &Organizations) -> Vec<Diagnos
 /// L2 + L3 for one write against the stored state (the MP). Only the candidate is judged:
 /// the later write is the one that conflicts. A stored object with the candidate's FQN is
 /// replaced (an update is not a conflict).
-pub fn validate_write(
-    existing: &[Resource],
-    candidate: &Resource,
+pub fn validate_write<'a>(
+    existing: impl IntoIterator<Item = &'a Resource>,
+    candidate: &'a Resource,
     orgs: &Organizations,
 ) -> Vec<Diagnostic> {
-    let mut all: Vec<&Resource> = existing.iter().filter(|r| r.fqn != candidate.fqn).collect();
+    let mut all: Vec<&Resource> = existing
+        .into_iter()
+        .filter(|r| r.fqn != candidate.fqn)
+        .collect();
     all.push(candidate);
     let index = Index::new(all);
     let mut out = Vec::new();
