@@ -30,7 +30,9 @@ fn tenant(name: &str) -> v1::ApplyRequest {
             kind: "Tenant".into(),
             name: name.into(),
             parent_fqn: "organizations/acme".into(),
-            spec: Some(json_to_struct(&json!({ "displayName": name, "description": "bench" }))),
+            spec: Some(json_to_struct(
+                &json!({ "displayName": name, "description": "bench" }),
+            )),
             ..Default::default()
         }),
         ..Default::default()
@@ -61,8 +63,14 @@ async fn applies_per_second(mp: &Mp) -> f64 {
         writers.push(tokio::spawn(async move {
             for i in 0..PER_CLIENT / 2 {
                 let name = format!("t-{c}-{i}");
-                api.config.apply(tenant(&name)).await.expect("tenant applies");
-                api.config.apply(workspace(&name)).await.expect("workspace applies");
+                api.config
+                    .apply(tenant(&name))
+                    .await
+                    .expect("tenant applies");
+                api.config
+                    .apply(workspace(&name))
+                    .await
+                    .expect("workspace applies");
             }
         }));
     }
@@ -74,10 +82,19 @@ async fn applies_per_second(mp: &Mp) -> f64 {
 
 async fn watch_latency(mp: &Mp) -> (Duration, Duration) {
     let mut api = mp.clients(&mp.token).await;
-    let from = api.config.list(v1::ListRequest::default()).await.expect("list").into_inner().revision;
+    let from = api
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .revision;
     let mut events = api
         .config
-        .watch(v1::WatchRequest { fqn_prefix: "organizations/acme".into(), from_revision: from })
+        .watch(v1::WatchRequest {
+            fqn_prefix: "organizations/acme".into(),
+            from_revision: from,
+        })
         .await
         .expect("watch")
         .into_inner();
@@ -95,7 +112,10 @@ async fn watch_latency(mp: &Mp) -> (Duration, Duration) {
         samples.push(started.elapsed());
     }
     samples.sort();
-    (samples[samples.len() / 2], samples[samples.len() * 99 / 100])
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
 }
 
 async fn report(label: &str, mp: &Mp) {
