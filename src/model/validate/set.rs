@@ -3,7 +3,7 @@
 //! The same checks serve `tsbridge validate` (a whole file set, [`validate_set`]) and the MP
 //! (one write against the stored state, [`validate_write`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::fqn::Fqn;
@@ -34,17 +34,26 @@ impl Organizations {
     }
 }
 
-/// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks.
+/// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks. Also indexed by
+/// parent and (ServiceTrafficSettings) by service, so no check scans the
+/// whole set per resource: `tsbridge validate` stays linear in practice (BENCHMARKS.md).
 pub(crate) struct Index<'a> {
     pub all: Vec<&'a Resource>,
-    by_fqn: BTreeMap<&'a Fqn, &'a Resource>,
-    selectors: BTreeMap<&'a Fqn, NamespaceSelector>,
+    by_fqn: HashMap<&'a Fqn, &'a Resource>,
+    selectors: HashMap<&'a Fqn, NamespaceSelector>,
+    by_parent: HashMap<&'a Fqn, Vec<&'a Resource>>,
+    service_settings: HashMap<&'a str, Vec<&'a Resource>>,
+    /// Workspaces with a valid selector, in input order (V11 compares every pair).
+    pub workspaces: Vec<(&'a Resource, NamespaceSelector)>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(all: Vec<&'a Resource>) -> Index<'a> {
-        let mut by_fqn = BTreeMap::new();
-        let mut selectors = BTreeMap::new();
+        let mut by_fqn = HashMap::with_capacity(all.len());
+        let mut selectors = HashMap::new();
+        let mut by_parent: HashMap<&'a Fqn, Vec<&'a Resource>> = HashMap::new();
+        let mut service_settings: HashMap<&'a str, Vec<&'a Resource>> = HashMap::new();
+        let mut workspaces = Vec::new();
         for resource in &all {
             by_fqn.entry(&resource.fqn).or_insert(*resource);
             if let Some(Ok(selector)) = resource
@@ -52,14 +61,44 @@ impl<'a> Index<'a> {
                 .namespace_selector()
                 .map(|s| NamespaceSelector::parse(&s.names))
             {
+                if resource.kind == Kind::Workspace {
+                    workspaces.push((*resource, selector.clone()));
+                }
                 selectors.entry(&resource.fqn).or_insert(selector);
+            }
+            if let Some(parent) = &resource.parent {
+                by_parent.entry(parent).or_default().push(*resource);
+            }
+            if resource.kind == Kind::ServiceTrafficSetting
+                && let Some(service) = resource.spec.service()
+            {
+                service_settings.entry(service).or_default().push(*resource);
             }
         }
         Index {
             all,
             by_fqn,
             selectors,
+            by_parent,
+            service_settings,
+            workspaces,
         }
+    }
+
+    /// The ServiceTrafficSettings for `service` (`spec.service`), in input order.
+    pub fn service_settings(&self, service: &str) -> &[&'a Resource] {
+        self.service_settings
+            .get(service)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The resources whose parent is `parent`, in input order.
+    pub fn children(&self, parent: &Fqn) -> &[&'a Resource] {
+        self.by_parent
+            .get(parent)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn get(&self, fqn: &Fqn) -> Option<&'a Resource> {
@@ -211,17 +250,13 @@ fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec
     };
     let org = resource.fqn.organization_name();
     let mut reported = BTreeSet::new();
-    for other in &index.all {
-        if other.kind != Kind::Workspace
-            || other.fqn == resource.fqn
-            || other.fqn.organization_name() != org
-        {
+    for (other, theirs) in &index.workspaces {
+        // Pattern overlap first: it is cheap and almost always empty, unlike FQN comparisons.
+        let pairs = mine.overlapping_pairs(theirs);
+        if pairs.is_empty() || other.fqn == resource.fqn || other.fqn.organization_name() != org {
             continue;
         }
-        let Some(theirs) = index.selector(&other.fqn) else {
-            continue;
-        };
-        for (i, j) in mine.overlapping_pairs(theirs) {
+        for (i, j) in pairs {
             if reported.insert((i, &other.fqn)) {
                 out.push(Diagnostic::error(
                     RuleCode::WorkspaceOverlap,
@@ -275,12 +310,8 @@ fn check_duplicate_service_setting(
         return;
     };
     let workspace = resource.fqn.ancestor(Kind::Workspace);
-    for other in &index.all {
-        if other.kind == Kind::ServiceTrafficSetting
-            && other.fqn != resource.fqn
-            && other.spec.service() == Some(service)
-            && other.fqn.ancestor(Kind::Workspace) == workspace
-        {
+    for other in index.service_settings(service) {
+        if other.fqn != resource.fqn && other.fqn.ancestor(Kind::Workspace) == workspace {
             out.push(Diagnostic::error(
                 RuleCode::DuplicateServiceSetting,
                 &resource.object_ref(),
@@ -295,26 +326,33 @@ fn check_duplicate_service_setting(
     }
 }
 
-/// §2.3: two objects of the set map to one FQN (e.g. same name in two namespaces).
-fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<Diagnostic>) {
-    let mut by_fqn: BTreeMap<&Fqn, Vec<&Resource>> = BTreeMap::new();
-    for resource in resources {
-        by_fqn.entry(&resource.fqn).or_default().push(resource);
+/// §2.3: two objects of the set map to one FQN (e.g. same name in two namespaces). Each
+/// diagnostic comes with the index of its resource in `resources`.
+fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<(usize, Diagnostic)>) {
+    let mut by_fqn: BTreeMap<&Fqn, Vec<(usize, &Resource)>> = BTreeMap::new();
+    for (index, resource) in resources.iter().enumerate() {
+        by_fqn
+            .entry(&resource.fqn)
+            .or_default()
+            .push((index, resource));
     }
     for (fqn, holders) in by_fqn.into_iter().filter(|(_, h)| h.len() > 1) {
-        for (i, resource) in holders.iter().enumerate() {
+        for (i, (index, resource)) in holders.iter().enumerate() {
             let others: Vec<String> = holders
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, r)| r.object_ref().to_string())
+                .map(|(_, (_, r))| r.object_ref().to_string())
                 .collect();
-            out.push(Diagnostic::error(
-                RuleCode::FqnConflict,
-                &resource.object_ref(),
-                "metadata.name",
-                format!("FQN {fqn} is also produced by {}", others.join(", ")),
-                "rename one of them: the namespace is not part of the FQN",
+            out.push((
+                *index,
+                Diagnostic::error(
+                    RuleCode::FqnConflict,
+                    &resource.object_ref(),
+                    "metadata.name",
+                    format!("FQN {fqn} is also produced by {}", others.join(", ")),
+                    "rename one of them: the namespace is not part of the FQN",
+                ),
             ));
         }
     }
@@ -339,12 +377,27 @@ fn check_one(
 /// workspaces, duplicate service settings, FQN collisions) are reported on every member, since
 /// a file set has no order.
 pub fn validate_set(resources: &[Resource], orgs: &Organizations) -> Vec<Diagnostic> {
+    validate_set_attributed(resources, orgs)
+        .into_iter()
+        .map(|(_, diagnostic)| diagnostic)
+        .collect()
+}
+
+/// [`validate_set`], with the index in `resources` of the resource each diagnostic is about
+/// (same diagnostics, same order). `tsbridge validate` uses it to point at files: two
+/// resources can share an [`ObjectRef`] (the same object twice), an index cannot.
+pub fn validate_set_attributed(
+    resources: &[Resource],
+    orgs: &Organizations,
+) -> Vec<(usize, Diagnostic)> {
     let all: Vec<&Resource> = resources.iter().collect();
     let mut out = Vec::new();
     check_fqn_conflicts(&all, &mut out);
     let index = Index::new(all);
-    for resource in &index.all {
-        check_one(&index, resource, orgs, &mut out);
+    let mut found = Vec::new();
+    for (i, resource) in index.all.iter().enumerate() {
+        check_one(&index, resource, orgs, &mut found);
+        out.extend(found.drain(..).map(|diagnostic| (i, diagnostic)));
     }
     out
 }

@@ -232,6 +232,25 @@ fn two_crs_with_one_fqn_conflict() {
 }
 
 #[test]
+fn attributed_diagnostics_point_at_their_resource() {
+    // The same object twice: identical references, distinct indexes.
+    let mut set = fixtures::appendix_set();
+    set.push(set[0].clone());
+    let attributed = validate_set_attributed(&set, &Organizations::AnyNamed);
+    let conflicts: Vec<usize> = attributed
+        .iter()
+        .filter(|(_, d)| d.rule == RuleCode::FqnConflict)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(conflicts, [0, set.len() - 1]);
+    let plain: Vec<Diagnostic> = attributed.into_iter().map(|(_, d)| d).collect();
+    assert_eq!(plain, validate_set(&set, &Organizations::AnyNamed));
+    for (i, d) in validate_set_attributed(&without(&set, WS_FQN), &Organizations::AnyNamed) {
+        assert_eq!(d.object.fqn.as_ref(), Some(&without(&set, WS_FQN)[i].fqn));
+    }
+}
+
+#[test]
 fn deletion_protection_v16() {
     let mut set = fixtures::appendix_set();
     let tenant_fqn: Fqn = "organizations/acme/tenants/payments".parse().unwrap();
