@@ -2,11 +2,12 @@
 //! call exactly what the CLI runs.
 //!
 //! Every rule is the model's: L1 through [`convert`] (the same conversion the agent and the
-//! webhook run), L2 and L3 through [`validate_set`] with [`Organizations::AnyNamed`]. This file
-//! only decodes objects, attributes the model's diagnostics to sources and drops the
-//! "parent does not exist" errors whose parent is in the set but invalid (its own errors say why).
+//! webhook run), L2 and L3 through [`validate_set_attributed`] (`validate_set` with the index
+//! of each diagnostic's resource) with [`Organizations::AnyNamed`]. This file only decodes
+//! objects, attributes the model's diagnostics to sources and drops the "parent does not
+//! exist" errors whose parent is in the set but invalid (its own errors say why).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode, Severity};
 use crate::model::fqn::Fqn;
 use crate::model::metadata::StripRules;
 use crate::model::object::{Classification, Converted, KubeObject, Resource, classify, convert};
-use crate::model::validate::{Organizations, validate_set};
+use crate::model::validate::{Organizations, validate_set_attributed};
 
 /// One diagnostic and where its object came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -274,18 +275,7 @@ pub fn check(inputs: &[InputObject]) -> Report {
         }
     }
 
-    // The model's diagnostics name objects, not inputs: map them back. Identical references
-    // (the same object twice, an FQN conflict) are attributed in input order, the order in
-    // which `validate_set` reports them.
-    let mut by_ref: HashMap<ObjectRef, Vec<usize>> = HashMap::with_capacity(resources.len());
-    for (resource, owner) in resources.iter().zip(&owners) {
-        by_ref
-            .entry(resource.object_ref())
-            .or_default()
-            .push(*owner);
-    }
-    let mut seen: HashMap<Diagnostic, usize> = HashMap::new();
-    for diagnostic in validate_set(&resources, &Organizations::AnyNamed) {
+    for (index, diagnostic) in validate_set_attributed(&resources, &Organizations::AnyNamed) {
         let parent_invalid = diagnostic.rule == RuleCode::ParentExists
             && diagnostic
                 .object
@@ -293,21 +283,9 @@ pub fn check(inputs: &[InputObject]) -> Report {
                 .as_ref()
                 .and_then(Fqn::parent)
                 .is_some_and(|parent| invalid.contains(&parent));
-        if parent_invalid {
-            continue;
+        if !parent_invalid {
+            push(&mut report, owners[index], diagnostic);
         }
-        let Some(candidates) = by_ref.get(&diagnostic.object) else {
-            // Unreachable: the model only reports on the resources it was given.
-            continue;
-        };
-        let owner = if candidates.len() == 1 {
-            candidates[0]
-        } else {
-            let n = seen.entry(diagnostic.clone()).or_default();
-            *n += 1;
-            candidates[(*n - 1) % candidates.len()]
-        };
-        push(&mut report, owner, diagnostic);
     }
     report.findings.sort_by_key(|f| f.object);
     report
