@@ -9,7 +9,7 @@ use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::fqn::Fqn;
 use crate::model::kind::{ConfigClass, Kind};
 use crate::model::object::Resource;
-use crate::model::selector::NamespaceSelector;
+use crate::model::selector::{NamespacePattern, NamespaceSelector};
 use crate::model::spec::ConfigMode;
 use crate::model::validate::analysis;
 
@@ -34,6 +34,84 @@ impl Organizations {
     }
 }
 
+/// Every workspace selector entry, indexed by its namespace stem (`a` of `c/a` and `c/a*`), so
+/// V11 looks only at entries that can overlap instead of comparing every pair of workspaces.
+/// Two namespace patterns overlap only if one stem is a prefix of the other (or one is `*`).
+pub(crate) struct WorkspaceEntries {
+    /// (workspace, entry) of entries whose namespace is `*`.
+    any: Vec<(usize, usize)>,
+    /// Stem → (workspace, entry, is a prefix pattern).
+    by_stem: BTreeMap<String, Vec<(usize, usize, bool)>>,
+    /// Number of entries of each workspace.
+    lengths: Vec<usize>,
+}
+
+impl WorkspaceEntries {
+    fn new(workspaces: &[(&Resource, NamespaceSelector)]) -> WorkspaceEntries {
+        let mut any = Vec::new();
+        let mut by_stem: BTreeMap<String, Vec<(usize, usize, bool)>> = BTreeMap::new();
+        let mut lengths = Vec::with_capacity(workspaces.len());
+        for (w, (_, selector)) in workspaces.iter().enumerate() {
+            lengths.push(selector.entries().len());
+            for (e, entry) in selector.entries().iter().enumerate() {
+                match &entry.namespace {
+                    NamespacePattern::Any => any.push((w, e)),
+                    NamespacePattern::Exact(a) => {
+                        by_stem.entry(a.clone()).or_default().push((w, e, false))
+                    }
+                    NamespacePattern::Prefix(p) => {
+                        by_stem.entry(p.clone()).or_default().push((w, e, true))
+                    }
+                }
+            }
+        }
+        WorkspaceEntries {
+            any,
+            by_stem,
+            lengths,
+        }
+    }
+
+    /// Every (workspace, entry) whose namespace pattern may overlap `pattern` (a superset of
+    /// the overlapping ones; clusters are not looked at), sorted and without duplicates.
+    fn candidates(&self, pattern: &NamespacePattern) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = self.any.clone();
+        let (stem, is_prefix) = match pattern {
+            NamespacePattern::Any => {
+                for (w, n) in self.lengths.iter().enumerate() {
+                    out.extend((0..*n).map(|e| (w, e)));
+                }
+                out.sort_unstable();
+                out.dedup();
+                return out;
+            }
+            NamespacePattern::Exact(a) => (a.as_str(), false),
+            NamespacePattern::Prefix(p) => (p.as_str(), true),
+        };
+        // Prefix patterns whose stem is a proper prefix of ours.
+        for (end, _) in stem.char_indices().skip(1) {
+            if let Some(found) = self.by_stem.get(&stem[..end]) {
+                out.extend(found.iter().filter(|c| c.2).map(|c| (c.0, c.1)));
+            }
+        }
+        if is_prefix {
+            // Every pattern whose stem starts with ours (our stem included).
+            for (key, found) in self.by_stem.range(stem.to_string()..) {
+                if !key.starts_with(stem) {
+                    break;
+                }
+                out.extend(found.iter().map(|c| (c.0, c.1)));
+            }
+        } else if let Some(found) = self.by_stem.get(stem) {
+            // Equal stem: an exact name, or a prefix equal to it.
+            out.extend(found.iter().map(|c| (c.0, c.1)));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks. Also indexed by
 /// parent and (ServiceTrafficSettings) by service, so no check scans the
 /// whole set per resource: `tsbridge validate` stays linear in practice (BENCHMARKS.md).
@@ -43,8 +121,10 @@ pub(crate) struct Index<'a> {
     selectors: HashMap<&'a Fqn, NamespaceSelector>,
     by_parent: HashMap<&'a Fqn, Vec<&'a Resource>>,
     service_settings: HashMap<&'a str, Vec<&'a Resource>>,
-    /// Workspaces with a valid selector, in input order (V11 compares every pair).
+    /// Workspaces with a valid selector, in input order.
     pub workspaces: Vec<(&'a Resource, NamespaceSelector)>,
+    /// Their entries by namespace stem (V11).
+    pub workspace_entries: WorkspaceEntries,
 }
 
 impl<'a> Index<'a> {
@@ -81,6 +161,7 @@ impl<'a> Index<'a> {
             selectors,
             by_parent,
             service_settings,
+            workspace_entries: WorkspaceEntries::new(&workspaces),
             workspaces,
         }
     }
@@ -249,28 +330,36 @@ fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec
         return;
     };
     let org = resource.fqn.organization_name();
+    // (other workspace, my entry, their entry) for every overlapping pair, in the order a
+    // full pairwise comparison would find them.
+    let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, entry) in mine.entries().iter().enumerate() {
+        for (w, j) in index.workspace_entries.candidates(&entry.namespace) {
+            if entry.overlaps(&index.workspaces[w].1.entries()[j]) {
+                pairs.push((w, i, j));
+            }
+        }
+    }
+    pairs.sort_unstable();
     let mut reported = BTreeSet::new();
-    for (other, theirs) in &index.workspaces {
-        // Pattern overlap first: it is cheap and almost always empty, unlike FQN comparisons.
-        let pairs = mine.overlapping_pairs(theirs);
-        if pairs.is_empty() || other.fqn == resource.fqn || other.fqn.organization_name() != org {
+    for (w, i, j) in pairs {
+        let (other, theirs) = &index.workspaces[w];
+        if other.fqn == resource.fqn || other.fqn.organization_name() != org {
             continue;
         }
-        for (i, j) in pairs {
-            if reported.insert((i, &other.fqn)) {
-                out.push(Diagnostic::error(
-                    RuleCode::WorkspaceOverlap,
-                    &resource.object_ref(),
-                    format!("spec.namespaceSelector.names[{i}]"),
-                    format!(
-                        "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
-                        mine.entries()[i].to_string(),
-                        theirs.entries()[j].to_string(),
-                        other.fqn
-                    ),
-                    "make the selectors disjoint (exact namespaces or clusters instead of wildcards)",
-                ));
-            }
+        if reported.insert((i, &other.fqn)) {
+            out.push(Diagnostic::error(
+                RuleCode::WorkspaceOverlap,
+                &resource.object_ref(),
+                format!("spec.namespaceSelector.names[{i}]"),
+                format!(
+                    "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
+                    mine.entries()[i].to_string(),
+                    theirs.entries()[j].to_string(),
+                    other.fqn
+                ),
+                "make the selectors disjoint (exact namespaces or clusters instead of wildcards)",
+            ));
         }
     }
 }
