@@ -2,11 +2,12 @@
 //! call exactly what the CLI runs.
 //!
 //! Every rule is the model's: L1 through [`convert`] (the same conversion the agent and the
-//! webhook run), L2 and L3 through [`validate_set`] with [`Organizations::AnyNamed`]. This file
-//! only decodes objects, attributes the model's diagnostics to sources and drops the
-//! "parent does not exist" errors whose parent is in the set but invalid (its own errors say why).
+//! webhook run), L2 and L3 through [`validate_set_attributed`] (`validate_set` with the index
+//! of each diagnostic's resource) with [`Organizations::AnyNamed`]. This file only decodes
+//! objects, attributes the model's diagnostics to sources and drops the "parent does not
+//! exist" errors whose parent is in the set but invalid (its own errors say why).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode, Severity};
 use crate::model::fqn::Fqn;
 use crate::model::metadata::StripRules;
 use crate::model::object::{Classification, Converted, KubeObject, Resource, classify, convert};
-use crate::model::validate::{Organizations, validate_set};
+use crate::model::validate::{Organizations, validate_set_attributed};
 
 /// One diagnostic and where its object came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,8 @@ pub struct Report {
     /// Findings in input order (an object's L1 findings before its L2/L3 ones). Objects that
     /// are not configuration appear as `Info` findings of rule V1.
     pub findings: Vec<Finding>,
+    /// Objects given (after `List` expansion): `checked` + `skipped`.
+    pub objects: usize,
     /// Configuration objects checked (valid or not).
     pub checked: usize,
     /// Objects (and documents) skipped because they are not configuration.
@@ -95,24 +98,29 @@ fn not_an_object(value: &Value, why: &str) -> Diagnostic {
 }
 
 /// The first metadata member that does not have the type Kubernetes requires, as
-/// (field path, message, fix).
-fn metadata_problem(metadata: &Value) -> (String, String, String) {
-    let Value::Object(metadata) = metadata else {
-        return (
-            "metadata".to_string(),
-            format!("must be a mapping, found {}", type_name(metadata)),
-            "write metadata as a mapping with name, namespace, labels and annotations".to_string(),
-        );
+/// (field path, message, fix); `None` when `metadata` decodes (a missing one does).
+fn metadata_problem(metadata: &Value) -> Option<(String, String, String)> {
+    let metadata = match metadata {
+        Value::Null => return None,
+        Value::Object(metadata) => metadata,
+        other => {
+            return Some((
+                "metadata".to_string(),
+                format!("must be a mapping, found {}", type_name(other)),
+                "write metadata as a mapping with name, namespace, labels and annotations"
+                    .to_string(),
+            ));
+        }
     };
     for key in ["name", "namespace", "uid"] {
         match metadata.get(key) {
             None | Some(Value::Null | Value::String(_)) => {}
             Some(other) => {
-                return (
+                return Some((
                     format!("metadata.{key}"),
                     format!("must be a string, found {}", type_name(other)),
                     format!("quote the value: {key}: \"{}\"", scalar_text(other)),
-                );
+                ));
             }
         }
     }
@@ -121,27 +129,31 @@ fn metadata_problem(metadata: &Value) -> (String, String, String) {
             None | Some(Value::Null) => {}
             Some(Value::Object(map)) => {
                 if let Some((k, v)) = map.iter().find(|(_, v)| !v.is_string()) {
-                    return (
+                    return Some((
                         format!("metadata.{key}[{k}]"),
                         format!("must be a string, found {}", type_name(v)),
                         format!("quote the value: {k}: \"{}\"", scalar_text(v)),
-                    );
+                    ));
                 }
             }
             Some(other) => {
-                return (
+                return Some((
                     format!("metadata.{key}"),
                     format!("must be a mapping of strings, found {}", type_name(other)),
                     format!("write metadata.{key} as key: \"value\" pairs"),
-                );
+                ));
             }
         }
     }
-    (
-        "metadata".to_string(),
-        "has a member of the wrong type".to_string(),
-        "check metadata.generation is an integer".to_string(),
-    )
+    match metadata.get("generation") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_i64() => None,
+        Some(other) => Some((
+            "metadata.generation".to_string(),
+            format!("must be an integer, found {}", type_name(other)),
+            "remove metadata.generation; the apiserver sets it".to_string(),
+        )),
+    }
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -163,68 +175,80 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-/// Decodes one input. Objects whose metadata does not decode are judged on what does (kind,
-/// string annotations): only configuration objects turn that into an error.
-fn decode(value: &Value) -> Decoded {
-    let Value::Object(map) = value else {
+/// Decodes one input, moving its strings into the object. Objects whose metadata does not
+/// decode are judged on what does (kind, string annotations): only configuration objects turn
+/// that into an error.
+fn decode(value: Value) -> Decoded {
+    let Value::Object(map) = &value else {
         return Decoded::NotAnObject(not_an_object(
-            value,
-            &format!("the document is {}", type_name(value)),
+            &value,
+            &format!("the document is {}", type_name(&value)),
         ));
     };
-    let is_text = |key: &str| {
-        map.get(key)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if !is_text("apiVersion") || !is_text("kind") {
-        return Decoded::NotAnObject(not_an_object(value, "no apiVersion and kind"));
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let (api_version, kind) = (text(map.get("apiVersion")), text(map.get("kind")));
+    if api_version.is_empty() || kind.is_empty() {
+        return Decoded::NotAnObject(not_an_object(&value, "no apiVersion and kind"));
     }
-    match KubeObject::deserialize(value) {
-        Ok(object) => Decoded::Object(Box::new(object)),
-        Err(_) => {
-            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
-            let metadata = map.get("metadata").unwrap_or(&Value::Null);
-            let mut lenient = KubeObject {
-                api_version: text(map.get("apiVersion")),
-                kind: text(map.get("kind")),
-                ..KubeObject::default()
-            };
-            lenient.metadata.name = text(metadata.get("name"));
-            lenient.metadata.namespace = metadata
-                .get("namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if let Some(Value::Object(annotations)) = metadata.get("annotations") {
-                lenient.metadata.annotations = annotations
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect();
-            }
-            match classify(&lenient) {
-                Classification::Ignored(reason) => {
-                    Decoded::NotAnObject(reason.diagnostic(&lenient))
+    let metadata = map.get("metadata").unwrap_or(&Value::Null);
+    let Some((field, message, fix)) = metadata_problem(metadata) else {
+        return match KubeObject::deserialize(value) {
+            Ok(object) => Decoded::Object(Box::new(object)),
+            // Unreachable: apiVersion, kind and metadata were checked, spec is any value.
+            Err(err) => Decoded::BadMetadata(Diagnostic::error(
+                RuleCode::SpecSchema,
+                &KubeObject {
+                    api_version,
+                    kind,
+                    ..KubeObject::default()
                 }
-                Classification::Config(_) => {
-                    let (field, message, fix) = metadata_problem(metadata);
-                    Decoded::BadMetadata(Diagnostic::error(
-                        RuleCode::SpecSchema,
-                        &lenient.object_ref(),
-                        field,
-                        message,
-                        fix,
-                    ))
-                }
-            }
-        }
+                .object_ref(),
+                "metadata",
+                err.to_string(),
+                "fix the object's shape; see the CRD schema",
+            )),
+        };
+    };
+    let mut lenient = KubeObject {
+        api_version,
+        kind,
+        ..KubeObject::default()
+    };
+    lenient.metadata.name = text(metadata.get("name"));
+    lenient.metadata.namespace = metadata
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(Value::Object(annotations)) = metadata.get("annotations") {
+        lenient.metadata.annotations = annotations
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+    }
+    match classify(&lenient) {
+        Classification::Ignored(reason) => Decoded::NotAnObject(reason.diagnostic(&lenient)),
+        Classification::Config(_) => Decoded::BadMetadata(Diagnostic::error(
+            RuleCode::SpecSchema,
+            &lenient.object_ref(),
+            field,
+            message,
+            fix,
+        )),
     }
 }
 
 /// Runs L1 on every object and L2/L3 over the whole set; organizations named in annotations
 /// are taken to exist. Never fails: every problem is a finding.
-pub fn check(inputs: &[InputObject]) -> Report {
+pub fn check(inputs: Vec<InputObject>) -> Report {
     let strip = StripRules::default();
-    let mut report = Report::default();
+    let mut report = Report {
+        objects: inputs.len(),
+        ..Report::default()
+    };
+    let (sources, values): (Vec<Source>, Vec<Value>) = inputs
+        .into_iter()
+        .map(|input| (input.source, input.value))
+        .unzip();
     let mut resources: Vec<Resource> = Vec::new();
     let mut owners: Vec<usize> = Vec::new();
     // FQNs of configuration objects that failed L1: present in the set, but not valid.
@@ -232,13 +256,13 @@ pub fn check(inputs: &[InputObject]) -> Report {
     let push = |report: &mut Report, object: usize, diagnostic: Diagnostic| {
         report.findings.push(Finding {
             object,
-            source: inputs[object].source.clone(),
+            source: sources[object].clone(),
             diagnostic,
         });
     };
 
-    for (i, input) in inputs.iter().enumerate() {
-        let object = match decode(&input.value) {
+    for (i, value) in values.into_iter().enumerate() {
+        let object = match decode(value) {
             Decoded::Object(object) => object,
             Decoded::BadMetadata(diagnostic) => {
                 report.checked += 1;
@@ -274,18 +298,7 @@ pub fn check(inputs: &[InputObject]) -> Report {
         }
     }
 
-    // The model's diagnostics name objects, not inputs: map them back. Identical references
-    // (the same object twice, an FQN conflict) are attributed in input order, the order in
-    // which `validate_set` reports them.
-    let mut by_ref: HashMap<ObjectRef, Vec<usize>> = HashMap::with_capacity(resources.len());
-    for (resource, owner) in resources.iter().zip(&owners) {
-        by_ref
-            .entry(resource.object_ref())
-            .or_default()
-            .push(*owner);
-    }
-    let mut seen: HashMap<Diagnostic, usize> = HashMap::new();
-    for diagnostic in validate_set(&resources, &Organizations::AnyNamed) {
+    for (index, diagnostic) in validate_set_attributed(&resources, &Organizations::AnyNamed) {
         let parent_invalid = diagnostic.rule == RuleCode::ParentExists
             && diagnostic
                 .object
@@ -293,21 +306,9 @@ pub fn check(inputs: &[InputObject]) -> Report {
                 .as_ref()
                 .and_then(Fqn::parent)
                 .is_some_and(|parent| invalid.contains(&parent));
-        if parent_invalid {
-            continue;
+        if !parent_invalid {
+            push(&mut report, owners[index], diagnostic);
         }
-        let Some(candidates) = by_ref.get(&diagnostic.object) else {
-            // Unreachable: the model only reports on the resources it was given.
-            continue;
-        };
-        let owner = if candidates.len() == 1 {
-            candidates[0]
-        } else {
-            let n = seen.entry(diagnostic.clone()).or_default();
-            *n += 1;
-            candidates[(*n - 1) % candidates.len()]
-        };
-        push(&mut report, owner, diagnostic);
     }
     report.findings.sort_by_key(|f| f.object);
     report

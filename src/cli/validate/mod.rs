@@ -63,7 +63,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         output,
         verbose,
     } = args;
-    let loaded = match load(&paths) {
+    let mut loaded = match load(&paths) {
         Ok(loaded) => loaded,
         Err(errors) => {
             for error in &errors {
@@ -72,7 +72,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INPUT));
         }
     };
-    let report = check(&loaded.objects);
+    let report = check(std::mem::take(&mut loaded.objects));
     let text = render(output, &loaded, &report, verbose);
     let mut stdout = std::io::stdout().lock();
     if let Err(err) = stdout

@@ -257,7 +257,7 @@ pub fn render_json(loaded: &Loaded, report: &Report) -> String {
         summary: JsonSummary {
             files: loaded.files,
             documents: loaded.documents,
-            objects: loaded.objects.len(),
+            objects: report.objects,
             checked: report.checked,
             skipped: report.skipped,
             errors: report.errors(),

@@ -141,7 +141,7 @@ fn group(workspace: &str) -> String {
 }
 
 fn codes(loaded: &Loaded) -> Vec<(usize, &'static str, Severity)> {
-    check(&loaded.objects)
+    check(loaded.objects.clone())
         .findings
         .iter()
         .map(|f| (f.object, f.diagnostic.rule.code(), f.diagnostic.severity))
@@ -152,7 +152,7 @@ fn codes(loaded: &Loaded) -> Vec<(usize, &'static str, Severity)> {
 fn a_valid_set_has_no_findings() {
     let text = [TENANT.to_string(), workspace("ws", "*/ns"), group("ws")].join("---\n");
     let loaded = parse(&text);
-    let report = check(&loaded.objects);
+    let report = check(loaded.objects.clone());
     assert_eq!(report.findings, vec![]);
     assert_eq!((report.checked, report.skipped), (3, 0));
 }
@@ -199,7 +199,7 @@ fn symmetric_conflicts_are_attributed_to_each_object() {
 fn non_config_documents_are_skipped_as_info() {
     let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\nreplicas: 3\n---\n- a\n---\napiVersion: install.tetrate.io/v1alpha1\nkind: IngressGateway\nmetadata: {name: gw}\n";
     let loaded = parse(text);
-    let report = check(&loaded.objects);
+    let report = check(loaded.objects.clone());
     assert_eq!((report.checked, report.skipped), (0, 4));
     assert!(
         report
@@ -219,7 +219,7 @@ fn non_config_documents_are_skipped_as_info() {
 #[test]
 fn mistyped_metadata_of_config_objects_is_an_error_with_a_field() {
     let text = "apiVersion: tsb.tetrate.io/v2\nkind: Tenant\nmetadata:\n  name: t\n  labels: {version: 2}\n  annotations: {tsb.tetrate.io/organization: acme}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: {version: 2}\n";
-    let report = check(&parse(text).objects);
+    let report = check(parse(text).objects);
     assert_eq!(report.findings.len(), 2);
     let d = &report.findings[0].diagnostic;
     assert_eq!(
@@ -245,14 +245,14 @@ fn sample() -> (Loaded, super::Report) {
     ]
     .join("---\n");
     let loaded = parse(&text);
-    let report = check(&loaded.objects);
+    let report = check(loaded.objects.clone());
     (loaded, report)
 }
 
 #[test]
 fn text_lines_name_file_document_code_object_field_and_fix() {
     let text = [TENANT.to_string(), workspace("ws", "bad")].join("---\n");
-    let report = check(&parse(&text).objects);
+    let report = check(parse(&text).objects);
     let out = render_text(&report, false);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -283,7 +283,7 @@ fn verbose_text_lists_skipped_objects() {
 fn json_has_the_documented_shape() {
     let text = [TENANT.to_string(), workspace("ws", "bad")].join("---\n");
     let loaded = parse(&text);
-    let report = check(&loaded.objects);
+    let report = check(loaded.objects.clone());
     let json: Value = serde_json::from_str(&render_json(&loaded, &report)).unwrap();
     assert_eq!(json["schemaVersion"], 1);
     assert_eq!(json["tool"]["name"], "tsbridge");
@@ -313,7 +313,7 @@ fn sarif_is_2_1_0_with_rules_and_located_results() {
     for object in &mut loaded.objects {
         object.source.file = "dir with space/t.yaml".into();
     }
-    let report = check(&loaded.objects);
+    let report = check(loaded.objects.clone());
     let sarif: Value = serde_json::from_str(&render_sarif(&report, false)).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let driver = &sarif["runs"][0]["tool"]["driver"];

@@ -101,11 +101,19 @@ impl Spec {
         if kind.is_direct() {
             return Ok(Spec::Istio(spec.clone()));
         }
+        // Copy only when there is something to prune: most specs have no nulls.
+        let pruned;
         let spec = match spec {
-            Value::Null => Value::Object(Default::default()),
-            other => strip_nulls(other),
+            Value::Null => {
+                pruned = Value::Object(Default::default());
+                &pruned
+            }
+            other if has_object_nulls(other) => {
+                pruned = strip_nulls(other);
+                &pruned
+            }
+            other => other,
         };
-        let spec = &spec;
         Ok(match kind {
             Kind::Tenant => Spec::Tenant(decode_typed(spec)?),
             Kind::OrganizationSetting => Spec::OrganizationSetting(decode_typed(spec)?),
@@ -218,6 +226,15 @@ impl Spec {
             Spec::UnifiedGateway(s) => s.workload_selector.as_ref(),
             _ => None,
         }
+    }
+}
+
+/// True if some object member, at any depth, is `null` (what [`strip_nulls`] removes).
+fn has_object_nulls(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.values().any(|v| v.is_null() || has_object_nulls(v)),
+        Value::Array(items) => items.iter().any(has_object_nulls),
+        _ => false,
     }
 }
 

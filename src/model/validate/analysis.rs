@@ -90,8 +90,8 @@ fn security_ancestors<'a>(
     let mut found = Vec::new();
     for (kind, level) in levels {
         let Some(scope) = scope(*kind) else { continue };
-        for candidate in &index.all {
-            if candidate.kind == *kind && candidate.parent.as_ref() == Some(&scope) {
+        for candidate in index.children(&scope) {
+            if candidate.kind == *kind {
                 for (_, spec) in security_specs(candidate) {
                     found.push((*level, &candidate.fqn, spec));
                 }
@@ -288,9 +288,8 @@ fn check_gateway_binding(index: &Index<'_>, resource: &Resource, out: &mut Vec<D
         let (namespace, name) = reference
             .split_once('/')
             .unwrap_or((own_namespace, reference));
-        let bound = index.all.iter().any(|r| {
+        let bound = index.children(group).iter().any(|r| {
             r.kind == Kind::IstioGateway
-                && r.parent.as_ref() == Some(group)
                 && r.name == name
                 && r.namespace.as_deref() == Some(namespace)
         });

@@ -21,7 +21,10 @@ use crate::model::metadata::{StripRules, is_dns1123_subdomain};
 use crate::model::object::{Classification, KubeObject, Resource, classify, convert};
 
 pub use annotations::{check_immutable, check_placement};
-pub use set::{Organizations, validate_delete, validate_grant, validate_set, validate_write};
+pub use set::{
+    Organizations, validate_delete, validate_grant, validate_set, validate_set_attributed,
+    validate_write,
+};
 pub use spec_rules::{check_inline_secrets, check_spec, is_namespace_slash_name};
 
 /// Admission operations.

@@ -3,13 +3,13 @@
 //! The same checks serve `tsbridge validate` (a whole file set, [`validate_set`]) and the MP
 //! (one write against the stored state, [`validate_write`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::fqn::Fqn;
 use crate::model::kind::{ConfigClass, Kind};
 use crate::model::object::Resource;
-use crate::model::selector::NamespaceSelector;
+use crate::model::selector::{NamespacePattern, NamespaceSelector};
 use crate::model::spec::ConfigMode;
 use crate::model::validate::analysis;
 
@@ -34,17 +34,106 @@ impl Organizations {
     }
 }
 
-/// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks.
+/// Every workspace selector entry, indexed by its namespace stem (`a` of `c/a` and `c/a*`), so
+/// V11 looks only at entries that can overlap instead of comparing every pair of workspaces.
+/// Two namespace patterns overlap only if one stem is a prefix of the other (or one is `*`).
+pub(crate) struct WorkspaceEntries {
+    /// (workspace, entry) of entries whose namespace is `*`.
+    any: Vec<(usize, usize)>,
+    /// Stem → (workspace, entry, is a prefix pattern).
+    by_stem: BTreeMap<String, Vec<(usize, usize, bool)>>,
+    /// Number of entries of each workspace.
+    lengths: Vec<usize>,
+}
+
+impl WorkspaceEntries {
+    fn new(workspaces: &[(&Resource, NamespaceSelector)]) -> WorkspaceEntries {
+        let mut any = Vec::new();
+        let mut by_stem: BTreeMap<String, Vec<(usize, usize, bool)>> = BTreeMap::new();
+        let mut lengths = Vec::with_capacity(workspaces.len());
+        for (w, (_, selector)) in workspaces.iter().enumerate() {
+            lengths.push(selector.entries().len());
+            for (e, entry) in selector.entries().iter().enumerate() {
+                match &entry.namespace {
+                    NamespacePattern::Any => any.push((w, e)),
+                    NamespacePattern::Exact(a) => {
+                        by_stem.entry(a.clone()).or_default().push((w, e, false))
+                    }
+                    NamespacePattern::Prefix(p) => {
+                        by_stem.entry(p.clone()).or_default().push((w, e, true))
+                    }
+                }
+            }
+        }
+        WorkspaceEntries {
+            any,
+            by_stem,
+            lengths,
+        }
+    }
+
+    /// Every (workspace, entry) whose namespace pattern may overlap `pattern` (a superset of
+    /// the overlapping ones; clusters are not looked at), sorted and without duplicates.
+    fn candidates(&self, pattern: &NamespacePattern) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = self.any.clone();
+        let (stem, is_prefix) = match pattern {
+            NamespacePattern::Any => {
+                for (w, n) in self.lengths.iter().enumerate() {
+                    out.extend((0..*n).map(|e| (w, e)));
+                }
+                out.sort_unstable();
+                out.dedup();
+                return out;
+            }
+            NamespacePattern::Exact(a) => (a.as_str(), false),
+            NamespacePattern::Prefix(p) => (p.as_str(), true),
+        };
+        // Prefix patterns whose stem is a proper prefix of ours.
+        for (end, _) in stem.char_indices().skip(1) {
+            if let Some(found) = self.by_stem.get(&stem[..end]) {
+                out.extend(found.iter().filter(|c| c.2).map(|c| (c.0, c.1)));
+            }
+        }
+        if is_prefix {
+            // Every pattern whose stem starts with ours (our stem included).
+            for (key, found) in self.by_stem.range(stem.to_string()..) {
+                if !key.starts_with(stem) {
+                    break;
+                }
+                out.extend(found.iter().map(|c| (c.0, c.1)));
+            }
+        } else if let Some(found) = self.by_stem.get(stem) {
+            // Equal stem: an exact name, or a prefix equal to it.
+            out.extend(found.iter().map(|c| (c.0, c.1)));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks. Also indexed by
+/// parent and (ServiceTrafficSettings) by service, so no check scans the
+/// whole set per resource: `tsbridge validate` stays linear in practice (BENCHMARKS.md).
 pub(crate) struct Index<'a> {
     pub all: Vec<&'a Resource>,
-    by_fqn: BTreeMap<&'a Fqn, &'a Resource>,
-    selectors: BTreeMap<&'a Fqn, NamespaceSelector>,
+    by_fqn: HashMap<&'a Fqn, &'a Resource>,
+    selectors: HashMap<&'a Fqn, NamespaceSelector>,
+    by_parent: HashMap<&'a Fqn, Vec<&'a Resource>>,
+    service_settings: HashMap<&'a str, Vec<&'a Resource>>,
+    /// Workspaces with a valid selector, in input order.
+    pub workspaces: Vec<(&'a Resource, NamespaceSelector)>,
+    /// Their entries by namespace stem (V11).
+    pub workspace_entries: WorkspaceEntries,
 }
 
 impl<'a> Index<'a> {
     pub fn new(all: Vec<&'a Resource>) -> Index<'a> {
-        let mut by_fqn = BTreeMap::new();
-        let mut selectors = BTreeMap::new();
+        let mut by_fqn = HashMap::with_capacity(all.len());
+        let mut selectors = HashMap::new();
+        let mut by_parent: HashMap<&'a Fqn, Vec<&'a Resource>> = HashMap::new();
+        let mut service_settings: HashMap<&'a str, Vec<&'a Resource>> = HashMap::new();
+        let mut workspaces = Vec::new();
         for resource in &all {
             by_fqn.entry(&resource.fqn).or_insert(*resource);
             if let Some(Ok(selector)) = resource
@@ -52,14 +141,45 @@ impl<'a> Index<'a> {
                 .namespace_selector()
                 .map(|s| NamespaceSelector::parse(&s.names))
             {
+                if resource.kind == Kind::Workspace {
+                    workspaces.push((*resource, selector.clone()));
+                }
                 selectors.entry(&resource.fqn).or_insert(selector);
+            }
+            if let Some(parent) = &resource.parent {
+                by_parent.entry(parent).or_default().push(*resource);
+            }
+            if resource.kind == Kind::ServiceTrafficSetting
+                && let Some(service) = resource.spec.service()
+            {
+                service_settings.entry(service).or_default().push(*resource);
             }
         }
         Index {
             all,
             by_fqn,
             selectors,
+            by_parent,
+            service_settings,
+            workspace_entries: WorkspaceEntries::new(&workspaces),
+            workspaces,
         }
+    }
+
+    /// The ServiceTrafficSettings for `service` (`spec.service`), in input order.
+    pub fn service_settings(&self, service: &str) -> &[&'a Resource] {
+        self.service_settings
+            .get(service)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// The resources whose parent is `parent`, in input order.
+    pub fn children(&self, parent: &Fqn) -> &[&'a Resource] {
+        self.by_parent
+            .get(parent)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     pub fn get(&self, fqn: &Fqn) -> Option<&'a Resource> {
@@ -210,32 +330,36 @@ fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec
         return;
     };
     let org = resource.fqn.organization_name();
+    // (other workspace, my entry, their entry) for every overlapping pair, in the order a
+    // full pairwise comparison would find them.
+    let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, entry) in mine.entries().iter().enumerate() {
+        for (w, j) in index.workspace_entries.candidates(&entry.namespace) {
+            if entry.overlaps(&index.workspaces[w].1.entries()[j]) {
+                pairs.push((w, i, j));
+            }
+        }
+    }
+    pairs.sort_unstable();
     let mut reported = BTreeSet::new();
-    for other in &index.all {
-        if other.kind != Kind::Workspace
-            || other.fqn == resource.fqn
-            || other.fqn.organization_name() != org
-        {
+    for (w, i, j) in pairs {
+        let (other, theirs) = &index.workspaces[w];
+        if other.fqn == resource.fqn || other.fqn.organization_name() != org {
             continue;
         }
-        let Some(theirs) = index.selector(&other.fqn) else {
-            continue;
-        };
-        for (i, j) in mine.overlapping_pairs(theirs) {
-            if reported.insert((i, &other.fqn)) {
-                out.push(Diagnostic::error(
-                    RuleCode::WorkspaceOverlap,
-                    &resource.object_ref(),
-                    format!("spec.namespaceSelector.names[{i}]"),
-                    format!(
-                        "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
-                        mine.entries()[i].to_string(),
-                        theirs.entries()[j].to_string(),
-                        other.fqn
-                    ),
-                    "make the selectors disjoint (exact namespaces or clusters instead of wildcards)",
-                ));
-            }
+        if reported.insert((i, &other.fqn)) {
+            out.push(Diagnostic::error(
+                RuleCode::WorkspaceOverlap,
+                &resource.object_ref(),
+                format!("spec.namespaceSelector.names[{i}]"),
+                format!(
+                    "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
+                    mine.entries()[i].to_string(),
+                    theirs.entries()[j].to_string(),
+                    other.fqn
+                ),
+                "make the selectors disjoint (exact namespaces or clusters instead of wildcards)",
+            ));
         }
     }
 }
@@ -275,12 +399,8 @@ fn check_duplicate_service_setting(
         return;
     };
     let workspace = resource.fqn.ancestor(Kind::Workspace);
-    for other in &index.all {
-        if other.kind == Kind::ServiceTrafficSetting
-            && other.fqn != resource.fqn
-            && other.spec.service() == Some(service)
-            && other.fqn.ancestor(Kind::Workspace) == workspace
-        {
+    for other in index.service_settings(service) {
+        if other.fqn != resource.fqn && other.fqn.ancestor(Kind::Workspace) == workspace {
             out.push(Diagnostic::error(
                 RuleCode::DuplicateServiceSetting,
                 &resource.object_ref(),
@@ -295,26 +415,33 @@ fn check_duplicate_service_setting(
     }
 }
 
-/// §2.3: two objects of the set map to one FQN (e.g. same name in two namespaces).
-fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<Diagnostic>) {
-    let mut by_fqn: BTreeMap<&Fqn, Vec<&Resource>> = BTreeMap::new();
-    for resource in resources {
-        by_fqn.entry(&resource.fqn).or_default().push(resource);
+/// §2.3: two objects of the set map to one FQN (e.g. same name in two namespaces). Each
+/// diagnostic comes with the index of its resource in `resources`.
+fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<(usize, Diagnostic)>) {
+    let mut by_fqn: BTreeMap<&Fqn, Vec<(usize, &Resource)>> = BTreeMap::new();
+    for (index, resource) in resources.iter().enumerate() {
+        by_fqn
+            .entry(&resource.fqn)
+            .or_default()
+            .push((index, resource));
     }
     for (fqn, holders) in by_fqn.into_iter().filter(|(_, h)| h.len() > 1) {
-        for (i, resource) in holders.iter().enumerate() {
+        for (i, (index, resource)) in holders.iter().enumerate() {
             let others: Vec<String> = holders
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, r)| r.object_ref().to_string())
+                .map(|(_, (_, r))| r.object_ref().to_string())
                 .collect();
-            out.push(Diagnostic::error(
-                RuleCode::FqnConflict,
-                &resource.object_ref(),
-                "metadata.name",
-                format!("FQN {fqn} is also produced by {}", others.join(", ")),
-                "rename one of them: the namespace is not part of the FQN",
+            out.push((
+                *index,
+                Diagnostic::error(
+                    RuleCode::FqnConflict,
+                    &resource.object_ref(),
+                    "metadata.name",
+                    format!("FQN {fqn} is also produced by {}", others.join(", ")),
+                    "rename one of them: the namespace is not part of the FQN",
+                ),
             ));
         }
     }
@@ -339,12 +466,27 @@ fn check_one(
 /// workspaces, duplicate service settings, FQN collisions) are reported on every member, since
 /// a file set has no order.
 pub fn validate_set(resources: &[Resource], orgs: &Organizations) -> Vec<Diagnostic> {
+    validate_set_attributed(resources, orgs)
+        .into_iter()
+        .map(|(_, diagnostic)| diagnostic)
+        .collect()
+}
+
+/// [`validate_set`], with the index in `resources` of the resource each diagnostic is about
+/// (same diagnostics, same order). `tsbridge validate` uses it to point at files: two
+/// resources can share an [`ObjectRef`] (the same object twice), an index cannot.
+pub fn validate_set_attributed(
+    resources: &[Resource],
+    orgs: &Organizations,
+) -> Vec<(usize, Diagnostic)> {
     let all: Vec<&Resource> = resources.iter().collect();
     let mut out = Vec::new();
     check_fqn_conflicts(&all, &mut out);
     let index = Index::new(all);
-    for resource in &index.all {
-        check_one(&index, resource, orgs, &mut out);
+    let mut found = Vec::new();
+    for (i, resource) in index.all.iter().enumerate() {
+        check_one(&index, resource, orgs, &mut found);
+        out.extend(found.drain(..).map(|diagnostic| (i, diagnostic)));
     }
     out
 }

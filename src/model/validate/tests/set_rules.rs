@@ -231,6 +231,85 @@ fn two_crs_with_one_fqn_conflict() {
     );
 }
 
+/// V11 looks up overlap candidates by namespace stem; it must find exactly what comparing
+/// every pair of entries finds, in the same order.
+#[test]
+fn workspace_overlap_index_matches_pairwise_comparison() {
+    use crate::model::selector::NamespaceSelector;
+    let selectors: [&[&str]; 12] = [
+        &["eu-1/shop", "*/shop-jobs-*"],
+        &["*/sh*"],
+        &["us-1/*"],
+        &["eu-1/shopping", "eu-2/shop"],
+        &["*/billing", "eu-1/bill*"],
+        &["eu-1/b*"],
+        &["*/café", "*/ca*"],
+        &["eu-2/*"],
+        &["*/x"],
+        &["*/x"],
+        &["us-1/billing-edge", "*/zed"],
+        &["*/*"],
+    ];
+    let set: Vec<Resource> = selectors
+        .iter()
+        .enumerate()
+        .map(|(i, names)| workspace_named(&format!("ws-{i}"), "payments", names))
+        .collect();
+    let actual: Vec<(String, String, String)> = validate_set(&set, &Organizations::AnyNamed)
+        .into_iter()
+        .filter(|d| d.rule == RuleCode::WorkspaceOverlap)
+        .map(|d| (d.object.name, d.field, d.message))
+        .collect();
+    let mut expected = Vec::new();
+    for mine in &set {
+        let my_selector =
+            NamespaceSelector::parse(&mine.spec.namespace_selector().unwrap().names).unwrap();
+        let mut reported = BTreeSet::new();
+        for other in &set {
+            if other.fqn == mine.fqn {
+                continue;
+            }
+            let theirs =
+                NamespaceSelector::parse(&other.spec.namespace_selector().unwrap().names).unwrap();
+            for (i, j) in my_selector.overlapping_pairs(&theirs) {
+                if reported.insert((i, other.fqn.clone())) {
+                    expected.push((
+                        mine.name.clone(),
+                        format!("spec.namespaceSelector.names[{i}]"),
+                        format!(
+                            "entry {:?} overlaps entry {:?} of workspace {}; a workspace owns its namespaces exclusively",
+                            my_selector.entries()[i].to_string(),
+                            theirs.entries()[j].to_string(),
+                            other.fqn
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    assert!(expected.len() > 20, "the table exercises overlaps");
+    assert_eq!(actual, expected);
+}
+
+#[test]
+fn attributed_diagnostics_point_at_their_resource() {
+    // The same object twice: identical references, distinct indexes.
+    let mut set = fixtures::appendix_set();
+    set.push(set[0].clone());
+    let attributed = validate_set_attributed(&set, &Organizations::AnyNamed);
+    let conflicts: Vec<usize> = attributed
+        .iter()
+        .filter(|(_, d)| d.rule == RuleCode::FqnConflict)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(conflicts, [0, set.len() - 1]);
+    let plain: Vec<Diagnostic> = attributed.into_iter().map(|(_, d)| d).collect();
+    assert_eq!(plain, validate_set(&set, &Organizations::AnyNamed));
+    for (i, d) in validate_set_attributed(&without(&set, WS_FQN), &Organizations::AnyNamed) {
+        assert_eq!(d.object.fqn.as_ref(), Some(&without(&set, WS_FQN)[i].fqn));
+    }
+}
+
 #[test]
 fn deletion_protection_v16() {
     let mut set = fixtures::appendix_set();
