@@ -23,9 +23,24 @@ pub struct Postgres {
     dir: tempfile::TempDir,
 }
 
+/// Server settings of a test cluster: durability buys nothing and costs seconds.
+pub const TEST_SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=200",
+];
+
 impl Postgres {
-    /// Initialises and starts a fresh cluster; panics with the server log if it cannot.
+    /// Initialises and starts a fresh cluster with [`TEST_SETTINGS`]; panics with the server
+    /// log if it cannot.
     pub fn start() -> Postgres {
+        Postgres::start_with(TEST_SETTINGS)
+    }
+
+    /// Like [`Postgres::start`], with these `name=value` server settings instead (the
+    /// benchmark runs one with PostgreSQL's durable defaults).
+    pub fn start_with(settings: &[&str]) -> Postgres {
         let bindir = bindir();
         let dir = tempfile::Builder::new()
             .prefix("tsbridge-pg-")
@@ -75,10 +90,10 @@ impl Postgres {
             cmd.arg("-D")
                 .arg(&data)
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
-                .arg(dir.path())
-                // A test database: durability buys nothing and costs seconds.
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-                .args(["-c", "full_page_writes=off", "-c", "max_connections=200"]);
+                .arg(dir.path());
+            for setting in settings {
+                cmd.args(["-c", setting]);
+            }
             let mut server = ChildProcess::spawn(cmd);
             if wait_ready(&bindir, port, &mut server) {
                 return Postgres {
