@@ -109,6 +109,9 @@ pub struct Engine {
     organizations: Arc<Organizations>,
     strip: Arc<StripRules>,
     index: Arc<RwLock<Index>>,
+    // The store's latest revision as this process knows it (its own commits at once, other
+    // replicas' through notifications): lets reads skip the revision-log query when idle.
+    revisions: tokio::sync::watch::Receiver<i64>,
     // Writes in this process go one at a time; other replicas are caught by the revision check.
     write: Arc<Mutex<()>>,
 }
@@ -117,6 +120,7 @@ impl Engine {
     /// Loads the index from the store.
     pub async fn load(store: Store, organizations: Organizations) -> Result<Engine, Error> {
         let engine = Engine {
+            revisions: store.subscribe(),
             store,
             organizations: Arc::new(organizations),
             strip: Arc::new(StripRules::default()),
@@ -145,8 +149,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Brings the index up to the store's revision (writes by other replicas).
+    /// Brings the index up to the store's latest known revision. Cheap when nothing changed;
+    /// a write validated against a stale index is still caught by the commit's revision check.
     pub async fn catch_up(&self) -> Result<i64, Error> {
+        let latest = *self.revisions.borrow();
+        {
+            let index = self.index.read().await;
+            if index.revision >= latest {
+                return Ok(index.revision);
+            }
+        }
+        self.sync().await
+    }
+
+    /// Reads the revision log until the index has every change the store has.
+    async fn sync(&self) -> Result<i64, Error> {
         let mut index = self.index.write().await;
         loop {
             let changes = self.store.changes_since(index.revision, 1000).await?;
@@ -303,7 +320,10 @@ impl Engine {
                         warnings,
                     });
                 }
-                Err(crate::store::Error::RevisionMoved { .. }) => continue,
+                Err(crate::store::Error::RevisionMoved { .. }) => {
+                    self.sync().await?;
+                    continue;
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -405,7 +425,10 @@ impl Engine {
                         revision: committed.revision,
                     });
                 }
-                Err(crate::store::Error::RevisionMoved { .. }) => continue,
+                Err(crate::store::Error::RevisionMoved { .. }) => {
+                    self.sync().await?;
+                    continue;
+                }
                 Err(other) => return Err(other.into()),
             }
         }
@@ -423,7 +446,7 @@ impl Engine {
                 return Ok(());
             }
         }
-        self.catch_up().await.map(|_| ())
+        self.sync().await.map(|_| ())
     }
 
     fn check_preconditions(
