@@ -50,6 +50,8 @@ for c in "${clusters[@]}"; do
 done
 
 stop_mp
+# A fresh store each time: the demo applies its example from scratch.
+rm -rf "$state"
 mkdir -p "$state"
 setup_log "starting the management plane (SQLite: $state/mp.db)"
 "$tsbridge" server --insecure --listen "127.0.0.1:$mp_port" --admin-listen "127.0.0.1:$admin_port" \
