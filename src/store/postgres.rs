@@ -10,14 +10,18 @@
 //! lock; `snapshot` reads in one `REPEATABLE READ` transaction.
 //!
 //! **Notifications.** A commit runs `pg_notify('tsbridge_revisions', '<revision>')` in its
-//! transaction, so the notification goes out when (and only if) it commits. [`PgStore::connect`]
-//! spawns one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
+//! transaction, so the notification goes out when (and only if) it commits. `connect` spawns
+//! one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
 //! the revision every second, so a lost connection or notification delays a replica by at
 //! most a second. It reconnects with exponential backoff (1 s to 30 s) while polling on.
 //!
 //! **Task lifetime.** The task stops when the last clone of the store is dropped: the shared
 //! state holds a [`DropGuard`] of the task's cancellation token. It then drops the revision
 //! sender, so every [`PgStore::subscribe`] receiver sees the channel close.
+//!
+//! **Connections.** Reads use an sqlx pool without its ping before each acquire (that ping
+//! doubled the round trips of every query). Commits use up to four connections of their own
+//! (see `Committers`): sqlx's pool would still add a ping on release to each commit.
 //!
 //! **Migrations.** sqlx's migrator takes a PostgreSQL advisory lock, so replicas may start
 //! together.
@@ -53,7 +57,7 @@ const POOL_SIZE: u32 = 16;
 /// How often the revision is polled, whatever the listener does.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Backoff between attempts to re-establish the listener.
+/// First and longest waits between attempts to re-establish the listener.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
