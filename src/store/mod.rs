@@ -387,8 +387,9 @@ fn normalize_prefix(prefix: Option<&str>) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-/// A quoted, opaque etag: 64-bit FNV-1a of (fqn, revision, content hash), in hex. Revisions are
-/// unique per change, so every change gets a new etag.
+/// SQLite's etag: 64-bit FNV-1a of (fqn, revision, content hash) in hex, quoted. Revisions are
+/// unique per change, so every change gets a new etag. (PostgreSQL computes its etags in
+/// `tsbridge_commit`: the first 16 hex digits of a SHA-256 of the same inputs. Etags are opaque.)
 fn etag(fqn: &str, revision: i64, content_hash: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let revision = revision.to_string();

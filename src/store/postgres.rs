@@ -1,14 +1,17 @@
 //! The PostgreSQL backend, shared by any number of management-plane replicas.
 //!
-//! **Serialization.** A commit locks the one `meta` row (`SELECT … FOR UPDATE`) before it
-//! reads the current revision, and holds the lock until it commits. Commits from every replica
-//! therefore run one at a time: revisions are unique, strictly increasing and gap-free, and
-//! revision N is committed (visible to `changes_since`) before revision N+1 is even assigned.
-//! Reads take no lock; `snapshot` reads in one `REPEATABLE READ` transaction.
+//! **Commits.** A commit is one call of the `tsbridge_commit` function
+//! (`migrations/postgres/0002_commit.sql`) as a single statement: one round trip and one
+//! implicit transaction. It locks the one `meta` row (`SELECT … FOR UPDATE`) before it reads the
+//! current revision, and holds the lock until it commits, so commits from every replica run one
+//! at a time: revisions are unique, strictly increasing and gap-free, and revision N is
+//! committed (visible to `changes_since`) before revision N+1 is even assigned. The lock is held
+//! only while the function runs on the server, never across a network round trip. Reads take no
+//! lock; `snapshot` reads in one `REPEATABLE READ` transaction.
 //!
 //! **Notifications.** A commit runs `pg_notify('tsbridge_revisions', '<revision>')` in its
-//! transaction, so the notification goes out when (and only if) it commits. [`PgStore::connect`]
-//! spawns one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
+//! transaction, so the notification goes out when (and only if) it commits. `connect` spawns
+//! one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
 //! the revision every second, so a lost connection or notification delays a replica by at
 //! most a second. It reconnects with exponential backoff (1 s to 30 s) while polling on.
 //!
@@ -16,14 +19,19 @@
 //! state holds a [`DropGuard`] of the task's cancellation token. It then drops the revision
 //! sender, so every [`PgStore::subscribe`] receiver sees the channel close.
 //!
+//! **Connections.** Reads use an sqlx pool without its ping before each acquire (that ping
+//! doubled the round trips of every query). Commits use up to four connections of their own
+//! (see `Committers`): sqlx's pool would still add a ping on release to each commit.
+//!
 //! **Migrations.** sqlx's migrator takes a PostgreSQL advisory lock, so replicas may start
 //! together.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -49,7 +57,7 @@ const POOL_SIZE: u32 = 16;
 /// How often the revision is polled, whatever the listener does.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Backoff between attempts to re-establish the listener.
+/// First and longest waits between attempts to re-establish the listener.
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -62,6 +70,7 @@ pub struct PgStore {
 #[derive(Debug)]
 struct Inner {
     pool: PgPool,
+    committers: Committers,
     revision: Arc<watch::Sender<i64>>,
     /// Stops the notification task when the last clone is dropped.
     _stop: DropGuard,
@@ -72,8 +81,12 @@ impl PgStore {
     pub(super) async fn connect(url: &str) -> Result<PgStore> {
         let options =
             PgConnectOptions::from_str(url).map_err(|_| Error::BadUrl(super::redact_url(url)))?;
+        // No ping before each acquire: it doubled the round trips of every query. A connection
+        // that broke while idle fails one query (the server answers Unavailable), and the pool
+        // still checks each connection when it is released.
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -83,10 +96,17 @@ impl PgStore {
         let stop = CancellationToken::new();
         let span = tracing::info_span!("store_notify", channel = CHANNEL);
         tokio::spawn(
-            follow(options, pool.clone(), revision.clone(), stop.clone()).instrument(span),
+            follow(
+                options.clone(),
+                pool.clone(),
+                revision.clone(),
+                stop.clone(),
+            )
+            .instrument(span),
         );
         Ok(PgStore {
             inner: Arc::new(Inner {
+                committers: Committers::new(options),
                 pool,
                 revision,
                 _stop: stop.drop_guard(),
@@ -147,68 +167,54 @@ impl PgStore {
             expected_revision,
             upserts,
             deletes,
-            mut audit,
+            audit,
         } = batch;
-        // Dropping `tx` on any error rolls everything back (and releases the lock).
-        let mut tx = self.inner.pool.begin().await?;
-        let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
-        if let Some(expected) = expected_revision
-            && expected != current
-        {
+        let audit = audit
+            .iter()
+            .map(|entry| {
+                let at = super::instant(&entry.time)?;
+                let mut row = serde_json::to_value(entry)?;
+                row["at_us"] = at.into();
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>>>()?;
+
+        // One statement, one implicit transaction: see migrations/postgres/0002_commit.sql.
+        let query = sqlx::query_as("SELECT * FROM tsbridge_commit($1, $2, $3, $4, $5)")
+            .bind(expected_revision)
+            .bind(Json(&upserts))
+            .bind(&deletes)
+            .bind(Json(&audit))
+            .bind(CHANNEL);
+        let outcome: CommitRow = self.inner.committers.fetch_one(query).await?;
+        if outcome.moved {
             return Err(Error::RevisionMoved {
-                expected,
-                actual: current,
+                expected: expected_revision.unwrap_or_default(),
+                actual: outcome.start_revision,
             });
         }
-
-        let mut revision = current;
-        let mut changed = HashMap::new();
-        let mut upserted = Vec::with_capacity(upserts.len());
-        for mut record in upserts {
-            revision += 1;
-            record.revision = revision;
-            record.etag = super::etag(&record.fqn, revision, &record.content_hash);
-            upsert(&mut tx, &record).await?;
-            changed.insert(record.fqn.clone(), revision);
-            upserted.push(record);
+        if outcome.etags.len() != upserts.len() {
+            return Err(Error::Database(sqlx::Error::Protocol(format!(
+                "tsbridge_commit returned {} etags for {} upserts",
+                outcome.etags.len(),
+                upserts.len()
+            ))));
         }
-        for fqn in deletes {
-            let done = sqlx::query(
-                "WITH gone AS (DELETE FROM resources WHERE fqn = $1 RETURNING fqn, kind) \
-                 INSERT INTO revisions (revision, fqn, kind, op, record) \
-                 SELECT $2, fqn, kind, 'delete', NULL::jsonb FROM gone",
-            )
-            .bind(&fqn)
-            .bind(revision + 1)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                revision += 1;
-                changed.insert(fqn, revision);
-            }
-        }
-
-        super::assign_audit_revisions(&mut audit, &changed, revision);
-        for entry in &audit {
-            // A bad time fails the whole batch, after the changes above: nothing is kept.
-            insert_audit(&mut tx, entry, super::instant(&entry.time)?).await?;
-        }
-        if revision != current {
-            // The notification is sent when, and only if, the transaction commits.
-            sqlx::query(
-                "WITH moved AS (UPDATE meta SET revision = $1 WHERE id = 1 RETURNING revision) \
-                 SELECT pg_notify($2, revision::text) FROM moved",
-            )
-            .bind(revision)
-            .bind(CHANNEL)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        super::advance(&self.inner.revision, revision);
-        Ok(Committed { revision, upserted })
+        let upserted = upserts
+            .into_iter()
+            .zip(outcome.etags)
+            .zip(outcome.start_revision + 1..)
+            .map(|((mut record, etag), revision)| {
+                record.revision = revision;
+                record.etag = etag;
+                record
+            })
+            .collect();
+        super::advance(&self.inner.revision, outcome.final_revision);
+        Ok(Committed {
+            revision: outcome.final_revision,
+            upserted,
+        })
     }
 
     pub(super) async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
@@ -397,41 +403,85 @@ async fn current_revision(pool: &PgPool) -> Result<i64> {
         .await?)
 }
 
-/// Writes `record` (revision and etag assigned) and its change-log row in one statement.
-async fn upsert(conn: &mut PgConnection, record: &Record) -> Result<()> {
-    sqlx::query(
-        "WITH written AS ( \
-           INSERT INTO resources (fqn, kind, api_version, name, parent_fqn, namespace, spec, \
-             labels, annotations, origin, content_hash, etag, revision) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-           ON CONFLICT (fqn) DO UPDATE SET kind = EXCLUDED.kind, \
-             api_version = EXCLUDED.api_version, name = EXCLUDED.name, \
-             parent_fqn = EXCLUDED.parent_fqn, namespace = EXCLUDED.namespace, \
-             spec = EXCLUDED.spec, labels = EXCLUDED.labels, \
-             annotations = EXCLUDED.annotations, origin = EXCLUDED.origin, \
-             content_hash = EXCLUDED.content_hash, etag = EXCLUDED.etag, \
-             revision = EXCLUDED.revision \
-           RETURNING fqn, kind, revision) \
-         INSERT INTO revisions (revision, fqn, kind, op, record) \
-         SELECT revision, fqn, kind, 'upsert', $14 FROM written",
-    )
-    .bind(&record.fqn)
-    .bind(&record.kind)
-    .bind(&record.api_version)
-    .bind(&record.name)
-    .bind(&record.parent_fqn)
-    .bind(&record.namespace)
-    .bind(Json(&record.spec))
-    .bind(Json(&record.labels))
-    .bind(Json(&record.annotations))
-    .bind(Json(&record.origin))
-    .bind(&record.content_hash)
-    .bind(&record.etag)
-    .bind(record.revision)
-    .bind(Json(record))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+// === commit connections ===
+
+/// Connections that run commits, at most [`COMMITTERS`] at a time.
+///
+/// A commit is one statement on the hot path, and sqlx's pool would add a round trip to each
+/// (it pings every connection it takes back). A connection here belongs to the commit using it:
+/// a commit cancelled mid-statement drops (closes) its connection rather than returning it in an
+/// unknown state, and a connection that failed below SQL (I/O, protocol) is dropped too.
+#[derive(Debug)]
+struct Committers {
+    options: PgConnectOptions,
+    idle: std::sync::Mutex<Vec<(PgConnection, Instant)>>,
+    permits: tokio::sync::Semaphore,
+}
+
+/// Commit connections per replica.
+const COMMITTERS: usize = 4;
+
+/// Idle commit connections older than this are closed rather than reused (servers and proxies
+/// drop idle sessions; a commit is never retried, so it should not meet a dead connection).
+const COMMITTER_IDLE: Duration = Duration::from_secs(60);
+
+impl Committers {
+    fn new(options: PgConnectOptions) -> Committers {
+        Committers {
+            options,
+            idle: std::sync::Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(COMMITTERS),
+        }
+    }
+
+    /// Runs `query` on a commit connection and returns its one row.
+    async fn fetch_one<'q, T>(
+        &self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>,
+    ) -> Result<T>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Database(sqlx::Error::PoolClosed))?;
+        let mut conn = match self.take_idle() {
+            Some(conn) => conn,
+            None => PgConnection::connect_with(&self.options).await?,
+        };
+        let result = query.fetch_one(&mut conn).await;
+        // The server answered (even with an error): the connection is in a known state.
+        if matches!(result, Ok(_) | Err(sqlx::Error::Database(_))) {
+            self.lock_idle().push((conn, Instant::now()));
+        }
+        Ok(result?)
+    }
+
+    fn take_idle(&self) -> Option<PgConnection> {
+        let mut idle = self.lock_idle();
+        let fresh = Instant::now().checked_sub(COMMITTER_IDLE);
+        // Stale connections are dropped here, which closes them.
+        idle.retain(|(_, since)| fresh.is_none_or(|fresh| *since >= fresh));
+        idle.pop().map(|(conn, _)| conn)
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+        // The lock is never held across an await or a panic site; a poisoned Vec is still valid.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What `tsbridge_commit` returns.
+#[derive(sqlx::FromRow)]
+struct CommitRow {
+    moved: bool,
+    start_revision: i64,
+    final_revision: i64,
+    etags: Vec<String>,
 }
 
 /// Appends one audit row (`at` = its time in microseconds); returns its id.

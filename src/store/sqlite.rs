@@ -68,7 +68,10 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut writer = SqlitePoolOptions::new().max_connections(1);
+        // A SQLite connection does not break while idle: no ping before each acquire.
+        let mut writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false);
         if in_memory {
             // The database lives as long as its one connection: never let the pool close it.
             writer = writer
@@ -83,6 +86,7 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(READERS)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?
         };
@@ -150,9 +154,14 @@ impl SqliteStore {
         } = batch;
         // Dropping `tx` on any error rolls everything back.
         let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let current: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        // Read the current revision and reserve the upserts' revisions in one statement.
+        let reserved = i64::try_from(upserts.len()).unwrap_or(i64::MAX);
+        let current: i64 = sqlx::query_scalar(
+            "UPDATE meta SET revision = revision + ?1 WHERE id = 1 RETURNING revision - ?1",
+        )
+        .bind(reserved)
+        .fetch_one(&mut *tx)
+        .await?;
         if let Some(expected) = expected_revision
             && expected != current
         {
@@ -198,7 +207,7 @@ impl SqliteStore {
             // A bad time fails the whole batch, after the changes above: nothing is kept.
             insert_audit(&mut tx, entry, super::instant(&entry.time)?).await?;
         }
-        if revision != current {
+        if revision != current + reserved {
             sqlx::query("UPDATE meta SET revision = ?1 WHERE id = 1")
                 .bind(revision)
                 .execute(&mut *tx)

@@ -215,6 +215,7 @@ suite!(
     records::revisions_increase_and_every_change_gets_a_new_etag,
     records::a_stale_expected_revision_fails_and_writes_nothing,
     records::a_failing_batch_writes_nothing,
+    records::a_cancelled_commit_is_all_or_nothing,
     records::racing_writes_validated_against_one_revision_let_one_win,
     records::list_is_segment_aware_sorted_and_kind_filtered,
     records::snapshots_are_consistent_while_writes_go_on,

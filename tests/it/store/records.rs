@@ -132,12 +132,39 @@ pub async fn a_failing_batch_writes_nothing(db: &TestDb) {
         .commit(upserts(vec![org.clone()]))
         .await
         .expect("commit");
-    // The bad audit time is found after the upserts and the delete ran in the transaction.
-    let batch = WriteBatch {
+    let nothing_changed = || async {
+        assert_eq!(store.revision().await.expect("revision"), base.revision);
+        assert_eq!(
+            store.list(None, None).await.expect("list"),
+            base.upserted,
+            "objects untouched"
+        );
+        assert_eq!(store.changes_since(0, 0).await.expect("changes").len(), 1);
+        assert!(all_audit(&store).await.is_empty(), "no audit row either");
+    };
+
+    // The database refuses the third upsert (an empty FQN) after it wrote the first two.
+    let mut nameless = record("organizations/acme/tenants/c", TENANT);
+    nameless.fqn = String::new();
+    let refused = WriteBatch {
         expected_revision: Some(base.revision),
         upserts: vec![
             record("organizations/acme/tenants/a", TENANT),
-            record("organizations/acme/tenants/b", TENANT),
+            record("organizations/acme", ORG),
+            nameless,
+        ],
+        deletes: vec!["organizations/acme".to_string()],
+        audit: vec![audit("2026-11-26T10:00:00Z", "user:alice", "apply", "", "")],
+    };
+    let result = store.commit(refused).await;
+    assert!(matches!(result, Err(Error::Database(_))), "{result:?}");
+    nothing_changed().await;
+
+    // A bad audit time fails the batch too (on SQLite after the changes were written).
+    let bad_time = WriteBatch {
+        expected_revision: Some(base.revision),
+        upserts: vec![
+            record("organizations/acme/tenants/a", TENANT),
             record("organizations/acme", ORG),
         ],
         deletes: vec!["organizations/acme".to_string()],
@@ -146,18 +173,43 @@ pub async fn a_failing_batch_writes_nothing(db: &TestDb) {
             audit("half past ten", "user:alice", "apply", "", ""),
         ],
     };
-    match store.commit(batch).await {
+    match store.commit(bad_time).await {
         Err(Error::BadTime(time)) => assert_eq!(time, "half past ten"),
         other => panic!("expected BadTime, got {other:?}"),
     }
-    assert_eq!(store.revision().await.expect("revision"), base.revision);
-    assert_eq!(
-        store.list(None, None).await.expect("list"),
-        base.upserted,
-        "objects untouched"
-    );
-    assert_eq!(store.changes_since(0, 0).await.expect("changes").len(), 1);
-    assert!(all_audit(&store).await.is_empty(), "no audit row either");
+    nothing_changed().await;
+}
+
+pub async fn a_cancelled_commit_is_all_or_nothing(db: &TestDb) {
+    let store = db.open().await;
+    for round in 0..20u64 {
+        let batch = upserts(
+            (0..50)
+                .map(|i| record(&format!("organizations/acme/tenants/r{round}-{i}"), TENANT))
+                .collect(),
+        );
+        let commit = {
+            let store = store.clone();
+            tokio::spawn(async move { store.commit(batch).await })
+        };
+        // Cancel at a different point of the commit each round (or after it finished).
+        tokio::time::sleep(Duration::from_micros(round * 250)).await;
+        commit.abort();
+        let _cancelled_or_done = commit.await;
+        // Each committed change is one new object: a half-applied batch would break this.
+        let (revision, records) = store.snapshot().await.expect("snapshot");
+        assert_eq!(records.len() as i64, revision, "round {round}");
+    }
+    let after = store
+        .commit(upserts(vec![record(
+            "organizations/acme/tenants/z",
+            TENANT,
+        )]))
+        .await
+        .expect("the store still commits");
+    let (revision, records) = store.snapshot().await.expect("snapshot");
+    assert!(revision >= after.revision);
+    assert_eq!(records.len() as i64, revision);
 }
 
 pub async fn racing_writes_validated_against_one_revision_let_one_win(db: &TestDb) {

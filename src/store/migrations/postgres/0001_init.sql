@@ -12,7 +12,7 @@ INSERT INTO meta (id, revision) VALUES (1, 0);
 
 -- The current configuration: one row per object.
 CREATE TABLE resources (
-    fqn TEXT COLLATE "C" PRIMARY KEY,
+    fqn TEXT COLLATE "C" PRIMARY KEY CHECK (fqn <> ''),
     kind TEXT NOT NULL,
     api_version TEXT NOT NULL,
     name TEXT NOT NULL,

@@ -11,7 +11,7 @@ INSERT INTO meta (id, revision) VALUES (1, 0);
 
 -- The current configuration: one row per object.
 CREATE TABLE resources (
-    fqn TEXT PRIMARY KEY NOT NULL,
+    fqn TEXT PRIMARY KEY NOT NULL CHECK (fqn <> ''),
     kind TEXT NOT NULL,
     api_version TEXT NOT NULL,
     name TEXT NOT NULL,
