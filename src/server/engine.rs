@@ -62,8 +62,8 @@ pub fn decode(record: &Record, strip: &StripRules) -> Result<Resource, Vec<Diagn
     Resource::from_envelope(&input, strip)
 }
 
-/// `Kind.group` → `Kind`.
-fn kind_name(qualified: &str) -> &str {
+/// `Kind.group` (the stored form) → `Kind`.
+pub fn kind_name(qualified: &str) -> &str {
     qualified.split('.').next().unwrap_or(qualified)
 }
 
@@ -201,12 +201,13 @@ impl Engine {
         self.catch_up().await?;
         let index = self.index.read().await;
         let prefix = format!("{parent}/");
+        let kind = kind.map(crate::model::Kind::qualified_name);
         let records = index
             .records
             .values()
             .filter(|r| parent.is_empty() || r.fqn.starts_with(&prefix))
             .filter(|r| recursive || parent.is_empty() || r.parent_fqn.as_deref() == Some(parent))
-            .filter(|r| kind.is_none_or(|k| r.kind == qualified(k)))
+            .filter(|r| kind.as_ref().is_none_or(|k| &r.kind == k))
             .cloned()
             .collect();
         Ok((index.revision, records))
@@ -252,7 +253,7 @@ impl Engine {
                 .unwrap_or_else(|| serde_json::json!({ "apiUser": actor.name() }));
             let record = Record {
                 fqn: fqn.clone(),
-                kind: qualified(resource.kind),
+                kind: resource.kind.qualified_name(),
                 api_version: resource.api_version.clone(),
                 name: resource.name.clone(),
                 parent_fqn: resource.parent.as_ref().map(ToString::to_string),
@@ -488,7 +489,7 @@ impl Engine {
         error: &Error,
         dry_run: bool,
     ) -> Result<(), Error> {
-        let mut entry = self.audit_entry(actor, operation, fqn, &qualified(resource.kind));
+        let mut entry = self.audit_entry(actor, operation, fqn, &resource.kind.qualified_name());
         entry.after_hash = resource.content_hash();
         entry.outcome = if dry_run { "dry-run" } else { "rejected" }.into();
         entry.dry_run = dry_run;
@@ -517,14 +518,6 @@ pub fn now() -> String {
         .round(jiff::Unit::Millisecond)
         .unwrap_or_else(|_| jiff::Timestamp::now())
         .to_string()
-}
-
-/// A kind's stored form (`Kind.group`).
-pub fn qualified(kind: crate::model::Kind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| kind.name().to_string())
 }
 
 /// Whether a record came from a GitOps cluster (and is read-only through the API).
