@@ -2,3 +2,207 @@
 //!
 //! Depends on: `model`, `proto`, `k8s`, `runtime`; kube, tonic (client).
 //! Never: `store`, sqlx, `server`.
+
+pub mod args;
+pub mod metrics;
+pub mod reconciler;
+pub mod status;
+pub mod upstream;
+pub mod watch;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use args::Args;
+
+use crate::runtime::Shutdown;
+
+/// How long shutdown waits for tasks.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Reconciler clock.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Start-up failures, each naming the flag to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Flags that do not fit together.
+    #[error("{0}")]
+    Flags(String),
+    /// The cluster's API.
+    #[error("--kubeconfig: {0}")]
+    Kube(String),
+    /// Logging.
+    #[error(transparent)]
+    Log(#[from] crate::runtime::log::Error),
+    /// The admin listener.
+    #[error("--admin-listen {addr}: {source}")]
+    Admin {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Tasks did not end within the grace period.
+    #[error("shutdown did not finish within {0:?}")]
+    Unclean(Duration),
+}
+
+async fn kube_client(args: &Args) -> Result<kube::Client, RunError> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| RunError::Kube(format!("{}: {e}", path.display())))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| RunError::Kube(format!("{}: {e}", path.display())))?
+        }
+        None => kube::Config::incluster()
+            .map_err(|e| RunError::Kube(format!("no --kubeconfig and not in a cluster: {e}")))?,
+    };
+    kube::Client::try_from(config).map_err(|e| RunError::Kube(e.to_string()))
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "agent".into());
+    let suffix: u32 = rand::random();
+    format!("{host}-{suffix:08x}")
+}
+
+/// Runs the agent until SIGINT/SIGTERM.
+pub async fn run(args: Args) -> Result<(), RunError> {
+    args.log.init()?;
+    if args.insecure {
+        let loopback = args
+            .server
+            .strip_prefix("http://")
+            .and_then(|rest| rest.split(['/', ':']).next())
+            .is_some_and(|host| host == "127.0.0.1" || host == "localhost" || host == "[::1]");
+        if !loopback {
+            return Err(RunError::Flags(format!(
+                "--insecure talks plaintext and is refused for {}; use http://127.0.0.1:PORT or \
+                 give --tls-cert, --tls-key and --ca with an https:// URL",
+                args.server
+            )));
+        }
+    } else if !args.server.starts_with("https://") {
+        return Err(RunError::Flags(format!(
+            "--server {} must be https:// (or http:// on loopback with --insecure)",
+            args.server
+        )));
+    }
+    let client = kube_client(&args).await?;
+    let shutdown = Shutdown::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = metrics::AgentMetrics::register(&mut registry);
+    let registry = Arc::new(Mutex::new(registry));
+    let admin = crate::runtime::admin::serve(args.admin.admin_listen, shutdown.clone(), registry)
+        .await
+        .map_err(|source| RunError::Admin {
+            addr: args.admin.admin_listen,
+            source,
+        })?;
+
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let lease_name = args
+        .lease_name
+        .clone()
+        .unwrap_or_else(|| format!("tsbridge-agent-{}", args.cluster));
+    let mut leading = crate::k8s::lease::LeaseLock::new(
+        client.clone(),
+        &args.lease_namespace,
+        &lease_name,
+        &identity,
+        args.lease_duration,
+    )
+    .run(&shutdown);
+
+    let watched = watch::discover(&client).await;
+    let (watch_tx, mut watch_rx) = mpsc::channel(4096);
+    watch::spawn(
+        &client,
+        args.watch_namespace.as_deref(),
+        &watched,
+        watch_tx,
+        &shutdown,
+    );
+    let (mp_tx, mut mp_rx) = mpsc::channel(4096);
+    upstream::spawn(
+        upstream::Connection {
+            server: args.server.clone(),
+            cluster: args.cluster.clone(),
+            identity: args.tls_cert.clone().zip(args.tls_key.clone()),
+            ca: args.ca.clone(),
+            token_file: args.token_file.clone(),
+        },
+        leading.clone(),
+        mp_tx,
+        &shutdown,
+    );
+    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel();
+    let status_writes = status::spawn(client.clone(), identity.clone(), failed_tx, &shutdown);
+    let mut reconciler = reconciler::Reconciler::new(
+        reconciler::Settings {
+            cluster: args.cluster.clone(),
+            server: args.server.clone(),
+            delete_grace: args.delete_grace,
+            resync_interval: args.resync_interval,
+        },
+        watched,
+        status_writes,
+        metrics,
+    );
+    tracing::info!(cluster = %args.cluster, %identity, %admin, "agent running");
+    shutdown.set_ready(true);
+
+    let stop = shutdown.clone();
+    let main_loop = async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                Some(event) = watch_rx.recv() => {
+                    reconciler.on_watch(event);
+                    // Drain a burst before acting on it.
+                    while let Ok(event) = watch_rx.try_recv() {
+                        reconciler.on_watch(event);
+                    }
+                }
+                Some(event) = mp_rx.recv() => {
+                    reconciler.on_mp(event);
+                    while let Ok(event) = mp_rx.try_recv() {
+                        reconciler.on_mp(event);
+                    }
+                }
+                Ok(()) = leading.changed() => {
+                    let now_leading = *leading.borrow_and_update();
+                    reconciler.on_leading(now_leading);
+                }
+                Some(failed) = failed_rx.recv() => reconciler.on_write_failed(&failed),
+                _ = tick.tick() => {
+                    reconciler.on_tick();
+                    ticks += 1;
+                    if ticks.is_multiple_of(10) {
+                        reconciler.update_gauges();
+                    }
+                }
+            }
+            reconciler.flush();
+        }
+    };
+    tokio::select! {
+        () = main_loop => {}
+        () = shutdown.on_signal() => {}
+    }
+    shutdown.begin();
+    if shutdown.drain(SHUTDOWN_GRACE).await {
+        Ok(())
+    } else {
+        Err(RunError::Unclean(SHUTDOWN_GRACE))
+    }
+}

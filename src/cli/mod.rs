@@ -29,6 +29,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Run the management plane: gRPC API, hierarchy validation, audit ledger.
     Server(crate::server::Args),
+    /// Run the agent of one cluster: watch TSB CRs, sync them to the management plane, write status.
+    Agent(crate::agent::Args),
     /// Use the management plane's API: apply, get, list, delete, status, audit, clusters, tokens.
     Ctl(ctl::CtlArgs),
 }
@@ -42,6 +44,10 @@ impl Cli {
             Command::Ctl(args) => ctl::run(args).await,
             Command::Server(args) => {
                 crate::server::run(args).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Agent(args) => {
+                crate::agent::run(args).await?;
                 Ok(ExitCode::SUCCESS)
             }
         }

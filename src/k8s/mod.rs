@@ -7,3 +7,4 @@
 pub mod convert;
 pub mod crd;
 pub mod crds;
+pub mod lease;

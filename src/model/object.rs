@@ -203,6 +203,12 @@ pub struct Origin {
     /// CR generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+    /// Argo CD application / Flux Kustomization and Git revision, when stamped on the CR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
+    /// `tsbridge.io/deletion-policy` (`Orphan` keeps the MP object when the CR goes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<String>,
 }
 
 /// A model resource: the MP envelope of architecture.md §3 minus etag and revision, which the
@@ -319,6 +325,28 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
+}
+
+/// User-set control annotation: `Orphan` keeps the MP object when the CR is deleted (G-14).
+pub const DELETION_POLICY_ANNOTATION: &str = "tsbridge.io/deletion-policy";
+
+/// Which delivery tool applied the object, from the tracking metadata it stamps (R-H3):
+/// `argocd:<tracking-id>`, `argocd:<instance>` or `flux:<namespace>/<kustomization>`.
+fn provenance(meta: &ObjectMeta) -> Option<String> {
+    if let Some(id) = meta.annotations.get("argocd.argoproj.io/tracking-id") {
+        return Some(format!("argocd:{id}"));
+    }
+    if let Some(app) = meta.labels.get("app.kubernetes.io/instance") {
+        return Some(format!("argocd:{app}"));
+    }
+    let flux = |key: &str| {
+        meta.labels
+            .get(&format!("kustomize.toolkit.fluxcd.io/{key}"))
+    };
+    if let (Some(name), Some(namespace)) = (flux("name"), flux("namespace")) {
+        return Some(format!("flux:{namespace}/{name}"));
+    }
+    None
 }
 
 /// The result of [`convert`].
@@ -439,6 +467,12 @@ pub fn convert(object: &KubeObject, strip: &StripRules) -> Converted {
             name: object.metadata.name.clone(),
             uid: object.metadata.uid.clone(),
             generation: object.metadata.generation,
+            provenance: provenance(&object.metadata),
+            deletion_policy: object
+                .metadata
+                .annotations
+                .get(DELETION_POLICY_ANNOTATION)
+                .cloned(),
         }),
     };
     Converted::Resource {

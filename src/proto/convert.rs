@@ -67,6 +67,41 @@ pub fn struct_to_json(value: &Struct) -> Value {
     )
 }
 
+/// A model resource as the wire envelope (etag and revision are the store's to assign).
+pub fn resource_to_proto(resource: &crate::model::Resource) -> crate::proto::v1::Resource {
+    use crate::proto::v1;
+    let origin = resource.origin.as_ref().map(|origin| v1::Origin {
+        source: Some(v1::origin::Source::Gitops(v1::GitOpsOrigin {
+            cluster: origin.cluster.clone().unwrap_or_default(),
+            namespace: origin.namespace.clone().unwrap_or_default(),
+            name: origin.name.clone(),
+            uid: origin.uid.clone().unwrap_or_default(),
+            generation: origin.generation.unwrap_or_default(),
+            provenance: origin.provenance.clone().unwrap_or_default(),
+            observed_at: None,
+            deletion_policy: origin.deletion_policy.clone().unwrap_or_default(),
+        })),
+    });
+    v1::Resource {
+        fqn: resource.fqn.to_string(),
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.name().to_string(),
+        name: resource.name.clone(),
+        parent_fqn: resource
+            .parent
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        spec: Some(json_to_struct(&resource.spec.to_value())),
+        labels: resource.labels.clone().into_iter().collect(),
+        annotations: resource.annotations.clone().into_iter().collect(),
+        etag: String::new(),
+        revision: 0,
+        origin,
+        namespace: resource.namespace.clone().unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ pub struct Args {
     pub log: LogArgs,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub guard: crate::server::guard::GuardArgs,
     /// An organization this management plane manages (repeatable, or comma-separated).
     #[arg(
         long = "organization",

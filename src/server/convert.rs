@@ -32,6 +32,7 @@ pub fn record_to_proto(record: &Record) -> v1::Resource {
                 .unwrap_or_default(),
             provenance: text("provenance"),
             observed_at: None,
+            deletion_policy: text("deletionPolicy"),
         }))
     } else {
         record

@@ -52,6 +52,9 @@ pub enum Error {
     /// A named limit was hit.
     #[error("{0}")]
     LimitExceeded(String),
+    /// Another GitOps object already owns this FQN (two CRs map to one MP object).
+    #[error("{0}")]
+    Conflict(String),
     /// Writes kept racing other replicas.
     #[error("the store is busy with concurrent writes; retry")]
     Busy,
@@ -104,6 +107,7 @@ pub fn to_status(error: Error) -> tonic::Status {
         Error::Unauthenticated(_) => Code::Unauthenticated,
         Error::PermissionDenied(_) => Code::PermissionDenied,
         Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::Conflict(_) => Code::AlreadyExists,
         Error::Busy => Code::Aborted,
         Error::Store(crate::store::Error::AlreadyExists { .. }) => Code::AlreadyExists,
         Error::Store(crate::store::Error::NotFound { .. }) => Code::NotFound,

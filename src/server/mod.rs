@@ -8,6 +8,7 @@ pub mod auth;
 pub mod convert;
 pub mod engine;
 pub mod error;
+pub mod guard;
 pub mod services;
 
 use std::collections::BTreeSet;
@@ -23,6 +24,7 @@ use tonic::transport::Server;
 pub use args::Args;
 
 use crate::model::validate::Organizations;
+use crate::proto::v1::agent_sync_service_server::AgentSyncServiceServer;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::cluster_service_server::ClusterServiceServer;
 use crate::proto::v1::config_service_server::ConfigServiceServer;
@@ -82,6 +84,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         admin,
         log,
         store,
+        guard,
         organizations,
         tls_cert,
         tls_key,
@@ -135,9 +138,17 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         engine: engine.clone(),
         auth: auth.clone(),
     };
+    let guard = guard::DeletionGuard::new(&guard);
+    let sync = services::sync::SyncApi {
+        engine: engine.clone(),
+        auth: auth.clone(),
+        shutdown: shutdown.clone(),
+        guard: guard.clone(),
+    };
     let clusters = services::cluster::ClusterApi {
         engine: engine.clone(),
         auth,
+        guard,
     };
     health
         .set_serving::<ConfigServiceServer<services::config::ConfigApi>>()
@@ -148,7 +159,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         .add_service(ConfigServiceServer::new(config))
         .add_service(StatusServiceServer::new(status))
         .add_service(AuditServiceServer::new(audit))
-        .add_service(ClusterServiceServer::new(clusters));
+        .add_service(ClusterServiceServer::new(clusters))
+        .add_service(AgentSyncServiceServer::new(sync));
 
     let listener = tokio::net::TcpListener::bind(listen)
         .await

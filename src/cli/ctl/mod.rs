@@ -135,6 +135,11 @@ pub enum ClusterCommand {
     Grant(GrantArgs),
     /// Take a grant back.
     Revoke(GrantArgs),
+    /// Let the deletions the mass-deletion guard holds for a cluster proceed.
+    ConfirmDeletions {
+        /// Cluster name.
+        name: String,
+    },
 }
 
 /// The scope of a grant.
@@ -359,6 +364,18 @@ async fn cluster(
                 .await?
                 .into_inner(),
         ],
+        ClusterCommand::ConfirmDeletions { name } => {
+            let deleted = client
+                .clusters
+                .confirm_deletions(v1::ConfirmDeletionsRequest { cluster: name })
+                .await?
+                .into_inner()
+                .deleted;
+            for fqn in &deleted {
+                println!("deleted {fqn}");
+            }
+            return Ok(());
+        }
         ClusterCommand::Revoke(grant) => vec![
             client
                 .clusters
@@ -422,22 +439,10 @@ async fn apply(
     let mut applied = Vec::new();
     for resource in resources {
         let request = v1::ApplyRequest {
+            // The API takes no origin from clients: the server records the caller.
             resource: Some(v1::Resource {
-                api_version: resource.api_version.clone(),
-                kind: resource.kind.name().to_string(),
-                name: resource.name.clone(),
-                parent_fqn: resource
-                    .parent
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                namespace: resource.namespace.clone().unwrap_or_default(),
-                spec: Some(crate::proto::convert::json_to_struct(
-                    &resource.spec.to_value(),
-                )),
-                labels: resource.labels.clone().into_iter().collect(),
-                annotations: resource.annotations.clone().into_iter().collect(),
-                ..Default::default()
+                origin: None,
+                ..crate::proto::convert::resource_to_proto(&resource)
             }),
             dry_run,
             expected_etag: String::new(),

@@ -18,6 +18,8 @@ pub struct ClusterApi {
     pub engine: Engine,
     /// Who calls.
     pub auth: Authenticator,
+    /// Held mass deletions, released by `confirm_deletions`.
+    pub guard: crate::server::guard::DeletionGuard,
 }
 
 fn cluster_to_proto(record: ClusterRecord) -> v1::Cluster {
@@ -181,6 +183,42 @@ impl ClusterService for ClusterApi {
         self.audit(&actor, "revoke", &scope, format!("cluster {cluster}"))
             .await?;
         Ok(Response::new(self.cluster(&cluster).await?))
+    }
+
+    async fn confirm_deletions(
+        &self,
+        request: Request<v1::ConfirmDeletionsRequest>,
+    ) -> Result<Response<v1::ConfirmDeletionsResponse>, Status> {
+        let actor = self.admin(&request, "confirm-deletions").await?;
+        let cluster = request.into_inner().cluster;
+        let record = self.cluster(&cluster).await?;
+        let held = self.guard.take(&cluster).ok_or_else(|| {
+            to_status(Error::NotFound(format!(
+                "held deletions of cluster {cluster} (none are held on this replica; they are \
+                 reported again when the agent next sends its inventory)"
+            )))
+        })?;
+        let as_cluster = crate::server::auth::Actor::Cluster {
+            name: record.name.clone(),
+            grants: record
+                .grants
+                .iter()
+                .filter_map(|g| g.parse().ok())
+                .collect(),
+        };
+        let deleted =
+            crate::server::services::sync::delete_all(&self.engine, &as_cluster, &held).await;
+        self.audit(
+            &actor,
+            "confirm-deletions",
+            "",
+            format!(
+                "confirmed {} held deletions of cluster {cluster}",
+                deleted.len()
+            ),
+        )
+        .await?;
+        Ok(Response::new(v1::ConfirmDeletionsResponse { deleted }))
     }
 
     async fn create_token(

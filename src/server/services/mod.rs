@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod status;
+pub mod sync;
 
 use crate::server::auth::{Actor, Authenticator};
 use crate::server::engine::Engine;

@@ -1,0 +1,100 @@
+//! `tsbridge agent` flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::runtime::{AdminArgs, LogArgs};
+
+/// Parses `10m`, `30s`, `500ms`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10m, 30s or 500ms"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(value)),
+        "ms" => Ok(Duration::from_millis(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        "h" => Ok(Duration::from_secs(value * 3600)),
+        other => Err(format!(
+            "unit {other:?} of {text:?} is not one of ms, s, m, h"
+        )),
+    }
+}
+
+/// Runs the agent of one cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// This cluster's name, as registered in the management plane.
+    #[arg(long, env = "TSBRIDGE_CLUSTER")]
+    pub cluster: String,
+    /// Management-plane URL (https://host:port, or http:// on loopback with --insecure).
+    #[arg(long, env = "TSBRIDGE_SERVER")]
+    pub server: String,
+    /// Kubeconfig of the cluster; in-cluster configuration when absent.
+    #[arg(long, env = "TSBRIDGE_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Client certificate for mTLS to the management plane (URI SAN spiffe://…/cluster/NAME).
+    #[arg(long, env = "TSBRIDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, env = "TSBRIDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle that signed the management plane's certificate.
+    #[arg(long, env = "TSBRIDGE_CA")]
+    pub ca: Option<PathBuf>,
+    /// Plaintext to a loopback management plane (development and tests only).
+    #[arg(long, env = "TSBRIDGE_INSECURE", conflicts_with_all = ["tls_cert", "tls_key", "ca"])]
+    pub insecure: bool,
+    /// Admin token acting for this cluster on a loopback --insecure management plane.
+    #[arg(long, env = "TSBRIDGE_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "TSBRIDGE_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Full inventory re-sent this often (0 = off).
+    #[arg(long, env = "TSBRIDGE_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    /// A delete waits this long before it reaches the management plane; a re-create within it
+    /// is one update.
+    #[arg(long, env = "TSBRIDGE_DELETE_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub delete_grace: Duration,
+    /// Namespace of the leader-election Lease.
+    #[arg(
+        long,
+        env = "TSBRIDGE_LEASE_NAMESPACE",
+        default_value = "tsbridge-system"
+    )]
+    pub lease_namespace: String,
+    /// Name of the Lease (default: tsbridge-agent-CLUSTER).
+    #[arg(long, env = "TSBRIDGE_LEASE_NAME")]
+    pub lease_name: Option<String>,
+    /// How long a leader holds the Lease without renewing it.
+    #[arg(long, env = "TSBRIDGE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// This replica's identity in the Lease (default: hostname and a random suffix).
+    #[arg(long, env = "TSBRIDGE_IDENTITY")]
+    pub identity: Option<String>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5d").unwrap_err().contains("ms, s, m, h"));
+        assert!(parse_duration("soon").is_err());
+    }
+}

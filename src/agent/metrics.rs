@@ -1,0 +1,68 @@
+//! The agent's metrics on the admin port (`/metrics`).
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// Handles to every agent metric.
+#[derive(Debug, Clone)]
+pub struct AgentMetrics {
+    /// CRs by Ready state (`ready`, `reconciling`, `stalled`, `unprocessed`).
+    pub crs: Family<Labels, Gauge>,
+    /// MP answers by outcome and gRPC code.
+    pub results: Family<Labels, Counter>,
+    /// Push round trip, seconds.
+    pub push_seconds: Histogram,
+    /// Deletions the MP holds for this cluster.
+    pub held: Gauge,
+}
+
+impl AgentMetrics {
+    /// Registers every metric under `tsbridge_agent_`.
+    pub fn register(registry: &mut Registry) -> AgentMetrics {
+        let metrics = AgentMetrics {
+            crs: Family::default(),
+            results: Family::default(),
+            push_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            held: Gauge::default(),
+        };
+        let sub = registry.sub_registry_with_prefix("tsbridge_agent");
+        sub.register(
+            "crs",
+            "Custom resources by Ready state",
+            metrics.crs.clone(),
+        );
+        sub.register(
+            "mp_results",
+            "Management-plane answers to pushes and removals, by outcome and code",
+            metrics.results.clone(),
+        );
+        sub.register(
+            "push_seconds",
+            "Time from a push to the management plane's answer",
+            metrics.push_seconds.clone(),
+        );
+        sub.register(
+            "deletions_held",
+            "Deletions the management plane holds for confirmation",
+            metrics.held.clone(),
+        );
+        metrics
+    }
+
+    /// Counts one answer.
+    pub fn result(&self, accepted: bool, code: &str) {
+        let outcome = if accepted { "accepted" } else { "rejected" };
+        let code = if code.is_empty() { "OK" } else { code };
+        self.results
+            .get_or_create(&vec![
+                ("outcome".to_string(), outcome.to_string()),
+                ("code".to_string(), code.to_string()),
+            ])
+            .inc();
+    }
+}

@@ -1,0 +1,838 @@
+//! The agent's single owner of state: every watched object, what the management plane last
+//! said about it, and the status it should show. Watches, the MP stream, leadership and a
+//! clock feed it events; it decides pushes, removals, inventories and status writes.
+//!
+//! Rules it keeps (gitops-contract.md):
+//! * only a changed content hash is pushed (R-I2): annotation-only churn costs nothing;
+//! * parents are pushed before children, and a child waiting for its parent is retried as
+//!   soon as any push is accepted;
+//! * a delete waits `delete_grace`; a re-create within it is one update (R-E1);
+//! * the full inventory goes up on every connect and every resync interval;
+//! * status is written only by the leader, only when it changes (G-5), and a restart does not
+//!   flap Ready objects: nothing is written for an object until the MP has answered for it.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use kube::api::DynamicObject;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::agent::metrics::AgentMetrics;
+use crate::agent::status::{StatusWrite, Transition};
+use crate::agent::watch::{WatchEvent, Watched};
+use crate::model::metadata::StripRules;
+use crate::model::object::DELETION_POLICY_ANNOTATION;
+use crate::model::status::{
+    ClusterCounts, ConditionStatus, ConditionType, CrStatus, EventType, Finding, MpStatus,
+    PushState, Reason, TsbStatus, desired_status,
+};
+use crate::model::{Converted, Resource, RuleCode};
+use crate::proto::v1;
+use crate::proto::v1::agent_message::Message as Up;
+
+/// After this long without a stream, CRs say `ManagementPlaneUnavailable`.
+pub const MP_GRACE: Duration = Duration::from_secs(3);
+/// Pushes awaiting an answer at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// Inventory items per message (far below gRPC limits).
+const INVENTORY_CHUNK: usize = 500;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// (watched kind index, namespace, name).
+pub type Key = (usize, String, String);
+
+#[derive(Debug, Clone)]
+enum Conv {
+    Valid {
+        resource: Box<Resource>,
+        hash: String,
+        findings: Vec<Finding>,
+    },
+    Invalid(String),
+    Ignored,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    object: DynamicObject,
+    generation: i64,
+    conv: Conv,
+    /// The MP's last answer and the content hash it was for.
+    answered: Option<(String, PushState)>,
+    in_flight: bool,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    /// Written but not yet seen back on the watch.
+    sent_status: Option<CrStatus>,
+}
+
+impl Tracked {
+    fn observed_status(&self) -> Option<CrStatus> {
+        self.object
+            .data
+            .get("status")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+    }
+
+    fn fqn(&self) -> Option<String> {
+        match &self.conv {
+            Conv::Valid { resource, .. } => Some(resource.fqn.to_string()),
+            _ => self.observed_status().and_then(|s| s.tsb).map(|t| t.fqn),
+        }
+    }
+
+    fn hash(&self) -> Option<&str> {
+        match &self.conv {
+            Conv::Valid { hash, .. } => Some(hash),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PendingDelete {
+    fqn: String,
+    hash: String,
+    deadline: Instant,
+}
+
+/// Settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This cluster.
+    pub cluster: String,
+    /// MP URL, for messages.
+    pub server: String,
+    /// Delete coalescing grace.
+    pub delete_grace: Duration,
+    /// Inventory resend interval (zero = off).
+    pub resync_interval: Duration,
+}
+
+/// See the module docs.
+pub struct Reconciler {
+    settings: Settings,
+    watched: Vec<Watched>,
+    strip: StripRules,
+    objects: HashMap<Key, Tracked>,
+    by_fqn: HashMap<String, Key>,
+    relisting: HashMap<usize, HashSet<Key>>,
+    pending_deletes: HashMap<Key, PendingDelete>,
+    dirty: HashSet<Key>,
+    push_queue: BTreeSet<(usize, String, Key)>,
+    in_flight: HashMap<u64, (Key, String, Instant)>,
+    removals: HashMap<u64, String>,
+    waiting_parent: HashSet<Key>,
+    next_id: u64,
+    leading: bool,
+    outbox: Option<mpsc::Sender<v1::AgentMessage>>,
+    inventory_pending: Option<(u64, HashMap<String, String>)>,
+    down_since: Option<Instant>,
+    unavailable_reported: bool,
+    last_error: String,
+    next_resync: Option<Instant>,
+    status_writes: mpsc::UnboundedSender<StatusWrite>,
+    metrics: AgentMetrics,
+}
+
+fn now_text() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+fn key_of(index: usize, object: &DynamicObject) -> Key {
+    (
+        index,
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+fn parse_upper<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+}
+
+fn accepted_state(fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> PushState {
+    let state = state.cloned().unwrap_or_default();
+    PushState::Accepted(TsbStatus {
+        fqn: fqn.to_string(),
+        etag: etag.to_string(),
+        status: parse_upper(&state.status).unwrap_or(MpStatus::Accepted),
+        last_event: parse_upper(&state.last_event).unwrap_or(EventType::MpcAccepted),
+        clusters: ClusterCounts {
+            applied: state.clusters_applied,
+            targeted: state.clusters_targeted,
+        },
+    })
+}
+
+fn ready_of(status: Option<&CrStatus>) -> Option<(ConditionStatus, Reason)> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == ConditionType::Ready)
+        .map(|c| (c.status, c.reason))
+}
+
+impl Reconciler {
+    /// A reconciler for `watched` kinds.
+    pub fn new(
+        settings: Settings,
+        watched: Vec<Watched>,
+        status_writes: mpsc::UnboundedSender<StatusWrite>,
+        metrics: AgentMetrics,
+    ) -> Reconciler {
+        Reconciler {
+            settings,
+            watched,
+            strip: StripRules::default(),
+            objects: HashMap::new(),
+            by_fqn: HashMap::new(),
+            relisting: HashMap::new(),
+            pending_deletes: HashMap::new(),
+            dirty: HashSet::new(),
+            push_queue: BTreeSet::new(),
+            in_flight: HashMap::new(),
+            removals: HashMap::new(),
+            waiting_parent: HashSet::new(),
+            next_id: 1,
+            leading: false,
+            outbox: None,
+            inventory_pending: None,
+            down_since: Some(Instant::now()),
+            unavailable_reported: false,
+            last_error: "not connected yet".into(),
+            next_resync: None,
+            status_writes,
+            metrics,
+        }
+    }
+
+    fn mark_all_dirty(&mut self) {
+        self.dirty.extend(self.objects.keys().cloned());
+    }
+
+    fn connected(&self) -> bool {
+        self.leading && self.outbox.is_some() && self.inventory_pending.is_none()
+    }
+
+    fn mp_unavailable(&self) -> bool {
+        self.leading
+            && self
+                .down_since
+                .is_some_and(|since| since.elapsed() >= MP_GRACE)
+    }
+
+    // ---- watch events -------------------------------------------------------------------
+
+    /// Applies one watch event.
+    pub fn on_watch(&mut self, event: WatchEvent) {
+        match event {
+            WatchEvent::Relist(index) => {
+                self.relisting.insert(index, HashSet::new());
+            }
+            WatchEvent::Seen(index, object) => {
+                let key = key_of(index, &object);
+                if let Some(seen) = self.relisting.get_mut(&index) {
+                    seen.insert(key.clone());
+                }
+                self.seen(key, *object);
+            }
+            WatchEvent::Listed(index) => {
+                if let Some(seen) = self.relisting.remove(&index) {
+                    let gone: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.0 == index && !seen.contains(*k))
+                        .cloned()
+                        .collect();
+                    for key in gone {
+                        self.gone(&key);
+                    }
+                }
+            }
+            WatchEvent::Deleted(index, object) => {
+                let key = key_of(index, &object);
+                self.gone(&key);
+            }
+        }
+    }
+
+    fn convert(&self, object: &DynamicObject) -> Conv {
+        let kube_object = match crate::k8s::convert::to_kube_object(object) {
+            Ok(o) => o,
+            Err(error) => return Conv::Invalid(error.to_string()),
+        };
+        match crate::model::convert(&kube_object, &self.strip) {
+            Converted::Resource {
+                mut resource,
+                warnings,
+            } => {
+                if let Some(origin) = resource.origin.as_mut() {
+                    origin.cluster = Some(self.settings.cluster.clone());
+                }
+                Conv::Valid {
+                    hash: resource.content_hash(),
+                    resource,
+                    findings: warnings.iter().map(Finding::from).collect(),
+                }
+            }
+            Converted::Invalid(diagnostics) => Conv::Invalid(
+                diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map_or_else(|| "invalid".to_string(), ToString::to_string),
+            ),
+            Converted::Ignored(_) => Conv::Ignored,
+        }
+    }
+
+    fn seen(&mut self, key: Key, object: DynamicObject) {
+        if self.pending_deletes.remove(&key).is_some() {
+            tracing::info!(name = %key.2, namespace = %key.1, "re-created within the delete grace: one update");
+        }
+        let conv = self.convert(&object);
+        let generation = object.metadata.generation.unwrap_or(0);
+        let tracked = self.objects.entry(key.clone()).or_insert_with(|| Tracked {
+            object: object.clone(),
+            generation,
+            conv: Conv::Ignored,
+            answered: None,
+            in_flight: false,
+            retry_at: None,
+            backoff: Duration::from_millis(500),
+            sent_status: None,
+        });
+        let changed = tracked.hash()
+            != match &conv {
+                Conv::Valid { hash, .. } => Some(hash.as_str()),
+                _ => None,
+            };
+        tracked.object = object;
+        tracked.generation = generation;
+        tracked.conv = conv;
+        if changed {
+            tracked.retry_at = None;
+            tracked.backoff = Duration::from_millis(500);
+        }
+        if tracked.sent_status.is_some() && tracked.sent_status == tracked.observed_status() {
+            tracked.sent_status = None;
+        }
+        if let Some(fqn) = tracked.fqn() {
+            self.by_fqn.insert(fqn, key.clone());
+        }
+        self.dirty.insert(key);
+    }
+
+    fn gone(&mut self, key: &Key) {
+        let Some(tracked) = self.objects.remove(key) else {
+            return;
+        };
+        self.dirty.remove(key);
+        self.waiting_parent.remove(key);
+        let Some(fqn) = tracked.fqn() else { return };
+        if self.by_fqn.get(&fqn) == Some(key) {
+            self.by_fqn.remove(&fqn);
+        }
+        let orphan = tracked
+            .object
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DELETION_POLICY_ANNOTATION))
+            .is_some_and(|p| p == "Orphan");
+        if orphan {
+            return;
+        }
+        self.pending_deletes.insert(
+            key.clone(),
+            PendingDelete {
+                fqn,
+                hash: tracked.hash().unwrap_or_default().to_string(),
+                deadline: Instant::now() + self.settings.delete_grace,
+            },
+        );
+    }
+
+    // ---- MP events ----------------------------------------------------------------------
+
+    /// Leadership changed.
+    pub fn on_leading(&mut self, leading: bool) {
+        self.leading = leading;
+        if !leading {
+            self.outbox = None;
+            self.inventory_pending = None;
+            self.clear_in_flight();
+        }
+        if self.outbox.is_none() {
+            self.down_since.get_or_insert_with(Instant::now);
+        }
+        self.unavailable_reported = false;
+        self.mark_all_dirty();
+    }
+
+    fn clear_in_flight(&mut self) {
+        for (key, _, _) in self.in_flight.drain().map(|(_, v)| v) {
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.in_flight = false;
+            }
+            self.dirty.insert(key);
+        }
+        self.removals.clear();
+    }
+
+    /// Applies one event of the MP stream.
+    pub fn on_mp(&mut self, event: crate::agent::upstream::MpEvent) {
+        use crate::agent::upstream::MpEvent;
+        match event {
+            MpEvent::Connected(outbox, _welcome) => {
+                self.outbox = Some(outbox);
+                self.down_since = None;
+                self.unavailable_reported = false;
+                self.clear_in_flight();
+                self.send_inventory();
+            }
+            MpEvent::Disconnected(reason) => {
+                self.outbox = None;
+                self.inventory_pending = None;
+                self.last_error = reason;
+                self.down_since.get_or_insert_with(Instant::now);
+                self.clear_in_flight();
+            }
+            MpEvent::Result(result) => self.on_result(result),
+            MpEvent::Inventory(result) => self.on_inventory(result),
+        }
+    }
+
+    fn send(&mut self, message: Up) -> bool {
+        let Some(outbox) = &self.outbox else {
+            return false;
+        };
+        match outbox.try_send(v1::AgentMessage {
+            message: Some(message),
+        }) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.outbox = None;
+                false
+            }
+        }
+    }
+
+    fn send_inventory(&mut self) {
+        let mut items: Vec<v1::InventoryItem> = Vec::new();
+        for tracked in self.objects.values() {
+            if let Some(fqn) = tracked.fqn() {
+                items.push(v1::InventoryItem {
+                    fqn,
+                    content_hash: tracked.hash().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        // Deletes still inside their grace are not gone yet.
+        items.extend(self.pending_deletes.values().map(|p| v1::InventoryItem {
+            fqn: p.fqn.clone(),
+            content_hash: p.hash.clone(),
+        }));
+        let id = self.next_id;
+        self.next_id += 1;
+        let sent: HashMap<String, String> = items
+            .iter()
+            .map(|i| (i.fqn.clone(), i.content_hash.clone()))
+            .collect();
+        let chunks: Vec<Vec<v1::InventoryItem>> = if items.is_empty() {
+            vec![Vec::new()]
+        } else {
+            items.chunks(INVENTORY_CHUNK).map(<[_]>::to_vec).collect()
+        };
+        let count = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let message = Up::Inventory(v1::InventoryChunk {
+                inventory_id: id,
+                items: chunk,
+                last: i + 1 == count,
+            });
+            if !self.send(message) {
+                tracing::warn!("inventory not sent: the stream is full or closed");
+                return;
+            }
+        }
+        tracing::info!(items = sent.len(), "inventory sent");
+        self.inventory_pending = Some((id, sent));
+        if !self.settings.resync_interval.is_zero() {
+            self.next_resync = Some(Instant::now() + self.settings.resync_interval);
+        }
+    }
+
+    fn on_inventory(&mut self, result: v1::InventoryResult) {
+        let Some((id, sent)) = self.inventory_pending.take() else {
+            return;
+        };
+        if id != result.inventory_id {
+            self.inventory_pending = Some((id, sent));
+            return;
+        }
+        for item in &result.items {
+            let Some(key) = self.by_fqn.get(&item.fqn).cloned() else {
+                continue;
+            };
+            let Some(tracked) = self.objects.get_mut(&key) else {
+                continue;
+            };
+            let sent_hash = sent.get(&item.fqn).cloned().unwrap_or_default();
+            if item.current && !sent_hash.is_empty() {
+                tracked.answered = Some((
+                    sent_hash,
+                    accepted_state(&item.fqn, &item.etag, item.state.as_ref()),
+                ));
+            } else if tracked
+                .answered
+                .as_ref()
+                .is_some_and(|(_, s)| matches!(s, PushState::Accepted(_)))
+            {
+                // The MP lost or changed it: push again.
+                tracked.answered = None;
+            }
+        }
+        if !result.deleted.is_empty() {
+            tracing::info!(deleted = ?result.deleted, "the MP removed objects this cluster no longer has");
+        }
+        self.metrics
+            .held
+            .set(i64::try_from(result.held.len()).unwrap_or(i64::MAX));
+        if !result.held.is_empty() {
+            tracing::warn!(held = result.held.len(), message = %result.held_message, "deletions held");
+        }
+        self.mark_all_dirty();
+    }
+
+    fn on_result(&mut self, result: v1::PushResult) {
+        if let Some(fqn) = self.removals.remove(&result.id) {
+            self.metrics.result(result.accepted, &result.code);
+            if !result.accepted {
+                tracing::warn!(%fqn, message = %result.message, "removal refused");
+            }
+            return;
+        }
+        let Some((key, hash, started)) = self.in_flight.remove(&result.id) else {
+            return;
+        };
+        self.metrics
+            .push_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.result(result.accepted, &result.code);
+        let Some(tracked) = self.objects.get_mut(&key) else {
+            return;
+        };
+        tracked.in_flight = false;
+        let state = if result.accepted {
+            accepted_state(&result.fqn, &result.etag, result.state.as_ref())
+        } else {
+            PushState::from_push_error(
+                &result.code,
+                RuleCode::from_code(&result.rule),
+                &result.message,
+            )
+        };
+        let transient =
+            matches!(&state, PushState::NotAccepted { reason, .. } if !reason.is_terminal());
+        if transient {
+            let delay = tracked.backoff;
+            tracked.retry_at = Some(Instant::now() + delay);
+            tracked.backoff = (delay * 2).min(MAX_BACKOFF);
+            if matches!(
+                &state,
+                PushState::NotAccepted {
+                    reason: Reason::DependencyNotReady,
+                    ..
+                }
+            ) {
+                self.waiting_parent.insert(key.clone());
+            }
+        } else {
+            tracked.retry_at = None;
+            tracked.backoff = Duration::from_millis(500);
+            self.waiting_parent.remove(&key);
+        }
+        tracked.answered = Some((hash, state));
+        self.dirty.insert(key);
+        if result.accepted {
+            // A parent may have arrived: children waiting for it go again now.
+            for waiting in self.waiting_parent.drain() {
+                if let Some(t) = self.objects.get_mut(&waiting) {
+                    t.retry_at = None;
+                }
+                self.dirty.insert(waiting);
+            }
+        }
+    }
+
+    // ---- clock --------------------------------------------------------------------------
+
+    /// Timers: due retries, delete graces, resync, the MP-unavailable grace.
+    pub fn on_tick(&mut self) {
+        let now = Instant::now();
+        if self.mp_unavailable() && !self.unavailable_reported {
+            self.unavailable_reported = true;
+            self.mark_all_dirty();
+        }
+        let due: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, t)| t.retry_at.is_some_and(|at| at <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.retry_at = None;
+            }
+            self.dirty.insert(key);
+        }
+        let expired: Vec<Key> = self
+            .pending_deletes
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            let Some(pending) = self.pending_deletes.remove(&key) else {
+                continue;
+            };
+            if !self.connected() {
+                // The inventory of the next connect finds it gone.
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let removal = Up::Removal(v1::Removal {
+                id,
+                fqn: pending.fqn.clone(),
+                origin: Some(v1::GitOpsOrigin {
+                    cluster: self.settings.cluster.clone(),
+                    namespace: key.1.clone(),
+                    name: key.2.clone(),
+                    ..Default::default()
+                }),
+            });
+            if self.send(removal) {
+                self.removals.insert(id, pending.fqn);
+            }
+        }
+        if self.connected() && self.next_resync.is_some_and(|at| at <= now) {
+            self.send_inventory();
+        }
+    }
+
+    // ---- decisions ----------------------------------------------------------------------
+
+    fn push_state(&self, tracked: &Tracked) -> Option<PushState> {
+        match &tracked.conv {
+            Conv::Ignored => None,
+            Conv::Invalid(message) => Some(PushState::NotAccepted {
+                reason: Reason::Invalid,
+                message: message.clone(),
+            }),
+            Conv::Valid { hash, .. } => {
+                if self.mp_unavailable() {
+                    return Some(PushState::NotAccepted {
+                        reason: Reason::ManagementPlaneUnavailable,
+                        message: format!(
+                            "the management plane at {} is unavailable ({}); the change is sent when it is back",
+                            self.settings.server, self.last_error
+                        ),
+                    });
+                }
+                // No answer for this content yet: keep the current status (no flapping).
+                tracked
+                    .answered
+                    .as_ref()
+                    .filter(|(h, _)| h == hash)
+                    .map(|(_, state)| state.clone())
+            }
+        }
+    }
+
+    fn needs_push(&self, tracked: &Tracked) -> bool {
+        let Conv::Valid { hash, .. } = &tracked.conv else {
+            return false;
+        };
+        if tracked.in_flight || tracked.retry_at.is_some_and(|at| at > Instant::now()) {
+            return false;
+        }
+        match &tracked.answered {
+            Some((h, PushState::Accepted(_))) if h == hash => false,
+            Some((h, PushState::NotAccepted { reason, .. })) if h == hash => !reason.is_terminal(),
+            _ => true,
+        }
+    }
+
+    /// Acts on everything that changed since the last flush.
+    pub fn flush(&mut self) {
+        let dirty: Vec<Key> = self.dirty.drain().collect();
+        for key in dirty {
+            if self.leading {
+                self.write_status(&key);
+            }
+            let Some(tracked) = self.objects.get(&key) else {
+                continue;
+            };
+            if self.connected()
+                && self.needs_push(tracked)
+                && let Conv::Valid { resource, .. } = &tracked.conv
+            {
+                let fqn = resource.fqn.to_string();
+                let depth = fqn.matches('/').count();
+                self.push_queue.insert((depth, fqn, key.clone()));
+            }
+        }
+        self.send_pushes();
+    }
+
+    fn send_pushes(&mut self) {
+        while self.connected() && self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some(entry) = self.push_queue.pop_first() else {
+                break;
+            };
+            let key = entry.2.clone();
+            let Some(tracked) = self.objects.get(&key) else {
+                continue;
+            };
+            if !self.needs_push(tracked) {
+                continue;
+            }
+            let Conv::Valid { resource, hash, .. } = &tracked.conv else {
+                continue;
+            };
+            let hash = hash.clone();
+            let id = self.next_id;
+            let push = Up::Push(v1::Push {
+                id,
+                resource: Some(crate::proto::convert::resource_to_proto(resource)),
+            });
+            if !self.send(push) {
+                self.push_queue.insert(entry);
+                break;
+            }
+            self.next_id += 1;
+            self.in_flight
+                .insert(id, (key.clone(), hash, Instant::now()));
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.in_flight = true;
+            }
+        }
+    }
+
+    fn write_status(&mut self, key: &Key) {
+        let Some(tracked) = self.objects.get(key) else {
+            return;
+        };
+        let Some(state) = self.push_state(tracked) else {
+            return;
+        };
+        let watched = &self.watched[key.0];
+        let observed = tracked.observed_status();
+        let previous = tracked.sent_status.clone().or(observed);
+        let findings = match &tracked.conv {
+            Conv::Valid { findings, .. } => findings.clone(),
+            _ => Vec::new(),
+        };
+        let desired = desired_status(
+            &state,
+            tracked.generation,
+            previous.as_ref(),
+            &findings,
+            &now_text(),
+        );
+        if previous.as_ref() == Some(&desired) {
+            return;
+        }
+        let before = ready_of(previous.as_ref());
+        let after = ready_of(Some(&desired));
+        let event = (before != after).then(|| {
+            let message = desired
+                .conditions
+                .iter()
+                .find(|c| c.type_ == ConditionType::Ready)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            let (status, reason) = after.unwrap_or((ConditionStatus::False, Reason::Pushing));
+            Transition {
+                warning: status != ConditionStatus::True,
+                reason: reason.as_str().to_string(),
+                note: message,
+            }
+        });
+        let has_status = watched.has_our_status();
+        if !has_status && event.is_none() {
+            return;
+        }
+        let write = StatusWrite {
+            resource: watched.resource.clone(),
+            namespace: key.1.clone(),
+            name: key.2.clone(),
+            uid: tracked.object.metadata.uid.clone(),
+            status: has_status.then(|| desired.clone()),
+            event,
+        };
+        if self.status_writes.send(write).is_ok()
+            && let Some(t) = self.objects.get_mut(key)
+        {
+            t.sent_status = Some(desired);
+        }
+    }
+
+    /// A status write failed: forget what was sent so the next flush writes again.
+    pub fn on_write_failed(&mut self, failed: &crate::agent::status::WriteFailed) {
+        let key = self
+            .objects
+            .keys()
+            .find(|(index, namespace, name)| {
+                namespace == &failed.namespace
+                    && name == &failed.name
+                    && self.watched[*index].resource.kind == failed.kind
+            })
+            .cloned();
+        if let Some(t) = key.and_then(|key| self.objects.get_mut(&key)) {
+            t.sent_status = None;
+            t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// CR counts by Ready state, for the metrics.
+    pub fn update_gauges(&self) {
+        let mut counts: HashMap<&'static str, i64> = HashMap::new();
+        for tracked in self.objects.values() {
+            if matches!(tracked.conv, Conv::Ignored) {
+                continue;
+            }
+            let status = tracked
+                .sent_status
+                .clone()
+                .or_else(|| tracked.observed_status());
+            let state = match status.as_ref().map(|s| {
+                (
+                    ready_of(Some(s)),
+                    s.conditions.iter().any(|c| {
+                        c.type_ == ConditionType::Stalled && c.status == ConditionStatus::True
+                    }),
+                )
+            }) {
+                Some((Some((ConditionStatus::True, _)), _)) => "ready",
+                Some((_, true)) => "stalled",
+                Some((Some(_), false)) => "reconciling",
+                _ => "unprocessed",
+            };
+            *counts.entry(state).or_default() += 1;
+        }
+        for state in ["ready", "reconciling", "stalled", "unprocessed"] {
+            self.metrics
+                .crs
+                .get_or_create(&vec![("state".to_string(), state.to_string())])
+                .set(counts.get(state).copied().unwrap_or(0));
+        }
+    }
+}

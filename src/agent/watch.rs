@@ -1,0 +1,133 @@
+//! Watches of every tsbridge CRD and of the direct-mode Istio kinds (labelled
+//! `istio.io/rev: tsb`), merged into one channel for the reconciler.
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::mpsc;
+
+use crate::model::Kind;
+use crate::model::metadata::{DIRECT_MODE_REVISION, ISTIO_REV_LABEL};
+use crate::runtime::Shutdown;
+
+/// One watched kind.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// Catalogue kind.
+    pub kind: Kind,
+    /// Where it is served.
+    pub resource: ApiResource,
+}
+
+impl Watched {
+    /// Our CRDs carry the status the agent writes; Istio's objects have istiod's status.
+    pub fn has_our_status(&self) -> bool {
+        !self.kind.is_direct()
+    }
+}
+
+/// What a watch saw.
+#[derive(Debug)]
+pub enum WatchEvent {
+    /// A (re)list of this kind starts.
+    Relist(usize),
+    /// An object exists (created, changed, or listed).
+    Seen(usize, Box<DynamicObject>),
+    /// The (re)list of this kind is complete: objects not seen since `Relist` are gone.
+    Listed(usize),
+    /// An object was deleted.
+    Deleted(usize, Box<DynamicObject>),
+}
+
+/// Our CRDs (served at their catalogue version) plus the direct-mode Istio kinds the cluster
+/// serves, found by discovery (a cluster without Istio's CRDs simply has none).
+pub async fn discover(client: &kube::Client) -> Vec<Watched> {
+    let mut watched: Vec<Watched> = crate::k8s::crds::kinds()
+        .into_iter()
+        .map(|kind| {
+            let api_version = kind.api_version();
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+            let gvk = GroupVersionKind::gvk(group, version, kind.name());
+            Watched {
+                kind,
+                resource: ApiResource::from_gvk_with_plural(&gvk, kind.info().plural),
+            }
+        })
+        .collect();
+    let direct: Vec<Kind> = Kind::all().filter(|k| k.is_direct()).collect();
+    let mut groups: Vec<&str> = direct.iter().map(|k| k.group()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for group in groups {
+        match kube::discovery::oneshot::group(client, group).await {
+            Ok(served) => {
+                for kind in direct.iter().filter(|k| k.group() == group) {
+                    if let Some((resource, _)) = served.recommended_kind(kind.name()) {
+                        watched.push(Watched {
+                            kind: *kind,
+                            resource,
+                        });
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::info!(%group, %error, "not served here; its direct-mode kinds are not watched");
+            }
+        }
+    }
+    watched
+}
+
+/// Starts one watch per kind; events carry the index into `watched`.
+pub fn spawn(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    watched: &[Watched],
+    events: mpsc::Sender<WatchEvent>,
+    shutdown: &Shutdown,
+) {
+    for (index, kind) in watched.iter().enumerate() {
+        let api: Api<DynamicObject> = match namespace {
+            Some(namespace) => Api::namespaced_with(client.clone(), namespace, &kind.resource),
+            None => Api::all_with(client.clone(), &kind.resource),
+        };
+        let mut config = watcher::Config::default();
+        if kind.kind.is_direct() {
+            config = config.labels(&format!("{ISTIO_REV_LABEL}={DIRECT_MODE_REVISION}"));
+        }
+        let events = events.clone();
+        let stop = shutdown.clone();
+        let span =
+            tracing::info_span!("watch", kind = %kind.resource.kind, group = %kind.resource.group);
+        shutdown.spawn(span, async move {
+            let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => break,
+                    next = stream.next() => next,
+                };
+                let event = match next {
+                    None => break,
+                    Some(Err(error)) => {
+                        // A malformed object or an API error never ends the watch; the
+                        // backoff retries and the next list reconciles.
+                        tracing::warn!(%error, "watch error; retrying");
+                        continue;
+                    }
+                    Some(Ok(event)) => event,
+                };
+                let event = match event {
+                    watcher::Event::Init => WatchEvent::Relist(index),
+                    watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
+                        WatchEvent::Seen(index, Box::new(object))
+                    }
+                    watcher::Event::InitDone => WatchEvent::Listed(index),
+                    watcher::Event::Delete(object) => WatchEvent::Deleted(index, Box::new(object)),
+                };
+                if events.send(event).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,498 @@
+//! `tsbridge.v1.AgentSyncService`: the upstream half of an agent's sync stream.
+//!
+//! Messages of one stream are handled in order, so a push and a later removal of the same
+//! object can never swap. The stream ends when the agent closes it or the server shuts down.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
+
+use futures::Stream;
+use serde_json::Value;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::model::object::{DELETION_POLICY_ANNOTATION, Origin};
+use crate::proto::v1;
+use crate::proto::v1::agent_message::Message as Up;
+use crate::proto::v1::agent_sync_service_server::AgentSyncService;
+use crate::proto::v1::server_message::Message as Down;
+use crate::runtime::Shutdown;
+use crate::server::auth::{Actor, Authenticator, Role};
+use crate::server::convert::proto_to_envelope;
+use crate::server::engine::{ApplyInput, Engine};
+use crate::server::error::{Error, diagnostic_to_proto, to_status};
+use crate::server::guard::DeletionGuard;
+use crate::server::services::caller;
+use crate::store::Record;
+
+/// Inventory items accepted per stream before the rest is refused (names the limit).
+const MAX_INVENTORY_ITEMS: usize = 100_000;
+
+/// The agent sync service.
+#[derive(Debug, Clone)]
+pub struct SyncApi {
+    /// Write path and index.
+    pub engine: Engine,
+    /// Who calls.
+    pub auth: Authenticator,
+    /// Ends streams.
+    pub shutdown: Shutdown,
+    /// Mass-deletion guard (shared with the cluster service, which confirms).
+    pub guard: DeletionGuard,
+}
+
+type SyncStream = Pin<Box<dyn Stream<Item = Result<v1::ServerMessage, Status>> + Send>>;
+
+fn down(message: Down) -> Result<v1::ServerMessage, Status> {
+    Ok(v1::ServerMessage {
+        message: Some(message),
+    })
+}
+
+/// The canonical name of a gRPC code, as the agent's status classification expects it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// The MP's view of a stored object for the CR's `status.tsb` (ACCEPTED until distribution
+/// reports edge states).
+fn object_state() -> v1::ObjectState {
+    v1::ObjectState {
+        status: "ACCEPTED".into(),
+        last_event: "MPC_ACCEPTED".into(),
+        clusters_applied: 0,
+        clusters_targeted: 0,
+    }
+}
+
+fn rejection(id: u64, fqn: &str, error: Error) -> v1::PushResult {
+    let diagnostics: Vec<v1::Diagnostic> = match &error {
+        Error::Rejected(d) | Error::Invalid(d) => d.iter().map(diagnostic_to_proto).collect(),
+        _ => Vec::new(),
+    };
+    let rule = diagnostics
+        .iter()
+        .find(|d| d.severity == "error")
+        .map(|d| d.rule.clone())
+        .unwrap_or_default();
+    let status = to_status(error);
+    v1::PushResult {
+        id,
+        fqn: fqn.to_string(),
+        accepted: false,
+        code: code_name(status.code()).to_string(),
+        rule,
+        message: status.message().to_string(),
+        diagnostics,
+        ..Default::default()
+    }
+}
+
+fn origin_text<'a>(origin: &'a Value, key: &str) -> Option<&'a str> {
+    origin.get(key).and_then(Value::as_str)
+}
+
+/// True when `record` was written by the CR `cluster`/`namespace`/`name`.
+fn written_by(record: &Record, cluster: &str, namespace: &str, name: &str) -> bool {
+    origin_text(&record.origin, "cluster") == Some(cluster)
+        && origin_text(&record.origin, "namespace").unwrap_or_default() == namespace
+        && origin_text(&record.origin, "name") == Some(name)
+}
+
+/// One open stream: the cluster it speaks for and its inventory in progress.
+struct Session {
+    engine: Engine,
+    guard: DeletionGuard,
+    actor: Actor,
+    cluster: String,
+    inventory: Vec<v1::InventoryItem>,
+}
+
+impl Session {
+    async fn push(&self, push: v1::Push) -> v1::PushResult {
+        let Some(resource) = push.resource else {
+            return rejection(
+                push.id,
+                "",
+                Error::BadRequest("push.resource is required".into()),
+            );
+        };
+        let fqn = resource.fqn.clone();
+        match self.apply(&resource).await {
+            Ok(applied) => v1::PushResult {
+                id: push.id,
+                fqn: applied.record.fqn.clone(),
+                accepted: true,
+                etag: applied.record.etag.clone(),
+                revision: u64::try_from(applied.record.revision).unwrap_or_default(),
+                state: Some(object_state()),
+                warnings: applied.warnings.iter().map(diagnostic_to_proto).collect(),
+                ..Default::default()
+            },
+            Err(error) => rejection(push.id, &fqn, error),
+        }
+    }
+
+    async fn apply(
+        &self,
+        resource: &v1::Resource,
+    ) -> Result<crate::server::engine::Applied, Error> {
+        let envelope = proto_to_envelope(resource);
+        let size = envelope.spec.to_string().len();
+        if size > crate::server::services::config::MAX_OBJECT_BYTES {
+            return Err(Error::LimitExceeded(format!(
+                "{} {}: spec is {size} bytes, over the {}-byte object limit",
+                resource.kind,
+                resource.name,
+                crate::server::services::config::MAX_OBJECT_BYTES
+            )));
+        }
+        let gitops = match resource.origin.as_ref().and_then(|o| o.source.as_ref()) {
+            Some(v1::origin::Source::Gitops(gitops)) => gitops.clone(),
+            _ => {
+                return Err(Error::BadRequest(format!(
+                    "{} {}: a pushed object needs its GitOps origin (namespace, name, uid)",
+                    resource.kind, resource.name
+                )));
+            }
+        };
+        let fqn = &resource.fqn;
+        // Two CRs that map to one FQN (tsb-model §9.10): the first one keeps it.
+        if let Ok(existing) = self.engine.get(fqn).await
+            && origin_text(&existing.origin, "cluster").is_some()
+            && !written_by(&existing, &self.cluster, &gitops.namespace, &gitops.name)
+        {
+            let owner = |key: &str| {
+                origin_text(&existing.origin, key)
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            return Err(Error::Conflict(format!(
+                "{fqn} is already written by {}/{} in cluster {}; two CRs map to one object: \
+                 rename this one or change its hierarchy annotations",
+                owner("namespace"),
+                owner("name"),
+                owner("cluster"),
+            )));
+        }
+        let origin = Origin {
+            cluster: Some(self.cluster.clone()),
+            namespace: (!gitops.namespace.is_empty()).then(|| gitops.namespace.clone()),
+            name: gitops.name.clone(),
+            uid: (!gitops.uid.is_empty()).then(|| gitops.uid.clone()),
+            generation: Some(gitops.generation),
+            provenance: (!gitops.provenance.is_empty()).then(|| gitops.provenance.clone()),
+            deletion_policy: (!gitops.deletion_policy.is_empty())
+                .then(|| gitops.deletion_policy.clone()),
+        };
+        let input = ApplyInput {
+            envelope,
+            dry_run: false,
+            expected_etag: String::new(),
+            force: false,
+            origin: Some(origin),
+        };
+        self.engine.apply(&self.actor, input).await
+    }
+
+    async fn remove(&self, removal: v1::Removal) -> v1::PushResult {
+        let accepted = |message: String| v1::PushResult {
+            id: removal.id,
+            fqn: removal.fqn.clone(),
+            accepted: true,
+            message,
+            ..Default::default()
+        };
+        let origin = removal.origin.clone().unwrap_or_default();
+        let existing = match self.engine.get(&removal.fqn).await {
+            Ok(existing) => existing,
+            Err(Error::NotFound(_)) => return accepted("already gone".into()),
+            Err(error) => return rejection(removal.id, &removal.fqn, error),
+        };
+        if !written_by(&existing, &self.cluster, &origin.namespace, &origin.name) {
+            return accepted(format!(
+                "kept: {} is owned by another object ({})",
+                removal.fqn, existing.origin
+            ));
+        }
+        match self
+            .engine
+            .delete(&self.actor, &removal.fqn, false, false, "")
+            .await
+        {
+            Ok(deleted) => accepted(format!("deleted {}", deleted.fqns.join(", "))),
+            Err(Error::NotFound(_)) => accepted("already gone".into()),
+            Err(error) => rejection(removal.id, &removal.fqn, error),
+        }
+    }
+
+    async fn inventory(&mut self, chunk: v1::InventoryChunk) -> Option<v1::InventoryResult> {
+        self.inventory.extend(chunk.items);
+        if self.inventory.len() > MAX_INVENTORY_ITEMS {
+            tracing::warn!(
+                cluster = %self.cluster,
+                limit = MAX_INVENTORY_ITEMS,
+                "inventory over the item limit; the rest is ignored"
+            );
+            self.inventory.truncate(MAX_INVENTORY_ITEMS);
+        }
+        if !chunk.last {
+            return None;
+        }
+        let items = std::mem::take(&mut self.inventory);
+        Some(self.reconcile(chunk.inventory_id, items).await)
+    }
+
+    /// Compares a complete inventory with what this cluster wrote: answers which objects are
+    /// current and deletes (or holds) the ones the cluster no longer has.
+    async fn reconcile(&self, id: u64, items: Vec<v1::InventoryItem>) -> v1::InventoryResult {
+        let records = match self.engine.list("", None, true).await {
+            Ok((_, records)) => records,
+            Err(error) => {
+                tracing::warn!(%error, "inventory: listing failed");
+                return v1::InventoryResult {
+                    inventory_id: id,
+                    items: items
+                        .into_iter()
+                        .map(|item| v1::InventoryItemResult {
+                            fqn: item.fqn,
+                            current: false,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+            }
+        };
+        let ours: BTreeMap<&str, &Record> = records
+            .iter()
+            .filter(|r| origin_text(&r.origin, "cluster") == Some(self.cluster.as_str()))
+            .map(|r| (r.fqn.as_str(), r))
+            .collect();
+        let listed: BTreeSet<&str> = items.iter().map(|i| i.fqn.as_str()).collect();
+        let results = items
+            .iter()
+            .map(|item| match ours.get(item.fqn.as_str()) {
+                Some(record) if record.content_hash == item.content_hash => {
+                    v1::InventoryItemResult {
+                        fqn: item.fqn.clone(),
+                        current: true,
+                        etag: record.etag.clone(),
+                        state: Some(object_state()),
+                    }
+                }
+                _ => v1::InventoryItemResult {
+                    fqn: item.fqn.clone(),
+                    current: false,
+                    ..Default::default()
+                },
+            })
+            .collect();
+        // Parents first: deleting one removes its children, which are then skipped.
+        let mut gone: Vec<&Record> = ours
+            .values()
+            .filter(|r| !listed.contains(r.fqn.as_str()))
+            .filter(|r| {
+                origin_text(&r.origin, "deletionPolicy") != Some("Orphan")
+                    && r.annotations
+                        .get(DELETION_POLICY_ANNOTATION)
+                        .map(String::as_str)
+                        != Some("Orphan")
+            })
+            .copied()
+            .collect();
+        gone.sort_by(|a, b| a.fqn.len().cmp(&b.fqn.len()).then(a.fqn.cmp(&b.fqn)));
+        let gone: Vec<String> = gone.into_iter().map(|r| r.fqn.clone()).collect();
+        let mut result = v1::InventoryResult {
+            inventory_id: id,
+            items: results,
+            ..Default::default()
+        };
+        if gone.is_empty() {
+            self.guard.release(&self.cluster);
+            return result;
+        }
+        if let Some(message) = self.guard.hold(&self.cluster, &gone, ours.len()) {
+            let mut entry = self
+                .engine
+                .audit_entry(&self.actor, "deletion-held", "", "");
+            entry.outcome = "held".into();
+            entry.message = message.clone();
+            if let Err(error) = self.engine.store().append_audit(entry).await {
+                tracing::warn!(%error, "audit of held deletions failed");
+            }
+            result.held = gone;
+            result.held_message = message;
+            return result;
+        }
+        result.deleted = delete_all(&self.engine, &self.actor, &gone).await;
+        result
+    }
+}
+
+/// Deletes `fqns` (parents first) as `actor`; returns what was deleted. Failures are audited
+/// by the engine and logged here; the next inventory retries them.
+pub async fn delete_all(engine: &Engine, actor: &Actor, fqns: &[String]) -> Vec<String> {
+    let mut deleted: BTreeSet<String> = BTreeSet::new();
+    for fqn in fqns {
+        if deleted.contains(fqn) {
+            continue;
+        }
+        match engine.delete(actor, fqn, false, false, "").await {
+            Ok(done) => deleted.extend(done.fqns),
+            Err(Error::NotFound(_)) => {}
+            Err(error) => tracing::warn!(%fqn, %error, "inventory delete refused"),
+        }
+    }
+    deleted.into_iter().collect()
+}
+
+impl SyncApi {
+    /// The cluster a stream speaks for: its client certificate's, or — for loopback set-ups
+    /// without mTLS — the registered cluster an unscoped admin token names in `hello`.
+    async fn cluster_actor(&self, actor: Actor, hello: &v1::Hello) -> Result<Actor, Error> {
+        match actor {
+            Actor::Cluster { ref name, .. } => {
+                if !hello.cluster.is_empty() && hello.cluster != *name {
+                    return Err(Error::PermissionDenied(format!(
+                        "hello names cluster {:?} but the client certificate is cluster {name:?}",
+                        hello.cluster
+                    )));
+                }
+                Ok(actor)
+            }
+            Actor::User {
+                role: Role::Admin,
+                scope: None,
+                ..
+            } => {
+                let cluster = self
+                    .engine
+                    .store()
+                    .get_cluster(&hello.cluster)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::PermissionDenied(format!(
+                            "cluster {} is not registered; an admin can run `tsbridge ctl \
+                             cluster create {}`",
+                            hello.cluster, hello.cluster
+                        ))
+                    })?;
+                Ok(Actor::Cluster {
+                    name: cluster.name,
+                    grants: cluster
+                        .grants
+                        .iter()
+                        .filter_map(|g| g.parse().ok())
+                        .collect(),
+                })
+            }
+            other => Err(Error::PermissionDenied(format!(
+                "{} may not open an agent sync stream: use the cluster's client certificate \
+                 (or an unscoped admin token on a loopback --insecure management plane)",
+                other.audit_name()
+            ))),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AgentSyncService for SyncApi {
+    type SyncStream = SyncStream;
+
+    async fn sync(
+        &self,
+        request: Request<Streaming<v1::AgentMessage>>,
+    ) -> Result<Response<SyncStream>, Status> {
+        let actor = caller(&self.auth, &self.engine, &request, "sync")
+            .await
+            .map_err(to_status)?;
+        let mut incoming = request.into_inner();
+        let first = incoming
+            .message()
+            .await?
+            .and_then(|m| m.message)
+            .ok_or_else(|| to_status(Error::BadRequest("the stream ended before hello".into())))?;
+        let Up::Hello(hello) = first else {
+            return Err(to_status(Error::BadRequest(
+                "the first message of a sync stream must be hello".into(),
+            )));
+        };
+        let actor = self.cluster_actor(actor, &hello).await.map_err(to_status)?;
+        let cluster = actor.name().to_string();
+        let revision = self.engine.catch_up().await.map_err(to_status)?;
+        let welcome = v1::Welcome {
+            cluster: cluster.clone(),
+            grants: match &actor {
+                Actor::Cluster { grants, .. } => grants.iter().map(ToString::to_string).collect(),
+                Actor::User { .. } => Vec::new(),
+            },
+            revision: u64::try_from(revision).unwrap_or_default(),
+        };
+        tracing::info!(%cluster, agent = %hello.agent_version, "agent connected");
+        let mut session = Session {
+            engine: self.engine.clone(),
+            guard: self.guard.clone(),
+            actor,
+            cluster,
+            inventory: Vec::new(),
+        };
+        let shutdown = self.shutdown.clone();
+        let output = async_stream::stream! {
+            yield down(Down::Welcome(welcome));
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    next = incoming.next() => next,
+                };
+                let message = match next {
+                    None => break,
+                    Some(Err(status)) => {
+                        tracing::debug!(cluster = %session.cluster, %status, "agent stream error");
+                        break;
+                    }
+                    Some(Ok(message)) => message,
+                };
+                match message.message {
+                    Some(Up::Push(push)) => yield down(Down::Result(session.push(push).await)),
+                    Some(Up::Removal(removal)) => {
+                        yield down(Down::Result(session.remove(removal).await));
+                    }
+                    Some(Up::Inventory(chunk)) => {
+                        if let Some(result) = session.inventory(chunk).await {
+                            yield down(Down::Inventory(result));
+                        }
+                    }
+                    Some(Up::Hello(_)) => {
+                        yield Err(to_status(Error::BadRequest(
+                            "hello may be sent only once per stream".into(),
+                        )));
+                        break;
+                    }
+                    None => {}
+                }
+            }
+            tracing::info!(cluster = %session.cluster, "agent disconnected");
+        };
+        Ok(Response::new(Box::pin(output)))
+    }
+}

@@ -1,0 +1,582 @@
+//! The agent on a real kube-apiserver with the real management-plane binary: GitOps-style
+//! applies, rejections, outages of either side, grants, deletes and leader failover.
+//!
+//! Each test gets its own namespace, MP and cluster name; the agent watches only that
+//! namespace (`--watch-namespace`), so tests run side by side in one control plane.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::crds::{dynamic_api, fixture_objects, install_crds};
+use crate::support::cluster::{Cluster, with_temp_ns};
+use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::process::ChildProcess;
+use crate::support::wait::eventually;
+use tsbridge::proto::v1;
+
+const FLUX: &str = "kustomize-controller";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One test's world: a namespace in cluster-a, a management plane, and its agents.
+struct World {
+    cluster: Cluster,
+    client: Client,
+    ns: String,
+    dir: tempfile::TempDir,
+    mp: Mp,
+    api: Clients,
+}
+
+impl World {
+    async fn new(client: Client, ns: String, grant: &str) -> World {
+        let cluster = Cluster::default_cluster();
+        install_crds(&client).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = format!("sqlite:{}", dir.path().join("mp.db").display());
+        let mp = Mp::start(&store, dir.path(), &[]).await;
+        let mut api = mp.clients(&mp.token).await;
+        api.clusters
+            .create_cluster(v1::CreateClusterRequest { name: ns.clone() })
+            .await
+            .expect("cluster registers");
+        api.clusters
+            .grant(v1::GrantRequest {
+                cluster: ns.clone(),
+                scope: grant.to_string(),
+            })
+            .await
+            .expect("grant");
+        World {
+            cluster,
+            client,
+            ns,
+            dir,
+            mp,
+            api,
+        }
+    }
+
+    fn agent(&self, identity: &str, extra: &[&str]) -> ChildProcess {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut args: Vec<String> = [
+            "agent",
+            "--cluster",
+            &self.ns,
+            "--server",
+            &self.mp.url,
+            "--insecure",
+            "--token-file",
+            self.mp.token_file.to_str().expect("UTF-8"),
+            "--kubeconfig",
+            self.cluster.kubeconfig.to_str().expect("UTF-8"),
+            "--watch-namespace",
+            &self.ns,
+            "--lease-namespace",
+            &self.ns,
+            "--lease-duration",
+            "4s",
+            "--identity",
+            identity,
+            "--admin-listen",
+            &admin,
+            "--delete-grace",
+            "1s",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        args.extend(extra.iter().map(ToString::to_string));
+        ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")])
+    }
+
+    /// Starts an agent, applies the whole fixture and waits until every CR is Ready.
+    async fn agent_with_fixture(&self, identity: &str) -> (ChildProcess, Vec<Value>) {
+        let objects = fixture_objects();
+        let agent = self.agent(identity, &[]);
+        for object in &objects {
+            self.apply(object).await;
+        }
+        for object in &objects {
+            self.await_ready(object, "True", "Accepted").await;
+        }
+        (agent, objects)
+    }
+
+    /// Server-side apply as Flux's kustomize-controller does it.
+    async fn apply(&self, object: &Value) {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        dynamic_api(&self.client, &self.ns, object)
+            .patch(
+                name,
+                &PatchParams::apply(FLUX).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+    }
+
+    async fn delete(&self, object: &Value) {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        dynamic_api(&self.client, &self.ns, object)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+    }
+
+    async fn live(&self, object: &Value) -> Option<DynamicObject> {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        dynamic_api(&self.client, &self.ns, object)
+            .get_opt(name)
+            .await
+            .expect("get")
+    }
+
+    /// Waits until `object` has a Ready condition with `status` and `reason` for its current
+    /// generation; returns the live object.
+    async fn await_ready(&self, object: &Value, status: &str, reason: &str) -> DynamicObject {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = Value::Null;
+        loop {
+            if let Some(live) = self.live(object).await {
+                let generation = live.metadata.generation.unwrap_or_default();
+                if let Some(ready) = ready_condition(&live)
+                    && ready["status"] == status
+                    && ready["reason"] == reason
+                    && ready["observedGeneration"] == json!(generation)
+                    && live.data["status"]["observedGeneration"] == json!(generation)
+                {
+                    return live;
+                }
+                last = live.data["status"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for {} {} to be Ready={status}/{reason}; last status: {last}",
+                object["kind"],
+                object["metadata"]["name"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn mp_fqns(&self) -> BTreeSet<String> {
+        let mut api = self.api.clone();
+        api.config
+            .list(v1::ListRequest {
+                recursive: true,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .resources
+            .into_iter()
+            .map(|r| r.fqn)
+            .collect()
+    }
+
+    async fn await_mp_fqns(&self, expected: &BTreeSet<String>) {
+        eventually(
+            "the MP to hold exactly the cluster's objects",
+            WAIT,
+            || async { (self.mp_fqns().await == *expected).then_some(()) },
+        )
+        .await;
+    }
+}
+
+fn ready_condition(live: &DynamicObject) -> Option<Value> {
+    live.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+}
+
+fn fqn_of(object: &Value) -> String {
+    let resource = tsbridge::k8s::convert::to_resource(
+        object,
+        &tsbridge::model::metadata::StripRules::default(),
+    )
+    .expect("converts");
+    match resource {
+        tsbridge::model::Converted::Resource { resource, .. } => resource.fqn.to_string(),
+        other => panic!("not a resource: {other:?}"),
+    }
+}
+
+/// Flux order: everything at once, sorted by kind then name, so children often come first.
+fn flux_order(mut objects: Vec<Value>) -> Vec<Value> {
+    objects.sort_by(|a, b| {
+        let key = |o: &Value| {
+            (
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        };
+        key(b).cmp(&key(a))
+    });
+    objects
+}
+
+fn with_annotation(object: &Value, key: &str, value: &str) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["annotations"][key] = json!(value);
+    object
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn flux_style_apply_ends_ready_and_the_mp_holds_exactly_the_cluster() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client, ns, "organizations/acme").await;
+        let _agent = world.agent("solo", &[]);
+        let objects = flux_order(fixture_objects());
+        for object in &objects {
+            world.apply(object).await;
+        }
+        for object in &objects {
+            let live = world.await_ready(object, "True", "Accepted").await;
+            let status = &live.data["status"];
+            assert_eq!(status["tsb"]["fqn"], json!(fqn_of(object)));
+            assert!(
+                !status["tsb"]["etag"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+            );
+            let conditions = status["conditions"].as_array().expect("conditions");
+            assert!(
+                conditions.iter().all(|c| c["type"] == "Ready"
+                    || c["type"] == "Propagated"
+                    || c["status"] != "True"),
+                "Ready=True with another condition True: {conditions:?}"
+            );
+            let managers: Vec<&str> = live
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter_map(|m| m.manager.as_deref())
+                .collect();
+            assert!(
+                managers.contains(&"tsbridge-agent"),
+                "status manager: {managers:?}"
+            );
+        }
+        let expected: BTreeSet<String> = objects.iter().map(fqn_of).collect();
+        world.await_mp_fqns(&expected).await;
+
+        // Annotation-only churn (a CD tool's bookkeeping) changes nothing in the MP.
+        let audit_before = audit_count(&world).await;
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        world
+            .apply(&with_annotation(
+                tenant,
+                "argocd.argoproj.io/tracking-id",
+                "app:x/Tenant:ns/payments",
+            ))
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            audit_count(&world).await,
+            audit_before,
+            "annotation churn wrote to the MP"
+        );
+
+        // A spec change is one MP write and a new etag on the CR.
+        let etag =
+            world.await_ready(tenant, "True", "Accepted").await.data["status"]["tsb"]["etag"]
+                .clone();
+        let mut changed = tenant.clone();
+        changed["spec"]["description"] = json!("changed");
+        world.apply(&changed).await;
+        eventually("the new etag on the CR", WAIT, || async {
+            let live = world.await_ready(&changed, "True", "Accepted").await;
+            (live.data["status"]["tsb"]["etag"] != etag).then_some(())
+        })
+        .await;
+    })
+    .await;
+}
+
+async fn audit_count(world: &World) -> usize {
+    let mut api = world.api.clone();
+    api.audit
+        .query(v1::AuditQuery::default())
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries
+        .len()
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn mp_rejections_stall_and_grants_are_enforced() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        // Granted only tenant payments: anything else is "not granted".
+        let world = World::new(client, ns, "organizations/acme/tenants/payments").await;
+        let _agent = world.agent("solo", &[]);
+        let objects = fixture_objects();
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        let workspace = objects
+            .iter()
+            .find(|o| o["kind"] == "Workspace")
+            .expect("workspace");
+
+        // The tenant object itself sits at organizations/acme/tenants/payments: granted.
+        world.apply(tenant).await;
+        world.apply(workspace).await;
+        world.await_ready(workspace, "True", "Accepted").await;
+
+        // Outside the grant.
+        let mut other = tenant.clone();
+        other["metadata"]["name"] = json!("other");
+        world.apply(&other).await;
+        let live = world.await_ready(&other, "False", "PermissionDenied").await;
+        let stalled = live.data["status"]["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .find(|c| c["type"] == "Stalled")
+            .cloned()
+            .expect("Stalled condition");
+        assert_eq!(stalled["status"], "True");
+        assert!(
+            stalled["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not granted"),
+            "{stalled}"
+        );
+
+        // An L2 rejection: a second workspace selecting the same namespaces.
+        let mut overlapping = workspace.clone();
+        overlapping["metadata"]["name"] = json!("overlapping-ws");
+        world.apply(&overlapping).await;
+        let live = world
+            .await_ready(&overlapping, "False", "WorkspaceOverlap")
+            .await;
+        let message = ready_condition(&live).expect("ready")["message"].clone();
+        assert!(
+            message.as_str().unwrap_or_default().contains("bookinfo"),
+            "{message}"
+        );
+
+        // Fixing it in Git clears the stall.
+        let mut fixed = overlapping.clone();
+        fixed["spec"]["namespaceSelector"]["names"] = json!(["eu-west-1/reviews"]);
+        world.apply(&fixed).await;
+        world.await_ready(&fixed, "True", "Accepted").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn an_mp_outage_is_reconciling_and_recovers_without_loss() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let mut world = World::new(client, ns, "organizations/acme").await;
+        let _agent = world.agent("solo", &[]);
+        let objects = fixture_objects();
+        let firsts: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["kind"] == "Tenant" || o["kind"] == "Workspace")
+            .collect();
+        for object in &firsts {
+            world.apply(object).await;
+        }
+        for object in &firsts {
+            world.await_ready(object, "True", "Accepted").await;
+        }
+
+        world.mp.kill_9();
+        for object in &firsts {
+            world
+                .await_ready(object, "False", "ManagementPlaneUnavailable")
+                .await;
+        }
+        // Changes made meanwhile are not lost.
+        let rest: Vec<&Value> = objects.iter().filter(|o| !firsts.contains(o)).collect();
+        for object in &rest {
+            world.apply(object).await;
+        }
+        world.mp.restart().await;
+        for object in &objects {
+            world.await_ready(object, "True", "Accepted").await;
+        }
+        let expected: BTreeSet<String> = objects.iter().map(fqn_of).collect();
+        world.await_mp_fqns(&expected).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn changes_while_the_agent_is_down_are_reconciled_from_the_inventory() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client, ns, "organizations/acme").await;
+        let (mut agent, objects) = world.agent_with_fixture("first").await;
+        agent.kill();
+
+        // Meanwhile: one created, one changed, two deleted (below the mass-deletion share).
+        let leaves: Vec<&Value> = objects
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o["kind"].as_str(),
+                    Some("TrafficSetting" | "ServiceRoute" | "SecuritySetting")
+                )
+            })
+            .collect();
+        assert!(leaves.len() >= 3, "fixture leaves: {}", leaves.len());
+        world.delete(leaves[0]).await;
+        world.delete(leaves[1]).await;
+        let mut changed = leaves[2].clone();
+        changed["metadata"]["labels"]["release"] = json!("v2");
+        world.apply(&changed).await;
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        let mut created = tenant.clone();
+        created["metadata"]["name"] = json!("late");
+        world.apply(&created).await;
+
+        let _agent = world.agent("second", &[]);
+        world.await_ready(&created, "True", "Accepted").await;
+        let mut expected: BTreeSet<String> = objects.iter().map(fqn_of).collect();
+        expected.remove(&fqn_of(leaves[0]));
+        expected.remove(&fqn_of(leaves[1]));
+        expected.insert(fqn_of(&created));
+        world.await_mp_fqns(&expected).await;
+        let mut api = world.api.clone();
+        let stored = api
+            .config
+            .get(v1::GetRequest {
+                fqn: fqn_of(&changed),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(stored.labels.get("release").map(String::as_str), Some("v2"));
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn mass_deletions_are_held_until_confirmed_and_recreates_coalesce() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client, ns, "organizations/acme").await;
+        let (mut agent, objects) = world.agent_with_fixture("first").await;
+
+        // Delete and re-create the tenant within the grace: one update, children stay.
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        world.delete(tenant).await;
+        world.apply(tenant).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let all: BTreeSet<String> = objects.iter().map(fqn_of).collect();
+        assert_eq!(
+            world.mp_fqns().await,
+            all,
+            "a re-create within the grace deleted MP objects"
+        );
+
+        // Agent down, most objects pruned from Git: the MP holds the deletes.
+        agent.kill();
+        let leaves: Vec<&Value> = objects
+            .iter()
+            .filter(|o| !matches!(o["kind"].as_str(), Some("Tenant" | "Workspace")))
+            .collect();
+        for object in &leaves {
+            world.delete(object).await;
+        }
+        let _agent = world.agent("second", &[]);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(world.mp_fqns().await, all, "held deletes were applied");
+        let mut api = world.api.clone();
+        let confirmed = eventually("held deletions to confirm", WAIT, || {
+            let mut api = api.clone();
+            let cluster = world.ns.clone();
+            async move {
+                api.clusters
+                    .confirm_deletions(v1::ConfirmDeletionsRequest { cluster })
+                    .await
+                    .ok()
+                    .map(|r| r.into_inner().deleted)
+            }
+        })
+        .await;
+        assert!(!confirmed.is_empty());
+        let kept: BTreeSet<String> = objects
+            .iter()
+            .filter(|o| matches!(o["kind"].as_str(), Some("Tenant" | "Workspace")))
+            .map(fqn_of)
+            .collect();
+        assert_eq!(world.mp_fqns().await, kept);
+        let _ = api
+            .audit
+            .query(v1::AuditQuery::default())
+            .await
+            .expect("audit");
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn a_standby_replica_takes_over_when_the_leader_dies() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client, ns, "organizations/acme").await;
+        let objects = fixture_objects();
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        let mut first = world.agent("replica-1", &[]);
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(world.client.clone(), &world.ns);
+        let lease_name = format!("tsbridge-agent-{}", world.ns);
+        eventually("replica-1 to lead", WAIT, || async {
+            let lease = leases.get_opt(&lease_name).await.ok()??;
+            (lease.spec?.holder_identity? == "replica-1").then_some(())
+        })
+        .await;
+        let _second = world.agent("replica-2", &[]);
+        world.apply(tenant).await;
+        world.await_ready(tenant, "True", "Accepted").await;
+
+        first.kill();
+        eventually("replica-2 to take the lease", WAIT, || async {
+            let lease = leases.get_opt(&lease_name).await.ok()??;
+            (lease.spec?.holder_identity? == "replica-2").then_some(())
+        })
+        .await;
+        let workspace = objects
+            .iter()
+            .find(|o| o["kind"] == "Workspace")
+            .expect("workspace");
+        world.apply(workspace).await;
+        world.await_ready(workspace, "True", "Accepted").await;
+        let _ = &world.dir;
+    })
+    .await;
+}
