@@ -131,6 +131,7 @@ fn finish(kind: Kind, crd: CustomResourceDefinition) -> Result<CustomResourceDef
     }
     let root = &mut version["schema"]["openAPIV3Schema"];
     preserve_free_form(&mut root["properties"]["spec"]);
+    kubernetes_formats(root);
 
     let status = &mut root["properties"]["status"];
     // R-A2: a CR the agent has not seen yet is InProgress for kstatus, never Current.
@@ -166,6 +167,27 @@ fn finish(kind: Kind, crd: CustomResourceDefinition) -> Result<CustomResourceDef
             .push(rule.to_json());
     }
     serde_json::from_value(value).map_err(serde)
+}
+
+/// schemars writes Rust integer formats (`uint32`, `uint64`, …) that the apiserver does not
+/// know and warns about on every apply; Kubernetes knows `int32` and `int64` only, so unsigned
+/// ones become a plain integer with `minimum: 0`.
+fn kubernetes_formats(node: &mut Value) {
+    match node {
+        Value::Object(object) => {
+            let unsigned = object
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| matches!(f, "uint" | "uint8" | "uint16" | "uint32" | "uint64"));
+            if unsigned {
+                object.remove("format");
+                object.entry("minimum").or_insert(json!(0));
+            }
+            object.values_mut().for_each(kubernetes_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(kubernetes_formats),
+        _ => {}
+    }
 }
 
 /// A node that is a free-form JSON value (the model's `serde_json::Value` fields) has no type
