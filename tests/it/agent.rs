@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::crds::{dynamic_api, fixture_objects, install_crds};
 use crate::support::cluster::{Cluster, with_temp_ns};
 use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::pki::Pki;
 use crate::support::process::ChildProcess;
 use crate::support::wait::eventually;
 use tsbridge::proto::v1;
@@ -29,16 +30,46 @@ struct World {
     dir: tempfile::TempDir,
     mp: Mp,
     api: Clients,
+    /// With mTLS: the PKI whose client certificates name the cluster.
+    pki: Option<Pki>,
 }
 
 impl World {
     async fn new(client: Client, ns: String, grant: &str) -> World {
+        World::start(client, ns, grant, None).await
+    }
+
+    /// The MP serves TLS and the agent authenticates with a SPIFFE client certificate.
+    async fn with_mtls(client: Client, ns: String, grant: &str) -> World {
+        World::start(client, ns, grant, Some(Pki::new())).await
+    }
+
+    async fn start(client: Client, ns: String, grant: &str, pki: Option<Pki>) -> World {
         let cluster = Cluster::default_cluster();
         install_crds(&client).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let store = format!("sqlite:{}", dir.path().join("mp.db").display());
-        let mp = Mp::start(&store, dir.path(), &[]).await;
-        let mut api = mp.clients(&mp.token).await;
+        let (mp, mut api) = match &pki {
+            None => {
+                let mp = Mp::start(&store, dir.path(), &[]).await;
+                let api = mp.clients(&mp.token).await;
+                (mp, api)
+            }
+            Some(pki) => {
+                let (crt, key) = pki.leaf(
+                    "server",
+                    vec![rcgen::SanType::IpAddress("127.0.0.1".parse().expect("IP"))],
+                );
+                let ca = pki.path("ca.crt");
+                let tls = ["--tls-cert", &crt, "--tls-key", &key, "--client-ca", &ca];
+                let mp = Mp::start_tls(&store, dir.path(), &tls).await;
+                let api =
+                    Clients::connect(&mp.url, Some(&mp.token), Some(std::path::Path::new(&ca)))
+                        .await
+                        .expect("admin connects over TLS");
+                (mp, api)
+            }
+        };
         api.clusters
             .create_cluster(v1::CreateClusterRequest { name: ns.clone() })
             .await
@@ -57,20 +88,36 @@ impl World {
             dir,
             mp,
             api,
+            pki,
         }
     }
 
     fn agent(&self, identity: &str, extra: &[&str]) -> ChildProcess {
         let admin = format!("127.0.0.1:{}", free_port());
+        let credentials: Vec<String> = match &self.pki {
+            None => vec![
+                "--insecure".into(),
+                "--token-file".into(),
+                self.mp.token_file.to_str().expect("UTF-8").into(),
+            ],
+            Some(pki) => {
+                let (crt, key) = pki.cluster(&self.ns);
+                vec![
+                    "--tls-cert".into(),
+                    crt,
+                    "--tls-key".into(),
+                    key,
+                    "--ca".into(),
+                    pki.path("ca.crt"),
+                ]
+            }
+        };
         let mut args: Vec<String> = [
             "agent",
             "--cluster",
             &self.ns,
             "--server",
             &self.mp.url,
-            "--insecure",
-            "--token-file",
-            self.mp.token_file.to_str().expect("UTF-8"),
             "--kubeconfig",
             self.cluster.kubeconfig.to_str().expect("UTF-8"),
             "--watch-namespace",
@@ -89,6 +136,7 @@ impl World {
         .iter()
         .map(ToString::to_string)
         .collect();
+        args.extend(credentials);
         args.extend(extra.iter().map(ToString::to_string));
         ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")])
     }
@@ -237,7 +285,7 @@ fn with_annotation(object: &Value, key: &str, value: &str) -> Value {
 async fn flux_style_apply_ends_ready_and_the_mp_holds_exactly_the_cluster() {
     with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
         let world = World::new(client, ns, "organizations/acme").await;
-        let _agent = world.agent("solo", &[]);
+        let _agent = world.agent("solo", &["--resync-interval", "2s"]);
         let objects = flux_order(fixture_objects());
         for object in &objects {
             world.apply(object).await;
@@ -274,8 +322,31 @@ async fn flux_style_apply_ends_ready_and_the_mp_holds_exactly_the_cluster() {
         let expected: BTreeSet<String> = objects.iter().map(fqn_of).collect();
         world.await_mp_fqns(&expected).await;
 
-        // Annotation-only churn (a CD tool's bookkeeping) changes nothing in the MP.
+        // Resyncs (every 2 s here) re-send the inventory: no MP write, no status write.
+        let versions = |objects: Vec<Option<DynamicObject>>| -> Vec<Option<String>> {
+            objects
+                .into_iter()
+                .map(|o| o.and_then(|o| o.metadata.resource_version))
+                .collect()
+        };
+        let mut before = Vec::new();
+        for object in &objects {
+            before.push(world.live(object).await);
+        }
         let audit_before = audit_count(&world).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let mut after = Vec::new();
+        for object in &objects {
+            after.push(world.live(object).await);
+        }
+        assert_eq!(versions(before), versions(after), "a resync rewrote CRs");
+        assert_eq!(
+            audit_count(&world).await,
+            audit_before,
+            "a resync wrote to the MP"
+        );
+
+        // Annotation-only churn (a CD tool's bookkeeping) changes nothing in the MP.
         let tenant = objects
             .iter()
             .find(|o| o["kind"] == "Tenant")
@@ -325,8 +396,8 @@ async fn audit_count(world: &World) -> usize {
 #[ignore = "needs kube-apiserver"]
 async fn mp_rejections_stall_and_grants_are_enforced() {
     with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
-        // Granted only tenant payments: anything else is "not granted".
-        let world = World::new(client, ns, "organizations/acme/tenants/payments").await;
+        // mTLS: the cluster is who its certificate says. Granted only tenant payments.
+        let world = World::with_mtls(client, ns, "organizations/acme/tenants/payments").await;
         let _agent = world.agent("solo", &[]);
         let objects = fixture_objects();
         let tenant = objects
@@ -374,6 +445,27 @@ async fn mp_rejections_stall_and_grants_are_enforced() {
         let message = ready_condition(&live).expect("ready")["message"].clone();
         assert!(
             message.as_str().unwrap_or_default().contains("bookinfo"),
+            "{message}"
+        );
+
+        // An object the webhook would deny (none runs here) is reported, not pushed, and the
+        // watch goes on.
+        let mut malformed: Value = serde_saphyr::from_str(
+            &std::fs::read_to_string(crate::support::repo_path(
+                "tests/fixtures/validate/bad/inline-secret.yaml",
+            ))
+            .expect("fixture"),
+        )
+        .expect("parses");
+        malformed["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("namespace");
+        world.apply(&malformed).await;
+        let live = world.await_ready(&malformed, "False", "Invalid").await;
+        let message = ready_condition(&live).expect("ready")["message"].clone();
+        assert!(
+            message.as_str().unwrap_or_default().contains("privateKey"),
             "{message}"
         );
 

@@ -13,6 +13,7 @@ use tsbridge::proto::v1;
 
 use crate::store::TestDb;
 use crate::support::mp::{Clients, Mp, clients};
+use crate::support::pki::Pki;
 use crate::support::repo_path;
 
 const ORG: &str = "organizations/acme";
@@ -549,66 +550,6 @@ async fn insecure_is_refused_off_loopback() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Certificates for an mTLS test: a CA, the server's certificate for 127.0.0.1, and client
-/// certificates carrying SPIFFE cluster identities.
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: rcgen::Certificate,
-    ca_issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "tsbridge test CA");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let ca = params.self_signed(&key).expect("CA");
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("ca.crt"), ca.pem()).expect("write");
-        Pki {
-            dir,
-            ca,
-            ca_issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// Writes `<name>.crt` and `<name>.key`, signed by this CA.
-    fn leaf(&self, name: &str, sans: Vec<rcgen::SanType>) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.subject_alt_names = sans;
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca_issuer).expect("signed");
-        let crt = self.dir.path().join(format!("{name}.crt"));
-        let pem_key = self.dir.path().join(format!("{name}.key"));
-        std::fs::write(&crt, cert.pem()).expect("write");
-        std::fs::write(&pem_key, key.serialize_pem()).expect("write");
-        (
-            crt.to_str().expect("UTF-8").to_string(),
-            pem_key.to_str().expect("UTF-8").to_string(),
-        )
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.dir
-            .path()
-            .join(file)
-            .to_str()
-            .expect("UTF-8")
-            .to_string()
-    }
-
-    fn cluster(&self, name: &str) -> (String, String) {
-        let uri = format!("spiffe://tsbridge.local/cluster/{name}");
-        self.leaf(
-            name,
-            vec![rcgen::SanType::URI(uri.as_str().try_into().expect("URI"))],
-        )
-    }
 }
 
 async fn mtls_client(url: &str, ca: &str, cert: &str, key: &str) -> Result<Clients, String> {

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod mp;
+pub mod pki;
 pub mod postgres;
 pub mod process;
 pub mod wait;
