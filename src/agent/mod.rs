@@ -2,3 +2,5 @@
 //!
 //! Depends on: `model`, `proto`, `k8s`, `runtime`; kube, tonic (client).
 //! Never: `store`, sqlx, `server`.
+
+pub mod webhook;
