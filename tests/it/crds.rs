@@ -24,7 +24,7 @@ use crate::support::{PINNED_K8S_VERSION, repo_path};
 const TEST_MANAGER: &str = "tsbridge-test";
 const CHART_CRDS: &str = "charts/tsbridge/files/crds";
 
-fn fixture_objects() -> Vec<Value> {
+pub(crate) fn fixture_objects() -> Vec<Value> {
     let text = std::fs::read_to_string(repo_path("tests/fixtures/crs/every-kind.yaml"))
         .expect("fixture reads");
     serde_saphyr::from_multiple(&text).expect("fixture parses")
@@ -186,7 +186,7 @@ fn the_fixture_is_a_valid_hierarchy_in_the_model() {
 }
 
 /// Applies every CRD (server-side, idempotent) and waits until each is Established.
-async fn install_crds(client: &Client) {
+pub(crate) async fn install_crds(client: &Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in crds::all().expect("CRDs generate") {
         let name = crd.metadata.name.clone().expect("name");
@@ -222,7 +222,7 @@ async fn install_crds(client: &Client) {
     }
 }
 
-fn dynamic_api(client: &Client, ns: &str, object: &Value) -> Api<DynamicObject> {
+pub(crate) fn dynamic_api(client: &Client, ns: &str, object: &Value) -> Api<DynamicObject> {
     let api_version = object["apiVersion"].as_str().expect("apiVersion");
     let (group, version) = api_version.split_once('/').expect("group/version");
     let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().expect("kind"));

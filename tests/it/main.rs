@@ -11,3 +11,4 @@ mod smoke;
 mod store;
 mod support;
 mod validate;
+mod webhook;
