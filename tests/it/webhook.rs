@@ -6,18 +6,17 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures::FutureExt;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use tsbridge::agent::webhook::{RequestLabels, WebhookArgs, WebhookMetrics, serve};
 use tsbridge::runtime::Shutdown;
 
 use crate::crds::{dynamic_api, fixture_objects, install_crds};
+use crate::support::admission::register_webhook;
 use crate::support::cluster::{Cluster, with_temp_ns};
-use crate::support::random_suffix;
 use crate::support::wait::{DEFAULT_TIMEOUT, eventually};
+use crate::support::{random_suffix, repo_path};
 
 const WEBHOOK: &str = "validate.tsbridge.io";
 const DENIED: &str = "denied the request: ";
@@ -89,41 +88,23 @@ async fn apiserver_admits_through_the_webhook() {
     crate::support::assert_loopback(&url);
 
     with_temp_ns(&cluster, |client, ns| async move {
-        let name = format!("tsbridge-webhook-test-{ns}");
-        let mut config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": { "name": name },
-            "webhooks": [{
-                "name": WEBHOOK,
-                "clientConfig": { "url": url },
-                "rules": [{ "operations": ["CREATE", "UPDATE", "DELETE"], "apiGroups": GROUPS,
-                            "apiVersions": ["*"], "resources": ["*"] }],
-                // Only this test's namespace: other tests in the cluster never reach it.
-                "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": ns } },
-                "matchPolicy": "Equivalent",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 5
-            }]
-        }))
-        .expect("webhook configuration literal");
-        config.webhooks.as_mut().expect("one webhook")[0]
-            .client_config
-            .ca_bundle = Some(ByteString(ca));
-        let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-        configs
-            .create(&PostParams::default(), &config)
-            .await
-            .expect("webhook configuration is created");
+        let rules = json!([{ "operations": ["CREATE", "UPDATE", "DELETE"], "apiGroups": GROUPS,
+                             "apiVersions": ["*"], "resources": ["*"] }]);
+        let registered = register_webhook(
+            &client,
+            &format!("tsbridge-webhook-test-{ns}"),
+            WEBHOOK,
+            &url,
+            ca,
+            rules,
+            &ns,
+        )
+        .await;
         let outcome = AssertUnwindSafe(checks(client.clone(), ns.clone()))
             .catch_unwind()
             .await;
         // Removed before the namespace goes: a protected object would block its deletion.
-        if let Err(e) = configs.delete(&name, &DeleteParams::default()).await {
-            eprintln!("deleting webhook configuration {name}: {e}");
-        }
+        registered.delete().await;
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
@@ -259,20 +240,14 @@ async fn checks(client: Client, ns: String) {
         .expect("an unprotected Tenant is deleted");
 
     // V4: a direct-mode Istio object needs istio.io/rev: tsb.
-    let mut virtual_service = json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {
-            "name": format!("vs-{suffix}"),
-            "annotations": {
-                "tsb.tetrate.io/organization": "acme",
-                "tsb.tetrate.io/tenant": "payments",
-                "tsb.tetrate.io/workspace": "bookinfo-ws",
-                "tsb.tetrate.io/trafficGroup": "direct-tg"
-            }
-        },
-        "spec": { "hosts": ["legacy-api"], "http": [{ "route": [{ "destination": { "host": "legacy-api" } }] }] }
-    });
+    let text = std::fs::read_to_string(repo_path("tests/fixtures/crs/direct-mode.yaml"))
+        .expect("fixture reads");
+    let mut virtual_service: Value = serde_saphyr::from_str(&text).expect("fixture parses");
+    virtual_service["metadata"]["name"] = json!(format!("vs-{suffix}"));
+    virtual_service["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("labels");
     let virtual_services = dynamic_api(&client, &ns, &virtual_service);
     let text = denial(
         virtual_services

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::review::{Malformed, decode, review};
 
 const EVERY_KIND: &str = include_str!("../../../tests/fixtures/crs/every-kind.yaml");
+const DIRECT_MODE: &str = include_str!("../../../tests/fixtures/crs/direct-mode.yaml");
 
 fn fixtures() -> Vec<Value> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(EVERY_KIND).expect("fixture parses");
@@ -171,22 +172,9 @@ fn delete_is_denied_only_under_deletion_protection() {
 }
 
 fn virtual_service(labels: Value) -> Value {
-    json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "VirtualService",
-        "metadata": {
-            "name": "legacy-api",
-            "namespace": "legacy",
-            "labels": labels,
-            "annotations": {
-                "tsb.tetrate.io/organization": "acme",
-                "tsb.tetrate.io/tenant": "payments",
-                "tsb.tetrate.io/workspace": "bookinfo-ws",
-                "tsb.tetrate.io/trafficGroup": "direct-tg"
-            }
-        },
-        "spec": { "hosts": ["legacy-api"], "http": [{ "route": [{ "destination": { "host": "legacy-api" } }] }] }
-    })
+    let mut object: Value = serde_saphyr::from_str(DIRECT_MODE).expect("fixture parses");
+    object["metadata"]["labels"] = labels;
+    object
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each helper is used by some test modules, not all
 
+pub mod admission;
 pub mod cluster;
 pub mod mp;
 pub mod postgres;
