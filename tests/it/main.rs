@@ -5,6 +5,7 @@
 
 mod cli;
 mod crds;
+mod kstatus;
 mod layering;
 mod server;
 mod smoke;
