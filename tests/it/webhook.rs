@@ -261,3 +261,140 @@ async fn checks(client: Client, ns: String) {
         .await
         .expect("a labelled direct-mode object passes");
 }
+
+// === In process: rotation, malformed bodies, shutdown ===
+
+/// Writes a fresh self-signed pair for 127.0.0.1 the way a Secret volume changes: new files
+/// renamed into place. Returns the certificate (DER).
+fn write_pair(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static> {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+    for (name, pem) in [
+        ("tls.key", certified.signing_key.serialize_pem()),
+        ("tls.crt", certified.cert.pem()),
+    ] {
+        let staged = dir.join(format!("..{name}.new"));
+        std::fs::write(&staged, pem).expect("writes PEM");
+        std::fs::rename(&staged, dir.join(name)).expect("swaps PEM");
+    }
+    certified.cert.der().clone()
+}
+
+/// Connects over TLS trusting `roots`; returns the certificate the server presented and the
+/// stream.
+async fn connect(
+    addr: std::net::SocketAddr,
+    roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> (
+    rustls::pki_types::CertificateDer<'static>,
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) {
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let presented = tls.get_ref().1.peer_certificates().expect("a certificate")[0].clone();
+    (presented, tls)
+}
+
+/// POSTs `body` to `/validate` over HTTP/1.1; returns the status and the response text.
+async fn post(
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    use axum::body::Body;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let request = hyper::Request::post("/validate")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(Body::new(response.into_body()), 1 << 20)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn a_rotated_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = write_pair(dir.path());
+    let shutdown = Shutdown::new();
+    let metrics = WebhookMetrics::unregistered();
+    let args = WebhookArgs {
+        webhook_listen: "127.0.0.1:0".parse().expect("address"),
+        webhook_cert: Some(dir.path().join("tls.crt")),
+        webhook_key: Some(dir.path().join("tls.key")),
+    };
+    let addr = serve(&args, metrics.clone(), shutdown.clone())
+        .await
+        .expect("the webhook serves");
+
+    let (presented, tls) = connect(addr, std::slice::from_ref(&first)).await;
+    assert_eq!(presented, first);
+    let (status, text) = post(tls, b"{\"not\": \"a review\"".to_vec()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.starts_with("the body is not"), "{text}");
+    assert_eq!(metrics.malformed(), 1);
+
+    let second = write_pair(dir.path());
+    let roots = [first.clone(), second.clone()];
+    // The files are polled every 5 s.
+    let tls = eventually(
+        "the new certificate to be served",
+        DEFAULT_TIMEOUT,
+        || async {
+            let (presented, tls) = connect(addr, &roots).await;
+            (presented == second).then_some(tls)
+        },
+    )
+    .await;
+    let valid = fixture("Workspace", "rotated");
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "kind": { "group": "tsb.tetrate.io", "version": "v2", "kind": "Workspace" },
+            "resource": { "group": "tsb.tetrate.io", "version": "v2", "resource": "workspaces" },
+            "namespace": "config",
+            "operation": "CREATE",
+            "userInfo": {},
+            "object": valid,
+        }
+    });
+    let (status, text) = post(tls, serde_json::to_vec(&review).expect("JSON")).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("an AdmissionReview");
+    assert_eq!(answer["response"]["uid"], "u-1");
+    assert_eq!(answer["response"]["allowed"], true, "{text}");
+
+    shutdown.begin();
+    assert!(shutdown.drain(Duration::from_secs(10)).await);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed after shutdown"
+    );
+}
