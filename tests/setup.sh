@@ -4,6 +4,7 @@
 #   cargo target  ${CARGO_TARGET_DIR:-~/.cache/tsbridge/target}
 #   Go            GOMODCACHE / GOCACHE (Go's defaults, under ~/go and ~/.cache)
 #   control plane ${REALK8S_CACHE:-~/.cache/realk8s}
+#   kstatus       ~/.cache/tsbridge/bin/kstatus (exported as TSBRIDGE_KSTATUS)
 
 TSBRIDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TSBRIDGE_ROOT
@@ -56,6 +57,22 @@ setup_toolchains() {
   fi
 }
 
+# The V-KS reference (gitops-contract.md 2.0): tests/kstatus runs cli-utils' status.Compute.
+# Built outside the clone like the control plane, and only when its sources or Go change; tests
+# find it through TSBRIDGE_KSTATUS.
+setup_kstatus() {
+  local src="$TSBRIDGE_ROOT/tests/kstatus" dir="${XDG_CACHE_HOME:-$HOME/.cache}/tsbridge/bin"
+  local bin="$dir/kstatus" key
+  key="$( (go env GOVERSION && cat "$src/go.mod" "$src/go.sum" "$src"/*.go) | sha256sum | cut -c1-16)" || return 1
+  export TSBRIDGE_KSTATUS="$bin"
+  if [[ -x "$bin" && "$(cat "$dir/.stamp-kstatus" 2>/dev/null)" == "$key" ]]; then return 0; fi
+  setup_log "building the kstatus oracle (tests/kstatus)"
+  mkdir -p "$dir" && rm -f "$dir/.stamp-kstatus"
+  # -mod=readonly: the committed go.sum pins every module; a build never re-resolves.
+  (cd "$src" && go build -mod=readonly -buildvcs=false -trimpath -o "$bin.tmp.$$" .) || return 1
+  mv -f "$bin.tmp.$$" "$bin" && echo "$key" >"$dir/.stamp-kstatus"
+}
+
 setup_all() {
-  setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build
+  setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build && setup_kstatus
 }

@@ -80,6 +80,8 @@ pub struct Args {
     #[arg(long, env = "TSBRIDGE_IDENTITY")]
     pub identity: Option<String>,
     #[command(flatten)]
+    pub webhook: crate::agent::webhook::WebhookArgs,
+    #[command(flatten)]
     pub admin: AdminArgs,
     #[command(flatten)]
     pub log: LogArgs,

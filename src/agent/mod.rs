@@ -9,6 +9,7 @@ pub mod reconciler;
 pub mod status;
 pub mod upstream;
 pub mod watch;
+pub mod webhook;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub enum RunError {
     /// Logging.
     #[error(transparent)]
     Log(#[from] crate::runtime::log::Error),
+    /// The admission webhook.
+    #[error("webhook: {0}")]
+    Webhook(#[from] webhook::Error),
     /// The admin listener.
     #[error("--admin-listen {addr}: {source}")]
     Admin {
@@ -98,6 +102,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let shutdown = Shutdown::new();
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = metrics::AgentMetrics::register(&mut registry);
+    let webhook_metrics = webhook::WebhookMetrics::register(&mut registry);
     let registry = Arc::new(Mutex::new(registry));
     let admin = crate::runtime::admin::serve(args.admin.admin_listen, shutdown.clone(), registry)
         .await
@@ -105,6 +110,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             addr: args.admin.admin_listen,
             source,
         })?;
+
+    // Every replica serves the webhook, leader or not (its verdicts need no state).
+    if args.webhook.enabled() {
+        let bound = webhook::serve(&args.webhook, webhook_metrics, shutdown.clone()).await?;
+        tracing::info!(%bound, "admission webhook serving");
+    }
 
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let lease_name = args

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::diagnostic::{Diagnostic, GrpcCode, RuleCode, Severity, one_line};
 use crate::model::kind::Kind;
 
+pub mod kstatus;
+
 // === MP status ===
 
 /// `ResourceStatus.status` (§5.1). Numbers are TSB's.

@@ -6,9 +6,11 @@
 mod agent;
 mod cli;
 mod crds;
+mod kstatus;
 mod layering;
 mod server;
 mod smoke;
 mod store;
 mod support;
 mod validate;
+mod webhook;

@@ -4,17 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::wait::conditions;
 use serde_json::json;
 
+use crate::support::admission::register_webhook;
 use crate::support::cluster::{Cluster, with_temp_ns};
 use crate::support::postgres::Postgres;
 use crate::support::wait::{DEFAULT_TIMEOUT, await_condition, eventually};
@@ -158,32 +155,18 @@ async fn apiserver_calls_a_loopback_webhook_that_denies() {
 
     with_temp_ns(&cluster, |client, ns| async move {
         let name = format!("smoke-deny-{ns}");
-        let mut config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": { "name": name },
-            "webhooks": [{
-                "name": "deny.smoke.tsbridge.io",
-                "clientConfig": { "url": url },
-                "rules": [{ "operations": ["CREATE"], "apiGroups": [""],
-                            "apiVersions": ["v1"], "resources": ["configmaps"] }],
-                // Scoped to this test's namespace: a leftover never blocks anything else.
-                "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": ns } },
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 5
-            }]
-        }))
-        .expect("webhook configuration literal");
-        config.webhooks.as_mut().expect("one webhook")[0]
-            .client_config
-            .ca_bundle = Some(ByteString(ca));
-        let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-        configs
-            .create(&PostParams::default(), &config)
-            .await
-            .expect("webhook configuration is created");
+        let rules = json!([{ "operations": ["CREATE"], "apiGroups": [""],
+                             "apiVersions": ["v1"], "resources": ["configmaps"] }]);
+        let registered = register_webhook(
+            &client,
+            &name,
+            "deny.smoke.tsbridge.io",
+            &url,
+            ca,
+            rules,
+            &ns,
+        )
+        .await;
 
         let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
         let dry_run = PostParams {
@@ -222,10 +205,7 @@ async fn apiserver_calls_a_loopback_webhook_that_denies() {
             .expect("a namespace outside the selector is unaffected");
         assert_eq!(calls.load(Ordering::SeqCst), before);
 
-        configs
-            .delete(&name, &DeleteParams::default())
-            .await
-            .expect("webhook configuration is deleted");
+        registered.delete().await;
     })
     .await;
     drop(server);

@@ -50,7 +50,8 @@ pub fn validate_object(object: &KubeObject) -> Vec<Diagnostic> {
 /// The webhook's verdict input (gitops-contract.md R-B1, R-B2, R-C6, G-8):
 /// * CREATE: all L1 rules.
 /// * UPDATE: hierarchy annotations are immutable; the other rules apply only when `spec`
-///   changed (ratcheting), so metadata-only edits and no-op re-applies pass.
+///   changed (ratcheting), so metadata-only edits and no-op re-applies pass, except that a
+///   change of a direct-mode object's `istio.io/rev` label is checked against V4.
 /// * DELETE: only `deletionProtectionEnabled` on the old object (V16).
 pub fn admission(
     operation: Operation,
@@ -70,6 +71,14 @@ pub fn admission(
             }
             if new.spec != old.spec {
                 out.extend(validate_object(new));
+            } else if is_config(new) && direct_mode_label(new) != direct_mode_label(old) {
+                // Dropping the label hands the GitOps copy to the local istiod (V4), so a
+                // label edit is judged even when the spec is unchanged.
+                out.extend(
+                    validate_object(new)
+                        .into_iter()
+                        .filter(|d| d.rule == RuleCode::DirectModeLabel),
+                );
             }
             out
         }
@@ -98,6 +107,14 @@ pub fn admission(
             }
         }
     }
+}
+
+fn direct_mode_label(object: &KubeObject) -> Option<&str> {
+    object
+        .metadata
+        .labels
+        .get(crate::model::metadata::ISTIO_REV_LABEL)
+        .map(String::as_str)
 }
 
 /// L1 rules on a resource that did not come from a CR (MP API writes, re-checks at the MP):

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)] // each helper is used by some test modules, not all
 
+pub mod admission;
 pub mod cluster;
+pub mod kstatus;
 pub mod mp;
 pub mod pki;
 pub mod postgres;

@@ -571,6 +571,27 @@ fn update_ratchets_when_spec_is_unchanged() {
 }
 
 #[test]
+fn update_that_drops_the_direct_mode_label_is_denied() {
+    let old = fixtures::virtual_service();
+    let mut unlabelled = old.clone();
+    unlabelled.metadata.labels.remove("istio.io/rev");
+    assert_eq!(
+        errors(&admission(Operation::Update, Some(&unlabelled), Some(&old))),
+        [(
+            RuleCode::DirectModeLabel,
+            "metadata.labels[istio.io/rev]".to_string()
+        )]
+    );
+    // Other label edits still ratchet.
+    let mut relabelled = old.clone();
+    relabelled
+        .metadata
+        .labels
+        .insert("team".into(), "legacy".into());
+    assert!(admission(Operation::Update, Some(&relabelled), Some(&old)).is_empty());
+}
+
+#[test]
 fn delete_checks_only_deletion_protection() {
     let protected = fixtures::tenant();
     let diagnostics = admission(Operation::Delete, None, Some(&protected));
