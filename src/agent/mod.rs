@@ -140,6 +140,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         watch_tx,
         &shutdown,
     );
+    let (namespace_tx, mut namespace_rx) = mpsc::channel(4096);
+    watch::spawn_namespaces(&client, namespace_tx, &shutdown);
     let (mp_tx, mut mp_rx) = mpsc::channel(4096);
     upstream::spawn(
         upstream::Connection {
@@ -184,6 +186,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                         reconciler.on_watch(event);
                     }
                 }
+                Some(event) = namespace_rx.recv() => reconciler.on_namespace(event),
                 Some(event) = mp_rx.recv() => {
                     reconciler.on_mp(event);
                     while let Ok(event) = mp_rx.try_recv() {

@@ -11,7 +11,7 @@
 //! * status is written only by the leader, only when it changes (G-5), and a restart does not
 //!   flap Ready objects: nothing is written for an object until the MP has answered for it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use kube::api::DynamicObject;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::agent::metrics::AgentMetrics;
 use crate::agent::status::{StatusWrite, Transition};
-use crate::agent::watch::{WatchEvent, Watched};
+use crate::agent::watch::{NamespaceEvent, WatchEvent, Watched};
 use crate::model::metadata::StripRules;
 use crate::model::object::DELETION_POLICY_ANNOTATION;
 use crate::model::status::{
@@ -134,6 +134,8 @@ pub struct Reconciler {
     next_resync: Option<Instant>,
     status_writes: mpsc::UnboundedSender<StatusWrite>,
     metrics: AgentMetrics,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    namespaces_relist: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 fn now_text() -> String {
@@ -208,6 +210,8 @@ impl Reconciler {
             next_resync: None,
             status_writes,
             metrics,
+            namespaces: BTreeMap::new(),
+            namespaces_relist: None,
         }
     }
 
@@ -357,6 +361,69 @@ impl Reconciler {
         );
     }
 
+    // ---- namespaces -----------------------------------------------------------------------
+
+    /// Applies one namespace event and tells the MP what changed.
+    pub fn on_namespace(&mut self, event: NamespaceEvent) {
+        match event {
+            NamespaceEvent::Relist => self.namespaces_relist = Some(BTreeMap::new()),
+            NamespaceEvent::Seen(name, labels) => {
+                if let Some(relist) = self.namespaces_relist.as_mut() {
+                    relist.insert(name, labels);
+                } else if self.namespaces.get(&name) != Some(&labels) {
+                    self.namespaces.insert(name.clone(), labels.clone());
+                    self.send_namespaces(false, vec![(name, labels)], Vec::new());
+                }
+            }
+            NamespaceEvent::Listed => {
+                if let Some(listed) = self.namespaces_relist.take() {
+                    self.namespaces = listed;
+                    self.send_full_namespaces();
+                }
+            }
+            NamespaceEvent::Deleted(name) => {
+                if self.namespaces.remove(&name).is_some() {
+                    self.send_namespaces(false, Vec::new(), vec![name]);
+                }
+            }
+        }
+    }
+
+    fn send_full_namespaces(&mut self) {
+        let all: Vec<(String, BTreeMap<String, String>)> = self
+            .namespaces
+            .iter()
+            .map(|(n, l)| (n.clone(), l.clone()))
+            .collect();
+        self.send_namespaces(true, all, Vec::new());
+    }
+
+    fn send_namespaces(
+        &mut self,
+        full: bool,
+        upserts: Vec<(String, BTreeMap<String, String>)>,
+        removed: Vec<String>,
+    ) {
+        if !self.leading || self.outbox.is_none() {
+            // The full list goes up on the next connect.
+            return;
+        }
+        let message = Up::Namespaces(v1::NamespaceInventory {
+            full,
+            upserts: upserts
+                .into_iter()
+                .map(|(name, labels)| v1::Namespace {
+                    name,
+                    labels: labels.into_iter().collect(),
+                })
+                .collect(),
+            removed,
+        });
+        if !self.send(message) {
+            tracing::warn!("namespace inventory not sent; it is re-sent on reconnect");
+        }
+    }
+
     // ---- MP events ----------------------------------------------------------------------
 
     /// Leadership changed.
@@ -393,6 +460,7 @@ impl Reconciler {
                 self.down_since = None;
                 self.unavailable_reported = false;
                 self.clear_in_flight();
+                self.send_full_namespaces();
                 self.send_inventory();
             }
             MpEvent::Disconnected(reason) => {

@@ -131,3 +131,63 @@ pub fn spawn(
         });
     }
 }
+
+/// What the namespace watch saw.
+#[derive(Debug)]
+pub enum NamespaceEvent {
+    /// A (re)list starts.
+    Relist,
+    /// A namespace exists, with its labels.
+    Seen(String, std::collections::BTreeMap<String, String>),
+    /// The (re)list is complete.
+    Listed,
+    /// A namespace was deleted.
+    Deleted(String),
+}
+
+/// Watches the cluster's namespaces (the inventory distribution resolves selectors against).
+pub fn spawn_namespaces(
+    client: &kube::Client,
+    events: mpsc::Sender<NamespaceEvent>,
+    shutdown: &Shutdown,
+) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: Api<Namespace> = Api::all(client.clone());
+    let stop = shutdown.clone();
+    shutdown.spawn(tracing::info_span!("watch-namespaces"), async move {
+        let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        loop {
+            let next = tokio::select! {
+                () = stop.cancelled() => break,
+                next = stream.next() => next,
+            };
+            let event = match next {
+                None => break,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "namespace watch error; retrying");
+                    continue;
+                }
+                Some(Ok(event)) => event,
+            };
+            let seen = |namespace: Namespace| {
+                NamespaceEvent::Seen(
+                    namespace.metadata.name.unwrap_or_default(),
+                    namespace.metadata.labels.unwrap_or_default(),
+                )
+            };
+            let event = match event {
+                watcher::Event::Init => NamespaceEvent::Relist,
+                watcher::Event::InitApply(namespace) | watcher::Event::Apply(namespace) => {
+                    seen(namespace)
+                }
+                watcher::Event::InitDone => NamespaceEvent::Listed,
+                watcher::Event::Delete(namespace) => {
+                    NamespaceEvent::Deleted(namespace.metadata.name.unwrap_or_default())
+                }
+            };
+            if events.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+}

@@ -672,3 +672,94 @@ async fn a_standby_replica_takes_over_when_the_leader_dies() {
     })
     .await;
 }
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn kstatus_says_in_progress_until_the_agent_has_processed_a_cr() {
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client, ns, "organizations/acme").await;
+        let objects = fixture_objects();
+        let tenant = objects
+            .iter()
+            .find(|o| o["kind"] == "Tenant")
+            .expect("tenant");
+        world.apply(tenant).await;
+        let unprocessed = world.live(tenant).await.expect("created");
+        let as_json = serde_json::to_value(&unprocessed).expect("JSON");
+        assert_eq!(
+            as_json["status"]["observedGeneration"],
+            json!(-1),
+            "CRD default"
+        );
+        assert_eq!(crate::support::kstatus::kstatus_of(&as_json), "InProgress");
+
+        let _agent = world.agent("solo", &[]);
+        let processed = world.await_ready(tenant, "True", "Accepted").await;
+        let as_json = serde_json::to_value(&processed).expect("JSON");
+        assert_eq!(crate::support::kstatus::kstatus_of(&as_json), "Current");
+        assert_eq!(
+            tsbridge::model::status::kstatus::kstatus(&as_json),
+            tsbridge::model::status::kstatus::KStatus::Current
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn the_agent_reports_its_namespaces_and_their_changes() {
+    use k8s_openapi::api::core::v1::Namespace;
+    with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
+        let world = World::new(client.clone(), ns, "organizations/acme").await;
+        let _agent = world.agent("solo", &[]);
+        let namespaces_of = || async {
+            let mut api = world.api.clone();
+            api.clusters
+                .get_cluster(v1::GetClusterRequest {
+                    name: world.ns.clone(),
+                })
+                .await
+                .expect("cluster")
+                .into_inner()
+                .namespaces
+        };
+        eventually("the test namespace in the inventory", WAIT, || async {
+            namespaces_of()
+                .await
+                .iter()
+                .find(|n| n.name == world.ns)
+                .filter(|n| n.labels.get("tsbridge.io/test").map(String::as_str) == Some("true"))
+                .map(|_| ())
+        })
+        .await;
+
+        let extra = format!("{}-extra", world.ns);
+        let api: Api<Namespace> = Api::all(client);
+        let namespace: Namespace = serde_json::from_value(json!({
+            "metadata": { "name": extra, "labels": { "tsbridge.io/test": "true", "team": "a" } }
+        }))
+        .expect("namespace");
+        api.create(&Default::default(), &namespace)
+            .await
+            .expect("create");
+        eventually("the new namespace with its labels", WAIT, || async {
+            namespaces_of()
+                .await
+                .iter()
+                .find(|n| n.name == extra)
+                .filter(|n| n.labels.get("team").map(String::as_str) == Some("a"))
+                .map(|_| ())
+        })
+        .await;
+        api.delete(&extra, &DeleteParams::default())
+            .await
+            .expect("delete");
+        eventually(
+            "the deleted namespace to leave the inventory",
+            WAIT,
+            || async { (!namespaces_of().await.iter().any(|n| n.name == extra)).then_some(()) },
+        )
+        .await;
+    })
+    .await;
+}

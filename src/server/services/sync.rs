@@ -125,6 +125,7 @@ struct Session {
     actor: Actor,
     cluster: String,
     inventory: Vec<v1::InventoryItem>,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Session {
@@ -242,6 +243,28 @@ impl Session {
             Ok(deleted) => accepted(format!("deleted {}", deleted.fqns.join(", "))),
             Err(Error::NotFound(_)) => accepted("already gone".into()),
             Err(error) => rejection(removal.id, &removal.fqn, error),
+        }
+    }
+
+    /// Records the cluster's namespaces (distribution resolves selectors against them).
+    async fn namespaces(&mut self, inventory: v1::NamespaceInventory) {
+        if inventory.full {
+            self.namespaces.clear();
+        }
+        for namespace in inventory.upserts {
+            self.namespaces
+                .insert(namespace.name, namespace.labels.into_iter().collect());
+        }
+        for name in inventory.removed {
+            self.namespaces.remove(&name);
+        }
+        if let Err(error) = self
+            .engine
+            .store()
+            .set_namespaces(&self.cluster, self.namespaces.clone())
+            .await
+        {
+            tracing::warn!(cluster = %self.cluster, %error, "storing the namespace inventory failed");
         }
     }
 
@@ -455,6 +478,7 @@ impl AgentSyncService for SyncApi {
             actor,
             cluster,
             inventory: Vec::new(),
+            namespaces: BTreeMap::new(),
         };
         let shutdown = self.shutdown.clone();
         let output = async_stream::stream! {
@@ -482,6 +506,7 @@ impl AgentSyncService for SyncApi {
                             yield down(Down::Inventory(result));
                         }
                     }
+                    Some(Up::Namespaces(inventory)) => session.namespaces(inventory).await,
                     Some(Up::Hello(_)) => {
                         yield Err(to_status(Error::BadRequest(
                             "hello may be sent only once per stream".into(),
