@@ -19,6 +19,8 @@ pub struct AgentMetrics {
     pub push_seconds: Histogram,
     /// Deletions the MP holds for this cluster.
     pub held: Gauge,
+    /// Generated objects edited or deleted in the cluster and put back.
+    pub drift_reverted: Counter,
 }
 
 impl AgentMetrics {
@@ -29,6 +31,7 @@ impl AgentMetrics {
             results: Family::default(),
             push_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             held: Gauge::default(),
+            drift_reverted: Counter::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -50,6 +53,11 @@ impl AgentMetrics {
             "deletions_held",
             "Deletions the management plane holds for confirmation",
             metrics.held.clone(),
+        );
+        sub.register(
+            "drift_reverted",
+            "Generated objects edited or deleted in the cluster and put back",
+            metrics.drift_reverted.clone(),
         );
         metrics
     }

@@ -3,6 +3,7 @@
 //! Depends on: `model`, `proto`, `k8s`, `runtime`; kube, tonic (client).
 //! Never: `store`, sqlx, `server`.
 
+pub mod applier;
 pub mod args;
 pub mod metrics;
 pub mod reconciler;
@@ -142,6 +143,15 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     );
     let (namespace_tx, mut namespace_rx) = mpsc::channel(4096);
     watch::spawn_namespaces(&client, namespace_tx, &shutdown);
+    let position = applier::Position::default();
+    let applier = applier::spawn(
+        client.clone(),
+        args.cluster.clone(),
+        position.clone(),
+        metrics.clone(),
+        &shutdown,
+    );
+    watch::spawn_owned(&client, &watched, &args.cluster, applier.clone(), &shutdown);
     let (mp_tx, mut mp_rx) = mpsc::channel(4096);
     upstream::spawn(
         upstream::Connection {
@@ -150,6 +160,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             identity: args.tls_cert.clone().zip(args.tls_key.clone()),
             ca: args.ca.clone(),
             token_file: args.token_file.clone(),
+            position,
+            applier,
         },
         leading.clone(),
         mp_tx,

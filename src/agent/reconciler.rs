@@ -472,6 +472,7 @@ impl Reconciler {
             }
             MpEvent::Result(result) => self.on_result(result),
             MpEvent::Inventory(result) => self.on_inventory(result),
+            MpEvent::Status(update) => self.on_status_update(&update),
         }
     }
 
@@ -576,6 +577,23 @@ impl Reconciler {
             tracing::warn!(held = result.held.len(), message = %result.held_message, "deletions held");
         }
         self.mark_all_dirty();
+    }
+
+    /// New propagation counts (or MP status) for an accepted object.
+    fn on_status_update(&mut self, update: &v1::StatusUpdate) {
+        let Some(key) = self.by_fqn.get(&update.fqn).cloned() else {
+            return;
+        };
+        let Some(tracked) = self.objects.get_mut(&key) else {
+            return;
+        };
+        if let Some((hash, PushState::Accepted(tsb))) = &tracked.answered
+            && tsb.etag == update.etag
+        {
+            let state = accepted_state(&update.fqn, &update.etag, update.state.as_ref());
+            tracked.answered = Some((hash.clone(), state));
+            self.dirty.insert(key);
+        }
     }
 
     fn on_result(&mut self, result: v1::PushResult) {

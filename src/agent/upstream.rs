@@ -28,6 +28,8 @@ pub enum MpEvent {
     Result(v1::PushResult),
     /// The answer to an inventory.
     Inventory(v1::InventoryResult),
+    /// The MP's view of an object this cluster originated changed.
+    Status(v1::StatusUpdate),
 }
 
 /// How to reach the management plane.
@@ -43,6 +45,10 @@ pub struct Connection {
     pub ca: Option<PathBuf>,
     /// Admin token for a loopback MP without mTLS.
     pub token_file: Option<PathBuf>,
+    /// Last applied distribution revision and checksum, for hello.
+    pub position: crate::agent::applier::Position,
+    /// Where deltas go.
+    pub applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
 }
 
 impl Connection {
@@ -120,11 +126,16 @@ impl Connection {
         )
         .max_decoding_message_size(16 * 1024 * 1024);
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
+        let (revision, checksum) = self
+            .position
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let hello = v1::AgentMessage {
             message: Some(v1::agent_message::Message::Hello(v1::Hello {
                 cluster: self.cluster.clone(),
-                last_applied_revision: 0,
-                checksum: String::new(),
+                last_applied_revision: revision,
+                checksum,
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
             })),
         };
@@ -170,6 +181,18 @@ impl Connection {
                 Ok(Some(v1::ServerMessage {
                     message: Some(Down::Inventory(result)),
                 })) => MpEvent::Inventory(result),
+                Ok(Some(v1::ServerMessage {
+                    message: Some(Down::Status(update)),
+                })) => MpEvent::Status(update),
+                Ok(Some(v1::ServerMessage {
+                    message: Some(Down::Delta(delta)),
+                })) => {
+                    let event = crate::agent::applier::ApplierEvent::Delta(delta, outbox.clone());
+                    if self.applier.send(event).await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 Ok(Some(_)) => continue,
                 Ok(None) => return Err("the management plane closed the stream".into()),
                 Err(status) => return Err(format!("{}: {}", code_of(&status), status.message())),

@@ -191,3 +191,51 @@ pub fn spawn_namespaces(
         }
     });
 }
+
+/// Watches the Istio objects this cluster's agent generated (by ownership label) and reports
+/// every change or delete to the applier, which puts back what drifted.
+pub fn spawn_owned(
+    client: &kube::Client,
+    watched: &[Watched],
+    cluster: &str,
+    applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
+    shutdown: &Shutdown,
+) {
+    use crate::agent::applier::{ApplierEvent, CLUSTER_LABEL, MANAGED_BY};
+    let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={cluster}");
+    for kind in watched.iter().filter(|w| w.kind.is_direct()) {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.resource);
+        let config = watcher::Config::default().labels(&selector);
+        let applier = applier.clone();
+        let stop = shutdown.clone();
+        let resource = kind.resource.clone();
+        let span = tracing::info_span!("watch-owned", kind = %resource.kind);
+        shutdown.spawn(span, async move {
+            let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            loop {
+                let next = tokio::select! {
+                    () = stop.cancelled() => break,
+                    next = stream.next() => next,
+                };
+                let object = match next {
+                    None => break,
+                    Some(Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o))) => o,
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "owned-object watch error; retrying");
+                        continue;
+                    }
+                };
+                let key = (
+                    resource.api_version.clone(),
+                    resource.kind.clone(),
+                    object.metadata.namespace.clone().unwrap_or_default(),
+                    object.metadata.name.clone().unwrap_or_default(),
+                );
+                if applier.send(ApplierEvent::Drift(key)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod auth;
 pub mod convert;
+pub mod distribute;
 pub mod engine;
 pub mod error;
 pub mod guard;
@@ -139,7 +140,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
     };
     let guard = guard::DeletionGuard::new(&guard);
+    let distributor = distribute::Distributor::new(engine.clone());
+    distributor.run(&shutdown);
     let sync = services::sync::SyncApi {
+        distributor: distributor.clone(),
         engine: engine.clone(),
         auth: auth.clone(),
         shutdown: shutdown.clone(),

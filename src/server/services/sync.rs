@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use serde_json::Value;
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -39,7 +40,12 @@ pub struct SyncApi {
     pub shutdown: Shutdown,
     /// Mass-deletion guard (shared with the cluster service, which confirms).
     pub guard: DeletionGuard,
+    /// Per-cluster desired Istio config and delivery.
+    pub distributor: crate::server::distribute::Distributor,
 }
+
+/// Messages queued towards one agent.
+const OUTBOX: usize = 1024;
 
 type SyncStream = Pin<Box<dyn Stream<Item = Result<v1::ServerMessage, Status>> + Send>>;
 
@@ -70,17 +76,6 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// The MP's view of a stored object for the CR's `status.tsb` (ACCEPTED until distribution
-/// reports edge states).
-fn object_state() -> v1::ObjectState {
-    v1::ObjectState {
-        status: "ACCEPTED".into(),
-        last_event: "MPC_ACCEPTED".into(),
-        clusters_applied: 0,
-        clusters_targeted: 0,
     }
 }
 
@@ -121,6 +116,7 @@ fn written_by(record: &Record, cluster: &str, namespace: &str, name: &str) -> bo
 /// One open stream: the cluster it speaks for and its inventory in progress.
 struct Session {
     engine: Engine,
+    distributor: crate::server::distribute::Distributor,
     guard: DeletionGuard,
     actor: Actor,
     cluster: String,
@@ -145,7 +141,7 @@ impl Session {
                 accepted: true,
                 etag: applied.record.etag.clone(),
                 revision: u64::try_from(applied.record.revision).unwrap_or_default(),
-                state: Some(object_state()),
+                state: Some(self.distributor.object_state(&applied.record.fqn)),
                 warnings: applied.warnings.iter().map(diagnostic_to_proto).collect(),
                 ..Default::default()
             },
@@ -320,7 +316,7 @@ impl Session {
                         fqn: item.fqn.clone(),
                         current: true,
                         etag: record.etag.clone(),
-                        state: Some(object_state()),
+                        state: Some(self.distributor.object_state(&applied.record.fqn)),
                     }
                 }
                 _ => v1::InventoryItemResult {
@@ -474,50 +470,78 @@ impl AgentSyncService for SyncApi {
         tracing::info!(%cluster, agent = %hello.agent_version, "agent connected");
         let mut session = Session {
             engine: self.engine.clone(),
+            distributor: self.distributor.clone(),
             guard: self.guard.clone(),
             actor,
             cluster,
             inventory: Vec::new(),
             namespaces: BTreeMap::new(),
         };
+        // Answers and the distributor's deltas share one outbox; a task drives the session.
+        let (outbox, answers) = mpsc::channel(OUTBOX);
+        if outbox.send(down(Down::Welcome(welcome))).await.is_err() {
+            return Err(Status::cancelled("the agent went away"));
+        }
+        self.distributor.connect(
+            &session.cluster,
+            outbox.clone(),
+            hello.last_applied_revision,
+            &hello.checksum,
+        );
         let shutdown = self.shutdown.clone();
-        let output = async_stream::stream! {
-            yield down(Down::Welcome(welcome));
+        let distributor = self.distributor.clone();
+        let span = tracing::info_span!("agent-stream", cluster = %session.cluster);
+        self.shutdown.spawn(span, async move {
             loop {
                 let next = tokio::select! {
                     () = shutdown.cancelled() => break,
+                    () = outbox.closed() => break,
                     next = incoming.next() => next,
                 };
                 let message = match next {
                     None => break,
                     Some(Err(status)) => {
-                        tracing::debug!(cluster = %session.cluster, %status, "agent stream error");
+                        tracing::debug!(%status, "agent stream error");
                         break;
                     }
                     Some(Ok(message)) => message,
                 };
-                match message.message {
-                    Some(Up::Push(push)) => yield down(Down::Result(session.push(push).await)),
-                    Some(Up::Removal(removal)) => {
-                        yield down(Down::Result(session.remove(removal).await));
+                let answer = match message.message {
+                    Some(Up::Push(push)) => Some(Down::Result(session.push(push).await)),
+                    Some(Up::Removal(removal)) => Some(Down::Result(session.remove(removal).await)),
+                    Some(Up::Inventory(chunk)) => session.inventory(chunk).await.map(Down::Inventory),
+                    Some(Up::Namespaces(inventory)) => {
+                        session.namespaces(inventory).await;
+                        distributor.namespaces(
+                            &session.cluster,
+                            session.namespaces.keys().cloned().collect(),
+                        );
+                        None
                     }
-                    Some(Up::Inventory(chunk)) => {
-                        if let Some(result) = session.inventory(chunk).await {
-                            yield down(Down::Inventory(result));
-                        }
+                    Some(Up::Ack(ack)) => {
+                        distributor.ack(&session.cluster, &ack);
+                        None
                     }
-                    Some(Up::Namespaces(inventory)) => session.namespaces(inventory).await,
                     Some(Up::Hello(_)) => {
-                        yield Err(to_status(Error::BadRequest(
-                            "hello may be sent only once per stream".into(),
-                        )));
+                        let _ = outbox
+                            .send(Err(to_status(Error::BadRequest(
+                                "hello may be sent only once per stream".into(),
+                            ))))
+                            .await;
                         break;
                     }
-                    None => {}
+                    None => None,
+                };
+                if let Some(answer) = answer
+                    && outbox.send(down(answer)).await.is_err()
+                {
+                    break;
                 }
             }
-            tracing::info!(cluster = %session.cluster, "agent disconnected");
-        };
+            distributor.disconnect(&session.cluster);
+            tracing::info!("agent disconnected");
+        });
+        let output = tokio_stream::wrappers::ReceiverStream::new(answers);
         Ok(Response::new(Box::pin(output)))
     }
 }

@@ -1,0 +1,335 @@
+//! The downstream half: applies the Istio objects the management plane wants in this cluster
+//! with server-side apply (field manager `tsbridge`), prunes owned objects no longer wanted,
+//! reverts drift, and acknowledges each revision with per-object errors.
+//!
+//! Ownership: every object it writes carries `tsbridge.io/managed-by: tsbridge` and
+//! `tsbridge.io/cluster: <cluster>`; pruning selects on both, so it never touches objects it
+//! does not own (nor another agent's in a shared test cluster).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::proto::v1;
+use crate::proto::v1::agent_message::Message as Up;
+use crate::runtime::Shutdown;
+
+/// Field manager of generated objects (gitops-contract.md, fixed names).
+pub const FIELD_MANAGER: &str = "tsbridge";
+/// Ownership label prune selects on.
+pub const MANAGED_BY: &str = "tsbridge.io/managed-by";
+/// Which cluster's agent wrote it.
+pub const CLUSTER_LABEL: &str = "tsbridge.io/cluster";
+
+/// (apiVersion, kind, namespace, name).
+pub type Key = (String, String, String, String);
+
+fn key_of(key: &v1::ObjectKey) -> Key {
+    (
+        key.api_version.clone(),
+        key.kind.clone(),
+        key.namespace.clone(),
+        key.name.clone(),
+    )
+}
+
+fn proto_key(key: &Key) -> v1::ObjectKey {
+    v1::ObjectKey {
+        api_version: key.0.clone(),
+        kind: key.1.clone(),
+        namespace: key.2.clone(),
+        name: key.3.clone(),
+    }
+}
+
+/// Where the last applied revision and checksum are kept for `hello`.
+pub type Position = Arc<Mutex<(u64, String)>>;
+
+/// What the applier is told.
+#[derive(Debug)]
+pub enum ApplierEvent {
+    /// A chunk of a revision, with the stream to acknowledge on.
+    Delta(v1::Delta, mpsc::Sender<v1::AgentMessage>),
+    /// An owned object changed or vanished in the cluster.
+    Drift(Key),
+}
+
+/// True when every field of `desired` has the same value in `live` (lists element-wise):
+/// what the apiserver adds (defaults, status, metadata) is not drift, a changed value is.
+pub fn is_subset(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv))),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b))
+        }
+        (d, l) => d == l,
+    }
+}
+
+struct Applier {
+    client: kube::Client,
+    cluster: String,
+    resources: HashMap<(String, String), ApiResource>,
+    desired: BTreeMap<Key, v1::DesiredObject>,
+    /// Keys of a full revision being received.
+    full: Option<BTreeSet<Key>>,
+    errors: Vec<v1::ObjectError>,
+    position: Position,
+    metrics: crate::agent::metrics::AgentMetrics,
+}
+
+impl Applier {
+    async fn api(&mut self, api_version: &str, kind: &str, namespace: &str) -> Result<Api<DynamicObject>, String> {
+        let cache_key = (api_version.to_string(), kind.to_string());
+        let resource = match self.resources.get(&cache_key) {
+            Some(resource) => resource.clone(),
+            None => {
+                let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+                let gvk = GroupVersionKind::gvk(group, version, kind);
+                let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+                    .await
+                    .map_err(|e| format!("{api_version} {kind} is not served by this cluster: {e}"))?;
+                self.resources.insert(cache_key, resource.clone());
+                resource
+            }
+        };
+        Ok(if namespace.is_empty() {
+            Api::all_with(self.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), namespace, &resource)
+        })
+    }
+
+    fn owned(&self, object: &v1::DesiredObject) -> Result<Value, String> {
+        let mut value: Value = serde_json::from_str(&object.object_json)
+            .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
+        let labels = value["metadata"]["labels"]
+            .as_object_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut labels = labels;
+        labels.insert(MANAGED_BY.into(), Value::String("tsbridge".into()));
+        labels.insert(CLUSTER_LABEL.into(), Value::String(self.cluster.clone()));
+        value["metadata"]["labels"] = Value::Object(labels);
+        Ok(value)
+    }
+
+    async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), String> {
+        let key = object.key.clone().unwrap_or_default();
+        let body = self.owned(object)?;
+        let api = self.api(&key.api_version, &key.kind, &key.namespace).await?;
+        api.patch(&key.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                kube::Error::Api(status) => status.message,
+                other => other.to_string(),
+            })
+    }
+
+    async fn remove(&mut self, key: &Key) -> Result<(), String> {
+        let api = self.api(&key.0, &key.1, &key.2).await?;
+        let Some(live) = api.get_opt(&key.3).await.map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let ours = live
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.get(MANAGED_BY).is_some_and(|v| v == "tsbridge"));
+        if !ours {
+            // Never delete what someone else owns, even if the MP says so.
+            return Ok(());
+        }
+        match api.delete(&key.3, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    fn error(&mut self, key: &Key, source: &str, message: String) {
+        tracing::warn!(?key, %message, "generated object not applied");
+        self.errors.push(v1::ObjectError {
+            key: Some(proto_key(key)),
+            source_fqn: source.to_string(),
+            message,
+        });
+    }
+
+    async fn on_delta(&mut self, delta: v1::Delta) -> Option<v1::Ack> {
+        if delta.full && self.full.is_none() {
+            self.full = Some(BTreeSet::new());
+            self.errors.clear();
+        }
+        for object in delta.upserts {
+            let key = key_of(&object.key.clone().unwrap_or_default());
+            if let Some(full) = self.full.as_mut() {
+                full.insert(key.clone());
+            }
+            let unchanged = self
+                .desired
+                .get(&key)
+                .is_some_and(|d| d.content_hash == object.content_hash);
+            // A full resync re-applies everything (the cluster may have drifted meanwhile).
+            if unchanged && !delta.full {
+                continue;
+            }
+            match self.apply(&object).await {
+                Ok(()) => {}
+                Err(message) => self.error(&key, &object.source_fqn.clone(), message),
+            }
+            self.desired.insert(key, object);
+        }
+        for removal in delta.removals {
+            let key = key_of(&removal);
+            let source = self
+                .desired
+                .remove(&key)
+                .map(|d| d.source_fqn)
+                .unwrap_or_default();
+            if let Err(message) = self.remove(&key).await {
+                self.error(&key, &source, message);
+            }
+        }
+        if !delta.last {
+            return None;
+        }
+        if let Some(full) = self.full.take() {
+            self.desired.retain(|k, _| full.contains(k));
+            self.prune(&full).await;
+        }
+        *self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (delta.revision, delta.checksum.clone());
+        Some(v1::Ack {
+            revision: delta.revision,
+            errors: std::mem::take(&mut self.errors),
+            checksum: delta.checksum,
+        })
+    }
+
+    /// Deletes owned objects of this cluster that the complete desired set does not list.
+    async fn prune(&mut self, wanted: &BTreeSet<Key>) {
+        let kinds: Vec<(String, String)> = self.resources.keys().cloned().collect();
+        let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
+        for (api_version, kind) in kinds {
+            let Ok(api) = self.api(&api_version, &kind, "").await else {
+                continue;
+            };
+            let Ok(list) = api.list(&ListParams::default().labels(&selector)).await else {
+                continue;
+            };
+            for live in list {
+                let key = (
+                    api_version.clone(),
+                    kind.clone(),
+                    live.metadata.namespace.clone().unwrap_or_default(),
+                    live.metadata.name.clone().unwrap_or_default(),
+                );
+                if !wanted.contains(&key) {
+                    if let Err(message) = self.remove(&key).await {
+                        tracing::warn!(?key, %message, "prune failed");
+                    } else {
+                        tracing::info!(?key, "pruned");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A watched owned object differs from what the MP wants (or is gone): apply it again.
+    async fn on_drift(&mut self, key: Key) {
+        let Some(object) = self.desired.get(&key).cloned() else {
+            return;
+        };
+        let Ok(api) = self.api(&key.0, &key.1, &key.2).await else {
+            return;
+        };
+        let live = api.get_opt(&key.3).await.ok().flatten();
+        let desired: Value = serde_json::from_str(&object.object_json).unwrap_or(Value::Null);
+        let drifted = match &live {
+            None => true,
+            Some(live) => {
+                let live = serde_json::to_value(live).unwrap_or(Value::Null);
+                !is_subset(&desired["spec"], &live["spec"])
+                    || !is_subset(&desired["metadata"]["labels"], &live["metadata"]["labels"])
+            }
+        };
+        if !drifted {
+            return;
+        }
+        tracing::warn!(?key, "generated object drifted; reverting");
+        self.metrics.drift_reverted.inc();
+        if let Err(message) = self.apply(&object).await {
+            tracing::warn!(?key, %message, "reverting drift failed");
+        }
+    }
+}
+
+/// Starts the applier; returns where to send deltas and drift reports.
+pub fn spawn(
+    client: kube::Client,
+    cluster: String,
+    position: Position,
+    metrics: crate::agent::metrics::AgentMetrics,
+    shutdown: &Shutdown,
+) -> mpsc::Sender<ApplierEvent> {
+    let (events, mut receiver) = mpsc::channel::<ApplierEvent>(1024);
+    let stop = shutdown.clone();
+    let mut applier = Applier {
+        client,
+        cluster,
+        resources: HashMap::new(),
+        desired: BTreeMap::new(),
+        full: None,
+        errors: Vec::new(),
+        position,
+        metrics,
+    };
+    shutdown.spawn(tracing::info_span!("applier"), async move {
+        loop {
+            let event = tokio::select! {
+                () = stop.cancelled() => break,
+                event = receiver.recv() => match event { Some(e) => e, None => break },
+            };
+            match event {
+                ApplierEvent::Delta(delta, outbox) => {
+                    if let Some(ack) = applier.on_delta(delta).await {
+                        let nack = !ack.errors.is_empty();
+                        tracing::info!(revision = ack.revision, nack, "revision applied");
+                        let _ = outbox
+                            .send(v1::AgentMessage {
+                                message: Some(Up::Ack(ack)),
+                            })
+                            .await;
+                    }
+                }
+                ApplierEvent::Drift(key) => applier.on_drift(key).await,
+            }
+        }
+    });
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_added_by_the_apiserver_are_not_drift() {
+        let desired = json!({"hosts": ["a"], "http": [{"route": [{"weight": 100}]}]});
+        let live = json!({"hosts": ["a"], "http": [{"route": [{"weight": 100, "x": 1}]}], "extra": true});
+        assert!(is_subset(&desired, &live));
+        let edited = json!({"hosts": ["b"], "http": [{"route": [{"weight": 100}]}]});
+        assert!(!is_subset(&desired, &edited));
+        let shorter = json!({"hosts": [], "http": [{"route": [{"weight": 100}]}]});
+        assert!(!is_subset(&desired, &shorter));
+    }
+}

@@ -1,0 +1,420 @@
+//! Distribution: what every connected cluster must hold, and getting it there.
+//!
+//! For each cluster with an open sync stream on this replica, the distributor keeps the
+//! desired set of generated Istio objects (content hash per object), recomputes it when config
+//! or the cluster's namespaces change, and sends the difference as one revision of
+//! per-object upserts and removals. The agent acknowledges each revision (with per-object
+//! errors: a NACK); that gives the per-cluster edge states (tsb-model.md §5.3) from which
+//! objects go READY, and the originating CR learns "applied in N of M clusters".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{Notify, mpsc};
+use tonic::Status;
+
+use crate::model::Resource;
+use crate::model::resolve::ClusterNamespaces;
+use crate::model::status::EdgeState;
+use crate::model::translate::{ObjectKey, translate_cluster};
+use crate::proto::v1;
+use crate::proto::v1::server_message::Message as Down;
+use crate::runtime::Shutdown;
+use crate::server::engine::{Engine, decode};
+
+/// Objects per delta message: far below gRPC's 4 MiB default even for large objects.
+const CHUNK: usize = 100;
+/// A single generated object larger than this is refused (and named) instead of sent.
+pub const MAX_GENERATED_BYTES: usize = 1024 * 1024;
+
+/// Sends to one agent's stream.
+pub type Outbox = mpsc::Sender<Result<v1::ServerMessage, Status>>;
+
+#[derive(Debug, Clone)]
+struct Desired {
+    hash: String,
+    json: String,
+    source: String,
+}
+
+#[derive(Debug, Default)]
+struct Link {
+    namespaces: BTreeSet<String>,
+    outbox: Option<Outbox>,
+    /// What the agent has been sent (the desired set as of `revision`).
+    desired: BTreeMap<ObjectKey, Desired>,
+    revision: u64,
+    checksum: String,
+    /// Per revision sent and not yet acknowledged: the sources it touched.
+    pending: BTreeMap<u64, BTreeSet<String>>,
+    /// Per source FQN: this cluster's edge state.
+    edges: BTreeMap<String, EdgeState>,
+    /// Next send must be a full resync.
+    needs_full: bool,
+    /// Namespaces or config changed since the last send.
+    stale: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    revision: i64,
+    resources: BTreeMap<String, Resource>,
+    etags: BTreeMap<String, String>,
+    /// GitOps objects: the cluster they came from.
+    origins: BTreeMap<String, String>,
+    links: BTreeMap<String, Link>,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Distributor {
+    engine: Engine,
+    state: Arc<Mutex<State>>,
+    wake: Arc<Notify>,
+}
+
+fn checksum_of(desired: &BTreeMap<ObjectKey, Desired>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (key, object) in desired {
+        for byte in key.to_string().bytes().chain(object.hash.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn proto_key(key: &ObjectKey, json: &str) -> v1::ObjectKey {
+    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v1::ObjectKey {
+        api_version: value["apiVersion"].as_str().unwrap_or_default().to_string(),
+        kind: key.kind.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+    }
+}
+
+impl Distributor {
+    /// A distributor over the engine's objects; `run` keeps it current.
+    pub fn new(engine: Engine) -> Distributor {
+        Distributor {
+            engine,
+            state: Arc::default(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds.
+    pub fn connect(&self, cluster: &str, outbox: Outbox, revision: u64, checksum: &str) {
+        let mut state = self.lock();
+        let link = state.links.entry(cluster.to_string()).or_default();
+        // Resume with deltas only when the agent holds exactly what this replica sent.
+        link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
+        link.outbox = Some(outbox);
+        link.pending.clear();
+        link.stale = true;
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// The stream of `cluster` ended.
+    pub fn disconnect(&self, cluster: &str) {
+        if let Some(link) = self.lock().links.get_mut(cluster) {
+            link.outbox = None;
+            link.pending.clear();
+        }
+    }
+
+    /// The cluster's namespaces changed.
+    pub fn namespaces(&self, cluster: &str, namespaces: BTreeSet<String>) {
+        let mut state = self.lock();
+        let link = state.links.entry(cluster.to_string()).or_default();
+        if link.namespaces != namespaces {
+            link.namespaces = namespaces;
+            link.stale = true;
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// An agent applied `revision` (errors: a NACK for those objects).
+    pub fn ack(&self, cluster: &str, ack: &v1::Ack) {
+        let updates = {
+            let mut state = self.lock();
+            let Some(link) = state.links.get_mut(cluster) else {
+                return;
+            };
+            let mut touched = BTreeSet::new();
+            let revisions: Vec<u64> = link.pending.range(..=ack.revision).map(|(r, _)| *r).collect();
+            for revision in revisions {
+                touched.extend(link.pending.remove(&revision).unwrap_or_default());
+            }
+            let failed: BTreeSet<&str> = ack.errors.iter().map(|e| e.source_fqn.as_str()).collect();
+            for source in &touched {
+                let edge = if failed.contains(source.as_str()) {
+                    EdgeState::Errored
+                } else {
+                    EdgeState::Applied
+                };
+                link.edges.insert(source.clone(), edge);
+            }
+            touched
+        };
+        self.send_status_updates(&updates);
+    }
+
+    /// Per-cluster edge states of `fqn` in the clusters this replica serves.
+    pub fn edges(&self, fqn: &str) -> BTreeMap<String, EdgeState> {
+        self.lock()
+            .links
+            .iter()
+            .filter_map(|(cluster, link)| link.edges.get(fqn).map(|e| (cluster.clone(), *e)))
+            .collect()
+    }
+
+    /// The MP view of `fqn` for the CR's `status.tsb`.
+    pub fn object_state(&self, fqn: &str) -> v1::ObjectState {
+        let edges = self.edges(fqn);
+        let counts = crate::model::status::ClusterCounts::of(&edges);
+        let (status, event) = if edges.is_empty() {
+            ("ACCEPTED", "MPC_ACCEPTED")
+        } else if edges.values().any(|e| *e == EdgeState::Errored) {
+            ("FAILED", "XCP_ERRORED")
+        } else if counts.applied >= counts.targeted {
+            ("READY", "XCP_APPLIED")
+        } else if counts.applied > 0 {
+            ("ACCEPTED", "XCP_PARTIALLY_APPLIED")
+        } else {
+            ("ACCEPTED", "XCP_ACCEPTED")
+        };
+        v1::ObjectState {
+            status: status.into(),
+            last_event: event.into(),
+            clusters_applied: counts.applied,
+            clusters_targeted: counts.targeted,
+        }
+    }
+
+    /// Tells each object's originating cluster (when it is connected here) its new counts.
+    fn send_status_updates(&self, fqns: &BTreeSet<String>) {
+        let states: Vec<(String, v1::ObjectState)> = fqns
+            .iter()
+            .map(|fqn| (fqn.clone(), self.object_state(fqn)))
+            .collect();
+        let state = self.lock();
+        for (fqn, object_state) in states {
+            let Some(origin) = state.origins.get(&fqn) else {
+                continue;
+            };
+            let Some(outbox) = state.links.get(origin).and_then(|l| l.outbox.as_ref()) else {
+                continue;
+            };
+            let etag = state.etags.get(&fqn).cloned().unwrap_or_default();
+            send(
+                outbox,
+                Down::Status(v1::StatusUpdate {
+                    fqn,
+                    etag,
+                    state: Some(object_state),
+                }),
+            );
+        }
+    }
+
+    /// Keeps the desired sets current until shutdown.
+    pub fn run(&self, shutdown: &Shutdown) {
+        let this = self.clone();
+        let stop = shutdown.clone();
+        let mut revisions = self.engine.store().subscribe();
+        shutdown.spawn(tracing::info_span!("distribute"), async move {
+            loop {
+                if let Err(error) = this.catch_up().await {
+                    tracing::warn!(%error, "distribution: reading changes failed");
+                }
+                this.send_all();
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = revisions.changed() => {}
+                    () = this.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    async fn catch_up(&self) -> Result<(), crate::server::error::Error> {
+        let strip = crate::model::metadata::StripRules::default();
+        loop {
+            let after = self.lock().revision;
+            let changes = self.engine.store().changes_since(after, 1000).await?;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let mut state = self.lock();
+            for change in changes {
+                match change.record.as_ref().map(|r| (r, decode(r, &strip))) {
+                    Some((record, Ok(resource))) => {
+                        state.etags.insert(change.fqn.clone(), record.etag.clone());
+                        match record.origin.get("cluster").and_then(serde_json::Value::as_str) {
+                            Some(cluster) => {
+                                state.origins.insert(change.fqn.clone(), cluster.to_string());
+                            }
+                            None => {
+                                state.origins.remove(&change.fqn);
+                            }
+                        }
+                        state.resources.insert(change.fqn.clone(), resource);
+                    }
+                    Some((_, Err(_))) | None => {
+                        state.etags.remove(&change.fqn);
+                        state.origins.remove(&change.fqn);
+                        state.resources.remove(&change.fqn);
+                    }
+                }
+                state.revision = change.revision;
+            }
+            for link in state.links.values_mut() {
+                link.stale = true;
+            }
+        }
+    }
+
+    /// Recomputes every stale connected cluster and sends what changed.
+    fn send_all(&self) {
+        let mut touched = BTreeSet::new();
+        {
+            let mut state = self.lock();
+            let revision = u64::try_from(state.revision).unwrap_or_default();
+            let resources: Vec<Resource> = state.resources.values().cloned().collect();
+            for (cluster, link) in &mut state.links {
+                if !link.stale || link.outbox.is_none() {
+                    continue;
+                }
+                link.stale = false;
+                touched.extend(recompute(cluster, link, &resources, revision));
+            }
+        }
+        self.send_status_updates(&touched);
+    }
+}
+
+fn send(outbox: &Outbox, message: Down) {
+    if outbox
+        .try_send(Ok(v1::ServerMessage {
+            message: Some(message),
+        }))
+        .is_err()
+    {
+        tracing::warn!("agent stream full or closed; it resyncs on reconnect");
+    }
+}
+
+/// Translates for one cluster, diffs against what it was sent, and sends the delta.
+/// Returns the sources whose edge state changed.
+fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u64) -> BTreeSet<String> {
+    let inventory = ClusterNamespaces {
+        cluster: cluster.to_string(),
+        namespaces: link.namespaces.clone(),
+    };
+    let translation = translate_cluster(&inventory, resources);
+    let mut desired: BTreeMap<ObjectKey, Desired> = BTreeMap::new();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    for (fqn, diagnostic) in &translation.errors {
+        tracing::warn!(%cluster, %fqn, %diagnostic, "translation failed");
+        failed.insert(fqn.clone());
+    }
+    for (source, keys) in &translation.sources {
+        for key in keys {
+            let Some(generated) = translation.objects.get(key) else {
+                continue;
+            };
+            let json = generated.to_object().to_string();
+            if json.len() > MAX_GENERATED_BYTES {
+                tracing::warn!(%cluster, %source, object = %key, bytes = json.len(), "generated object over the size limit; not sent");
+                failed.insert(source.clone());
+                continue;
+            }
+            desired.insert(
+                key.clone(),
+                Desired {
+                    hash: generated.content_hash(),
+                    json,
+                    source: source.clone(),
+                },
+            );
+        }
+    }
+    let full = link.needs_full;
+    let mut upserts: Vec<v1::DesiredObject> = Vec::new();
+    for (key, object) in &desired {
+        let changed = link.desired.get(key).is_none_or(|old| old.hash != object.hash);
+        if full || changed {
+            touched.insert(object.source.clone());
+            upserts.push(v1::DesiredObject {
+                key: Some(proto_key(key, &object.json)),
+                content_hash: object.hash.clone(),
+                object_json: object.json.clone(),
+                source_fqn: object.source.clone(),
+            });
+        }
+    }
+    let mut removals: Vec<v1::ObjectKey> = Vec::new();
+    for (key, old) in &link.desired {
+        if !desired.contains_key(key) {
+            touched.insert(old.source.clone());
+            removals.push(proto_key(key, &old.json));
+        }
+    }
+    // Sources no longer targeting this cluster lose their edge.
+    let targeted: BTreeSet<&String> = desired.values().map(|d| &d.source).collect();
+    link.edges.retain(|source, _| targeted.contains(source) || failed.contains(source));
+    for source in &failed {
+        link.edges.insert(source.clone(), EdgeState::Errored);
+    }
+    if upserts.is_empty() && removals.is_empty() && !full {
+        return failed;
+    }
+    let revision = revision.max(link.revision + 1);
+    let checksum = checksum_of(&desired);
+    let Some(outbox) = link.outbox.clone() else {
+        return BTreeSet::new();
+    };
+    let mut messages: Vec<v1::Delta> = Vec::new();
+    let mut upserts = upserts.into_iter().peekable();
+    let mut removals = removals.into_iter().peekable();
+    loop {
+        let chunk_upserts: Vec<_> = upserts.by_ref().take(CHUNK).collect();
+        let chunk_removals: Vec<_> = removals.by_ref().take(CHUNK).collect();
+        let last = upserts.peek().is_none() && removals.peek().is_none();
+        messages.push(v1::Delta {
+            revision,
+            full,
+            upserts: chunk_upserts,
+            removals: chunk_removals,
+            last,
+            checksum: if last { checksum.clone() } else { String::new() },
+        });
+        if last {
+            break;
+        }
+    }
+    for delta in messages {
+        send(&outbox, Down::Delta(delta));
+    }
+    for source in &touched {
+        if !failed.contains(source) && targeted.contains(source) {
+            link.edges.insert(source.clone(), EdgeState::Unknown);
+        }
+    }
+    link.pending.insert(revision, touched.iter().filter(|s| !failed.contains(*s)).cloned().collect());
+    link.desired = desired;
+    link.revision = revision;
+    link.checksum = checksum;
+    link.needs_full = false;
+    touched.extend(failed);
+    touched
+}

@@ -1,0 +1,368 @@
+//! Distribution across three real control planes with one MP and three agents: config applied
+//! in cluster-a lands as Istio objects in exactly the namespaces its selectors resolve to in
+//! cluster-b and cluster-c, follows namespace changes, updates, deletes and drift, and the
+//! originating CR shows how many clusters applied it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::crds::{dynamic_api, install_crds};
+use crate::support::cluster::{Cluster, TEST_NS_LABEL};
+use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::process::ChildProcess;
+use crate::support::random_suffix;
+use crate::support::wait::eventually;
+use tsbridge::model::resolve::ClusterNamespaces;
+use tsbridge::model::translate::translate_cluster;
+use tsbridge::proto::v1;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Member {
+    name: String,
+    cluster: Cluster,
+    client: Client,
+    _agent: Option<ChildProcess>,
+}
+
+struct Fleet {
+    suffix: String,
+    config_ns: String,
+    members: Vec<Member>,
+    mp: Mp,
+    _api: Clients,
+    _dir: tempfile::TempDir,
+}
+
+fn namespace(name: &str) -> Namespace {
+    serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { TEST_NS_LABEL: "true" } }
+    }))
+    .expect("namespace")
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.create(&Default::default(), &namespace(name))
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+}
+
+async fn delete_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        let suffix = random_suffix();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = format!("sqlite:{}", dir.path().join("mp.db").display());
+        let mp = Mp::start(&store, dir.path(), &[]).await;
+        let mut api = mp.clients(&mp.token).await;
+        let config_ns = format!("dist-{suffix}-config");
+        let mut members = Vec::new();
+        for cluster_name in ["cluster-a", "cluster-b", "cluster-c"] {
+            let cluster = Cluster::attach(cluster_name);
+            let client = cluster.client().await;
+            install_crds(&client).await;
+            let name = format!("{cluster_name}-{suffix}");
+            api.clusters
+                .create_cluster(v1::CreateClusterRequest { name: name.clone() })
+                .await
+                .expect("cluster");
+            api.clusters
+                .grant(v1::GrantRequest {
+                    cluster: name.clone(),
+                    scope: "organizations/acme".into(),
+                })
+                .await
+                .expect("grant");
+            members.push(Member {
+                name,
+                cluster,
+                client,
+                _agent: None,
+            });
+        }
+        create_namespace(&members[0].client, &config_ns).await;
+        let mut fleet = Fleet {
+            suffix,
+            config_ns,
+            members,
+            mp,
+            _api: api,
+            _dir: dir,
+        };
+        for index in 0..3 {
+            fleet.start_agent(index);
+        }
+        fleet
+    }
+
+    fn start_agent(&mut self, index: usize) {
+        let member = &self.members[index];
+        let admin = format!("127.0.0.1:{}", free_port());
+        let args: Vec<String> = [
+            "agent",
+            "--cluster",
+            &member.name,
+            "--server",
+            &self.mp.url,
+            "--insecure",
+            "--token-file",
+            self.mp.token_file.to_str().expect("UTF-8"),
+            "--kubeconfig",
+            member.cluster.kubeconfig.to_str().expect("UTF-8"),
+            "--watch-namespace",
+            &self.config_ns,
+            "--lease-namespace",
+            "default",
+            "--lease-name",
+            &format!("tsbridge-{}", member.name),
+            "--lease-duration",
+            "4s",
+            "--admin-listen",
+            &admin,
+            "--delete-grace",
+            "1s",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let agent =
+            ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+        self.members[index]._agent = Some(agent);
+    }
+
+    fn app_ns(&self, part: &str) -> String {
+        format!("dist-{}-{part}", self.suffix)
+    }
+
+    /// The hierarchy: one workspace selecting `*/<app>` and `cluster-c-<s>/<prefix>*` namespaces,
+    /// a BRIDGED traffic group and security group with settings, and a service route.
+    fn config(&self) -> Vec<Value> {
+        let app = self.app_ns("app");
+        let prefix = format!("{}*", self.app_ns("later-"));
+        let c = &self.members[2].name;
+        let tenant = format!("t-{}", self.suffix);
+        let hierarchy = |extra: &[(&str, &str)]| {
+            let mut annotations = json!({
+                "tsb.tetrate.io/organization": "acme",
+                "tsb.tetrate.io/tenant": tenant,
+                "tsb.tetrate.io/workspace": "ws",
+            });
+            for (k, v) in extra {
+                annotations[*k] = json!(v);
+            }
+            annotations
+        };
+        vec![
+            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+                   "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
+                   "spec": {"displayName": "dist"}}),
+            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+                   "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
+                   "spec": {"namespaceSelector": {"names": [format!("*/{app}"), format!("{c}/{prefix}")]}}}),
+            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
+                   "metadata": {"name": "tg", "annotations": hierarchy(&[])},
+                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "TrafficSetting",
+                   "metadata": {"name": "ts", "annotations": hierarchy(&[("tsb.tetrate.io/trafficGroup", "tg")])},
+                   "spec": {"reachability": {"mode": "GROUP"},
+                            "resilience": {"circuitBreakerSensitivity": "MEDIUM"}}}),
+            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "Group",
+                   "metadata": {"name": "sg", "annotations": hierarchy(&[])},
+                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
+                   "metadata": {"name": "ss", "annotations": hierarchy(&[("tsb.tetrate.io/securityGroup", "sg")])},
+                   "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
+        ]
+    }
+
+    async fn apply(&self, object: &Value) {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        dynamic_api(&self.members[0].client, &self.config_ns, object)
+            .patch(
+                name,
+                &PatchParams::apply("kustomize-controller").force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+    }
+
+    async fn delete(&self, object: &Value) {
+        let name = object["metadata"]["name"].as_str().expect("name");
+        dynamic_api(&self.members[0].client, &self.config_ns, object)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
+    }
+
+    /// What the model says `index` must hold when it has `namespaces`.
+    fn expected(&self, index: usize, config: &[Value], namespaces: &[String]) -> BTreeSet<String> {
+        let strip = tsbridge::model::metadata::StripRules::default();
+        let resources: Vec<tsbridge::model::Resource> = config
+            .iter()
+            .map(|o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
+                tsbridge::model::Converted::Resource { resource, .. } => *resource,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let inventory = ClusterNamespaces {
+            cluster: self.members[index].name.clone(),
+            namespaces: namespaces.iter().cloned().collect(),
+        };
+        let translation = translate_cluster(&inventory, &resources);
+        assert!(translation.errors.is_empty(), "{:?}", translation.errors);
+        translation
+            .objects
+            .values()
+            .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
+            .collect()
+    }
+
+    /// Every object the agent of `index` owns in its cluster, as `Kind/namespace/name`.
+    async fn owned(&self, index: usize) -> BTreeSet<String> {
+        let member = &self.members[index];
+        let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={}", member.name);
+        let mut found = BTreeSet::new();
+        for (group, version, kind, plural) in ISTIO_KINDS {
+            let gvk = GroupVersionKind::gvk(group, version, kind);
+            let api: Api<DynamicObject> =
+                Api::all_with(member.client.clone(), &ApiResource::from_gvk_with_plural(&gvk, plural));
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
+            for object in list {
+                found.insert(format!(
+                    "{kind}/{}/{}",
+                    object.metadata.namespace.unwrap_or_default(),
+                    object.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+        found
+    }
+
+    async fn await_owned(&self, index: usize, expected: &BTreeSet<String>) {
+        let what = format!("{} to hold exactly {expected:?}", self.members[index].name);
+        eventually(&what, WAIT, || async { (self.owned(index).await == *expected).then_some(()) }).await;
+    }
+}
+
+const ISTIO_KINDS: [(&str, &str, &str, &str); 8] = [
+    ("networking.istio.io", "v1", "VirtualService", "virtualservices"),
+    ("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
+    ("networking.istio.io", "v1", "Gateway", "gateways"),
+    ("networking.istio.io", "v1", "Sidecar", "sidecars"),
+    ("networking.istio.io", "v1", "ServiceEntry", "serviceentries"),
+    ("security.istio.io", "v1", "PeerAuthentication", "peerauthentications"),
+    ("security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies"),
+    ("networking.istio.io", "v1alpha3", "EnvoyFilter", "envoyfilters"),
+];
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
+    let mut fleet = Fleet::start().await;
+    let app = fleet.app_ns("app");
+    let later = fleet.app_ns("later-one");
+    // b and c have the app namespace; a has none of them.
+    create_namespace(&fleet.members[1].client, &app).await;
+    create_namespace(&fleet.members[2].client, &app).await;
+    let config = fleet.config();
+    for object in &config {
+        fleet.apply(object).await;
+    }
+    let expected_b = fleet.expected(1, &config, std::slice::from_ref(&app));
+    assert!(!expected_b.is_empty(), "the hierarchy generates objects");
+    fleet.await_owned(1, &expected_b).await;
+    fleet.await_owned(2, &fleet.expected(2, &config, std::slice::from_ref(&app))).await;
+    fleet.await_owned(0, &BTreeSet::new()).await;
+
+    // The originating CR shows propagation: applied in 2 of 2 clusters.
+    let setting = config.iter().find(|o| o["kind"] == "TrafficSetting").expect("setting");
+    eventually("the CR to show 2 of 2 clusters", WAIT, || async {
+        let live = dynamic_api(&fleet.members[0].client, &fleet.config_ns, setting)
+            .get(setting["metadata"]["name"].as_str().expect("name"))
+            .await
+            .ok()?;
+        let clusters = &live.data["status"]["tsb"]["clusters"];
+        (clusters["applied"] == 2 && clusters["targeted"] == 2).then_some(())
+    })
+    .await;
+
+    // A namespace created later that matches the prefix entry (only in c) gets config.
+    create_namespace(&fleet.members[2].client, &later).await;
+    let both = [app.clone(), later.clone()];
+    fleet.await_owned(2, &fleet.expected(2, &config, &both)).await;
+    // The same namespace in b matches nothing (the prefix entry names cluster c).
+    create_namespace(&fleet.members[1].client, &later).await;
+    fleet.await_owned(1, &expected_b).await;
+
+    // A manual edit in b is reverted.
+    let sidecars: Api<DynamicObject> = Api::namespaced_with(
+        fleet.members[1].client.clone(),
+        &app,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "Sidecar"),
+            "sidecars",
+        ),
+    );
+    let sidecar = sidecars
+        .list(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .next()
+        .expect("a generated Sidecar in b");
+    let name = sidecar.metadata.name.clone().expect("name");
+    let original = sidecar.data["spec"].clone();
+    sidecars
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"egress": [{"hosts": ["./*", "edited/*"]}]}})),
+        )
+        .await
+        .expect("manual edit");
+    eventually("the manual edit to be reverted", WAIT, || async {
+        let live = sidecars.get(&name).await.ok()?;
+        (live.data["spec"] == original).then_some(())
+    })
+    .await;
+
+    // A delete prunes everywhere; agent b down meanwhile converges after restart.
+    fleet.members[1]._agent = None;
+    let security = config.iter().find(|o| o["kind"] == "SecuritySetting").expect("ss");
+    fleet.delete(security).await;
+    let remaining: Vec<Value> = config.iter().filter(|o| o["kind"] != "SecuritySetting").cloned().collect();
+    fleet.await_owned(2, &fleet.expected(2, &remaining, &both)).await;
+    fleet.start_agent(1);
+    fleet.await_owned(1, &fleet.expected(1, &remaining, std::slice::from_ref(&app))).await;
+
+    // MP restart: nothing duplicated or lost.
+    fleet.mp.restart().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    fleet.await_owned(1, &fleet.expected(1, &remaining, std::slice::from_ref(&app))).await;
+    fleet.await_owned(2, &fleet.expected(2, &remaining, &both)).await;
+
+    // A namespace deleted loses its config.
+    delete_namespace(&fleet.members[2].client, &later).await;
+    fleet.await_owned(2, &fleet.expected(2, &remaining, std::slice::from_ref(&app))).await;
+
+    for (index, ns) in [(1, &app), (2, &app), (1, &later)] {
+        delete_namespace(&fleet.members[index].client, ns).await;
+    }
+    delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
+}
