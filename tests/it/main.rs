@@ -11,4 +11,5 @@ mod server;
 mod smoke;
 mod store;
 mod support;
+mod translate;
 mod validate;
