@@ -435,3 +435,78 @@ fn every_kind_fixture_translates_for_a_matching_cluster() {
     };
     assert!(translate_cluster(&other, &resources).objects.is_empty());
 }
+
+#[test]
+fn translates_ten_thousand_resources_quickly() {
+    // 2,000 workspaces, each with a traffic group, a TrafficSetting, a ServiceRoute and a
+    // WorkspaceSetting: every resource is looked up by FQN, never searched for.
+    let mut resources = Vec::new();
+    let mut namespaces = BTreeSet::new();
+    for w in 0..2000 {
+        let ns = format!("ns-{w}");
+        let ws = format!("ws-{w}");
+        let hierarchy =
+            json!({"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": "payments"});
+        let mut under_ws = hierarchy.clone();
+        under_ws["tsb.tetrate.io/workspace"] = json!(ws);
+        let mut under_tg = under_ws.clone();
+        under_tg["tsb.tetrate.io/trafficGroup"] = json!("tg");
+        let objects = [
+            (
+                "tsb.tetrate.io/v2",
+                "Workspace",
+                ws.as_str(),
+                &hierarchy,
+                json!({"namespaceSelector": {"names": [format!("*/{ns}")]}}),
+            ),
+            (
+                "tsb.tetrate.io/v2",
+                "WorkspaceSetting",
+                "default",
+                &under_ws,
+                json!({"defaultTrafficSetting": {"resilience": {"httpRequestTimeout": "3s"}}}),
+            ),
+            (
+                "traffic.tsb.tetrate.io/v2",
+                "Group",
+                "tg",
+                &under_ws,
+                json!({"namespaceSelector": {"names": ["*/*"]}}),
+            ),
+            (
+                "traffic.tsb.tetrate.io/v2",
+                "TrafficSetting",
+                "default",
+                &under_tg,
+                json!({"reachability": {"mode": "NAMESPACE"}}),
+            ),
+            (
+                "traffic.tsb.tetrate.io/v2",
+                "ServiceRoute",
+                "web",
+                &under_tg,
+                json!({"service": format!("{ns}/web.{ns}.svc.cluster.local"), "subsets": [{"name": "v1"}]}),
+            ),
+        ];
+        for (api_version, kind, name, annotations, spec) in objects {
+            resources.push(resource(&manifest(json!({
+                "apiVersion": api_version, "kind": kind,
+                "metadata": {"name": name, "annotations": annotations}, "spec": spec
+            }))));
+        }
+        namespaces.insert(ns);
+    }
+    let cluster = ClusterNamespaces {
+        cluster: "c1".into(),
+        namespaces,
+    };
+    let started = std::time::Instant::now();
+    let t = translate_cluster(&cluster, &resources);
+    assert!(t.errors.is_empty(), "{:?}", &t.errors[..1]);
+    assert_eq!(t.objects.len(), 2000 * 3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
