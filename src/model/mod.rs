@@ -2,9 +2,9 @@
 //!
 //! The pure TSB configuration model (tsb-model.md): the kind catalogue, FQNs, hierarchy
 //! annotations, `namespaceSelector` semantics, typed specs, the object → resource conversion,
-//! the three validation layers, diagnostics, and the status model. No I/O and no clock: every
-//! function is deterministic in its inputs, so the webhook, the MP and `tsbridge validate`
-//! reach the same verdicts.
+//! the three validation layers, diagnostics, the status model, per-cluster resolution and
+//! translation to Istio. No I/O and no clock: every function is deterministic in its inputs,
+//! so the webhook, the MP and `tsbridge validate` reach the same verdicts.
 //!
 //! ```
 //! use tsbridge::model::{Fqn, Kind, NamespaceSelector};
@@ -20,9 +20,11 @@ pub mod fqn;
 pub mod kind;
 pub mod metadata;
 pub mod object;
+pub mod resolve;
 pub mod selector;
 pub mod spec;
 pub mod status;
+pub mod translate;
 pub mod validate;
 
 #[cfg(test)]

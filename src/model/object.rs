@@ -285,15 +285,26 @@ impl Resource {
             "labels": self.labels,
             "annotations": self.annotations,
         });
-        let mut canonical = String::new();
-        write_canonical(&document, &mut canonical);
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in canonical.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        canonical_hash(&document)
     }
+}
+
+/// FNV-1a 64 over the canonical JSON of `value`, as 16 hex digits: the same on every build
+/// and platform, whatever map order serde_json was built with.
+pub(crate) fn canonical_hash(value: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    format!("{:016x}", fnv1a(canonical.as_bytes()))
+}
+
+/// FNV-1a 64: tiny, stable and good enough to tell contents (not adversaries) apart.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 /// JSON with object keys sorted, whatever map order serde_json was built with.

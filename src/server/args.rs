@@ -50,4 +50,17 @@ pub struct Args {
     /// Trust domain of agents' SPIFFE IDs (`spiffe://<domain>/cluster/<name>`).
     #[arg(long, env = "TSBRIDGE_TRUST_DOMAIN", default_value = "tsbridge.local")]
     pub trust_domain: String,
+    /// Requests per second each identity (token subject or cluster) may send; 0 = no limit.
+    #[arg(long, env = "TSBRIDGE_RATE_LIMIT_PER_IDENTITY", default_value_t = 5000)]
+    pub rate_limit_per_identity: u32,
+    /// Requests an identity may send at once above its rate; 0 = one second's worth.
+    #[arg(long, env = "TSBRIDGE_RATE_LIMIT_BURST", default_value_t = 0)]
+    pub rate_limit_burst: u32,
+    /// Most objects one cluster may originate through its own writes; 0 = no limit.
+    #[arg(
+        long,
+        env = "TSBRIDGE_MAX_OBJECTS_PER_CLUSTER",
+        default_value_t = 10_000
+    )]
+    pub max_objects_per_cluster: usize,
 }

@@ -4,11 +4,16 @@
 //! API users send `authorization: Bearer <token>`, looked up by its SHA-256 (tokens are stored
 //! only hashed) and bound to a role on an FQN scope.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use sha2::{Digest, Sha256};
 
 use crate::model::Fqn;
 use crate::server::error::Error;
-use crate::store::Store;
+use crate::server::limits::{RateLimiter, Refusal};
+use crate::store::{Store, TokenRecord};
 
 /// API roles, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -169,19 +174,45 @@ pub fn new_token() -> String {
     format!("tsb_{body}")
 }
 
-/// Authenticates requests against the store's tokens and clusters.
+/// Authenticates requests against the store's tokens and clusters, and rate-limits the
+/// callers.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     store: Store,
     trust_domain: String,
+    limiter: Option<Arc<RateLimiter>>,
+    /// Tokens found recently, by hash: saves a store read per request. Tokens are never
+    /// changed once stored; the TTL bounds how long a future revocation could lag.
+    tokens: Arc<Mutex<HashMap<String, (TokenRecord, Instant)>>>,
 }
 
+/// How long a found token is trusted without reading the store again.
+const TOKEN_TTL: Duration = Duration::from_secs(10);
+
+/// Most cached tokens (the cache is emptied when full).
+const MAX_CACHED_TOKENS: usize = 10_000;
+
 impl Authenticator {
-    /// For `spiffe://<trust_domain>/cluster/<name>` identities.
+    /// For `spiffe://<trust_domain>/cluster/<name>` identities; no rate limit.
     pub fn new(store: Store, trust_domain: String) -> Authenticator {
         Authenticator {
             store,
             trust_domain,
+            limiter: None,
+            tokens: Arc::default(),
+        }
+    }
+
+    /// With a per-identity rate limit (`None` = none).
+    pub fn with_rate_limit(self, limiter: Option<Arc<RateLimiter>>) -> Authenticator {
+        Authenticator { limiter, ..self }
+    }
+
+    /// Takes one request of `actor`'s rate.
+    pub fn admit(&self, actor: &Actor) -> Result<(), Refusal> {
+        match &self.limiter {
+            Some(limiter) => limiter.admit(&actor.audit_name()),
+            None => Ok(()),
         }
     }
 
@@ -217,11 +248,7 @@ impl Authenticator {
         let secret = header.strip_prefix("Bearer ").ok_or_else(|| {
             Error::Unauthenticated("the authorization header is not `Bearer <token>`".into())
         })?;
-        let token = self
-            .store
-            .find_token(&token_hash(secret.trim()))
-            .await?
-            .ok_or_else(|| Error::Unauthenticated("the token is not valid".into()))?;
+        let token = self.find_token(&token_hash(secret.trim())).await?;
         let scope = if token.scope == "*" {
             None
         } else {
@@ -234,6 +261,38 @@ impl Authenticator {
             role: Role::parse(&token.role)?,
             scope,
         })
+    }
+}
+
+// === impl Authenticator ===
+
+impl Authenticator {
+    /// The stored token with this hash, from the cache when it was found recently. Unknown
+    /// hashes are never cached, so a new token works at once on every replica.
+    async fn find_token(&self, hash: &str) -> Result<TokenRecord, Error> {
+        let now = Instant::now();
+        if let Some((token, found)) = self.cached_tokens().get(hash)
+            && now.duration_since(*found) < TOKEN_TTL
+        {
+            return Ok(token.clone());
+        }
+        let token = self
+            .store
+            .find_token(hash)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("the token is not valid".into()))?;
+        let mut cache = self.cached_tokens();
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(hash.to_string(), (token.clone(), now));
+        Ok(token)
+    }
+
+    fn cached_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TokenRecord, Instant)>> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -55,6 +55,23 @@ pub enum Error {
     /// Another GitOps object already owns this FQN (two CRs map to one MP object).
     #[error("{0}")]
     Conflict(String),
+    /// An identity sent more requests than `--rate-limit-per-identity` allows.
+    #[error(
+        "rate limit: identity {identity:?} exceeded {limit} requests/s \
+         (--rate-limit-per-identity); retry after {}ms",
+        retry_after.as_millis().max(1)
+    )]
+    RateLimited {
+        /// `user:<subject>` or `cluster:<name>`.
+        identity: String,
+        /// The sustained rate allowed.
+        limit: u32,
+        /// When the next request would be admitted.
+        retry_after: std::time::Duration,
+    },
+    /// One failure of a group commit, reported to each of its writes.
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
     /// Writes kept racing other replicas.
     #[error("the store is busy with concurrent writes; retry")]
     Busy,
@@ -88,8 +105,13 @@ pub fn diagnostic_to_proto(d: &Diagnostic) -> v1::Diagnostic {
 
 /// The one `Error` → `tonic::Status` mapping of every service.
 pub fn to_status(error: Error) -> tonic::Status {
+    status_of(&error)
+}
+
+fn status_of(error: &Error) -> tonic::Status {
     use tonic::Code;
-    let code = match &error {
+    let code = match error {
+        Error::Shared(inner) => return status_of(inner),
         Error::Rejected(diagnostics) | Error::Invalid(diagnostics) => diagnostics
             .iter()
             .find_map(Diagnostic::grpc_code)
@@ -106,7 +128,7 @@ pub fn to_status(error: Error) -> tonic::Status {
         Error::StaleEtag { .. } | Error::GitOpsOwned { .. } => Code::FailedPrecondition,
         Error::Unauthenticated(_) => Code::Unauthenticated,
         Error::PermissionDenied(_) => Code::PermissionDenied,
-        Error::LimitExceeded(_) => Code::ResourceExhausted,
+        Error::LimitExceeded(_) | Error::RateLimited { .. } => Code::ResourceExhausted,
         Error::Conflict(_) => Code::AlreadyExists,
         Error::Busy => Code::Aborted,
         Error::Store(crate::store::Error::AlreadyExists { .. }) => Code::AlreadyExists,
@@ -114,7 +136,7 @@ pub fn to_status(error: Error) -> tonic::Status {
         Error::Store(crate::store::Error::Database(_)) => Code::Unavailable,
         Error::Store(_) | Error::Internal(_) => Code::Internal,
     };
-    let message = match (&error, code) {
+    let message = match (error, code) {
         (Error::Store(crate::store::Error::Database(_)), _) => {
             tracing::warn!(%error, "database unavailable");
             "the management plane's database is unavailable; retry".to_string()
@@ -125,7 +147,7 @@ pub fn to_status(error: Error) -> tonic::Status {
         }
         _ => error.to_string(),
     };
-    match &error {
+    match error {
         Error::Rejected(diagnostics) | Error::Invalid(diagnostics) => {
             let details = v1::Diagnostics {
                 diagnostics: diagnostics.iter().map(diagnostic_to_proto).collect(),

@@ -10,6 +10,7 @@ pub mod distribute;
 pub mod engine;
 pub mod error;
 pub mod guard;
+pub mod limits;
 pub mod services;
 
 use std::collections::BTreeSet;
@@ -32,8 +33,9 @@ use crate::proto::v1::config_service_server::ConfigServiceServer;
 use crate::proto::v1::status_service_server::StatusServiceServer;
 use crate::runtime::Shutdown;
 use crate::server::auth::{Authenticator, new_token, token_hash};
-use crate::server::engine::Engine;
+use crate::server::engine::{Engine, Limits};
 use crate::server::error::Error;
+use crate::server::limits::RateLimiter;
 use crate::store::{Store, TokenRecord};
 
 /// How long shutdown waits for streams and tasks to end.
@@ -93,6 +95,9 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         insecure,
         bootstrap_token_file,
         trust_domain,
+        rate_limit_per_identity,
+        rate_limit_burst,
+        max_objects_per_cluster,
     } = args;
     log.init()?;
     if insecure && !listen.ip().is_loopback() {
@@ -111,16 +116,31 @@ pub async fn run(args: Args) -> Result<(), RunError> {
 
     let store = Store::connect(&store.url).await?;
     let organizations: BTreeSet<String> = organizations.into_iter().collect();
-    let engine = Engine::load(store.clone(), Organizations::Known(organizations)).await?;
+    let limits = Limits {
+        max_objects_per_cluster,
+    };
+    let engine =
+        Engine::load_with(store.clone(), Organizations::Known(organizations), limits).await?;
     bootstrap_token(&store, &bootstrap_token_file).await?;
 
     let shutdown = Shutdown::new();
-    let registry = Arc::new(Mutex::new(prometheus_client::registry::Registry::default()));
+    let mut registry = prometheus_client::registry::Registry::default();
+    let limiter = RateLimiter::new(rate_limit_per_identity, rate_limit_burst).map(Arc::new);
+    if let Some(limiter) = &limiter {
+        registry
+            .sub_registry_with_prefix("tsbridge_server")
+            .register(
+                "rate_limited_requests",
+                "Requests refused by --rate-limit-per-identity",
+                limiter.refused().clone(),
+            );
+    }
+    let registry = Arc::new(Mutex::new(registry));
     let admin_addr = crate::runtime::admin::serve(admin.admin_listen, shutdown.clone(), registry)
         .await
         .map_err(io(format!("--admin-listen {}", admin.admin_listen)))?;
 
-    let auth = Authenticator::new(store.clone(), trust_domain);
+    let auth = Authenticator::new(store.clone(), trust_domain).with_rate_limit(limiter);
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)

@@ -26,6 +26,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::watch;
 
 use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
@@ -178,9 +179,11 @@ impl SqliteStore {
             revision += 1;
             record.revision = revision;
             record.etag = super::etag(&record.fqn, revision, &record.content_hash);
-            upsert(&mut tx, &record).await?;
             changed.insert(record.fqn.clone(), revision);
             upserted.push(record);
+        }
+        for chunk in upserted.chunks(ROWS_PER_STATEMENT) {
+            upsert(&mut tx, chunk).await?;
         }
         for fqn in deletes {
             let kind: Option<String> =
@@ -203,9 +206,9 @@ impl SqliteStore {
         }
 
         super::assign_audit_revisions(&mut audit, &changed, revision);
-        for entry in &audit {
+        for chunk in audit.chunks(ROWS_PER_STATEMENT) {
             // A bad time fails the whole batch, after the changes above: nothing is kept.
-            insert_audit(&mut tx, entry, super::instant(&entry.time)?).await?;
+            insert_audits(&mut tx, chunk).await?;
         }
         if revision != current + reserved {
             sqlx::query("UPDATE meta SET revision = ?1 WHERE id = 1")
@@ -235,9 +238,8 @@ impl SqliteStore {
     }
 
     pub(super) async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
-        let at = super::instant(&entry.time)?;
         let mut conn = self.inner.writer.acquire().await?;
-        insert_audit(&mut conn, &entry, at).await
+        insert_audits(&mut conn, std::slice::from_ref(&entry)).await
     }
 
     pub(super) async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -396,70 +398,87 @@ async fn current_revision(pool: &SqlitePool) -> Result<i64> {
         .await?)
 }
 
-/// Writes `record` (revision and etag assigned) and its change-log row.
-async fn upsert(conn: &mut SqliteConnection, record: &Record) -> Result<()> {
-    sqlx::query(
+/// Rows per multi-row `INSERT`: a group commit's rows go in a few statements instead of one
+/// round trip to the connection's thread per row, within SQLite's 32,766 bound parameters
+/// (14 per audit row).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Writes `records` (revisions and etags assigned), in order, and their change-log rows.
+async fn upsert(conn: &mut SqliteConnection, records: &[Record]) -> Result<()> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO resources (fqn, kind, api_version, name, parent_fqn, namespace, spec, \
-         labels, annotations, origin, content_hash, etag, revision) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-         ON CONFLICT (fqn) DO UPDATE SET kind = excluded.kind, \
+         labels, annotations, origin, content_hash, etag, revision) ",
+    );
+    insert.push_values(records, |mut row, record| {
+        row.push_bind(&record.fqn)
+            .push_bind(&record.kind)
+            .push_bind(&record.api_version)
+            .push_bind(&record.name)
+            .push_bind(&record.parent_fqn)
+            .push_bind(&record.namespace)
+            .push_bind(Json(&record.spec))
+            .push_bind(Json(&record.labels))
+            .push_bind(Json(&record.annotations))
+            .push_bind(Json(&record.origin))
+            .push_bind(&record.content_hash)
+            .push_bind(&record.etag)
+            .push_bind(record.revision);
+    });
+    // Rows of one statement are inserted in order, so a later row of the same FQN wins.
+    insert.push(
+        " ON CONFLICT (fqn) DO UPDATE SET kind = excluded.kind, \
          api_version = excluded.api_version, name = excluded.name, \
          parent_fqn = excluded.parent_fqn, namespace = excluded.namespace, \
          spec = excluded.spec, labels = excluded.labels, annotations = excluded.annotations, \
          origin = excluded.origin, content_hash = excluded.content_hash, \
          etag = excluded.etag, revision = excluded.revision",
-    )
-    .bind(&record.fqn)
-    .bind(&record.kind)
-    .bind(&record.api_version)
-    .bind(&record.name)
-    .bind(&record.parent_fqn)
-    .bind(&record.namespace)
-    .bind(Json(&record.spec))
-    .bind(Json(&record.labels))
-    .bind(Json(&record.annotations))
-    .bind(Json(&record.origin))
-    .bind(&record.content_hash)
-    .bind(&record.etag)
-    .bind(record.revision)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO revisions (revision, fqn, kind, op, record) \
-         VALUES (?1, ?2, ?3, 'upsert', ?4)",
-    )
-    .bind(record.revision)
-    .bind(&record.fqn)
-    .bind(&record.kind)
-    .bind(Json(record))
-    .execute(&mut *conn)
-    .await?;
+    );
+    insert.build().execute(&mut *conn).await?;
+    let mut log =
+        QueryBuilder::<Sqlite>::new("INSERT INTO revisions (revision, fqn, kind, op, record) ");
+    log.push_values(records, |mut row, record| {
+        row.push_bind(record.revision)
+            .push_bind(&record.fqn)
+            .push_bind(&record.kind)
+            .push_bind("upsert")
+            .push_bind(Json(record));
+    });
+    log.build().execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Appends one audit row (`at` = its time in microseconds); returns its id.
-async fn insert_audit(conn: &mut SqliteConnection, entry: &AuditEntry, at: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+/// Appends audit rows in order and returns the last one's id; [`Error::BadTime`] unless every
+/// time is RFC 3339.
+async fn insert_audits(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> Result<i64> {
+    let times = entries
+        .iter()
+        .map(|e| super::instant(&e.time))
+        .collect::<Result<Vec<i64>>>()?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO audit (time, at_us, actor, origin, operation, fqn, kind, before_hash, \
-         after_hash, revision, outcome, message, forced, dry_run) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
-    )
-    .bind(&entry.time)
-    .bind(at)
-    .bind(&entry.actor)
-    .bind(Json(&entry.origin))
-    .bind(&entry.operation)
-    .bind(&entry.fqn)
-    .bind(&entry.kind)
-    .bind(&entry.before_hash)
-    .bind(&entry.after_hash)
-    .bind(entry.revision)
-    .bind(&entry.outcome)
-    .bind(&entry.message)
-    .bind(entry.forced)
-    .bind(entry.dry_run)
-    .fetch_one(&mut *conn)
-    .await?)
+         after_hash, revision, outcome, message, forced, dry_run) ",
+    );
+    insert.push_values(entries.iter().zip(times), |mut row, (entry, at)| {
+        row.push_bind(&entry.time)
+            .push_bind(at)
+            .push_bind(&entry.actor)
+            .push_bind(Json(&entry.origin))
+            .push_bind(&entry.operation)
+            .push_bind(&entry.fqn)
+            .push_bind(&entry.kind)
+            .push_bind(&entry.before_hash)
+            .push_bind(&entry.after_hash)
+            .push_bind(entry.revision)
+            .push_bind(&entry.outcome)
+            .push_bind(&entry.message)
+            .push_bind(entry.forced)
+            .push_bind(entry.dry_run);
+    });
+    Ok(insert
+        .build()
+        .execute(&mut *conn)
+        .await?
+        .last_insert_rowid())
 }
 
 /// [`Error::NotFound`] unless the cluster exists.

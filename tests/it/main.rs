@@ -12,5 +12,6 @@ mod server;
 mod smoke;
 mod store;
 mod support;
+mod translate;
 mod validate;
 mod webhook;

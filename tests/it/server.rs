@@ -55,6 +55,20 @@ fn diagnostics(status: &tonic::Status) -> Vec<v1::Diagnostic> {
         .unwrap_or_default()
 }
 
+/// The newest 1,000 audit rows matching `query`.
+async fn audit(api: &mut Clients, query: v1::AuditQuery) -> Vec<v1::AuditEntry> {
+    let query = v1::AuditQuery {
+        limit: 1000,
+        ..query
+    };
+    api.audit
+        .query(query)
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries
+}
+
 fn ctl(mp: &Mp, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tsbridge"))
         .arg("ctl")
@@ -201,17 +215,14 @@ async fn api_scenario(mp: &Mp) {
     );
 
     // The ledger saw all of it; ctl audit prints it.
-    let entries = api
-        .audit
-        .query(v1::AuditQuery {
+    let entries = audit(
+        &mut api,
+        v1::AuditQuery {
             fqn_prefix: format!("{ORG}/tenants"),
-            limit: 1000,
             ..Default::default()
-        })
-        .await
-        .expect("audit")
-        .into_inner()
-        .entries;
+        },
+    )
+    .await;
     let outcomes: BTreeSet<(String, String)> = entries
         .iter()
         .map(|e| (e.operation.clone(), e.outcome.clone()))
@@ -666,16 +677,7 @@ async fn agents_authenticate_with_mtls_and_write_only_inside_their_grants() {
         "a client certificate from an unknown CA must be refused"
     );
 
-    let entries = admin
-        .audit
-        .query(v1::AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("audit")
-        .into_inner()
-        .entries;
+    let entries = audit(&mut admin, v1::AuditQuery::default()).await;
     assert!(
         entries
             .iter()
@@ -692,4 +694,270 @@ async fn agents_authenticate_with_mtls_and_write_only_inside_their_grants() {
             .any(|e| e.outcome == "rejected" && e.message.contains("west"))
     );
     drop(pki.ca);
+}
+
+/// Concurrent applies are committed in groups: each still gets its own revision and audit row,
+/// a group's writes are validated against each other, and a stale etag loses even when the
+/// winner is in the same burst.
+#[tokio::test]
+async fn concurrent_applies_commit_together_and_stay_serializable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mp = sqlite_mp(dir.path()).await;
+    let admin = mp.clients(&mp.token).await;
+    let mut writers = Vec::new();
+    for c in 0..8 {
+        let mut api = admin.clone();
+        writers.push(tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..10 {
+                let applied = api
+                    .config
+                    .apply(apply(tenant(&format!("t-{c}-{i}"))))
+                    .await
+                    .expect("tenant")
+                    .into_inner();
+                let resource = applied.resource.expect("resource");
+                revisions.push((resource.fqn, resource.revision));
+            }
+            revisions
+        }));
+    }
+    let mut written = Vec::new();
+    for writer in writers {
+        written.extend(writer.await.expect("writer"));
+    }
+    let revisions: BTreeSet<u64> = written.iter().map(|(_, r)| *r).collect();
+    assert_eq!(revisions.len(), 80, "one revision per change");
+    let mut api = admin.clone();
+    let entries = audit(
+        &mut api,
+        v1::AuditQuery {
+            operation: "apply".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    for (fqn, revision) in &written {
+        let rows: Vec<_> = entries.iter().filter(|e| &e.fqn == fqn).collect();
+        assert_eq!(rows.len(), 1, "{fqn}");
+        assert_eq!(rows[0].outcome, "ok");
+        assert_eq!(rows[0].revision, i64::try_from(*revision).expect("small"));
+    }
+
+    // Overlapping workspaces racing each other: exactly one wins.
+    let mut racers = Vec::new();
+    for c in 0..8 {
+        let mut api = admin.clone();
+        racers.push(tokio::spawn(async move {
+            api.config
+                .apply(apply(workspace("t-0-0", &format!("w{c}"), &["*/shared"])))
+                .await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.expect("racer"));
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for status in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        let rules: Vec<String> = diagnostics(status).into_iter().map(|d| d.rule).collect();
+        assert_eq!(rules, ["TSB1011"], "{status:?}");
+    }
+
+    // Updates of one object with the same etag: the first wins, the rest are stale.
+    let fqn = format!("{ORG}/tenants/t-1-1");
+    let etag = api
+        .config
+        .get(v1::GetRequest { fqn: fqn.clone() })
+        .await
+        .expect("get")
+        .into_inner()
+        .etag;
+    let mut updaters = Vec::new();
+    for c in 0..4 {
+        let mut api = admin.clone();
+        let mut resource = tenant("t-1-1");
+        resource.spec = Some(json_to_struct(&json!({ "displayName": format!("v{c}") })));
+        let request = v1::ApplyRequest {
+            resource: Some(resource),
+            expected_etag: etag.clone(),
+            ..Default::default()
+        };
+        updaters.push(tokio::spawn(async move { api.config.apply(request).await }));
+    }
+    let mut outcomes = Vec::new();
+    for updater in updaters {
+        outcomes.push(updater.await.expect("updater"));
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(
+        outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().err())
+            .all(|s| s.code() == tonic::Code::FailedPrecondition)
+    );
+}
+
+/// GET /metrics on the admin listener, over a bare HTTP/1.0 exchange.
+async fn scrape(admin_url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = admin_url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("admin listener");
+    tcp.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+        .await
+        .expect("request");
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.expect("response");
+    body
+}
+
+#[tokio::test]
+async fn requests_over_the_rate_of_an_identity_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite:{}", dir.path().join("mp.db").display());
+    let args = ["--rate-limit-per-identity", "2", "--rate-limit-burst", "5"];
+    let mp = Mp::start(&store, dir.path(), &args).await;
+    let mut admin = mp.clients(&mp.token).await;
+    let viewer = admin
+        .clusters
+        .create_token(v1::CreateTokenRequest {
+            role: "viewer".into(),
+            scope: "*".into(),
+            subject: "vera".into(),
+        })
+        .await
+        .expect("token")
+        .into_inner()
+        .token;
+    let mut refused = Vec::new();
+    for _ in 0..10 {
+        if let Err(status) = admin.config.list(v1::ListRequest::default()).await {
+            refused.push(status);
+        }
+    }
+    // 4 of the burst of 5 are left after the token; a slow host may refill one or two.
+    assert!((4..=7).contains(&refused.len()), "{refused:?}");
+    for status in &refused {
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            status.message().starts_with(
+                "rate limit: identity \"user:admin\" exceeded 2 requests/s \
+                 (--rate-limit-per-identity); retry after "
+            ),
+            "{}",
+            status.message()
+        );
+    }
+    // Another identity has its own bucket.
+    let mut as_viewer = clients(&mp.url, Some(&viewer)).await;
+    as_viewer
+        .config
+        .list(v1::ListRequest::default())
+        .await
+        .expect("viewer's own rate");
+
+    // The rate refills; one audit row for the whole episode, every refusal in the metrics.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let entries = audit(&mut admin, v1::AuditQuery::default()).await;
+    let audited: Vec<_> = entries
+        .iter()
+        .filter(|e| e.message.starts_with("rate limit:"))
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].actor, "user:admin");
+    assert_eq!(audited[0].outcome, "rejected");
+    let metrics = scrape(&mp.admin_url).await;
+    let expected = format!(
+        "tsbridge_server_rate_limited_requests_total {}",
+        refused.len()
+    );
+    assert!(metrics.contains(&expected), "{metrics}");
+}
+
+/// `--max-objects-per-cluster`, through the engine: a cluster's creations stop at the limit;
+/// its updates, and other writers, do not.
+#[tokio::test]
+async fn a_cluster_may_originate_only_so_many_objects() {
+    use tsbridge::model::object::{EnvelopeInput, Origin};
+    use tsbridge::model::validate::Organizations;
+    use tsbridge::server::auth::{Actor, Role};
+    use tsbridge::server::engine::{ApplyInput, Engine, Limits};
+    use tsbridge::server::error::{Error, to_status};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("mp.db").display());
+    let store = tsbridge::store::Store::connect(&url).await.expect("store");
+    let orgs = Organizations::Known(BTreeSet::from(["acme".to_string()]));
+    let limits = Limits {
+        max_objects_per_cluster: 2,
+    };
+    let engine = Engine::load_with(store, orgs, limits)
+        .await
+        .expect("engine");
+    let east = Actor::Cluster {
+        name: "east".into(),
+        grants: vec![ORG.parse().expect("FQN")],
+    };
+    let input = |name: &str, display: &str| ApplyInput {
+        envelope: EnvelopeInput {
+            api_version: "tsb.tetrate.io/v2".into(),
+            kind: "Tenant".into(),
+            parent: ORG.into(),
+            name: name.into(),
+            namespace: None,
+            spec: json!({ "displayName": display }),
+            labels: Default::default(),
+            annotations: Default::default(),
+        },
+        dry_run: false,
+        expected_etag: String::new(),
+        force: false,
+        origin: Some(Origin {
+            cluster: Some("east".into()),
+            name: name.into(),
+            ..Origin::default()
+        }),
+    };
+    engine.apply(&east, input("a", "a")).await.expect("first");
+    engine.apply(&east, input("b", "b")).await.expect("second");
+    let refused = engine
+        .apply(&east, input("c", "c"))
+        .await
+        .expect_err("over the limit");
+    assert!(matches!(refused, Error::LimitExceeded(_)), "{refused:?}");
+    let status = to_status(refused);
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        status
+            .message()
+            .contains("--max-objects-per-cluster limit of 2"),
+        "{}",
+        status.message()
+    );
+    engine
+        .apply(&east, input("a", "renamed"))
+        .await
+        .expect("an update creates nothing");
+    let admin = Actor::User {
+        subject: "admin".into(),
+        role: Role::Admin,
+        scope: None,
+    };
+    let mut by_admin = input("d", "d");
+    by_admin.origin = None;
+    engine
+        .apply(&admin, by_admin)
+        .await
+        .expect("users are not counted");
+    let fqn = format!("{ORG}/tenants/b");
+    engine
+        .delete(&east, &fqn, false, false, "")
+        .await
+        .expect("delete");
+    engine
+        .apply(&east, input("c", "c"))
+        .await
+        .expect("room again");
 }

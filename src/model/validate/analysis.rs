@@ -8,7 +8,7 @@ use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
 use crate::model::object::Resource;
 use crate::model::spec::{AuthenticationMode, AuthorizationMode, SecuritySettingSpec, Spec};
-use crate::model::validate::set::Index;
+use crate::model::validate::set::Lookup;
 
 /// The security settings a resource carries, with their field paths.
 pub(crate) fn security_specs(resource: &Resource) -> Vec<(String, &SecuritySettingSpec)> {
@@ -59,7 +59,7 @@ pub(crate) fn security_specs(resource: &Resource) -> Vec<(String, &SecuritySetti
 /// Security settings above `resource` in propagation order, as (level, fqn, spec): 0 = the
 /// organization's, 1 = the tenant's, 2 = the workspace's defaults, 3 = the security group's.
 fn security_ancestors<'a>(
-    index: &Index<'a>,
+    index: &'a impl Lookup,
     resource: &Resource,
 ) -> Vec<(usize, &'a Fqn, &'a SecuritySettingSpec)> {
     let levels: &[(Kind, usize)] = match resource.kind {
@@ -90,11 +90,9 @@ fn security_ancestors<'a>(
     let mut found = Vec::new();
     for (kind, level) in levels {
         let Some(scope) = scope(*kind) else { continue };
-        for candidate in index.children(&scope) {
-            if candidate.kind == *kind {
-                for (_, spec) in security_specs(candidate) {
-                    found.push((*level, &candidate.fqn, spec));
-                }
+        for candidate in index.children_of_kind(&scope, *kind) {
+            for (_, spec) in security_specs(candidate) {
+                found.push((*level, &candidate.fqn, spec));
             }
         }
     }
@@ -104,7 +102,7 @@ fn security_ancestors<'a>(
 /// V15 (§4.3): once some ancestor says STRICTER, that level and every lower level are
 /// enforced; a descendant value looser than the strictest enforced one is superseded (DIRTY).
 /// `UNSET` inherits and is never superseded.
-fn check_stricter(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_stricter(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     let ancestors = security_ancestors(index, resource);
     let Some(first) = ancestors
         .iter()
@@ -209,7 +207,7 @@ fn check_rule_references(resource: &Resource, out: &mut Vec<Diagnostic>) {
 }
 
 /// §10 question 5 (advisory): the namespace of `spec.service` should be one the group selects.
-fn check_service_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_service_namespace(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     let Some((namespace, _)) = resource.spec.service().and_then(|s| s.split_once('/')) else {
         return;
     };
@@ -232,7 +230,7 @@ fn check_service_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec
 
 /// A gateway's workload namespace should be one its gateway group selects (translation places
 /// the generated objects there, §7.2).
-fn check_gateway_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_gateway_namespace(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     let Some(namespace) = resource
         .spec
         .workload_selector()
@@ -259,7 +257,7 @@ fn check_gateway_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec
 
 /// §1.2 / §10 question 6 (advisory): a DIRECT gateway-group VirtualService binds to Gateways of
 /// the same group.
-fn check_gateway_binding(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_gateway_binding(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     if resource.kind != Kind::VirtualService {
         return;
     }
@@ -288,11 +286,10 @@ fn check_gateway_binding(index: &Index<'_>, resource: &Resource, out: &mut Vec<D
         let (namespace, name) = reference
             .split_once('/')
             .unwrap_or((own_namespace, reference));
-        let bound = index.children(group).iter().any(|r| {
-            r.kind == Kind::IstioGateway
-                && r.name == name
-                && r.namespace.as_deref() == Some(namespace)
-        });
+        let bound = index
+            .children_of_kind(group, Kind::IstioGateway)
+            .iter()
+            .any(|r| r.name == name && r.namespace.as_deref() == Some(namespace));
         if !bound {
             out.push(Diagnostic::warning(
                 RuleCode::GatewayBinding,
@@ -306,7 +303,7 @@ fn check_gateway_binding(index: &Index<'_>, resource: &Resource, out: &mut Vec<D
 }
 
 /// Every L3 check for one resource.
-pub(crate) fn analyze(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+pub(crate) fn analyze(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     check_stricter(index, resource, out);
     check_rule_references(resource, out);
     check_service_namespace(index, resource, out);

@@ -4,7 +4,8 @@
 //!   the object (and the old object on UPDATE/DELETE); used by the webhook, `tsbridge validate`
 //!   and the MP for API writes. Same verdict with or without `dryRun`.
 //! * **L2 hierarchy** ([`validate_set`], [`validate_write`], [`validate_delete`],
-//!   [`validate_grant`]): parents, selectors across objects, modes, duplicates.
+//!   [`validate_grant`], and [`WriteIndex`] for the MP's incremental index): parents, selectors
+//!   across objects, modes, duplicates.
 //! * **L3 analysis** (run inside the L2 entry points): STRICTER supersession and references;
 //!   warnings only, never blocking.
 
@@ -12,6 +13,7 @@ mod analysis;
 mod annotations;
 mod set;
 mod spec_rules;
+mod write_index;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +28,7 @@ pub use set::{
     validate_write,
 };
 pub use spec_rules::{check_inline_secrets, check_spec, is_namespace_slash_name};
+pub use write_index::WriteIndex;
 
 /// Admission operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -37,50 +37,73 @@ impl Organizations {
 /// Every workspace selector entry, indexed by its namespace stem (`a` of `c/a` and `c/a*`), so
 /// V11 looks only at entries that can overlap instead of comparing every pair of workspaces.
 /// Two namespace patterns overlap only if one stem is a prefix of the other (or one is `*`).
-pub(crate) struct WorkspaceEntries {
+/// `W` names a workspace: its position in a file set, or its FQN in the MP's [`WriteIndex`]
+/// (which inserts and removes workspaces as writes commit).
+///
+/// [`WriteIndex`]: crate::model::validate::WriteIndex
+#[derive(Debug, Clone)]
+pub(crate) struct WorkspaceEntries<W> {
     /// (workspace, entry) of entries whose namespace is `*`.
-    any: Vec<(usize, usize)>,
+    any: BTreeSet<(W, usize)>,
     /// Stem → (workspace, entry, is a prefix pattern).
-    by_stem: BTreeMap<String, Vec<(usize, usize, bool)>>,
-    /// Number of entries of each workspace.
-    lengths: Vec<usize>,
+    by_stem: BTreeMap<String, BTreeSet<(W, usize, bool)>>,
 }
 
-impl WorkspaceEntries {
-    fn new(workspaces: &[(&Resource, NamespaceSelector)]) -> WorkspaceEntries {
-        let mut any = Vec::new();
-        let mut by_stem: BTreeMap<String, Vec<(usize, usize, bool)>> = BTreeMap::new();
-        let mut lengths = Vec::with_capacity(workspaces.len());
-        for (w, (_, selector)) in workspaces.iter().enumerate() {
-            lengths.push(selector.entries().len());
-            for (e, entry) in selector.entries().iter().enumerate() {
-                match &entry.namespace {
-                    NamespacePattern::Any => any.push((w, e)),
-                    NamespacePattern::Exact(a) => {
-                        by_stem.entry(a.clone()).or_default().push((w, e, false))
-                    }
-                    NamespacePattern::Prefix(p) => {
-                        by_stem.entry(p.clone()).or_default().push((w, e, true))
-                    }
+impl<W> Default for WorkspaceEntries<W> {
+    fn default() -> Self {
+        WorkspaceEntries {
+            any: BTreeSet::new(),
+            by_stem: BTreeMap::new(),
+        }
+    }
+}
+
+impl<W: Ord + Clone> WorkspaceEntries<W> {
+    /// Adds the entries of workspace `w`.
+    pub(crate) fn insert(&mut self, w: &W, selector: &NamespaceSelector) {
+        for (e, entry) in selector.entries().iter().enumerate() {
+            match &entry.namespace {
+                NamespacePattern::Any => {
+                    self.any.insert((w.clone(), e));
+                }
+                NamespacePattern::Exact(stem) | NamespacePattern::Prefix(stem) => {
+                    let is_prefix = matches!(entry.namespace, NamespacePattern::Prefix(_));
+                    self.by_stem
+                        .entry(stem.clone())
+                        .or_default()
+                        .insert((w.clone(), e, is_prefix));
                 }
             }
         }
-        WorkspaceEntries {
-            any,
-            by_stem,
-            lengths,
+    }
+
+    /// Removes the entries of workspace `w` (`selector` is the one it was inserted with).
+    pub(crate) fn remove(&mut self, w: &W, selector: &NamespaceSelector) {
+        for (e, entry) in selector.entries().iter().enumerate() {
+            match &entry.namespace {
+                NamespacePattern::Any => {
+                    self.any.remove(&(w.clone(), e));
+                }
+                NamespacePattern::Exact(stem) | NamespacePattern::Prefix(stem) => {
+                    let is_prefix = matches!(entry.namespace, NamespacePattern::Prefix(_));
+                    if let Some(found) = self.by_stem.get_mut(stem) {
+                        found.remove(&(w.clone(), e, is_prefix));
+                        if found.is_empty() {
+                            self.by_stem.remove(stem);
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// Every (workspace, entry) whose namespace pattern may overlap `pattern` (a superset of
     /// the overlapping ones; clusters are not looked at), sorted and without duplicates.
-    fn candidates(&self, pattern: &NamespacePattern) -> Vec<(usize, usize)> {
-        let mut out: Vec<(usize, usize)> = self.any.clone();
+    fn candidates(&self, pattern: &NamespacePattern) -> Vec<(&W, usize)> {
+        let mut out: Vec<(&W, usize)> = self.any.iter().map(|(w, e)| (w, *e)).collect();
         let (stem, is_prefix) = match pattern {
             NamespacePattern::Any => {
-                for (w, n) in self.lengths.iter().enumerate() {
-                    out.extend((0..*n).map(|e| (w, e)));
-                }
+                out.extend(self.by_stem.values().flatten().map(|c| (&c.0, c.1)));
                 out.sort_unstable();
                 out.dedup();
                 return out;
@@ -91,7 +114,7 @@ impl WorkspaceEntries {
         // Prefix patterns whose stem is a proper prefix of ours.
         for (end, _) in stem.char_indices().skip(1) {
             if let Some(found) = self.by_stem.get(&stem[..end]) {
-                out.extend(found.iter().filter(|c| c.2).map(|c| (c.0, c.1)));
+                out.extend(found.iter().filter(|c| c.2).map(|c| (&c.0, c.1)));
             }
         }
         if is_prefix {
@@ -100,16 +123,75 @@ impl WorkspaceEntries {
                 if !key.starts_with(stem) {
                     break;
                 }
-                out.extend(found.iter().map(|c| (c.0, c.1)));
+                out.extend(found.iter().map(|c| (&c.0, c.1)));
             }
         } else if let Some(found) = self.by_stem.get(stem) {
             // Equal stem: an exact name, or a prefix equal to it.
-            out.extend(found.iter().map(|c| (c.0, c.1)));
+            out.extend(found.iter().map(|c| (&c.0, c.1)));
         }
         out.sort_unstable();
         out.dedup();
         out
     }
+
+    /// (workspace, my entry, their entry) for every entry of `mine` that overlaps an entry of
+    /// an indexed workspace, sorted; `theirs` gives an indexed workspace's selector.
+    pub(crate) fn overlaps<'s>(
+        &'s self,
+        mine: &NamespaceSelector,
+        theirs: impl Fn(&W) -> Option<&'s NamespaceSelector>,
+    ) -> Vec<(&'s W, usize, usize)> {
+        let mut pairs = Vec::new();
+        for (i, entry) in mine.entries().iter().enumerate() {
+            for (w, j) in self.candidates(&entry.namespace) {
+                if theirs(w).is_some_and(|s| entry.overlaps(&s.entries()[j])) {
+                    pairs.push((w, i, j));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs
+    }
+}
+
+/// What the L2 and L3 checks look up about the other resources: a file set's [`Index`], or
+/// the MP's stored objects plus pending writes ([`WriteIndex`]). Lists come in a stable order
+/// (input order for a file set, FQN order in the MP).
+///
+/// [`WriteIndex`]: crate::model::validate::WriteIndex
+pub(crate) trait Lookup {
+    /// The resource with this FQN.
+    fn get(&self, fqn: &Fqn) -> Option<&Resource>;
+
+    /// The parsed namespace selector of the resource with this FQN, if it has a valid one.
+    fn selector(&self, fqn: &Fqn) -> Option<&NamespaceSelector>;
+
+    /// The resources of `kind` whose parent is `parent`.
+    fn children_of_kind(&self, parent: &Fqn, kind: Kind) -> Vec<&Resource>;
+
+    /// The ServiceTrafficSettings for `service` (`spec.service`).
+    fn service_settings(&self, service: &str) -> Vec<&Resource>;
+
+    /// (workspace, its selector, my entry, its entry) for every entry of `mine` that overlaps
+    /// an entry of a workspace with a valid selector, sorted by workspace, then entries.
+    fn workspace_overlaps(
+        &self,
+        mine: &NamespaceSelector,
+    ) -> Vec<(&Resource, &NamespaceSelector, usize, usize)>;
+
+    /// The group and workspace selectors around an object under a group.
+    fn group_and_workspace(&self, group: &Fqn) -> Option<(&NamespaceSelector, &NamespaceSelector)> {
+        let workspace = group.parent()?;
+        Some((self.selector(group)?, self.selector(&workspace)?))
+    }
+}
+
+/// A resource's namespace selector, when it has one that parses.
+pub(crate) fn parsed_selector(resource: &Resource) -> Option<NamespaceSelector> {
+    resource
+        .spec
+        .namespace_selector()
+        .and_then(|s| NamespaceSelector::parse(&s.names).ok())
 }
 
 /// Resources by FQN, with parsed selectors, shared by the L2 and L3 checks. Also indexed by
@@ -122,9 +204,9 @@ pub(crate) struct Index<'a> {
     by_parent: HashMap<&'a Fqn, Vec<&'a Resource>>,
     service_settings: HashMap<&'a str, Vec<&'a Resource>>,
     /// Workspaces with a valid selector, in input order.
-    pub workspaces: Vec<(&'a Resource, NamespaceSelector)>,
-    /// Their entries by namespace stem (V11).
-    pub workspace_entries: WorkspaceEntries,
+    workspaces: Vec<(&'a Resource, NamespaceSelector)>,
+    /// Their entries by namespace stem (V11), by position in `workspaces`.
+    workspace_entries: WorkspaceEntries<usize>,
 }
 
 impl<'a> Index<'a> {
@@ -134,14 +216,12 @@ impl<'a> Index<'a> {
         let mut by_parent: HashMap<&'a Fqn, Vec<&'a Resource>> = HashMap::new();
         let mut service_settings: HashMap<&'a str, Vec<&'a Resource>> = HashMap::new();
         let mut workspaces = Vec::new();
+        let mut workspace_entries = WorkspaceEntries::default();
         for resource in &all {
             by_fqn.entry(&resource.fqn).or_insert(*resource);
-            if let Some(Ok(selector)) = resource
-                .spec
-                .namespace_selector()
-                .map(|s| NamespaceSelector::parse(&s.names))
-            {
+            if let Some(selector) = parsed_selector(resource) {
                 if resource.kind == Kind::Workspace {
+                    workspace_entries.insert(&workspaces.len(), &selector);
                     workspaces.push((*resource, selector.clone()));
                 }
                 selectors.entry(&resource.fqn).or_insert(selector);
@@ -161,42 +241,52 @@ impl<'a> Index<'a> {
             selectors,
             by_parent,
             service_settings,
-            workspace_entries: WorkspaceEntries::new(&workspaces),
             workspaces,
+            workspace_entries,
         }
     }
+}
 
-    /// The ServiceTrafficSettings for `service` (`spec.service`), in input order.
-    pub fn service_settings(&self, service: &str) -> &[&'a Resource] {
-        self.service_settings
-            .get(service)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+impl Lookup for Index<'_> {
+    fn get(&self, fqn: &Fqn) -> Option<&Resource> {
+        self.by_fqn.get(fqn).copied()
     }
 
-    /// The resources whose parent is `parent`, in input order.
-    pub fn children(&self, parent: &Fqn) -> &[&'a Resource] {
+    fn selector(&self, fqn: &Fqn) -> Option<&NamespaceSelector> {
+        self.selectors.get(fqn)
+    }
+
+    fn children_of_kind(&self, parent: &Fqn, kind: Kind) -> Vec<&Resource> {
         self.by_parent
             .get(parent)
             .map(Vec::as_slice)
             .unwrap_or_default()
+            .iter()
+            .filter(|r| r.kind == kind)
+            .copied()
+            .collect()
     }
 
-    pub fn get(&self, fqn: &Fqn) -> Option<&'a Resource> {
-        self.by_fqn.get(fqn).copied()
+    fn service_settings(&self, service: &str) -> Vec<&Resource> {
+        self.service_settings
+            .get(service)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .to_vec()
     }
 
-    pub fn selector(&self, fqn: &Fqn) -> Option<&NamespaceSelector> {
-        self.selectors.get(fqn)
-    }
-
-    /// The group and workspace selectors around an object under a group.
-    pub fn group_and_workspace(
+    fn workspace_overlaps(
         &self,
-        group: &Fqn,
-    ) -> Option<(&NamespaceSelector, &NamespaceSelector)> {
-        let workspace = group.parent()?;
-        Some((self.selector(group)?, self.selector(&workspace)?))
+        mine: &NamespaceSelector,
+    ) -> Vec<(&Resource, &NamespaceSelector, usize, usize)> {
+        self.workspace_entries
+            .overlaps(mine, |w| self.workspaces.get(*w).map(|(_, s)| s))
+            .into_iter()
+            .map(|(w, i, j)| {
+                let (resource, selector) = &self.workspaces[*w];
+                (*resource, selector, i, j)
+            })
+            .collect()
     }
 }
 
@@ -209,7 +299,7 @@ fn parent_kind_name(fqn: &Fqn) -> String {
 
 /// V9: the parent exists.
 fn check_parent(
-    index: &Index<'_>,
+    index: &impl Lookup,
     resource: &Resource,
     orgs: &Organizations,
     out: &mut Vec<Diagnostic>,
@@ -257,7 +347,7 @@ fn check_parent(
 }
 
 /// V14: BRIDGED kinds under BRIDGED groups, direct-mode kinds under DIRECT groups.
-fn check_config_mode(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_config_mode(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     let class = resource.kind.class();
     if !matches!(class, ConfigClass::Bridged | ConfigClass::Direct) {
         return;
@@ -295,7 +385,7 @@ fn check_config_mode(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagn
 }
 
 /// V10: every group entry overlaps some entry of the parent workspace.
-fn check_group_in_workspace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_group_in_workspace(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     if !resource.kind.is_group() {
         return;
     }
@@ -322,7 +412,7 @@ fn check_group_in_workspace(index: &Index<'_>, resource: &Resource, out: &mut Ve
 }
 
 /// V11: workspaces of one organization (across tenants) never potentially overlap.
-fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_workspace_overlap(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     if resource.kind != Kind::Workspace {
         return;
     }
@@ -330,20 +420,9 @@ fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec
         return;
     };
     let org = resource.fqn.organization_name();
-    // (other workspace, my entry, their entry) for every overlapping pair, in the order a
-    // full pairwise comparison would find them.
-    let mut pairs: Vec<(usize, usize, usize)> = Vec::new();
-    for (i, entry) in mine.entries().iter().enumerate() {
-        for (w, j) in index.workspace_entries.candidates(&entry.namespace) {
-            if entry.overlaps(&index.workspaces[w].1.entries()[j]) {
-                pairs.push((w, i, j));
-            }
-        }
-    }
-    pairs.sort_unstable();
+    // Overlapping pairs in the order a full pairwise comparison would find them.
     let mut reported = BTreeSet::new();
-    for (w, i, j) in pairs {
-        let (other, theirs) = &index.workspaces[w];
+    for (other, theirs, i, j) in index.workspace_overlaps(mine) {
         if other.fqn == resource.fqn || other.fqn.organization_name() != org {
             continue;
         }
@@ -365,7 +444,7 @@ fn check_workspace_overlap(index: &Index<'_>, resource: &Resource, out: &mut Vec
 }
 
 /// V12: a direct-mode object's namespace belongs to its group.
-fn check_direct_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec<Diagnostic>) {
+fn check_direct_namespace(index: &impl Lookup, resource: &Resource, out: &mut Vec<Diagnostic>) {
     if !resource.kind.is_direct() {
         return;
     }
@@ -388,7 +467,7 @@ fn check_direct_namespace(index: &Index<'_>, resource: &Resource, out: &mut Vec<
 
 /// V13: one ServiceTrafficSetting per service (`spec.service`) within a workspace.
 fn check_duplicate_service_setting(
-    index: &Index<'_>,
+    index: &impl Lookup,
     resource: &Resource,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -447,8 +526,8 @@ fn check_fqn_conflicts(resources: &[&Resource], out: &mut Vec<(usize, Diagnostic
     }
 }
 
-fn check_one(
-    index: &Index<'_>,
+pub(crate) fn check_one(
+    index: &impl Lookup,
     resource: &Resource,
     orgs: &Organizations,
     out: &mut Vec<Diagnostic>,

@@ -10,7 +10,8 @@ use crate::server::auth::{Actor, Authenticator};
 use crate::server::engine::Engine;
 use crate::server::error::Error;
 
-/// Authenticates a request; a failure is audited (who tried what) before it is returned.
+/// Authenticates and rate-limits a request; a failure is audited (who tried what) before it
+/// is returned, a rate-limit refusal once per episode of refusals.
 pub(crate) async fn caller<T>(
     auth: &Authenticator,
     engine: &Engine,
@@ -18,7 +19,13 @@ pub(crate) async fn caller<T>(
     operation: &str,
 ) -> Result<Actor, Error> {
     match auth.authenticate(request).await {
-        Ok(actor) => Ok(actor),
+        Ok(actor) => match auth.admit(&actor) {
+            Ok(()) => Ok(actor),
+            Err(refusal) if refusal.first => {
+                Err(denied(engine, &actor, operation, "", refusal.error).await)
+            }
+            Err(refusal) => Err(refusal.error),
+        },
         Err(error) => {
             let mut entry = engine.audit_entry(
                 &Actor::User {
@@ -38,7 +45,7 @@ pub(crate) async fn caller<T>(
     }
 }
 
-/// Audits a permission failure of an authenticated caller and returns it.
+/// Audits a refusal of an authenticated caller (permission, rate limit) and returns it.
 pub(crate) async fn denied(
     engine: &Engine,
     actor: &Actor,

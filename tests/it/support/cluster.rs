@@ -153,16 +153,8 @@ where
     let client = cluster.client().await;
     let name = format!("test-{}", random_suffix());
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some([(TEST_NS_LABEL.to_string(), "true".to_string())].into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     namespaces
-        .create(&PostParams::default(), &ns)
+        .create(&PostParams::default(), &test_namespace(&name))
         .await
         .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
 
@@ -180,6 +172,18 @@ where
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// A namespace named `name` with the [`TEST_NS_LABEL`] cleanup label.
+pub fn test_namespace(name: &str) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            labels: Some([(TEST_NS_LABEL.to_string(), "true".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod object_rules;
 mod set_rules;
+mod write_index;
 
 use super::*;
 use crate::model::diagnostic::{GrpcCode, Severity};

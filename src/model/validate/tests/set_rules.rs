@@ -15,7 +15,7 @@ fn appendix_set_is_clean() {
     assert!(diagnostics.is_empty(), "{diagnostics:#?}");
 }
 
-fn without(set: &[Resource], fqn: &str) -> Vec<Resource> {
+pub(super) fn without(set: &[Resource], fqn: &str) -> Vec<Resource> {
     set.iter()
         .filter(|r| r.fqn.to_string() != fqn)
         .cloned()
@@ -56,7 +56,7 @@ fn parent_exists_v9() {
     );
 }
 
-fn workspace_named(name: &str, tenant: &str, names: &[&str]) -> Resource {
+pub(super) fn workspace_named(name: &str, tenant: &str, names: &[&str]) -> Resource {
     let mut ws = fixtures::workspace();
     ws.metadata.name = name.into();
     annotate(&mut ws, "tsb.tetrate.io/tenant", tenant);
@@ -142,7 +142,7 @@ fn direct_object_namespace_in_group_v12() {
     );
 }
 
-fn service_setting(name: &str, service: &str) -> Resource {
+pub(super) fn service_setting(name: &str, service: &str) -> Resource {
     let mut sts = fixtures::service_route();
     sts.kind = "ServiceTrafficSetting".into();
     sts.metadata.name = name.into();
@@ -384,7 +384,7 @@ const OTW: [(&str, &str); 3] = [
     ("workspace", "checkout-ws"),
 ];
 
-fn security_hierarchy(
+pub(super) fn security_hierarchy(
     org_default: serde_json::Value,
     tenant_default: serde_json::Value,
     group_setting: serde_json::Value,

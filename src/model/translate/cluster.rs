@@ -1,0 +1,172 @@
+//! Translating a whole stored set for one cluster: resolve, build contexts from an FQN index,
+//! translate every targeted resource, and catch two sources writing one object.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::diagnostic::{Diagnostic, RuleCode};
+use crate::model::fqn::Fqn;
+use crate::model::kind::Kind;
+use crate::model::object::Resource;
+use crate::model::resolve::{ClusterNamespaces, resolve, target_namespaces};
+use crate::model::translate::{Context, Generated, ObjectKey, generates_objects, translate};
+
+/// The desired Istio objects of one cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translation {
+    /// Every generated object by key.
+    pub objects: BTreeMap<ObjectKey, Generated>,
+    /// The keys each source resource (by FQN) generated.
+    pub sources: BTreeMap<String, Vec<ObjectKey>>,
+    /// Resources that did not translate, by FQN. A resource whose objects clash with another
+    /// source's contributes none of them.
+    pub errors: Vec<(String, Diagnostic)>,
+}
+
+/// The settings whose defaults reach a resource, and the ServiceTrafficSettings by service.
+struct Index<'a> {
+    by_fqn: HashMap<&'a Fqn, &'a Resource>,
+    /// Organization, tenant and workspace settings by their parent's FQN.
+    settings: HashMap<&'a Fqn, Vec<&'a Resource>>,
+    /// ServiceTrafficSettings by (workspace, `spec.service`).
+    service_settings: HashMap<(Fqn, &'a str), Vec<&'a Resource>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(resources: &'a [Resource]) -> Index<'a> {
+        let mut index = Index {
+            by_fqn: HashMap::with_capacity(resources.len()),
+            settings: HashMap::new(),
+            service_settings: HashMap::new(),
+        };
+        for resource in resources {
+            index.by_fqn.entry(&resource.fqn).or_insert(resource);
+            match resource.kind {
+                Kind::OrganizationSetting | Kind::TenantSetting | Kind::WorkspaceSetting => {
+                    if let Some(parent) = &resource.parent {
+                        index.settings.entry(parent).or_default().push(resource);
+                    }
+                }
+                Kind::ServiceTrafficSetting => {
+                    if let (Some(workspace), Some(service)) = (
+                        resource.fqn.ancestor(Kind::Workspace),
+                        resource.spec.service(),
+                    ) {
+                        index
+                            .service_settings
+                            .entry((workspace, service))
+                            .or_default()
+                            .push(resource);
+                    }
+                }
+                _ => {}
+            }
+        }
+        index
+    }
+
+    /// Existing ancestors, root first.
+    fn ancestors(&self, resource: &Resource) -> Vec<&'a Resource> {
+        let mut ancestors = Vec::new();
+        let mut next = resource.parent.clone();
+        while let Some(fqn) = next {
+            if let Some(found) = self.by_fqn.get(&fqn) {
+                ancestors.push(*found);
+            }
+            next = fqn.parent();
+        }
+        ancestors.reverse();
+        ancestors
+    }
+
+    /// Settings of the organization, tenant and workspace above `resource`, root first, then a
+    /// ServiceRoute's ServiceTrafficSetting.
+    fn settings(&self, resource: &Resource) -> Vec<&'a Resource> {
+        let levels = [
+            resource.fqn.organization_name().map(Fqn::organization),
+            resource.fqn.ancestor(Kind::Tenant),
+            resource.fqn.ancestor(Kind::Workspace),
+        ];
+        let mut settings: Vec<&'a Resource> = levels
+            .iter()
+            .flatten()
+            .flat_map(|level| self.settings.get(level).into_iter().flatten().copied())
+            .collect();
+        if resource.kind == Kind::ServiceRoute
+            && let (Some(workspace), Some(service)) = (
+                resource.fqn.ancestor(Kind::Workspace),
+                resource.spec.service(),
+            )
+        {
+            settings.extend(
+                self.service_settings
+                    .get(&(workspace, service))
+                    .into_iter()
+                    .flatten()
+                    .copied(),
+            );
+        }
+        settings
+    }
+}
+
+/// Resolves `cluster` and translates every resource that targets it. Resources are taken in
+/// FQN order, so when two produce the same object the result does not depend on input order:
+/// the first keeps it and the second gets an error naming both.
+pub fn translate_cluster(cluster: &ClusterNamespaces, resources: &[Resource]) -> Translation {
+    let resolution = resolve(cluster, resources);
+    let index = Index::new(resources);
+    let mut ordered: Vec<&Resource> = resources
+        .iter()
+        .filter(|r| generates_objects(r.kind))
+        .collect();
+    ordered.sort_by(|a, b| a.fqn.cmp(&b.fqn));
+    let mut translation = Translation::default();
+    let mut owners: HashMap<ObjectKey, &Fqn> = HashMap::new();
+    for resource in ordered {
+        let namespaces = target_namespaces(&resolution, resource);
+        if namespaces.is_empty() {
+            continue;
+        }
+        let context = Context {
+            cluster: &cluster.cluster,
+            namespaces: &namespaces,
+            ancestors: index.ancestors(resource),
+            settings: index.settings(resource),
+            resolution: &resolution,
+        };
+        let fqn = resource.fqn.to_string();
+        let objects = match translate(resource, &context) {
+            Ok(objects) => objects,
+            Err(diagnostic) => {
+                translation.errors.push((fqn, diagnostic));
+                continue;
+            }
+        };
+        let clash = objects.iter().find_map(|o| {
+            let key = o.key();
+            owners.get(&key).map(|owner| (key, *owner))
+        });
+        if let Some((key, owner)) = clash {
+            translation.errors.push((
+                fqn,
+                Diagnostic::error(
+                    RuleCode::FqnConflict,
+                    &resource.object_ref(),
+                    "metadata.name",
+                    format!("generates {key}, which {owner} already generates"),
+                    "rename one of the two objects, or move one to another namespace",
+                ),
+            ));
+            continue;
+        }
+        let keys: Vec<ObjectKey> = objects.iter().map(Generated::key).collect();
+        for object in objects {
+            owners.insert(object.key(), &resource.fqn);
+            translation.objects.insert(object.key(), object);
+        }
+        if !keys.is_empty() {
+            translation.sources.insert(fqn, keys);
+        }
+    }
+    translation
+}

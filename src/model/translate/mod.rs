@@ -1,0 +1,358 @@
+//! Translation of stored resources into the Istio objects one cluster needs (tsb-model.md §7).
+//!
+//! [`translate`] turns one resource into [`Generated`] objects for one cluster, given the
+//! namespaces it targets there (§3.6) and its ancestors and settings; [`translate_cluster`]
+//! does it for a whole stored set. Pure: the MP decides what to send, the agent applies the
+//! objects with server-side apply. `docs/translation.md` records the mappings and what is not
+//! translated yet.
+
+// Errors are the model's `Diagnostic`, by value like everywhere else in the model; they are
+// rare (one per untranslatable resource), so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod cluster;
+mod direct;
+mod gateway;
+mod security;
+mod traffic;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde_json::{Value, json};
+
+use crate::model::diagnostic::{Diagnostic, RuleCode};
+use crate::model::kind::Kind;
+use crate::model::metadata::{MetadataMap, StripRules};
+use crate::model::object::{Resource, canonical_hash, fnv1a};
+use crate::model::resolve::Resolution;
+use crate::model::spec::Spec;
+
+pub use cluster::{Translation, translate_cluster};
+
+/// Ownership label on every generated object; the edge prunes by it.
+pub const MANAGED_BY_LABEL: &str = "tsbridge.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "tsbridge";
+/// FQN of the resource an object was generated from.
+pub const OWNER_FQN_ANNOTATION: &str = "tsbridge.io/owner-fqn";
+/// Content hash of the source resource ([`Resource::content_hash`]).
+pub const CONTENT_HASH_ANNOTATION: &str = "tsbridge.io/content-hash";
+
+/// Identity of a generated object in a cluster: (API group, kind, namespace, name). The
+/// version is left out, so a `v1beta1` and a `v1` object with the same name are one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// API group, e.g. `networking.istio.io`.
+    pub group: String,
+    /// Kind, e.g. `VirtualService`.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectKey {
+    /// `Kind.group/namespace/name`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}/{}/{}",
+            self.kind, self.group, self.namespace, self.name
+        )
+    }
+}
+
+/// One Istio object to write into a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `kind`.
+    pub kind: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.labels`: propagated config-generation labels plus the ownership label.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`: propagated annotations plus owner FQN and content hash.
+    pub annotations: BTreeMap<String, String>,
+    /// `spec`.
+    pub spec: Value,
+}
+
+impl Generated {
+    /// The object's identity in its cluster.
+    pub fn key(&self) -> ObjectKey {
+        let group = self
+            .api_version
+            .split_once('/')
+            .map(|(group, _)| group)
+            .unwrap_or("");
+        ObjectKey {
+            group: group.to_string(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// A stable hash of the whole object (FNV-1a over canonical JSON, like
+    /// [`Resource::content_hash`]): the MP sends an object again only when it changes.
+    pub fn content_hash(&self) -> String {
+        canonical_hash(&self.to_object())
+    }
+
+    /// The full Kubernetes object, ready for server-side apply.
+    pub fn to_object(&self) -> Value {
+        let mut metadata = json!({"name": self.name, "namespace": self.namespace});
+        if !self.labels.is_empty() {
+            metadata["labels"] = json!(self.labels);
+        }
+        if !self.annotations.is_empty() {
+            metadata["annotations"] = json!(self.annotations);
+        }
+        json!({
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": metadata,
+            "spec": self.spec,
+        })
+    }
+}
+
+/// Everything a translation may read besides the resource itself.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The cluster translated for.
+    pub cluster: &'a str,
+    /// The namespaces the resource targets in this cluster ([`crate::model::resolve::target_namespaces`]).
+    pub namespaces: &'a BTreeSet<String>,
+    /// The resource's ancestors that exist (tenant, workspace, group), root first: their
+    /// config-generation metadata is propagated (§2.5).
+    pub ancestors: Vec<&'a Resource>,
+    /// Settings whose defaults apply, root first: OrganizationSetting, TenantSetting and
+    /// WorkspaceSetting objects above the resource (their `defaultTrafficSetting` /
+    /// `defaultSecuritySetting`), then, for a ServiceRoute, the ServiceTrafficSetting of the
+    /// same service in its workspace.
+    pub settings: Vec<&'a Resource>,
+    /// The cluster's resolution, for selectors that name other workspaces and groups
+    /// (reachability and authorization modes, authorization rules).
+    pub resolution: &'a Resolution,
+}
+
+/// Translates one resource for one cluster (§7.2). Settings, workspaces, groups and tenants
+/// produce nothing themselves; neither does a resource with no target namespace here.
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use tsbridge::model::resolve::Resolution;
+/// use tsbridge::model::translate::{Context, translate};
+/// use tsbridge::model::{Converted, KubeObject, convert, metadata::StripRules};
+///
+/// let object: KubeObject = serde_json::from_value(serde_json::json!({
+///     "apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
+///     "metadata": {"name": "strict", "annotations": {
+///         "tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": "t",
+///         "tsb.tetrate.io/workspace": "w", "tsb.tetrate.io/securityGroup": "g"}},
+///     "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}
+/// })).unwrap();
+/// let Converted::Resource { resource, .. } = convert(&object, &StripRules::default()) else {
+///     panic!("valid");
+/// };
+/// let namespaces = BTreeSet::from(["shop".to_string()]);
+/// let resolution = Resolution::default();
+/// let context = Context { cluster: "c1", namespaces: &namespaces, ancestors: vec![],
+///     settings: vec![], resolution: &resolution };
+/// let objects = translate(&resource, &context).unwrap();
+/// assert_eq!(objects[0].kind, "PeerAuthentication");
+/// assert_eq!(objects[0].spec["mtls"]["mode"], "STRICT");
+/// ```
+pub fn translate(resource: &Resource, context: &Context<'_>) -> Result<Vec<Generated>, Diagnostic> {
+    if context.namespaces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = Output::new(resource, context);
+    match &resource.spec {
+        Spec::TrafficSetting(spec) => Ok(traffic::traffic_setting(spec, context, &out)),
+        Spec::ServiceRoute(spec) => traffic::service_route(spec, context, &out),
+        Spec::ServiceTrafficSetting(spec) => traffic::service_traffic_setting(spec, context, &out),
+        Spec::SecuritySetting(spec) => Ok(security::security_setting(spec, context, &out)),
+        Spec::ServiceSecuritySetting(spec) => {
+            security::service_security_setting(spec, context, &out)
+        }
+        Spec::IngressGateway(_)
+        | Spec::EgressGateway(_)
+        | Spec::Tier1Gateway(_)
+        | Spec::UnifiedGateway(_) => gateway::gateway(&resource.spec, context, &out),
+        Spec::Istio(spec) if resource.kind.is_direct() => {
+            Ok(direct::pass_through(resource, spec, context, &out))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// True for kinds that can generate objects (BRIDGED config and direct-mode objects).
+pub fn generates_objects(kind: Kind) -> bool {
+    use crate::model::kind::ConfigClass;
+    matches!(kind.class(), ConfigClass::Bridged | ConfigClass::Direct)
+}
+
+/// The `apiVersion` tsbridge writes for a generated Istio kind.
+fn istio_api_version(kind: Kind) -> String {
+    match kind {
+        Kind::EnvoyFilter => "networking.istio.io/v1alpha3".to_string(),
+        Kind::WasmPlugin => "extensions.istio.io/v1alpha1".to_string(),
+        other => format!("{}/v1", other.group()),
+    }
+}
+
+/// Names and metadata shared by every object generated from one resource.
+pub(crate) struct Output<'r> {
+    resource: &'r Resource,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+impl<'r> Output<'r> {
+    fn new(resource: &'r Resource, context: &Context<'_>) -> Output<'r> {
+        // §2.5: tenant → workspace → group → object, the nearer one winning. Direct-mode
+        // objects keep only their own metadata.
+        let mut merged = resource.config_generation_metadata();
+        if !resource.kind.is_direct() {
+            merged = context
+                .ancestors
+                .iter()
+                .map(|a| a.config_generation_metadata())
+                .fold(
+                    Default::default(),
+                    |acc: crate::model::spec::ConfigGenerationMetadata, m| acc.merged_with(&m),
+                )
+                .merged_with(&merged);
+        }
+        // Never copy delivery-tool or hierarchy keys (§2.6, G-10), whoever set them.
+        let strip = StripRules::default();
+        let mut labels = strip.forwarded(&merged.labels, MetadataMap::Labels);
+        let mut annotations = strip.forwarded(&merged.annotations, MetadataMap::Annotations);
+        labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string());
+        annotations.insert(OWNER_FQN_ANNOTATION.to_string(), resource.fqn.to_string());
+        annotations.insert(CONTENT_HASH_ANNOTATION.to_string(), resource.content_hash());
+        Output {
+            resource,
+            labels,
+            annotations,
+        }
+    }
+
+    /// An object named after the resource ([`generated_name`]); `part` tells apart several
+    /// objects of one kind in one namespace (gateway servers, deny policies).
+    fn object(&self, kind: Kind, namespace: &str, part: Option<&str>, spec: Value) -> Generated {
+        self.named(
+            istio_api_version(kind),
+            kind.name(),
+            namespace,
+            generated_name(self.resource, part),
+            spec,
+        )
+    }
+
+    fn named(
+        &self,
+        api_version: String,
+        kind: &str,
+        namespace: &str,
+        name: String,
+        spec: Value,
+    ) -> Generated {
+        Generated {
+            api_version,
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name,
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            spec,
+        }
+    }
+
+    /// `spec.service` as (namespace, host) when its namespace is a target here; `None` when
+    /// it is not, an error when it is not `<namespace>/<fqdn>`.
+    fn targeted_service<'s>(
+        &self,
+        service: Option<&'s str>,
+        context: &Context<'_>,
+    ) -> Result<Option<(&'s str, &'s str)>, Diagnostic> {
+        let (namespace, host) = service.and_then(split_service).ok_or_else(|| {
+            self.invalid(
+                "spec.service",
+                format!("{:?} is not <namespace>/<fqdn>", service.unwrap_or("")),
+                "write the service as <namespace>/<fqdn>, e.g. bookinfo/reviews.bookinfo.svc.cluster.local",
+            )
+        })?;
+        Ok(context
+            .namespaces
+            .contains(namespace)
+            .then_some((namespace, host)))
+    }
+
+    /// A field error about the resource (translation stops for it).
+    fn invalid(&self, field: &str, message: impl Into<String>, fix: &str) -> Diagnostic {
+        Diagnostic::error(
+            RuleCode::RequiredField,
+            &self.resource.object_ref(),
+            field,
+            message,
+            fix,
+        )
+    }
+}
+
+/// Longest Kubernetes label value / Istio-friendly name we generate.
+const MAX_NAME: usize = 63;
+
+/// `tsb-<kind short name>-<name>[-<part>]-<hash>`: the hash (8 hex digits of FNV-1a over the
+/// FQN and part) keeps names unique across groups and workspaces that reuse a short name, and
+/// stable whatever else changes; the readable part is cut so the whole stays ≤ 63 characters.
+pub fn generated_name(resource: &Resource, part: Option<&str>) -> String {
+    let short = resource
+        .kind
+        .info()
+        .short_names
+        .first()
+        .copied()
+        .unwrap_or("obj");
+    let mut seed = resource.fqn.to_string();
+    let mut readable = format!("tsb-{short}-{}", resource.name);
+    if let Some(part) = part {
+        seed.push('#');
+        seed.push_str(part);
+        readable.push('-');
+        readable.push_str(part);
+    }
+    let hash = format!("{:08x}", fnv1a(seed.as_bytes()) as u32);
+    let mut readable: String = readable
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .take(MAX_NAME - hash.len() - 1)
+        .collect();
+    while readable.ends_with('-') {
+        readable.pop();
+    }
+    format!("{readable}-{hash}")
+}
+
+/// `<namespace>/<fqdn>` as used by `spec.service` and route hosts.
+fn split_service(service: &str) -> Option<(&str, &str)> {
+    service
+        .split_once('/')
+        .filter(|(ns, host)| !ns.is_empty() && !host.is_empty() && !host.contains('/'))
+}
+
+#[cfg(test)]
+mod tests;

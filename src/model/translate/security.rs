@@ -1,0 +1,337 @@
+//! Security kinds → `PeerAuthentication`, `AuthorizationPolicy` (§7.2).
+//!
+//! Authorization modes become namespace lists because an Istio peer identity carries its
+//! namespace (`*/ns/<ns>/sa/<sa>`) but not its workspace, group or cluster.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::model::diagnostic::Diagnostic;
+use crate::model::fqn::Fqn;
+use crate::model::kind::Kind;
+use crate::model::spec::{
+    AuthenticationMode, AuthorizationMode, AuthorizationRule, AuthorizationSettings,
+    SecuritySettingSpec, ServiceSecuritySettingSpec, Spec,
+};
+use crate::model::translate::{Context, Generated, Output};
+
+/// The setting in force after the defaults above (§4.3): a lower level replaces what it sets,
+/// except below a `STRICTER` level, where it may only tighten.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Effective {
+    pub traffic_mode: Option<AuthenticationMode>,
+    pub authorization: Option<AuthorizationSettings>,
+    stricter: bool,
+}
+
+impl Effective {
+    fn overlay(&mut self, over: &SecuritySettingSpec) {
+        if let Some(mode) = over
+            .traffic_mode()
+            .filter(|m| *m != AuthenticationMode::Unset)
+        {
+            let floor = self.traffic_mode.filter(|_| self.stricter);
+            self.traffic_mode = Some(floor.map_or(mode, |f| f.max(mode)));
+        }
+        if let Some(authorization) = &over.authorization
+            && let Some(mode) = authorization
+                .mode
+                .filter(|m| *m != AuthorizationMode::Unset)
+        {
+            let floor = self.authorization.as_ref().and_then(|a| a.mode);
+            let looser = self.stricter && floor.is_some_and(|f| mode < f);
+            if !looser {
+                self.authorization = Some(authorization.clone());
+            }
+        }
+        self.stricter |= over.is_stricter();
+    }
+}
+
+pub(crate) fn effective(context: &Context<'_>, own: Option<&SecuritySettingSpec>) -> Effective {
+    let mut merged = Effective::default();
+    for setting in &context.settings {
+        let level = match &setting.spec {
+            Spec::OrganizationSetting(s) => s.default_security_setting.as_ref(),
+            Spec::TenantSetting(s) => s.default_security_setting.as_ref(),
+            Spec::WorkspaceSetting(s) => s.default_security_setting.as_ref(),
+            _ => None,
+        };
+        if let Some(level) = level {
+            merged.overlay(level);
+        }
+    }
+    if let Some(own) = own {
+        merged.overlay(own);
+    }
+    merged
+}
+
+/// Who is allowed, as Istio `source` blocks (ORed).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Sources {
+    namespaces: BTreeSet<String>,
+    principals: BTreeSet<String>,
+}
+
+impl Sources {
+    fn is_empty(&self) -> bool {
+        self.namespaces.is_empty() && self.principals.is_empty()
+    }
+
+    /// `from` entries of an ALLOW rule: each block matches on its own.
+    fn allow_from(&self) -> Vec<Value> {
+        let mut from = Vec::new();
+        if !self.namespaces.is_empty() {
+            from.push(json!({"source": {"namespaces": self.namespaces}}));
+        }
+        if !self.principals.is_empty() {
+            from.push(json!({"source": {"principals": self.principals}}));
+        }
+        from
+    }
+
+    /// The one `source` of a DENY rule matching everybody else: the negations are ANDed.
+    fn deny_others(&self) -> Value {
+        let mut source = json!({});
+        if !self.namespaces.is_empty() {
+            source["notNamespaces"] = json!(self.namespaces);
+        }
+        if !self.principals.is_empty() {
+            source["notPrincipals"] = json!(self.principals);
+        }
+        source
+    }
+}
+
+/// `<namespace>/<service-account>` entries of CUSTOM mode as Istio sources.
+fn service_accounts(entries: &[String]) -> Sources {
+    let mut sources = Sources::default();
+    for entry in entries {
+        match entry.split_once('/') {
+            Some(("*", "*")) => sources.principals.insert("*".to_string()),
+            Some((ns, "*")) => sources.namespaces.insert(ns.to_string()),
+            Some(("*", sa)) => sources.principals.insert(format!("*/sa/{sa}")),
+            Some((ns, sa)) => sources.principals.insert(format!("*/ns/{ns}/sa/{sa}")),
+            None => false,
+        };
+    }
+    sources
+}
+
+/// Namespaces in this cluster of the workspace or group an authorization rule names (`None`
+/// when the FQN is missing or does not parse: the rule is then dropped, never widened).
+fn rule_namespaces(
+    target: Option<&crate::model::spec::RuleTarget>,
+    context: &Context<'_>,
+) -> Option<BTreeSet<String>> {
+    let fqn: Fqn = target?.fqn.as_deref()?.parse().ok()?;
+    Some(context.resolution.namespaces_of(&fqn))
+}
+
+/// True when a rule's `to` (absent = every destination) covers `namespace`.
+fn rule_applies(rule: &AuthorizationRule, namespace: &str, context: &Context<'_>) -> bool {
+    match &rule.to {
+        None => true,
+        Some(_) => {
+            rule_namespaces(rule.to.as_ref(), context).is_some_and(|n| n.contains(namespace))
+        }
+    }
+}
+
+/// Sources of the rules in `rules` that apply to `namespace`; a rule whose `from` selects no
+/// namespace here is left out (an empty Istio source would match everybody).
+fn rule_sources(
+    rules: &[AuthorizationRule],
+    namespace: &str,
+    context: &Context<'_>,
+) -> Vec<BTreeSet<String>> {
+    rules
+        .iter()
+        .filter(|rule| rule_applies(rule, namespace, context))
+        .filter_map(|rule| rule_namespaces(rule.from.as_ref(), context))
+        .filter(|namespaces| !namespaces.is_empty())
+        .collect()
+}
+
+/// Who a mode allows to call workloads in `namespace`; `None` for DISABLED/UNSET (no policy)
+/// and for RULES, which is handled rule by rule.
+fn mode_sources(
+    authorization: &AuthorizationSettings,
+    namespace: &str,
+    group_namespaces: &BTreeSet<String>,
+    context: &Context<'_>,
+    workspace: &Fqn,
+) -> Option<Sources> {
+    let namespaces = match authorization.mode? {
+        AuthorizationMode::Unset | AuthorizationMode::Disabled | AuthorizationMode::Rules => {
+            return None;
+        }
+        AuthorizationMode::Namespace => BTreeSet::from([namespace.to_string()]),
+        AuthorizationMode::Group => group_namespaces.clone(),
+        AuthorizationMode::Workspace => {
+            let mut namespaces = context.resolution.namespaces_of(workspace);
+            namespaces.insert(namespace.to_string());
+            namespaces
+        }
+        // Any authenticated (mTLS) peer: Istio identities do not carry the cluster.
+        AuthorizationMode::Cluster => {
+            return Some(Sources {
+                principals: BTreeSet::from(["*".to_string()]),
+                ..Sources::default()
+            });
+        }
+        AuthorizationMode::Custom => {
+            return Some(service_accounts(&authorization.service_accounts));
+        }
+    };
+    Some(Sources {
+        namespaces,
+        ..Sources::default()
+    })
+}
+
+fn workspace_of(out: &Output<'_>) -> Fqn {
+    out.resource
+        .fqn
+        .ancestor(Kind::Workspace)
+        .unwrap_or_else(|| out.resource.fqn.clone())
+}
+
+/// SecuritySetting: in every namespace of the group, a `PeerAuthentication` for the traffic
+/// mode and an ALLOW `AuthorizationPolicy` for the authorization mode (plus a DENY policy for
+/// `rules.deny`).
+pub(crate) fn security_setting(
+    spec: &SecuritySettingSpec,
+    context: &Context<'_>,
+    out: &Output<'_>,
+) -> Vec<Generated> {
+    let setting = effective(context, Some(spec));
+    let mtls = setting.traffic_mode.and_then(|mode| match mode {
+        AuthenticationMode::Unset => None,
+        AuthenticationMode::Optional => Some("PERMISSIVE"),
+        AuthenticationMode::Required => Some("STRICT"),
+    });
+    let workspace = workspace_of(out);
+    let mut objects = Vec::new();
+    for namespace in context.namespaces {
+        if let Some(mode) = mtls {
+            let spec = json!({"mtls": {"mode": mode}});
+            objects.push(out.object(Kind::PeerAuthentication, namespace, None, spec));
+        }
+        let Some(authorization) = &setting.authorization else {
+            continue;
+        };
+        if authorization.mode == Some(AuthorizationMode::Rules) {
+            let rules = authorization.rules.clone().unwrap_or_default();
+            let allow: Vec<Value> = rule_sources(&rules.allow, namespace, context)
+                .into_iter()
+                .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
+                .collect();
+            // ALLOW with no rule allows nothing: only what the rules list gets through.
+            let mut policy = json!({"action": "ALLOW"});
+            if !allow.is_empty() {
+                policy["rules"] = Value::Array(allow);
+            }
+            objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, policy));
+            let deny = rule_sources(&rules.deny, namespace, context);
+            if !deny.is_empty() {
+                let rules: Vec<Value> = deny
+                    .into_iter()
+                    .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
+                    .collect();
+                let policy = json!({"action": "DENY", "rules": rules});
+                objects.push(out.object(
+                    Kind::AuthorizationPolicy,
+                    namespace,
+                    Some("deny"),
+                    policy,
+                ));
+            }
+            continue;
+        }
+        if let Some(sources) = mode_sources(
+            authorization,
+            namespace,
+            context.namespaces,
+            context,
+            &workspace,
+        ) {
+            let mut policy = json!({"action": "ALLOW"});
+            if !sources.is_empty() {
+                policy["rules"] = json!([{"from": sources.allow_from()}]);
+            }
+            objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, policy));
+        }
+    }
+    objects
+}
+
+/// The `Host` values a request to `host` may carry inside the mesh: the FQDN and, for a
+/// Kubernetes service, its short forms, each with or without a port.
+fn host_forms(host: &str, namespace: &str) -> Vec<String> {
+    let mut forms = vec![host.to_string()];
+    if let Some(short) = host.strip_suffix(&format!(".{namespace}.svc.cluster.local")) {
+        forms.push(short.to_string());
+        forms.push(format!("{short}.{namespace}"));
+        forms.push(format!("{short}.{namespace}.svc"));
+    }
+    forms
+        .into_iter()
+        .flat_map(|h| [format!("{h}:*"), h])
+        .collect()
+}
+
+/// ServiceSecuritySetting: a DENY `AuthorizationPolicy` in the service's namespace that
+/// rejects requests to the service from callers its authorization mode does not allow. A
+/// DENY policy only narrows: an ALLOW policy keyed on the host would deny every other service
+/// of a namespace that has no ALLOW policy of its own.
+pub(crate) fn service_security_setting(
+    spec: &ServiceSecuritySettingSpec,
+    context: &Context<'_>,
+    out: &Output<'_>,
+) -> Result<Vec<Generated>, Diagnostic> {
+    let Some((namespace, host)) = out.targeted_service(spec.service.as_deref(), context)? else {
+        return Ok(Vec::new());
+    };
+    let setting = effective(context, spec.settings.as_ref());
+    let Some(authorization) = &setting.authorization else {
+        return Ok(Vec::new());
+    };
+    let to = json!([{"operation": {"hosts": host_forms(host, namespace)}}]);
+    let mut rules = Vec::new();
+    if authorization.mode == Some(AuthorizationMode::Rules) {
+        let listed = authorization.rules.clone().unwrap_or_default();
+        let allowed: BTreeSet<String> = rule_sources(&listed.allow, namespace, context)
+            .into_iter()
+            .flatten()
+            .collect();
+        let others = Sources {
+            namespaces: allowed,
+            ..Sources::default()
+        };
+        rules.push(json!({"from": [{"source": others.deny_others()}], "to": to}));
+        for namespaces in rule_sources(&listed.deny, namespace, context) {
+            rules.push(json!({"from": [{"source": {"namespaces": namespaces}}], "to": to}));
+        }
+    } else if let Some(sources) = mode_sources(
+        authorization,
+        namespace,
+        context.namespaces,
+        context,
+        &workspace_of(out),
+    ) {
+        rules.push(json!({"from": [{"source": sources.deny_others()}], "to": to}));
+    }
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policy = json!({"action": "DENY", "rules": rules});
+    Ok(vec![out.object(
+        Kind::AuthorizationPolicy,
+        namespace,
+        None,
+        policy,
+    )])
+}

@@ -1,0 +1,163 @@
+//! Per-identity request rate limits (architecture.md §8): one token bucket per caller
+//! (`user:<subject>` or `cluster:<name>`), refilled at `--rate-limit-per-identity` tokens per
+//! second up to `--rate-limit-burst`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+
+use crate::server::error::Error;
+
+/// Buckets kept before full (idle) ones are dropped.
+const MAX_BUCKETS: usize = 10_000;
+
+/// The rate limiter of the gRPC API.
+#[derive(Debug)]
+pub struct RateLimiter {
+    /// Tokens per second.
+    rate: u32,
+    /// Bucket size.
+    burst: u32,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Refused requests, for `/metrics`.
+    refused: Counter,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// The last request was refused: the next refusal is not audited again.
+    limited: bool,
+}
+
+/// A refused request.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The error for the caller, naming the limit and the identity.
+    pub error: Error,
+    /// True for the first refusal after an admitted request: the one worth an audit row (a
+    /// client hammering the API would otherwise write a row per refused request).
+    pub first: bool,
+}
+
+impl RateLimiter {
+    /// `rate` requests per second per identity, bursts of `burst` (0 = one second's worth);
+    /// `None` when `rate` is 0 (no limit).
+    pub fn new(rate: u32, burst: u32) -> Option<RateLimiter> {
+        (rate > 0).then(|| RateLimiter {
+            rate,
+            burst: if burst == 0 { rate } else { burst },
+            buckets: Mutex::new(HashMap::new()),
+            refused: Counter::default(),
+        })
+    }
+
+    /// Requests refused so far (registered as a metric by the server).
+    pub fn refused(&self) -> &Counter {
+        &self.refused
+    }
+
+    /// Takes a token for `identity` now.
+    pub fn admit(&self, identity: &str) -> Result<(), Refusal> {
+        self.admit_at(identity, Instant::now())
+    }
+
+    fn admit_at(&self, identity: &str, now: Instant) -> Result<(), Refusal> {
+        let (rate, burst) = (f64::from(self.rate), f64::from(self.burst));
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(identity) {
+            // A full bucket is the same as none.
+            buckets.retain(|_, b| b.tokens + rate * now.duration_since(b.at).as_secs_f64() < burst);
+        }
+        let bucket = buckets.entry(identity.to_string()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+            limited: false,
+        });
+        bucket.tokens =
+            (bucket.tokens + rate * now.duration_since(bucket.at).as_secs_f64()).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            bucket.limited = false;
+            return Ok(());
+        }
+        let first = !bucket.limited;
+        bucket.limited = true;
+        self.refused.inc();
+        let retry_after = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        Err(Refusal {
+            error: Error::RateLimited {
+                identity: identity.to_string(),
+                limit: self.rate,
+                retry_after,
+            },
+            first,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_rate_holds_per_identity() {
+        let limiter = RateLimiter::new(10, 3).expect("on");
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.admit_at("user:a", start).is_ok());
+        }
+        let refused = limiter.admit_at("user:a", start).expect_err("burst spent");
+        assert!(refused.first);
+        assert_eq!(
+            refused.error.to_string(),
+            "rate limit: identity \"user:a\" exceeded 10 requests/s \
+             (--rate-limit-per-identity); retry after 100ms"
+        );
+        let again = limiter.admit_at("user:a", start).expect_err("still empty");
+        assert!(!again.first, "one audit row per episode");
+        assert_eq!(limiter.refused().get(), 2);
+        // Another identity has its own bucket.
+        assert!(limiter.admit_at("cluster:east", start).is_ok());
+        // 100 ms later one token is back, and only one.
+        let later = start + Duration::from_millis(100);
+        assert!(limiter.admit_at("user:a", later).is_ok());
+        assert!(limiter.admit_at("user:a", later).is_err());
+        // Refill stops at the burst.
+        let idle = start + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(limiter.admit_at("user:a", idle).is_ok());
+        }
+        assert!(limiter.admit_at("user:a", idle).is_err());
+    }
+
+    #[test]
+    fn zero_turns_it_off_and_burst_defaults_to_the_rate() {
+        assert!(RateLimiter::new(0, 10).is_none());
+        let limiter = RateLimiter::new(2, 0).expect("on");
+        let now = Instant::now();
+        assert!(limiter.admit_at("user:a", now).is_ok());
+        assert!(limiter.admit_at("user:a", now).is_ok());
+        assert!(limiter.admit_at("user:a", now).is_err());
+    }
+
+    #[test]
+    fn idle_buckets_are_dropped_when_there_are_too_many() {
+        let limiter = RateLimiter::new(1, 1).expect("on");
+        let start = Instant::now();
+        for i in 0..MAX_BUCKETS {
+            assert!(limiter.admit_at(&format!("user:{i}"), start).is_ok());
+        }
+        let later = start + Duration::from_secs(5);
+        assert!(limiter.admit_at("user:new", later).is_ok());
+        let buckets = limiter.buckets.lock().expect("lock");
+        assert_eq!(buckets.len(), 1, "refilled buckets were dropped");
+    }
+}
