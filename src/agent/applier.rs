@@ -75,6 +75,8 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
 struct Applier {
     client: kube::Client,
     cluster: String,
+    /// Every Istio kind the cluster serves: where prune looks.
+    kinds: Vec<ApiResource>,
     resources: HashMap<(String, String), ApiResource>,
     desired: BTreeMap<Key, v1::DesiredObject>,
     /// Keys of a full revision being received.
@@ -85,7 +87,12 @@ struct Applier {
 }
 
 impl Applier {
-    async fn api(&mut self, api_version: &str, kind: &str, namespace: &str) -> Result<Api<DynamicObject>, String> {
+    async fn api(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Api<DynamicObject>, String> {
         let cache_key = (api_version.to_string(), kind.to_string());
         let resource = match self.resources.get(&cache_key) {
             Some(resource) => resource.clone(),
@@ -94,7 +101,9 @@ impl Applier {
                 let gvk = GroupVersionKind::gvk(group, version, kind);
                 let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
                     .await
-                    .map_err(|e| format!("{api_version} {kind} is not served by this cluster: {e}"))?;
+                    .map_err(|e| {
+                        format!("{api_version} {kind} is not served by this cluster: {e}")
+                    })?;
                 self.resources.insert(cache_key, resource.clone());
                 resource
             }
@@ -123,14 +132,20 @@ impl Applier {
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), String> {
         let key = object.key.clone().unwrap_or_default();
         let body = self.owned(object)?;
-        let api = self.api(&key.api_version, &key.kind, &key.namespace).await?;
-        api.patch(&key.name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                kube::Error::Api(status) => status.message,
-                other => other.to_string(),
-            })
+        let api = self
+            .api(&key.api_version, &key.kind, &key.namespace)
+            .await?;
+        api.patch(
+            &key.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            kube::Error::Api(status) => status.message,
+            other => other.to_string(),
+        })
     }
 
     async fn remove(&mut self, key: &Key) -> Result<(), String> {
@@ -205,7 +220,10 @@ impl Applier {
             self.desired.retain(|k, _| full.contains(k));
             self.prune(&full).await;
         }
-        *self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *self
+            .position
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             (delta.revision, delta.checksum.clone());
         Some(v1::Ack {
             revision: delta.revision,
@@ -215,29 +233,44 @@ impl Applier {
     }
 
     /// Deletes owned objects of this cluster that the complete desired set does not list.
+    /// Compared by API group, not version: one object served at two versions is one object.
     async fn prune(&mut self, wanted: &BTreeSet<Key>) {
-        let kinds: Vec<(String, String)> = self.resources.keys().cloned().collect();
+        let group_of = |api_version: &str| {
+            api_version
+                .rsplit_once('/')
+                .map_or(String::new(), |(g, _)| g.to_string())
+        };
+        let wanted: BTreeSet<(String, String, String, String)> = wanted
+            .iter()
+            .map(|(v, k, ns, n)| (group_of(v), k.clone(), ns.clone(), n.clone()))
+            .collect();
         let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
-        for (api_version, kind) in kinds {
-            let Ok(api) = self.api(&api_version, &kind, "").await else {
-                continue;
-            };
+        for resource in self.kinds.clone() {
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
             let Ok(list) = api.list(&ListParams::default().labels(&selector)).await else {
                 continue;
             };
             for live in list {
-                let key = (
-                    api_version.clone(),
-                    kind.clone(),
-                    live.metadata.namespace.clone().unwrap_or_default(),
-                    live.metadata.name.clone().unwrap_or_default(),
+                let namespace = live.metadata.namespace.clone().unwrap_or_default();
+                let name = live.metadata.name.clone().unwrap_or_default();
+                let id = (
+                    resource.group.clone(),
+                    resource.kind.clone(),
+                    namespace.clone(),
+                    name.clone(),
                 );
-                if !wanted.contains(&key) {
-                    if let Err(message) = self.remove(&key).await {
-                        tracing::warn!(?key, %message, "prune failed");
-                    } else {
-                        tracing::info!(?key, "pruned");
-                    }
+                if wanted.contains(&id) {
+                    continue;
+                }
+                let key = (
+                    resource.api_version.clone(),
+                    resource.kind.clone(),
+                    namespace,
+                    name,
+                );
+                match self.remove(&key).await {
+                    Ok(()) => tracing::info!(?key, "pruned"),
+                    Err(message) => tracing::warn!(?key, %message, "prune failed"),
                 }
             }
         }
@@ -276,6 +309,7 @@ impl Applier {
 pub fn spawn(
     client: kube::Client,
     cluster: String,
+    kinds: Vec<ApiResource>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
     shutdown: &Shutdown,
@@ -285,6 +319,7 @@ pub fn spawn(
     let mut applier = Applier {
         client,
         cluster,
+        kinds,
         resources: HashMap::new(),
         desired: BTreeMap::new(),
         full: None,
@@ -325,7 +360,8 @@ mod tests {
     #[test]
     fn defaults_added_by_the_apiserver_are_not_drift() {
         let desired = json!({"hosts": ["a"], "http": [{"route": [{"weight": 100}]}]});
-        let live = json!({"hosts": ["a"], "http": [{"route": [{"weight": 100, "x": 1}]}], "extra": true});
+        let live =
+            json!({"hosts": ["a"], "http": [{"route": [{"weight": 100, "x": 1}]}], "extra": true});
         assert!(is_subset(&desired, &live));
         let edited = json!({"hosts": ["b"], "http": [{"route": [{"weight": 100}]}]});
         assert!(!is_subset(&desired, &edited));

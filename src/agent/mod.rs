@@ -144,9 +144,15 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let (namespace_tx, mut namespace_rx) = mpsc::channel(4096);
     watch::spawn_namespaces(&client, namespace_tx, &shutdown);
     let position = applier::Position::default();
+    let istio_kinds = watched
+        .iter()
+        .filter(|w| w.kind.is_direct())
+        .map(|w| w.resource.clone())
+        .collect();
     let applier = applier::spawn(
         client.clone(),
         args.cluster.clone(),
+        istio_kinds,
         position.clone(),
         metrics.clone(),
         &shutdown,

@@ -105,7 +105,9 @@ impl Distributor {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds.
@@ -149,7 +151,11 @@ impl Distributor {
                 return;
             };
             let mut touched = BTreeSet::new();
-            let revisions: Vec<u64> = link.pending.range(..=ack.revision).map(|(r, _)| *r).collect();
+            let revisions: Vec<u64> = link
+                .pending
+                .range(..=ack.revision)
+                .map(|(r, _)| *r)
+                .collect();
             for revision in revisions {
                 touched.extend(link.pending.remove(&revision).unwrap_or_default());
             }
@@ -258,9 +264,15 @@ impl Distributor {
                 match change.record.as_ref().map(|r| (r, decode(r, &strip))) {
                     Some((record, Ok(resource))) => {
                         state.etags.insert(change.fqn.clone(), record.etag.clone());
-                        match record.origin.get("cluster").and_then(serde_json::Value::as_str) {
+                        match record
+                            .origin
+                            .get("cluster")
+                            .and_then(serde_json::Value::as_str)
+                        {
                             Some(cluster) => {
-                                state.origins.insert(change.fqn.clone(), cluster.to_string());
+                                state
+                                    .origins
+                                    .insert(change.fqn.clone(), cluster.to_string());
                             }
                             None => {
                                 state.origins.remove(&change.fqn);
@@ -314,7 +326,12 @@ fn send(outbox: &Outbox, message: Down) {
 
 /// Translates for one cluster, diffs against what it was sent, and sends the delta.
 /// Returns the sources whose edge state changed.
-fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u64) -> BTreeSet<String> {
+fn recompute(
+    cluster: &str,
+    link: &mut Link,
+    resources: &[Resource],
+    revision: u64,
+) -> BTreeSet<String> {
     let inventory = ClusterNamespaces {
         cluster: cluster.to_string(),
         namespaces: link.namespaces.clone(),
@@ -351,7 +368,10 @@ fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u
     let full = link.needs_full;
     let mut upserts: Vec<v1::DesiredObject> = Vec::new();
     for (key, object) in &desired {
-        let changed = link.desired.get(key).is_none_or(|old| old.hash != object.hash);
+        let changed = link
+            .desired
+            .get(key)
+            .is_none_or(|old| old.hash != object.hash);
         if full || changed {
             touched.insert(object.source.clone());
             upserts.push(v1::DesiredObject {
@@ -371,7 +391,8 @@ fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u
     }
     // Sources no longer targeting this cluster lose their edge.
     let targeted: BTreeSet<&String> = desired.values().map(|d| &d.source).collect();
-    link.edges.retain(|source, _| targeted.contains(source) || failed.contains(source));
+    link.edges
+        .retain(|source, _| targeted.contains(source) || failed.contains(source));
     for source in &failed {
         link.edges.insert(source.clone(), EdgeState::Errored);
     }
@@ -396,7 +417,11 @@ fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u
             upserts: chunk_upserts,
             removals: chunk_removals,
             last,
-            checksum: if last { checksum.clone() } else { String::new() },
+            checksum: if last {
+                checksum.clone()
+            } else {
+                String::new()
+            },
         });
         if last {
             break;
@@ -410,7 +435,14 @@ fn recompute(cluster: &str, link: &mut Link, resources: &[Resource], revision: u
             link.edges.insert(source.clone(), EdgeState::Unknown);
         }
     }
-    link.pending.insert(revision, touched.iter().filter(|s| !failed.contains(*s)).cloned().collect());
+    link.pending.insert(
+        revision,
+        touched
+            .iter()
+            .filter(|s| !failed.contains(*s))
+            .cloned()
+            .collect(),
+    );
     link.desired = desired;
     link.revision = revision;
     link.checksum = checksum;

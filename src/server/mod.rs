@@ -151,7 +151,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
         shutdown: shutdown.clone(),
     };
+    let distributor = distribute::Distributor::new(engine.clone());
+    distributor.run(&shutdown);
     let status = services::status::StatusApi {
+        distributor: distributor.clone(),
         engine: engine.clone(),
         auth: auth.clone(),
     };
@@ -160,8 +163,6 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
     };
     let guard = guard::DeletionGuard::new(&guard);
-    let distributor = distribute::Distributor::new(engine.clone());
-    distributor.run(&shutdown);
     let sync = services::sync::SyncApi {
         distributor: distributor.clone(),
         engine: engine.clone(),

@@ -136,8 +136,7 @@ impl Fleet {
         .iter()
         .map(ToString::to_string)
         .collect();
-        let agent =
-            ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+        let agent = ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
         self.members[index]._agent = Some(agent);
     }
 
@@ -211,10 +210,12 @@ impl Fleet {
         let strip = tsbridge::model::metadata::StripRules::default();
         let resources: Vec<tsbridge::model::Resource> = config
             .iter()
-            .map(|o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
-                tsbridge::model::Converted::Resource { resource, .. } => *resource,
-                other => panic!("{other:?}"),
-            })
+            .map(
+                |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
+                    tsbridge::model::Converted::Resource { resource, .. } => *resource,
+                    other => panic!("{other:?}"),
+                },
+            )
             .collect();
         let inventory = ClusterNamespaces {
             cluster: self.members[index].name.clone(),
@@ -232,12 +233,17 @@ impl Fleet {
     /// Every object the agent of `index` owns in its cluster, as `Kind/namespace/name`.
     async fn owned(&self, index: usize) -> BTreeSet<String> {
         let member = &self.members[index];
-        let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={}", member.name);
+        let selector = format!(
+            "tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={}",
+            member.name
+        );
         let mut found = BTreeSet::new();
         for (group, version, kind, plural) in ISTIO_KINDS {
             let gvk = GroupVersionKind::gvk(group, version, kind);
-            let api: Api<DynamicObject> =
-                Api::all_with(member.client.clone(), &ApiResource::from_gvk_with_plural(&gvk, plural));
+            let api: Api<DynamicObject> = Api::all_with(
+                member.client.clone(),
+                &ApiResource::from_gvk_with_plural(&gvk, plural),
+            );
             let list = api
                 .list(&ListParams::default().labels(&selector))
                 .await
@@ -255,19 +261,52 @@ impl Fleet {
 
     async fn await_owned(&self, index: usize, expected: &BTreeSet<String>) {
         let what = format!("{} to hold exactly {expected:?}", self.members[index].name);
-        eventually(&what, WAIT, || async { (self.owned(index).await == *expected).then_some(()) }).await;
+        eventually(&what, WAIT, || async {
+            (self.owned(index).await == *expected).then_some(())
+        })
+        .await;
     }
 }
 
 const ISTIO_KINDS: [(&str, &str, &str, &str); 8] = [
-    ("networking.istio.io", "v1", "VirtualService", "virtualservices"),
-    ("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
+    (
+        "networking.istio.io",
+        "v1",
+        "VirtualService",
+        "virtualservices",
+    ),
+    (
+        "networking.istio.io",
+        "v1",
+        "DestinationRule",
+        "destinationrules",
+    ),
     ("networking.istio.io", "v1", "Gateway", "gateways"),
     ("networking.istio.io", "v1", "Sidecar", "sidecars"),
-    ("networking.istio.io", "v1", "ServiceEntry", "serviceentries"),
-    ("security.istio.io", "v1", "PeerAuthentication", "peerauthentications"),
-    ("security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies"),
-    ("networking.istio.io", "v1alpha3", "EnvoyFilter", "envoyfilters"),
+    (
+        "networking.istio.io",
+        "v1",
+        "ServiceEntry",
+        "serviceentries",
+    ),
+    (
+        "security.istio.io",
+        "v1",
+        "PeerAuthentication",
+        "peerauthentications",
+    ),
+    (
+        "security.istio.io",
+        "v1",
+        "AuthorizationPolicy",
+        "authorizationpolicies",
+    ),
+    (
+        "networking.istio.io",
+        "v1alpha3",
+        "EnvoyFilter",
+        "envoyfilters",
+    ),
 ];
 
 #[tokio::test]
@@ -286,11 +325,16 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     let expected_b = fleet.expected(1, &config, std::slice::from_ref(&app));
     assert!(!expected_b.is_empty(), "the hierarchy generates objects");
     fleet.await_owned(1, &expected_b).await;
-    fleet.await_owned(2, &fleet.expected(2, &config, std::slice::from_ref(&app))).await;
+    fleet
+        .await_owned(2, &fleet.expected(2, &config, std::slice::from_ref(&app)))
+        .await;
     fleet.await_owned(0, &BTreeSet::new()).await;
 
     // The originating CR shows propagation: applied in 2 of 2 clusters.
-    let setting = config.iter().find(|o| o["kind"] == "TrafficSetting").expect("setting");
+    let setting = config
+        .iter()
+        .find(|o| o["kind"] == "TrafficSetting")
+        .expect("setting");
     eventually("the CR to show 2 of 2 clusters", WAIT, || async {
         let live = dynamic_api(&fleet.members[0].client, &fleet.config_ns, setting)
             .get(setting["metadata"]["name"].as_str().expect("name"))
@@ -300,11 +344,36 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
         (clusters["applied"] == 2 && clusters["targeted"] == 2).then_some(())
     })
     .await;
+    // The MP says READY, with both clusters' edge states, and its workspace aggregates it.
+    let mut api = fleet._api.clone();
+    let fqn = format!(
+        "organizations/acme/tenants/t-{}/workspaces/ws/trafficgroups/tg/settings/ts",
+        fleet.suffix
+    );
+    let status = api
+        .status
+        .get_status(v1::GetStatusRequest { fqn: fqn.clone() })
+        .await
+        .unwrap_or_else(|e| panic!("status of {fqn}: {e}"))
+        .into_inner();
+    assert_eq!(status.status, "READY", "{status:?}");
+    let edges: BTreeSet<(String, String)> = status
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.clone(), c.state.clone()))
+        .collect();
+    let applied: BTreeSet<(String, String)> = [1, 2]
+        .iter()
+        .map(|i| (fleet.members[*i].name.clone(), "APPLIED".to_string()))
+        .collect();
+    assert_eq!(edges, applied);
 
     // A namespace created later that matches the prefix entry (only in c) gets config.
     create_namespace(&fleet.members[2].client, &later).await;
     let both = [app.clone(), later.clone()];
-    fleet.await_owned(2, &fleet.expected(2, &config, &both)).await;
+    fleet
+        .await_owned(2, &fleet.expected(2, &config, &both))
+        .await;
     // The same namespace in b matches nothing (the prefix entry names cluster c).
     create_namespace(&fleet.members[1].client, &later).await;
     fleet.await_owned(1, &expected_b).await;
@@ -344,22 +413,48 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
 
     // A delete prunes everywhere; agent b down meanwhile converges after restart.
     fleet.members[1]._agent = None;
-    let security = config.iter().find(|o| o["kind"] == "SecuritySetting").expect("ss");
+    let security = config
+        .iter()
+        .find(|o| o["kind"] == "SecuritySetting")
+        .expect("ss");
     fleet.delete(security).await;
-    let remaining: Vec<Value> = config.iter().filter(|o| o["kind"] != "SecuritySetting").cloned().collect();
-    fleet.await_owned(2, &fleet.expected(2, &remaining, &both)).await;
+    let remaining: Vec<Value> = config
+        .iter()
+        .filter(|o| o["kind"] != "SecuritySetting")
+        .cloned()
+        .collect();
+    fleet
+        .await_owned(2, &fleet.expected(2, &remaining, &both))
+        .await;
     fleet.start_agent(1);
-    fleet.await_owned(1, &fleet.expected(1, &remaining, std::slice::from_ref(&app))).await;
+    fleet
+        .await_owned(
+            1,
+            &fleet.expected(1, &remaining, std::slice::from_ref(&app)),
+        )
+        .await;
 
     // MP restart: nothing duplicated or lost.
     fleet.mp.restart().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    fleet.await_owned(1, &fleet.expected(1, &remaining, std::slice::from_ref(&app))).await;
-    fleet.await_owned(2, &fleet.expected(2, &remaining, &both)).await;
+    fleet
+        .await_owned(
+            1,
+            &fleet.expected(1, &remaining, std::slice::from_ref(&app)),
+        )
+        .await;
+    fleet
+        .await_owned(2, &fleet.expected(2, &remaining, &both))
+        .await;
 
     // A namespace deleted loses its config.
     delete_namespace(&fleet.members[2].client, &later).await;
-    fleet.await_owned(2, &fleet.expected(2, &remaining, std::slice::from_ref(&app))).await;
+    fleet
+        .await_owned(
+            2,
+            &fleet.expected(2, &remaining, std::slice::from_ref(&app)),
+        )
+        .await;
 
     for (index, ns) in [(1, &app), (2, &app), (1, &later)] {
         delete_namespace(&fleet.members[index].client, ns).await;

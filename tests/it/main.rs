@@ -6,6 +6,7 @@
 mod agent;
 mod cli;
 mod crds;
+mod distribute;
 mod kstatus;
 mod layering;
 mod server;

@@ -10,6 +10,7 @@ use crate::model::status::{MpStatus, aggregate_status};
 use crate::proto::v1;
 use crate::proto::v1::status_service_server::StatusService;
 use crate::server::auth::Authenticator;
+use crate::server::distribute::Distributor;
 use crate::server::engine::Engine;
 use crate::server::error::{Error, to_status};
 use crate::server::services::caller;
@@ -18,6 +19,8 @@ use crate::store::Record;
 /// The status service.
 #[derive(Debug, Clone)]
 pub struct StatusApi {
+    /// Per-cluster edge states.
+    pub distributor: Distributor,
     /// Index of stored objects.
     pub engine: Engine,
     /// Who calls.
@@ -32,19 +35,52 @@ fn status_name(status: MpStatus) -> String {
 }
 
 /// An object's status given every record below it.
-fn status_of(record: &Record, descendants: &[&Record]) -> v1::ResourceStatus {
-    // Nothing is delivered to clusters yet, so every object is ACCEPTED once stored.
-    let own = MpStatus::Accepted;
-    let children = descendants.iter().map(|_| MpStatus::Accepted);
+fn parse_status(text: &str) -> MpStatus {
+    serde_json::from_value(serde_json::Value::String(text.to_string())).unwrap_or(MpStatus::Accepted)
+}
+
+/// One object's status: its own from the clusters' edge states (ACCEPTED until a cluster
+/// reports), aggregated with its descendants' for parents (tsb-model.md §5.6).
+fn status_of(
+    distributor: &Distributor,
+    record: &Record,
+    descendants: &[&Record],
+) -> v1::ResourceStatus {
+    let own_state = distributor.object_state(&record.fqn);
+    let own = parse_status(&own_state.status);
+    let children = descendants
+        .iter()
+        .map(|d| parse_status(&distributor.object_state(&d.fqn).status));
     let status = aggregate_status(own, children);
+    let clusters: Vec<v1::EdgeStatus> = distributor
+        .edges(&record.fqn)
+        .into_iter()
+        .map(|(cluster, edge)| v1::EdgeStatus {
+            cluster,
+            state: serde_json::to_value(edge)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            message: String::new(),
+            revision: 0,
+        })
+        .collect();
+    let message = if clusters.is_empty() {
+        "stored and validated; no cluster has reported it yet".to_string()
+    } else {
+        format!(
+            "applied in {} of {} clusters",
+            own_state.clusters_applied, own_state.clusters_targeted
+        )
+    };
     v1::ResourceStatus {
         fqn: record.fqn.clone(),
         status: status_name(status),
-        last_event: "MPC_ACCEPTED".into(),
-        message: "stored and validated; no cluster has reported it yet".into(),
+        last_event: own_state.last_event,
+        message,
         etag: record.etag.clone(),
         revision: u64::try_from(record.revision).unwrap_or_default(),
-        clusters: Vec::new(),
+        clusters,
     }
 }
 
@@ -64,7 +100,7 @@ impl StatusApi {
                     .iter()
                     .filter(|r| r.fqn.starts_with(&own_below))
                     .collect();
-                status_of(record, &descendants)
+                status_of(&self.distributor, record, &descendants)
             })
             .collect())
     }

@@ -316,7 +316,7 @@ impl Session {
                         fqn: item.fqn.clone(),
                         current: true,
                         etag: record.etag.clone(),
-                        state: Some(self.distributor.object_state(&applied.record.fqn)),
+                        state: Some(self.distributor.object_state(&item.fqn)),
                     }
                 }
                 _ => v1::InventoryItemResult {
@@ -509,7 +509,9 @@ impl AgentSyncService for SyncApi {
                 let answer = match message.message {
                     Some(Up::Push(push)) => Some(Down::Result(session.push(push).await)),
                     Some(Up::Removal(removal)) => Some(Down::Result(session.remove(removal).await)),
-                    Some(Up::Inventory(chunk)) => session.inventory(chunk).await.map(Down::Inventory),
+                    Some(Up::Inventory(chunk)) => {
+                        session.inventory(chunk).await.map(Down::Inventory)
+                    }
                     Some(Up::Namespaces(inventory)) => {
                         session.namespaces(inventory).await;
                         distributor.namespaces(
