@@ -36,7 +36,8 @@ fn status_name(status: MpStatus) -> String {
 
 /// An object's status given every record below it.
 fn parse_status(text: &str) -> MpStatus {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).unwrap_or(MpStatus::Accepted)
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .unwrap_or(MpStatus::Accepted)
 }
 
 /// One object's status: its own from the clusters' edge states (ACCEPTED until a cluster
