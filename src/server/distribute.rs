@@ -14,9 +14,11 @@ use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 
 use crate::model::Resource;
-use crate::model::resolve::ClusterNamespaces;
+use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
 use crate::model::status::EdgeState;
-use crate::model::translate::{ObjectKey, translate_cluster};
+use crate::model::translate::{
+    ObjectKey, Translation, affects_others, translate_cluster, translate_only,
+};
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
@@ -51,8 +53,12 @@ struct Link {
     edges: BTreeMap<String, EdgeState>,
     /// Next send must be a full resync.
     needs_full: bool,
-    /// Namespaces or config changed since the last send.
+    /// Namespaces changed or the stream (re)opened: re-translate the whole cluster.
     stale: bool,
+    /// Resolution of the last whole translation (reused by incremental ones).
+    resolution: Option<Resolution>,
+    /// Keys each source generated here.
+    by_source: BTreeMap<String, BTreeSet<ObjectKey>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +69,10 @@ struct State {
     /// GitOps objects: the cluster they came from.
     origins: BTreeMap<String, String>,
     links: BTreeMap<String, Link>,
+    /// Objects changed since the last send (incremental path).
+    changed: BTreeSet<String>,
+    /// A change that can alter other objects' translation: every cluster re-translates whole.
+    structural: bool,
 }
 
 /// See the module docs.
@@ -261,8 +271,15 @@ impl Distributor {
             }
             let mut state = self.lock();
             for change in changes {
+                let was_structural = state
+                    .resources
+                    .get(&change.fqn)
+                    .is_some_and(|r| affects_others(r.kind));
+                state.structural |= was_structural;
+                state.changed.insert(change.fqn.clone());
                 match change.record.as_ref().map(|r| (r, decode(r, &strip))) {
                     Some((record, Ok(resource))) => {
+                        state.structural |= affects_others(resource.kind);
                         state.etags.insert(change.fqn.clone(), record.etag.clone());
                         match record
                             .origin
@@ -288,9 +305,6 @@ impl Distributor {
                 }
                 state.revision = change.revision;
             }
-            for link in state.links.values_mut() {
-                link.stale = true;
-            }
         }
     }
 
@@ -299,18 +313,50 @@ impl Distributor {
         let mut touched = BTreeSet::new();
         {
             let mut state = self.lock();
+            let state = &mut *state;
             let revision = u64::try_from(state.revision).unwrap_or_default();
-            let resources: Vec<Resource> = state.resources.values().cloned().collect();
+            let changed = std::mem::take(&mut state.changed);
+            let structural = std::mem::take(&mut state.structural);
+            let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
-                if !link.stale || link.outbox.is_none() {
+                if link.outbox.is_none() {
                     continue;
                 }
-                link.stale = false;
-                touched.extend(recompute(cluster, link, &resources, revision));
+                let inventory = ClusterNamespaces {
+                    cluster: cluster.clone(),
+                    namespaces: link.namespaces.clone(),
+                };
+                let incremental = !(link.stale || structural);
+                let generated = match link.resolution.as_ref().filter(|_| incremental) {
+                    Some(_) if changed.is_empty() => continue,
+                    Some(resolution) => {
+                        let only: Vec<&Resource> = changed
+                            .iter()
+                            .filter_map(|fqn| state.resources.get(fqn))
+                            .collect();
+                        let translation =
+                            translate_only(&inventory, resolution, state.resources.values(), &only);
+                        Generation::Some(translation, &changed)
+                    }
+                    None => {
+                        link.stale = false;
+                        let resources = whole
+                            .get_or_insert_with(|| state.resources.values().cloned().collect());
+                        link.resolution = Some(resolve(&inventory, resources.iter()));
+                        Generation::Whole(translate_cluster(&inventory, resources))
+                    }
+                };
+                touched.extend(recompute(cluster, link, generated, revision));
             }
         }
         self.send_status_updates(&touched);
     }
+}
+
+/// A fresh translation of a whole cluster, or of some changed sources only.
+enum Generation<'a> {
+    Whole(Translation),
+    Some(Translation, &'a BTreeSet<String>),
 }
 
 fn send(outbox: &Outbox, message: Down) {
@@ -324,20 +370,19 @@ fn send(outbox: &Outbox, message: Down) {
     }
 }
 
-/// Translates for one cluster, diffs against what it was sent, and sends the delta.
-/// Returns the sources whose edge state changed.
+/// Turns a translation into desired objects, diffs them against what the cluster was sent,
+/// and sends the delta. Returns the sources whose edge state changed.
 fn recompute(
     cluster: &str,
     link: &mut Link,
-    resources: &[Resource],
+    generation: Generation<'_>,
     revision: u64,
 ) -> BTreeSet<String> {
-    let inventory = ClusterNamespaces {
-        cluster: cluster.to_string(),
-        namespaces: link.namespaces.clone(),
+    let (translation, scope) = match generation {
+        Generation::Whole(translation) => (translation, None),
+        Generation::Some(translation, changed) => (translation, Some(changed)),
     };
-    let translation = translate_cluster(&inventory, resources);
-    let mut desired: BTreeMap<ObjectKey, Desired> = BTreeMap::new();
+    let mut fresh: BTreeMap<ObjectKey, Desired> = BTreeMap::new();
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     for (fqn, diagnostic) in &translation.errors {
@@ -355,7 +400,7 @@ fn recompute(
                 failed.insert(source.clone());
                 continue;
             }
-            desired.insert(
+            fresh.insert(
                 key.clone(),
                 Desired {
                     hash: generated.content_hash(),
@@ -365,14 +410,36 @@ fn recompute(
             );
         }
     }
+    // `previous`: what the re-translated scope had; `desired`: the whole new set.
+    let (previous, desired) = match scope {
+        None => (std::mem::take(&mut link.desired), fresh.clone()),
+        Some(changed) => {
+            let mut kept = std::mem::take(&mut link.desired);
+            let mut previous = BTreeMap::new();
+            for source in changed {
+                for key in link.by_source.remove(source).unwrap_or_default() {
+                    if let Some(old) = kept.remove(&key) {
+                        previous.insert(key, old);
+                    }
+                }
+            }
+            for (key, object) in &fresh {
+                if let Some(owner) = kept.get(key) {
+                    failed.insert(object.source.clone());
+                    tracing::warn!(%cluster, object = %key, owner = %owner.source, source = %object.source, "two sources generate one object");
+                    continue;
+                }
+                kept.insert(key.clone(), object.clone());
+            }
+            (previous, kept)
+        }
+    };
+    let compared: &BTreeMap<ObjectKey, Desired> = if scope.is_some() { &fresh } else { &desired };
     let full = link.needs_full;
     let mut upserts: Vec<v1::DesiredObject> = Vec::new();
-    for (key, object) in &desired {
-        let changed = link
-            .desired
-            .get(key)
-            .is_none_or(|old| old.hash != object.hash);
-        if full || changed {
+    for (key, object) in compared {
+        let changed = previous.get(key).is_none_or(|old| old.hash != object.hash);
+        if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
             touched.insert(object.source.clone());
             upserts.push(v1::DesiredObject {
                 key: Some(proto_key(key, &object.json)),
@@ -382,15 +449,41 @@ fn recompute(
             });
         }
     }
+    if full && scope.is_some() {
+        // A full resync lists everything, not only the re-translated scope.
+        for (key, object) in &desired {
+            if !fresh.contains_key(key) {
+                upserts.push(v1::DesiredObject {
+                    key: Some(proto_key(key, &object.json)),
+                    content_hash: object.hash.clone(),
+                    object_json: object.json.clone(),
+                    source_fqn: object.source.clone(),
+                });
+            }
+        }
+    }
     let mut removals: Vec<v1::ObjectKey> = Vec::new();
-    for (key, old) in &link.desired {
+    for (key, old) in &previous {
         if !desired.contains_key(key) {
             touched.insert(old.source.clone());
             removals.push(proto_key(key, &old.json));
         }
     }
+    link.by_source = match scope {
+        None => BTreeMap::new(),
+        Some(_) => std::mem::take(&mut link.by_source),
+    };
+    for (key, object) in &desired {
+        if scope.is_none() || fresh.contains_key(key) {
+            link.by_source
+                .entry(object.source.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+    }
+    link.desired = desired;
     // Sources no longer targeting this cluster lose their edge.
-    let targeted: BTreeSet<&String> = desired.values().map(|d| &d.source).collect();
+    let targeted: BTreeSet<String> = link.by_source.keys().cloned().collect();
     link.edges
         .retain(|source, _| targeted.contains(source) || failed.contains(source));
     for source in &failed {
@@ -400,7 +493,7 @@ fn recompute(
         return failed;
     }
     let revision = revision.max(link.revision + 1);
-    let checksum = checksum_of(&desired);
+    let checksum = checksum_of(&link.desired);
     let Some(outbox) = link.outbox.clone() else {
         return BTreeSet::new();
     };
@@ -443,7 +536,6 @@ fn recompute(
             .cloned()
             .collect(),
     );
-    link.desired = desired;
     link.revision = revision;
     link.checksum = checksum;
     link.needs_full = false;

@@ -7,7 +7,7 @@ use crate::model::diagnostic::{Diagnostic, RuleCode};
 use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
 use crate::model::object::Resource;
-use crate::model::resolve::{ClusterNamespaces, resolve, target_namespaces};
+use crate::model::resolve::{ClusterNamespaces, Resolution, resolve, target_namespaces};
 use crate::model::translate::{Context, Generated, ObjectKey, generates_objects, translate};
 
 /// The desired Istio objects of one cluster.
@@ -32,9 +32,9 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(resources: &'a [Resource]) -> Index<'a> {
+    fn new(resources: impl IntoIterator<Item = &'a Resource>) -> Index<'a> {
         let mut index = Index {
-            by_fqn: HashMap::with_capacity(resources.len()),
+            by_fqn: HashMap::new(),
             settings: HashMap::new(),
             service_settings: HashMap::new(),
         };
@@ -109,21 +109,46 @@ impl<'a> Index<'a> {
     }
 }
 
+/// Whether a change to an object of `kind` can change how *other* objects translate (scope,
+/// inherited defaults, a ServiceRoute's ServiceTrafficSetting): such a change needs the whole
+/// cluster re-translated; any other change needs only the changed object.
+pub fn affects_others(kind: Kind) -> bool {
+    !generates_objects(kind) || kind == Kind::ServiceTrafficSetting
+}
+
+/// Translates only `only` for `cluster`, against the whole set `all` and a resolution computed
+/// from it: the incremental path for changes where [`affects_others`] is false.
+pub fn translate_only<'a>(
+    cluster: &ClusterNamespaces,
+    resolution: &Resolution,
+    all: impl IntoIterator<Item = &'a Resource>,
+    only: &[&'a Resource],
+) -> Translation {
+    let index = Index::new(all);
+    translate_with(cluster, resolution, &index, only.iter().copied())
+}
+
 /// Resolves `cluster` and translates every resource that targets it. Resources are taken in
 /// FQN order, so when two produce the same object the result does not depend on input order:
 /// the first keeps it and the second gets an error naming both.
 pub fn translate_cluster(cluster: &ClusterNamespaces, resources: &[Resource]) -> Translation {
     let resolution = resolve(cluster, resources);
     let index = Index::new(resources);
-    let mut ordered: Vec<&Resource> = resources
-        .iter()
-        .filter(|r| generates_objects(r.kind))
-        .collect();
+    translate_with(cluster, &resolution, &index, resources.iter())
+}
+
+fn translate_with<'a>(
+    cluster: &ClusterNamespaces,
+    resolution: &Resolution,
+    index: &Index<'a>,
+    resources: impl Iterator<Item = &'a Resource>,
+) -> Translation {
+    let mut ordered: Vec<&Resource> = resources.filter(|r| generates_objects(r.kind)).collect();
     ordered.sort_by(|a, b| a.fqn.cmp(&b.fqn));
     let mut translation = Translation::default();
     let mut owners: HashMap<ObjectKey, &Fqn> = HashMap::new();
     for resource in ordered {
-        let namespaces = target_namespaces(&resolution, resource);
+        let namespaces = target_namespaces(resolution, resource);
         if namespaces.is_empty() {
             continue;
         }
@@ -132,7 +157,7 @@ pub fn translate_cluster(cluster: &ClusterNamespaces, resources: &[Resource]) ->
             namespaces: &namespaces,
             ancestors: index.ancestors(resource),
             settings: index.settings(resource),
-            resolution: &resolution,
+            resolution,
         };
         let fqn = resource.fqn.to_string();
         let objects = match translate(resource, &context) {
