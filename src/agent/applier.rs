@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
@@ -72,6 +73,23 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// Server-side apply of one generated object. Strict field validation: a field the cluster's
+/// Istio does not know is an error the MP hears about (a NACK), not a silently dropped setting.
+async fn patch(api: Api<DynamicObject>, name: String, body: Value) -> Result<(), String> {
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.field_validation = Some(kube::api::ValidationDirective::Strict);
+    api.patch(&name, &params, &Patch::Apply(&body))
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            kube::Error::Api(status) => status.message,
+            other => other.to_string(),
+        })
+}
+
+/// Applies in flight at once within one revision.
+const APPLY_CONCURRENCY: usize = 16;
+
 struct Applier {
     client: kube::Client,
     cluster: String,
@@ -130,22 +148,21 @@ impl Applier {
     }
 
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), String> {
+        let (api, name, body) = self.prepare(object).await?;
+        patch(api, name, body).await
+    }
+
+    /// Where and what to apply (the API handle is cached per kind).
+    async fn prepare(
+        &mut self,
+        object: &v1::DesiredObject,
+    ) -> Result<(Api<DynamicObject>, String, Value), String> {
         let key = object.key.clone().unwrap_or_default();
         let body = self.owned(object)?;
         let api = self
             .api(&key.api_version, &key.kind, &key.namespace)
             .await?;
-        api.patch(
-            &key.name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| match e {
-            kube::Error::Api(status) => status.message,
-            other => other.to_string(),
-        })
+        Ok((api, key.name, body))
     }
 
     async fn remove(&mut self, key: &Key) -> Result<(), String> {
@@ -183,6 +200,7 @@ impl Applier {
             self.full = Some(BTreeSet::new());
             self.errors.clear();
         }
+        let mut jobs = Vec::new();
         for object in delta.upserts {
             let key = key_of(&object.key.clone().unwrap_or_default());
             if let Some(full) = self.full.as_mut() {
@@ -193,14 +211,28 @@ impl Applier {
                 .get(&key)
                 .is_some_and(|d| d.content_hash == object.content_hash);
             // A full resync re-applies everything (the cluster may have drifted meanwhile).
-            if unchanged && !delta.full {
-                continue;
-            }
-            match self.apply(&object).await {
-                Ok(()) => {}
-                Err(message) => self.error(&key, &object.source_fqn.clone(), message),
+            if !unchanged || delta.full {
+                match self.prepare(&object).await {
+                    Ok((api, name, body)) => {
+                        jobs.push((key.clone(), object.source_fqn.clone(), api, name, body));
+                    }
+                    Err(message) => self.error(&key, &object.source_fqn.clone(), message),
+                }
             }
             self.desired.insert(key, object);
+        }
+        // Objects of one revision are independent: apply them side by side.
+        let results: Vec<(Key, String, Result<(), String>)> = futures::stream::iter(jobs)
+            .map(|(key, source, api, name, body)| async move {
+                (key, source, patch(api, name, body).await)
+            })
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .collect()
+            .await;
+        for (key, source, result) in results {
+            if let Err(message) = result {
+                self.error(&key, &source, message);
+            }
         }
         for removal in delta.removals {
             let key = key_of(&removal);
