@@ -56,7 +56,7 @@ pub enum ApplierEvent {
     /// A chunk of a revision, with the stream to acknowledge on.
     Delta(v1::Delta, mpsc::Sender<v1::AgentMessage>),
     /// An owned object changed or vanished in the cluster.
-    Drift(Key),
+    Drift(Key, Option<Box<DynamicObject>>),
 }
 
 /// True when every field of `desired` has the same value in `live` (lists element-wise):
@@ -309,19 +309,17 @@ impl Applier {
     }
 
     /// A watched owned object differs from what the MP wants (or is gone): apply it again.
-    async fn on_drift(&mut self, key: Key) {
+    /// `live` is the object as the watch saw it (`None`: deleted); compared locally, so the
+    /// stream of events our own applies cause costs no API calls.
+    async fn on_drift(&mut self, key: Key, live: Option<Box<DynamicObject>>) {
         let Some(object) = self.desired.get(&key).cloned() else {
             return;
         };
-        let Ok(api) = self.api(&key.0, &key.1, &key.2).await else {
-            return;
-        };
-        let live = api.get_opt(&key.3).await.ok().flatten();
         let desired: Value = serde_json::from_str(&object.object_json).unwrap_or(Value::Null);
         let drifted = match &live {
             None => true,
             Some(live) => {
-                let live = serde_json::to_value(live).unwrap_or(Value::Null);
+                let live = serde_json::to_value(&**live).unwrap_or(Value::Null);
                 !is_subset(&desired["spec"], &live["spec"])
                     || !is_subset(&desired["metadata"]["labels"], &live["metadata"]["labels"])
             }
@@ -377,7 +375,7 @@ pub fn spawn(
                             .await;
                     }
                 }
-                ApplierEvent::Drift(key) => applier.on_drift(key).await,
+                ApplierEvent::Drift(key, live) => applier.on_drift(key, live).await,
             }
         }
     });

@@ -217,9 +217,10 @@ pub fn spawn_owned(
                     () = stop.cancelled() => break,
                     next = stream.next() => next,
                 };
-                let object = match next {
+                let (object, live) = match next {
                     None => break,
-                    Some(Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o))) => o,
+                    Some(Ok(watcher::Event::Apply(o))) => (o.clone(), Some(Box::new(o))),
+                    Some(Ok(watcher::Event::Delete(o))) => (o, None),
                     Some(Ok(_)) => continue,
                     Some(Err(error)) => {
                         tracing::debug!(%error, "owned-object watch error; retrying");
@@ -232,7 +233,7 @@ pub fn spawn_owned(
                     object.metadata.namespace.clone().unwrap_or_default(),
                     object.metadata.name.clone().unwrap_or_default(),
                 );
-                if applier.send(ApplierEvent::Drift(key)).await.is_err() {
+                if applier.send(ApplierEvent::Drift(key, live)).await.is_err() {
                     break;
                 }
             }
