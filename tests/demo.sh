@@ -83,6 +83,24 @@ for c in "${clusters[@]}"; do
   echo $! >"$state/agent-$c.pid"
 done
 
+setup_log "creating namespace bookinfo in every cluster (the example workspace selects */bookinfo)"
+mkdir -p "$state/namespaces/templates"
+cat >"$state/namespaces/Chart.yaml" <<'CHART'
+apiVersion: v2
+name: tsbridge-demo-namespaces
+version: 0.1.0
+CHART
+cat >"$state/namespaces/templates/bookinfo.yaml" <<'NS'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: bookinfo
+NS
+for c in "${clusters[@]}"; do
+  "$helm_bin" --kubeconfig "${kubeconfigs[$c]}" upgrade --install demo-namespaces \
+    "$state/namespaces" --namespace default >/dev/null
+done
+
 setup_log "installing the example configuration into demo-east as a Helm release (GitOps-style)"
 mkdir -p "$state/example/templates"
 cat >"$state/example/Chart.yaml" <<'CHART'
@@ -113,6 +131,10 @@ tsbridge local environment is up.
     eval "\$(REALK8S_NAME=demo-east tests/realk8s.sh env)"
     curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
       \$REALK8S_API_URL/apis/tsb.tetrate.io/v2/namespaces/bookinfo-config/workspaces/bookinfo-ws
+  generated Istio objects (every cluster, namespace bookinfo; e.g. demo-west):
+    eval "\$(REALK8S_NAME=demo-west tests/realk8s.sh env)"
+    curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
+      \$REALK8S_API_URL/apis/networking.istio.io/v1/namespaces/bookinfo/sidecars
   try:
     ${ctl[*]} list -r
     ${ctl[*]} get organizations/acme/tenants/payments/workspaces/bookinfo-ws -o yaml
