@@ -24,8 +24,8 @@ use crate::agent::watch::{NamespaceEvent, WatchEvent, Watched};
 use crate::model::metadata::StripRules;
 use crate::model::object::DELETION_POLICY_ANNOTATION;
 use crate::model::status::{
-    ClusterCounts, ConditionStatus, ConditionType, CrStatus, EventType, Finding, MpStatus,
-    PushState, Reason, TsbStatus, desired_status,
+    ClusterCounts, Condition, ConditionStatus, ConditionType, CrStatus, EventType, Finding,
+    MpStatus, PushState, Reason, TsbStatus, desired_status,
 };
 use crate::model::{Converted, Resource, RuleCode};
 use crate::proto::v1;
@@ -169,6 +169,10 @@ fn accepted_state(fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> Pus
             targeted: state.clusters_targeted,
         },
     })
+}
+
+fn condition_of(status: Option<&CrStatus>, type_: ConditionType) -> Option<&Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
 }
 
 fn ready_of(status: Option<&CrStatus>) -> Option<(ConditionStatus, Reason)> {
@@ -836,22 +840,22 @@ impl Reconciler {
         if previous.as_ref() == Some(&desired) {
             return;
         }
-        let before = ready_of(previous.as_ref());
-        let after = ready_of(Some(&desired));
-        let event = (before != after).then(|| {
-            let message = desired
-                .conditions
-                .iter()
-                .find(|c| c.type_ == ConditionType::Ready)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
-            let (status, reason) = after.unwrap_or((ConditionStatus::False, Reason::Pushing));
-            Transition {
-                warning: status != ConditionStatus::True,
-                reason: reason.as_str().to_string(),
-                note: message,
-            }
-        });
+        // Events on transitions of Ready, else of Propagated (a cluster applying or refusing
+        // the generated objects), never on unchanged conditions.
+        let event = [ConditionType::Ready, ConditionType::Propagated]
+            .into_iter()
+            .find_map(|type_| {
+                let before = condition_of(previous.as_ref(), type_);
+                let after = condition_of(Some(&desired), type_);
+                (before.map(|c| (c.status, c.reason)) != after.map(|c| (c.status, c.reason)))
+                    .then_some(after)
+                    .flatten()
+            })
+            .map(|condition| Transition {
+                warning: condition.status != ConditionStatus::True,
+                reason: condition.reason.as_str().to_string(),
+                note: condition.message.clone(),
+            });
         let has_status = watched.has_our_status();
         if !has_status && event.is_none() {
             return;

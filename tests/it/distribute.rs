@@ -461,3 +461,167 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     }
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
 }
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr() {
+    let fleet = Fleet::start().await;
+    let b = fleet.members[1].name.clone();
+    // The direct-mode object's namespace exists in cluster-b, which alone is selected, and
+    // cluster-b's apiserver refuses the object (a ValidatingAdmissionPolicy, built in).
+    create_namespace(&fleet.members[1].client, &fleet.config_ns).await;
+    let policy_name = format!("refuse-{}", fleet.suffix);
+    let policies: Api<DynamicObject> = Api::all_with(
+        fleet.members[1].client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicy",
+            ),
+            "validatingadmissionpolicies",
+        ),
+    );
+    let bindings: Api<DynamicObject> = Api::all_with(
+        fleet.members[1].client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicyBinding",
+            ),
+            "validatingadmissionpolicybindings",
+        ),
+    );
+    let policy: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy_name},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": ["networking.istio.io"],
+                     "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["virtualservices"]}]},
+                 "validations": [{"expression": "!object.spec.hosts.exists(h, h == 'refused.example')",
+                                  "message": "refused.example is not allowed in this cluster"}]}
+    }))
+    .expect("policy");
+    policies
+        .create(&Default::default(), &policy)
+        .await
+        .expect("policy");
+    let binding: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name},
+        "spec": {"policyName": policy_name, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {
+                     "kubernetes.io/metadata.name": fleet.config_ns}}}}
+    }))
+    .expect("binding");
+    bindings
+        .create(&Default::default(), &binding)
+        .await
+        .expect("binding");
+    // Policies take effect asynchronously: wait until a dry-run is refused.
+    let probe: Api<DynamicObject> = Api::namespaced_with(
+        fleet.members[1].client.clone(),
+        &fleet.config_ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
+            "virtualservices",
+        ),
+    );
+    eventually("the admission policy to refuse", WAIT, || async {
+        let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "probe"}, "spec": {"hosts": ["refused.example"]}}))
+        .ok()?;
+        probe
+            .create(
+                &kube::api::PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                },
+                &object,
+            )
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let tenant = format!("t-{}", fleet.suffix);
+    let scope = format!("{b}/{}", fleet.config_ns);
+    let virtual_service = json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "reviews", "labels": {"istio.io/rev": "tsb"}, "annotations": {
+            "tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant,
+            "tsb.tetrate.io/workspace": "ws", "tsb.tetrate.io/trafficGroup": "direct"}},
+        "spec": {"hosts": ["refused.example"],
+                 "http": [{"route": [{"destination": {"host": "reviews"}}]}]}});
+    let config = [
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+               "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
+               "spec": {}}),
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+               "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
+               "spec": {"namespaceSelector": {"names": [scope]}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "direct", "annotations": {"tsb.tetrate.io/organization": "acme",
+                   "tsb.tetrate.io/tenant": tenant, "tsb.tetrate.io/workspace": "ws"}},
+               "spec": {"configMode": "DIRECT", "namespaceSelector": {"names": [scope]}}}),
+        virtual_service.clone(),
+    ];
+    for object in &config {
+        fleet.apply(object).await;
+    }
+    let fqn = format!(
+        "organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/direct/virtualservices/reviews"
+    );
+    let mut api = fleet._api.clone();
+    let status = eventually("the MP to report cluster-b ERRORED", WAIT, || {
+        let mut api = api.clone();
+        let fqn = fqn.clone();
+        async move {
+            let status = api
+                .status
+                .get_status(v1::GetStatusRequest { fqn })
+                .await
+                .ok()?
+                .into_inner();
+            (status.status == "FAILED").then_some(status)
+        }
+    })
+    .await;
+    let edges: Vec<(String, String)> = status
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.clone(), c.state.clone()))
+        .collect();
+    assert_eq!(edges, vec![(b.clone(), "ERRORED".to_string())]);
+    let _ = api
+        .status
+        .get_status(v1::GetStatusRequest { fqn: fqn.clone() })
+        .await;
+
+    // The CR in cluster-a (a direct-mode object: Events, not status) says so.
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(fleet.members[0].client.clone(), &fleet.config_ns);
+    eventually("an Errored event on the VirtualService", WAIT, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("Errored")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("reviews")
+            })
+            .map(|_| ())
+    })
+    .await;
+    let _ = bindings
+        .delete(&policy_name, &DeleteParams::default())
+        .await;
+    let _ = policies
+        .delete(&policy_name, &DeleteParams::default())
+        .await;
+    delete_namespace(&fleet.members[1].client, &fleet.config_ns).await;
+    delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
+}
