@@ -59,6 +59,8 @@ struct Link {
     resolution: Option<Resolution>,
     /// Keys each source generated here.
     by_source: BTreeMap<String, BTreeSet<ObjectKey>>,
+    /// Sum of [`entry_hash`] over `desired`.
+    sum: u64,
 }
 
 #[derive(Debug, Default)]
@@ -83,15 +85,22 @@ pub struct Distributor {
     wake: Arc<Notify>,
 }
 
-fn checksum_of(desired: &BTreeMap<ObjectKey, Desired>) -> String {
+/// One desired entry's share of a cluster's checksum. The checksum is the wrapping sum of
+/// these, so it is kept up to date by adding and subtracting changed entries, never by walking
+/// the whole set.
+fn entry_hash(key: &ObjectKey, content_hash: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (key, object) in desired {
-        for byte in key.to_string().bytes().chain(object.hash.bytes()) {
+    for part in [&key.group, &key.kind, &key.namespace, &key.name] {
+        for byte in part.bytes().chain(std::iter::once(0)) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    format!("{hash:016x}")
+    for byte in content_hash.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 fn proto_key(key: &ObjectKey, json: &str) -> v1::ObjectKey {
@@ -469,23 +478,44 @@ fn recompute(
             removals.push(proto_key(key, &old.json));
         }
     }
-    link.by_source = match scope {
-        None => BTreeMap::new(),
-        Some(_) => std::mem::take(&mut link.by_source),
-    };
-    for (key, object) in &desired {
-        if scope.is_none() || fresh.contains_key(key) {
-            link.by_source
-                .entry(object.source.clone())
-                .or_default()
-                .insert(key.clone());
+    match scope {
+        None => {
+            link.by_source = BTreeMap::new();
+            link.sum = 0;
+            for (key, object) in &desired {
+                link.by_source
+                    .entry(object.source.clone())
+                    .or_default()
+                    .insert(key.clone());
+                link.sum = link.sum.wrapping_add(entry_hash(key, &object.hash));
+            }
+            // Sources no longer targeting this cluster lose their edge.
+            let by_source = &link.by_source;
+            link.edges
+                .retain(|source, _| by_source.contains_key(source) || failed.contains(source));
+        }
+        Some(changed) => {
+            // Only the re-translated sources' entries change: O(changes), not O(objects).
+            for (key, old) in &previous {
+                link.sum = link.sum.wrapping_sub(entry_hash(key, &old.hash));
+            }
+            for (key, object) in &fresh {
+                if desired.get(key).is_some_and(|d| d.source == object.source) {
+                    link.by_source
+                        .entry(object.source.clone())
+                        .or_default()
+                        .insert(key.clone());
+                    link.sum = link.sum.wrapping_add(entry_hash(key, &object.hash));
+                }
+            }
+            for source in changed {
+                if !link.by_source.contains_key(source) && !failed.contains(source) {
+                    link.edges.remove(source);
+                }
+            }
         }
     }
     link.desired = desired;
-    // Sources no longer targeting this cluster lose their edge.
-    let targeted: BTreeSet<String> = link.by_source.keys().cloned().collect();
-    link.edges
-        .retain(|source, _| targeted.contains(source) || failed.contains(source));
     for source in &failed {
         link.edges.insert(source.clone(), EdgeState::Errored);
     }
@@ -493,7 +523,7 @@ fn recompute(
         return failed;
     }
     let revision = revision.max(link.revision + 1);
-    let checksum = checksum_of(&link.desired);
+    let checksum = format!("{:016x}", link.sum);
     let Some(outbox) = link.outbox.clone() else {
         return BTreeSet::new();
     };
@@ -524,7 +554,7 @@ fn recompute(
         send(&outbox, Down::Delta(delta));
     }
     for source in &touched {
-        if !failed.contains(source) && targeted.contains(source) {
+        if !failed.contains(source) && link.by_source.contains_key(source) {
             link.edges.insert(source.clone(), EdgeState::Unknown);
         }
     }
