@@ -6,6 +6,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::model::Fqn;
+use crate::model::object::EnvelopeInput;
 use crate::proto::v1;
 use crate::proto::v1::config_service_server::ConfigService;
 use crate::runtime::Shutdown;
@@ -17,6 +18,18 @@ use crate::server::services::{caller, denied};
 
 /// Largest object accepted (its spec as JSON).
 pub const MAX_OBJECT_BYTES: usize = 512 * 1024;
+
+/// Refuses an object whose spec is over [`MAX_OBJECT_BYTES`], naming it and the limit.
+pub fn check_size(envelope: &EnvelopeInput) -> Result<(), Error> {
+    let size = envelope.spec.to_string().len();
+    if size > MAX_OBJECT_BYTES {
+        return Err(Error::LimitExceeded(format!(
+            "{} {}: spec is {size} bytes, over the {MAX_OBJECT_BYTES}-byte object limit",
+            envelope.kind, envelope.name
+        )));
+    }
+    Ok(())
+}
 
 /// The config service.
 #[derive(Debug, Clone)]
@@ -54,13 +67,7 @@ impl ConfigService for ConfigApi {
         let resource =
             resource.ok_or_else(|| to_status(Error::BadRequest("resource is required".into())))?;
         let envelope = proto_to_envelope(&resource);
-        let size = envelope.spec.to_string().len();
-        if size > MAX_OBJECT_BYTES {
-            return Err(to_status(Error::LimitExceeded(format!(
-                "{} {}: spec is {size} bytes, over the {MAX_OBJECT_BYTES}-byte object limit",
-                resource.kind, resource.name
-            ))));
-        }
+        check_size(&envelope).map_err(to_status)?;
         let input = ApplyInput {
             envelope,
             dry_run,

@@ -154,15 +154,7 @@ impl Session {
         resource: &v1::Resource,
     ) -> Result<crate::server::engine::Applied, Error> {
         let envelope = proto_to_envelope(resource);
-        let size = envelope.spec.to_string().len();
-        if size > crate::server::services::config::MAX_OBJECT_BYTES {
-            return Err(Error::LimitExceeded(format!(
-                "{} {}: spec is {size} bytes, over the {}-byte object limit",
-                resource.kind,
-                resource.name,
-                crate::server::services::config::MAX_OBJECT_BYTES
-            )));
-        }
+        crate::server::services::config::check_size(&envelope)?;
         let gitops = match resource.origin.as_ref().and_then(|o| o.source.as_ref()) {
             Some(v1::origin::Source::Gitops(gitops)) => gitops.clone(),
             _ => {
