@@ -34,6 +34,7 @@ pub type Outbox = mpsc::Sender<Result<v1::ServerMessage, Status>>;
 
 #[derive(Debug, Clone)]
 struct Desired {
+    api_version: String,
     hash: String,
     json: String,
     source: String,
@@ -103,10 +104,9 @@ fn entry_hash(key: &ObjectKey, content_hash: &str) -> u64 {
     hash
 }
 
-fn proto_key(key: &ObjectKey, json: &str) -> v1::ObjectKey {
-    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+fn proto_key(key: &ObjectKey, object: &Desired) -> v1::ObjectKey {
     v1::ObjectKey {
-        api_version: value["apiVersion"].as_str().unwrap_or_default().to_string(),
+        api_version: object.api_version.clone(),
         kind: key.kind.clone(),
         namespace: key.namespace.clone(),
         name: key.name.clone(),
@@ -412,6 +412,7 @@ fn recompute(
             fresh.insert(
                 key.clone(),
                 Desired {
+                    api_version: generated.api_version.clone(),
                     hash: generated.content_hash(),
                     json,
                     source: source.clone(),
@@ -451,7 +452,7 @@ fn recompute(
         if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
             touched.insert(object.source.clone());
             upserts.push(v1::DesiredObject {
-                key: Some(proto_key(key, &object.json)),
+                key: Some(proto_key(key, object)),
                 content_hash: object.hash.clone(),
                 object_json: object.json.clone(),
                 source_fqn: object.source.clone(),
@@ -463,7 +464,7 @@ fn recompute(
         for (key, object) in &desired {
             if !fresh.contains_key(key) {
                 upserts.push(v1::DesiredObject {
-                    key: Some(proto_key(key, &object.json)),
+                    key: Some(proto_key(key, object)),
                     content_hash: object.hash.clone(),
                     object_json: object.json.clone(),
                     source_fqn: object.source.clone(),
@@ -475,7 +476,7 @@ fn recompute(
     for (key, old) in &previous {
         if !desired.contains_key(key) {
             touched.insert(old.source.clone());
-            removals.push(proto_key(key, &old.json));
+            removals.push(proto_key(key, old));
         }
     }
     match scope {
