@@ -27,7 +27,8 @@ struct World {
     cluster: Cluster,
     client: Client,
     ns: String,
-    dir: tempfile::TempDir,
+    /// Holds the MP's store and token until the test ends.
+    _dir: tempfile::TempDir,
     mp: Mp,
     api: Clients,
     /// With mTLS: the PKI whose client certificates name the cluster.
@@ -85,7 +86,7 @@ impl World {
             cluster,
             client,
             ns,
-            dir,
+            _dir: dir,
             mp,
             api,
             pki,
@@ -237,6 +238,14 @@ impl World {
     }
 }
 
+/// The fixture object of `kind` (the first, where there are several).
+fn of_kind<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("the fixture has a {kind}"))
+}
+
 fn ready_condition(live: &DynamicObject) -> Option<Value> {
     live.data["status"]["conditions"]
         .as_array()?
@@ -347,10 +356,7 @@ async fn flux_style_apply_ends_ready_and_the_mp_holds_exactly_the_cluster() {
         );
 
         // Annotation-only churn (a CD tool's bookkeeping) changes nothing in the MP.
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
+        let tenant = of_kind(&objects, "Tenant");
         world
             .apply(&with_annotation(
                 tenant,
@@ -400,14 +406,8 @@ async fn mp_rejections_stall_and_grants_are_enforced() {
         let world = World::with_mtls(client, ns, "organizations/acme/tenants/payments").await;
         let _agent = world.agent("solo", &[]);
         let objects = fixture_objects();
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
-        let workspace = objects
-            .iter()
-            .find(|o| o["kind"] == "Workspace")
-            .expect("workspace");
+        let tenant = of_kind(&objects, "Tenant");
+        let workspace = of_kind(&objects, "Workspace");
 
         // The tenant object itself sits at organizations/acme/tenants/payments: granted.
         world.apply(tenant).await;
@@ -541,10 +541,7 @@ async fn changes_while_the_agent_is_down_are_reconciled_from_the_inventory() {
         let mut changed = leaves[2].clone();
         changed["metadata"]["labels"]["release"] = json!("v2");
         world.apply(&changed).await;
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
+        let tenant = of_kind(&objects, "Tenant");
         let mut created = tenant.clone();
         created["metadata"]["name"] = json!("late");
         world.apply(&created).await;
@@ -578,10 +575,7 @@ async fn mass_deletions_are_held_until_confirmed_and_recreates_coalesce() {
         let (mut agent, objects) = world.agent_with_fixture("first").await;
 
         // Delete and re-create the tenant within the grace: one update, children stay.
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
+        let tenant = of_kind(&objects, "Tenant");
         world.delete(tenant).await;
         world.apply(tenant).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -604,7 +598,7 @@ async fn mass_deletions_are_held_until_confirmed_and_recreates_coalesce() {
         let _agent = world.agent("second", &[]);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(world.mp_fqns().await, all, "held deletes were applied");
-        let mut api = world.api.clone();
+        let api = world.api.clone();
         let confirmed = eventually("held deletions to confirm", WAIT, || {
             let mut api = api.clone();
             let cluster = world.ns.clone();
@@ -624,11 +618,6 @@ async fn mass_deletions_are_held_until_confirmed_and_recreates_coalesce() {
             .map(fqn_of)
             .collect();
         assert_eq!(world.mp_fqns().await, kept);
-        let _ = api
-            .audit
-            .query(v1::AuditQuery::default())
-            .await
-            .expect("audit");
     })
     .await;
 }
@@ -639,36 +628,31 @@ async fn a_standby_replica_takes_over_when_the_leader_dies() {
     with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
         let world = World::new(client, ns, "organizations/acme").await;
         let objects = fixture_objects();
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
+        let tenant = of_kind(&objects, "Tenant");
         let mut first = world.agent("replica-1", &[]);
         let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
             Api::namespaced(world.client.clone(), &world.ns);
         let lease_name = format!("tsbridge-agent-{}", world.ns);
-        eventually("replica-1 to lead", WAIT, || async {
-            let lease = leases.get_opt(&lease_name).await.ok()??;
-            (lease.spec?.holder_identity? == "replica-1").then_some(())
-        })
-        .await;
+        let await_holder = |holder: &'static str| {
+            let (leases, lease_name) = (leases.clone(), lease_name.clone());
+            async move {
+                eventually(&format!("{holder} to hold the lease"), WAIT, || async {
+                    let lease = leases.get_opt(&lease_name).await.ok()??;
+                    (lease.spec?.holder_identity? == holder).then_some(())
+                })
+                .await;
+            }
+        };
+        await_holder("replica-1").await;
         let _second = world.agent("replica-2", &[]);
         world.apply(tenant).await;
         world.await_ready(tenant, "True", "Accepted").await;
 
         first.kill();
-        eventually("replica-2 to take the lease", WAIT, || async {
-            let lease = leases.get_opt(&lease_name).await.ok()??;
-            (lease.spec?.holder_identity? == "replica-2").then_some(())
-        })
-        .await;
-        let workspace = objects
-            .iter()
-            .find(|o| o["kind"] == "Workspace")
-            .expect("workspace");
+        await_holder("replica-2").await;
+        let workspace = of_kind(&objects, "Workspace");
         world.apply(workspace).await;
         world.await_ready(workspace, "True", "Accepted").await;
-        let _ = &world.dir;
     })
     .await;
 }
@@ -679,10 +663,7 @@ async fn kstatus_says_in_progress_until_the_agent_has_processed_a_cr() {
     with_temp_ns(&Cluster::default_cluster(), |client, ns| async move {
         let world = World::new(client, ns, "organizations/acme").await;
         let objects = fixture_objects();
-        let tenant = objects
-            .iter()
-            .find(|o| o["kind"] == "Tenant")
-            .expect("tenant");
+        let tenant = of_kind(&objects, "Tenant");
         world.apply(tenant).await;
         let unprocessed = world.live(tenant).await.expect("created");
         let as_json = serde_json::to_value(&unprocessed).expect("JSON");

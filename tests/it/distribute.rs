@@ -573,7 +573,7 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
     let fqn = format!(
         "organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/direct/virtualservices/reviews"
     );
-    let mut api = fleet._api.clone();
+    let api = fleet._api.clone();
     let status = eventually("the MP to report cluster-b ERRORED", WAIT, || {
         let mut api = api.clone();
         let fqn = fqn.clone();
@@ -594,10 +594,6 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
         .map(|c| (c.cluster.clone(), c.state.clone()))
         .collect();
     assert_eq!(edges, vec![(b.clone(), "ERRORED".to_string())]);
-    let _ = api
-        .status
-        .get_status(v1::GetStatusRequest { fqn: fqn.clone() })
-        .await;
 
     // The CR in cluster-a (a direct-mode object: Events, not status) says so.
     let events: Api<k8s_openapi::api::events::v1::Event> =
