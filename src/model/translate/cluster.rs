@@ -24,6 +24,7 @@ pub struct Translation {
 
 /// The settings whose defaults reach a resource, and the ServiceTrafficSettings by service.
 struct Index<'a> {
+    /// Ancestors and settings by FQN (never the config-generating objects: see `new`).
     by_fqn: HashMap<&'a Fqn, &'a Resource>,
     /// Organization, tenant and workspace settings by their parent's FQN.
     settings: HashMap<&'a Fqn, Vec<&'a Resource>>,
@@ -39,6 +40,12 @@ impl<'a> Index<'a> {
             service_settings: HashMap::new(),
         };
         for resource in resources {
+            // Only what can be an ancestor or a setting: the objects that generate config (all
+            // but a few of a large set) are never looked up, and hashing their FQNs was most
+            // of an incremental translation's cost.
+            if !affects_others(resource.kind) {
+                continue;
+            }
             index.by_fqn.entry(&resource.fqn).or_insert(resource);
             match resource.kind {
                 Kind::OrganizationSetting | Kind::TenantSetting | Kind::WorkspaceSetting => {
