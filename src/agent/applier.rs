@@ -87,6 +87,23 @@ async fn patch(api: Api<DynamicObject>, name: String, body: Value) -> Result<(),
         })
 }
 
+/// Why one object was not applied.
+struct Refusal {
+    message: String,
+    /// The cluster cannot hold the object at all (its kind is not served, e.g. Istio's CRDs
+    /// are not installed): reported to the MP as an IGNORED edge, not an error.
+    ignored: bool,
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Refusal {
+        Refusal {
+            message,
+            ignored: false,
+        }
+    }
+}
+
 /// Applies in flight at once within one revision.
 const APPLY_CONCURRENCY: usize = 16;
 
@@ -110,7 +127,7 @@ impl Applier {
         api_version: &str,
         kind: &str,
         namespace: &str,
-    ) -> Result<Api<DynamicObject>, String> {
+    ) -> Result<Api<DynamicObject>, Refusal> {
         let cache_key = (api_version.to_string(), kind.to_string());
         let resource = match self.resources.get(&cache_key) {
             Some(resource) => resource.clone(),
@@ -120,7 +137,14 @@ impl Applier {
                 let (resource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
                     .await
                     .map_err(|e| {
-                        format!("{api_version} {kind} is not served by this cluster: {e}")
+                        let not_served = matches!(&e, kube::Error::Api(s) if s.code == 404)
+                            || matches!(e, kube::Error::Discovery(_));
+                        Refusal {
+                            message: format!(
+                                "{api_version} {kind} is not served by this cluster: {e}"
+                            ),
+                            ignored: not_served,
+                        }
                     })?;
                 self.resources.insert(cache_key, resource.clone());
                 resource
@@ -147,16 +171,16 @@ impl Applier {
         Ok(value)
     }
 
-    async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), String> {
+    async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), Refusal> {
         let (api, name, body) = self.prepare(object).await?;
-        patch(api, name, body).await
+        Ok(patch(api, name, body).await?)
     }
 
     /// Where and what to apply (the API handle is cached per kind).
     async fn prepare(
         &mut self,
         object: &v1::DesiredObject,
-    ) -> Result<(Api<DynamicObject>, String, Value), String> {
+    ) -> Result<(Api<DynamicObject>, String, Value), Refusal> {
         let key = object.key.clone().unwrap_or_default();
         let body = self.owned(object)?;
         let api = self
@@ -166,7 +190,12 @@ impl Applier {
     }
 
     async fn remove(&mut self, key: &Key) -> Result<(), String> {
-        let api = self.api(&key.0, &key.1, &key.2).await?;
+        let api = match self.api(&key.0, &key.1, &key.2).await {
+            Ok(api) => api,
+            // Nothing of a kind the cluster does not serve can exist there.
+            Err(refusal) if refusal.ignored => return Ok(()),
+            Err(refusal) => return Err(refusal.message),
+        };
         let Some(live) = api.get_opt(&key.3).await.map_err(|e| e.to_string())? else {
             return Ok(());
         };
@@ -186,12 +215,13 @@ impl Applier {
         }
     }
 
-    fn error(&mut self, key: &Key, source: &str, message: String) {
-        tracing::warn!(?key, %message, "generated object not applied");
+    fn error(&mut self, key: &Key, source: &str, refusal: Refusal) {
+        tracing::warn!(?key, message = %refusal.message, ignored = refusal.ignored, "generated object not applied");
         self.errors.push(v1::ObjectError {
             key: Some(proto_key(key)),
             source_fqn: source.to_string(),
-            message,
+            message: refusal.message,
+            ignored: refusal.ignored,
         });
     }
 
@@ -216,7 +246,7 @@ impl Applier {
                     Ok((api, name, body)) => {
                         jobs.push((key.clone(), object.source_fqn.clone(), api, name, body));
                     }
-                    Err(message) => self.error(&key, &object.source_fqn.clone(), message),
+                    Err(refusal) => self.error(&key, &object.source_fqn.clone(), refusal),
                 }
             }
             self.desired.insert(key, object);
@@ -231,7 +261,7 @@ impl Applier {
             .await;
         for (key, source, result) in results {
             if let Err(message) = result {
-                self.error(&key, &source, message);
+                self.error(&key, &source, message.into());
             }
         }
         for removal in delta.removals {
@@ -242,7 +272,7 @@ impl Applier {
                 .map(|d| d.source_fqn)
                 .unwrap_or_default();
             if let Err(message) = self.remove(&key).await {
-                self.error(&key, &source, message);
+                self.error(&key, &source, message.into());
             }
         }
         if !delta.last {
@@ -329,8 +359,8 @@ impl Applier {
         }
         tracing::warn!(?key, "generated object drifted; reverting");
         self.metrics.drift_reverted.inc();
-        if let Err(message) = self.apply(&object).await {
-            tracing::warn!(?key, %message, "reverting drift failed");
+        if let Err(refusal) = self.apply(&object).await {
+            tracing::warn!(?key, message = %refusal.message, "reverting drift failed");
         }
     }
 }

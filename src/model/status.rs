@@ -35,6 +35,18 @@ pub enum MpStatus {
 }
 
 impl MpStatus {
+    /// The wire name (`READY`, …), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MpStatus::Invalid => "INVALID",
+            MpStatus::Accepted => "ACCEPTED",
+            MpStatus::Ready => "READY",
+            MpStatus::Failed => "FAILED",
+            MpStatus::Dirty => "DIRTY",
+            MpStatus::Partial => "PARTIAL",
+        }
+    }
+
     /// TSB's enum number.
     pub fn number(self) -> i32 {
         match self {
@@ -91,6 +103,24 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The wire name (`XCP_APPLIED`, …), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Invalid => "INVALID",
+            EventType::TsbAccepted => "TSB_ACCEPTED",
+            EventType::MpcAccepted => "MPC_ACCEPTED",
+            EventType::XcpAccepted => "XCP_ACCEPTED",
+            EventType::XcpRejected => "XCP_REJECTED",
+            EventType::MpcFailed => "MPC_FAILED",
+            EventType::XcpUnknown => "XCP_UNKNOWN",
+            EventType::XcpPartiallyApplied => "XCP_PARTIALLY_APPLIED",
+            EventType::XcpApplied => "XCP_APPLIED",
+            EventType::XcpErrored => "XCP_ERRORED",
+            EventType::XcpIgnored => "XCP_IGNORED",
+            EventType::MpcDirty => "MPC_DIRTY",
+        }
+    }
+
     /// TSB's enum number.
     pub fn number(self) -> i32 {
         self as i32
@@ -159,6 +189,13 @@ pub struct TypeInfo {
 }
 
 impl TypeInfo {
+    /// A kind that generates config and waits for its edges.
+    pub const CONFIG: TypeInfo = TypeInfo {
+        generates_config: true,
+        aggregates_status: false,
+        last_event_xcp_accepted: false,
+    };
+
     /// The flags tsbridge uses for a kind.
     pub fn of(kind: Kind) -> TypeInfo {
         TypeInfo {

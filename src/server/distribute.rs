@@ -15,7 +15,7 @@ use tonic::Status;
 
 use crate::model::Resource;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
-use crate::model::status::EdgeState;
+use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
     ObjectKey, Translation, affects_others, translate_cluster, translate_only,
 };
@@ -104,6 +104,21 @@ fn entry_hash(key: &ObjectKey, content_hash: &str) -> u64 {
     hash
 }
 
+/// The edge state a NACK gives each source it names: ERRORED when any of its objects failed,
+/// IGNORED when the cluster only ignored them (kinds it does not serve).
+fn reported_edges(errors: &[v1::ObjectError]) -> BTreeMap<&str, EdgeState> {
+    let mut reported: BTreeMap<&str, EdgeState> = BTreeMap::new();
+    for error in errors {
+        let edge = reported
+            .entry(error.source_fqn.as_str())
+            .or_insert(EdgeState::Ignored);
+        if !error.ignored {
+            *edge = EdgeState::Errored;
+        }
+    }
+    reported
+}
+
 fn proto_key(key: &ObjectKey, object: &Desired) -> v1::ObjectKey {
     v1::ObjectKey {
         api_version: object.api_version.clone(),
@@ -178,13 +193,12 @@ impl Distributor {
             for revision in revisions {
                 touched.extend(link.pending.remove(&revision).unwrap_or_default());
             }
-            let failed: BTreeSet<&str> = ack.errors.iter().map(|e| e.source_fqn.as_str()).collect();
+            let reported = reported_edges(&ack.errors);
             for source in &touched {
-                let edge = if failed.contains(source.as_str()) {
-                    EdgeState::Errored
-                } else {
-                    EdgeState::Applied
-                };
+                let edge = reported
+                    .get(source.as_str())
+                    .copied()
+                    .unwrap_or(EdgeState::Applied);
                 link.edges.insert(source.clone(), edge);
             }
             touched
@@ -201,24 +215,16 @@ impl Distributor {
             .collect()
     }
 
-    /// The MP view of `fqn` for the CR's `status.tsb`.
+    /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5).
     pub fn object_state(&self, fqn: &str) -> v1::ObjectState {
         let edges = self.edges(fqn);
         let counts = crate::model::status::ClusterCounts::of(&edges);
-        let (status, event) = if edges.is_empty() {
-            ("ACCEPTED", "MPC_ACCEPTED")
-        } else if edges.values().any(|e| *e == EdgeState::Errored) {
-            ("FAILED", "XCP_ERRORED")
-        } else if counts.applied >= counts.targeted {
-            ("READY", "XCP_APPLIED")
-        } else if counts.applied > 0 {
-            ("ACCEPTED", "XCP_PARTIALLY_APPLIED")
-        } else {
-            ("ACCEPTED", "XCP_ACCEPTED")
-        };
+        // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).
+        let event = edge_event(edges.values().copied()).unwrap_or(EventType::XcpAccepted);
+        let status = status_for_event(event, TypeInfo::CONFIG);
         v1::ObjectState {
-            status: status.into(),
-            last_event: event.into(),
+            status: status.as_str().into(),
+            last_event: event.as_str().into(),
             clusters_applied: counts.applied,
             clusters_targeted: counts.targeted,
         }
@@ -355,11 +361,30 @@ impl Distributor {
                         Generation::Whole(translate_cluster(&inventory, resources))
                     }
                 };
-                touched.extend(recompute(cluster, link, generated, revision));
+                let is_self = |source: &str, key: &ObjectKey| {
+                    state.origins.get(source) == Some(cluster)
+                        && state
+                            .resources
+                            .get(source)
+                            .is_some_and(|r| is_own_object(r, key))
+                };
+                touched.extend(recompute(cluster, link, generated, revision, &is_self));
             }
         }
         self.send_status_updates(&touched);
     }
+}
+
+/// Whether `key` is `resource` itself: a direct-mode object passed through into the namespace
+/// it was written in. In the cluster it came from, that object is the Git-managed CR; applying
+/// it there would add tsbridge's field manager and labels to it (tsb-model §7.3), so the edge
+/// counts as APPLIED without a write.
+fn is_own_object(resource: &Resource, key: &ObjectKey) -> bool {
+    resource.kind.is_direct()
+        && key.group == resource.kind.group()
+        && key.kind == resource.kind.name()
+        && resource.namespace.as_deref() == Some(key.namespace.as_str())
+        && key.name == resource.name
 }
 
 /// A fresh translation of a whole cluster, or of some changed sources only.
@@ -386,6 +411,7 @@ fn recompute(
     link: &mut Link,
     generation: Generation<'_>,
     revision: u64,
+    is_self: &dyn Fn(&str, &ObjectKey) -> bool,
 ) -> BTreeSet<String> {
     let (translation, scope) = match generation {
         Generation::Whole(translation) => (translation, None),
@@ -398,11 +424,17 @@ fn recompute(
         tracing::warn!(%cluster, %fqn, %diagnostic, "translation failed");
         failed.insert(fqn.clone());
     }
+    // Sources whose only output here is their own CR: already in place, nothing to send.
+    let mut in_place: BTreeSet<String> = BTreeSet::new();
     for (source, keys) in &translation.sources {
         for key in keys {
             let Some(generated) = translation.objects.get(key) else {
                 continue;
             };
+            if is_self(source, key) {
+                in_place.insert(source.clone());
+                continue;
+            }
             let json = generated.to_object().to_string();
             if json.len() > MAX_GENERATED_BYTES {
                 tracing::warn!(%cluster, %source, object = %key, bytes = json.len(), "generated object over the size limit; not sent");
@@ -492,8 +524,11 @@ fn recompute(
             }
             // Sources no longer targeting this cluster lose their edge.
             let by_source = &link.by_source;
-            link.edges
-                .retain(|source, _| by_source.contains_key(source) || failed.contains(source));
+            link.edges.retain(|source, _| {
+                by_source.contains_key(source)
+                    || failed.contains(source)
+                    || in_place.contains(source)
+            });
         }
         Some(changed) => {
             // Only the re-translated sources' entries change: O(changes), not O(objects).
@@ -510,7 +545,10 @@ fn recompute(
                 }
             }
             for source in changed {
-                if !link.by_source.contains_key(source) && !failed.contains(source) {
+                if !link.by_source.contains_key(source)
+                    && !failed.contains(source)
+                    && !in_place.contains(source)
+                {
                     link.edges.remove(source);
                 }
             }
@@ -520,8 +558,19 @@ fn recompute(
     for source in &failed {
         link.edges.insert(source.clone(), EdgeState::Errored);
     }
+    for source in &in_place {
+        link.by_source.entry(source.clone()).or_default();
+        if !failed.contains(source)
+            && link.edges.insert(source.clone(), EdgeState::Applied) != Some(EdgeState::Applied)
+        {
+            failed.insert(source.clone());
+        }
+    }
+    // `failed` now also holds the in-place sources whose edge changed: both are reported
+    // without waiting for an acknowledgement.
+    let settled = failed;
     if upserts.is_empty() && removals.is_empty() && !full {
-        return failed;
+        return settled;
     }
     let revision = revision.max(link.revision + 1);
     let checksum = format!("{:016x}", link.sum);
@@ -555,7 +604,10 @@ fn recompute(
         send(&outbox, Down::Delta(delta));
     }
     for source in &touched {
-        if !failed.contains(source) && link.by_source.contains_key(source) {
+        if !settled.contains(source)
+            && !in_place.contains(source)
+            && link.by_source.contains_key(source)
+        {
             link.edges.insert(source.clone(), EdgeState::Unknown);
         }
     }
@@ -563,13 +615,42 @@ fn recompute(
         revision,
         touched
             .iter()
-            .filter(|s| !failed.contains(*s))
+            .filter(|s| !settled.contains(*s) && !in_place.contains(*s))
             .cloned()
             .collect(),
     );
     link.revision = revision;
     link.checksum = checksum;
     link.needs_full = false;
-    touched.extend(failed);
+    touched.extend(settled);
     touched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(source: &str, ignored: bool) -> v1::ObjectError {
+        v1::ObjectError {
+            source_fqn: source.into(),
+            ignored,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_nack_errors_a_source_unless_every_refusal_was_ignored() {
+        let errors = [
+            error("a", true),
+            error("a", true),
+            error("b", true),
+            error("b", false),
+            error("c", false),
+        ];
+        let reported = reported_edges(&errors);
+        assert_eq!(reported["a"], EdgeState::Ignored);
+        assert_eq!(reported["b"], EdgeState::Errored);
+        assert_eq!(reported["c"], EdgeState::Errored);
+        assert!(!reported.contains_key("d"));
+    }
 }

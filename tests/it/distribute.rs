@@ -185,6 +185,30 @@ impl Fleet {
         ]
     }
 
+    /// Waits until the MP's status of `fqn` satisfies `done`, and returns it.
+    async fn status_when(
+        &self,
+        what: &str,
+        fqn: &str,
+        done: impl Fn(&v1::ResourceStatus) -> bool,
+    ) -> v1::ResourceStatus {
+        let done = &done;
+        eventually(what, WAIT, || {
+            let mut api = self._api.clone();
+            let fqn = fqn.to_string();
+            async move {
+                let status = api
+                    .status
+                    .get_status(v1::GetStatusRequest { fqn })
+                    .await
+                    .ok()?
+                    .into_inner();
+                done(&status).then_some(status)
+            }
+        })
+        .await
+    }
+
     async fn apply(&self, object: &Value) {
         let name = object["metadata"]["name"].as_str().expect("name");
         dynamic_api(&self.members[0].client, &self.config_ns, object)
@@ -462,6 +486,23 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
 }
 
+/// Tenant, workspace and a DIRECT traffic group `direct` over `scope`, then `object` in it.
+fn direct_hierarchy(tenant: &str, scope: &str, object: Value) -> [Value; 4] {
+    [
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+               "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
+               "spec": {}}),
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+               "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
+               "spec": {"namespaceSelector": {"names": [scope]}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "direct", "annotations": {"tsb.tetrate.io/organization": "acme",
+                   "tsb.tetrate.io/tenant": tenant, "tsb.tetrate.io/workspace": "ws"}},
+               "spec": {"configMode": "DIRECT", "namespaceSelector": {"names": [scope]}}}),
+        object,
+    ]
+}
+
 #[tokio::test]
 #[ignore = "needs kube-apiserver"]
 async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr() {
@@ -554,40 +595,18 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
             "tsb.tetrate.io/workspace": "ws", "tsb.tetrate.io/trafficGroup": "direct"}},
         "spec": {"hosts": ["refused.example"],
                  "http": [{"route": [{"destination": {"host": "reviews"}}]}]}});
-    let config = [
-        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
-               "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
-               "spec": {}}),
-        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
-               "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
-               "spec": {"namespaceSelector": {"names": [scope]}}}),
-        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
-               "metadata": {"name": "direct", "annotations": {"tsb.tetrate.io/organization": "acme",
-                   "tsb.tetrate.io/tenant": tenant, "tsb.tetrate.io/workspace": "ws"}},
-               "spec": {"configMode": "DIRECT", "namespaceSelector": {"names": [scope]}}}),
-        virtual_service.clone(),
-    ];
+    let config = direct_hierarchy(&tenant, &scope, virtual_service.clone());
     for object in &config {
         fleet.apply(object).await;
     }
     let fqn = format!(
         "organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/direct/virtualservices/reviews"
     );
-    let api = fleet._api.clone();
-    let status = eventually("the MP to report cluster-b ERRORED", WAIT, || {
-        let mut api = api.clone();
-        let fqn = fqn.clone();
-        async move {
-            let status = api
-                .status
-                .get_status(v1::GetStatusRequest { fqn })
-                .await
-                .ok()?
-                .into_inner();
-            (status.status == "FAILED").then_some(status)
-        }
-    })
-    .await;
+    let status = fleet
+        .status_when("the MP to report cluster-b ERRORED", &fqn, |s| {
+            s.status == "FAILED"
+        })
+        .await;
     let edges: Vec<(String, String)> = status
         .clusters
         .iter()
@@ -619,5 +638,90 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
         .delete(&policy_name, &DeleteParams::default())
         .await;
     delete_namespace(&fleet.members[1].client, &fleet.config_ns).await;
+    delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn a_direct_mode_object_is_applied_elsewhere_and_left_alone_where_it_came_from() {
+    let fleet = Fleet::start().await;
+    let (a, c) = (fleet.members[0].name.clone(), fleet.members[2].name.clone());
+    // `*/<config_ns>` selects the CR's own namespace in cluster-a and the same name in cluster-c.
+    create_namespace(&fleet.members[2].client, &fleet.config_ns).await;
+    let tenant = format!("t-{}", fleet.suffix);
+    let scope = format!("*/{}", fleet.config_ns);
+    let config = direct_hierarchy(
+        &tenant,
+        &scope,
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+               "metadata": {"name": "ratings", "labels": {"istio.io/rev": "tsb"}, "annotations": {
+                   "tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant,
+                   "tsb.tetrate.io/workspace": "ws", "tsb.tetrate.io/trafficGroup": "direct"}},
+               "spec": {"hosts": ["ratings"],
+                        "http": [{"route": [{"destination": {"host": "ratings"}}]}]}}),
+    );
+    for object in &config {
+        fleet.apply(object).await;
+    }
+    let fqn = format!(
+        "organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/direct/virtualservices/ratings"
+    );
+    // READY in both clusters: cluster-a holds it as the CR itself, cluster-c applied the copy.
+    // (Until cluster-c's agent reports the new namespace, cluster-a alone is targeted.)
+    let status = fleet
+        .status_when(
+            "the MP to report the VirtualService READY in two clusters",
+            &fqn,
+            |s| s.status == "READY" && s.clusters.len() == 2,
+        )
+        .await;
+    let edges: BTreeSet<(String, String)> = status
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.clone(), c.state.clone()))
+        .collect();
+    assert_eq!(
+        edges,
+        BTreeSet::from([(a, "APPLIED".to_string()), (c, "APPLIED".to_string())])
+    );
+    let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
+    let virtual_services = |index: usize| -> Api<DynamicObject> {
+        Api::namespaced_with(
+            fleet.members[index].client.clone(),
+            &fleet.config_ns,
+            &ApiResource::from_gvk_with_plural(&gvk, "virtualservices"),
+        )
+    };
+    let copy = virtual_services(2)
+        .get("ratings")
+        .await
+        .expect("the copy in cluster-c");
+    assert_eq!(
+        copy.metadata
+            .labels
+            .unwrap_or_default()
+            .get("tsbridge.io/managed-by")
+            .map(String::as_str),
+        Some("tsbridge")
+    );
+    // The Git-managed CR carries nothing of tsbridge's: no label, no field manager.
+    let source = virtual_services(0).get("ratings").await.expect("the CR");
+    let labels = source.metadata.labels.unwrap_or_default();
+    assert!(
+        !labels.contains_key("tsbridge.io/managed-by"),
+        "the CR got tsbridge's ownership label: {labels:?}"
+    );
+    let managers: Vec<String> = source
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        !managers.iter().any(|m| m == "tsbridge"),
+        "tsbridge wrote the CR: {managers:?}"
+    );
+    delete_namespace(&fleet.members[2].client, &fleet.config_ns).await;
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
 }

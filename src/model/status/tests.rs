@@ -391,3 +391,34 @@ fn long_messages_are_truncated_to_one_line() {
     assert!(m.starts_with("a b "));
     assert!(m.ends_with('…'));
 }
+
+#[test]
+fn wire_names_match_serde() {
+    use MpStatus::*;
+    for status in [Invalid, Accepted, Ready, Failed, Dirty, Partial] {
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            serde_json::Value::from(status.as_str())
+        );
+    }
+    let events = [
+        EventType::Invalid,
+        EventType::TsbAccepted,
+        EventType::MpcAccepted,
+        EventType::XcpAccepted,
+        EventType::XcpRejected,
+        EventType::MpcFailed,
+        EventType::XcpUnknown,
+        EventType::XcpPartiallyApplied,
+        EventType::XcpApplied,
+        EventType::XcpErrored,
+        EventType::XcpIgnored,
+        EventType::MpcDirty,
+    ];
+    for event in events {
+        assert_eq!(
+            serde_json::to_value(event).unwrap(),
+            serde_json::Value::from(event.as_str())
+        );
+    }
+}
