@@ -136,6 +136,14 @@ fn args_of(deployment: &Value) -> Vec<String> {
         .expect("container args are strings")
 }
 
+fn assert_has_args(args: &[String], expected: &[&str]) {
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|e| !args.iter().any(|a| a == *e))
+        .collect();
+    assert!(missing.is_empty(), "{missing:?} not in {args:?}");
+}
+
 #[test]
 fn values_yaml_matches_the_values_type() {
     let text = std::fs::read_to_string(repo_path("charts/tsbridge/values.yaml")).expect("reads");
@@ -301,24 +309,22 @@ fn the_default_agent_is_hardened_and_configured_from_values() {
         json!({"path": "/ready", "port": "admin"})
     );
     let args = args_of(deployment);
-    for expected in [
-        "agent",
-        "--cluster=east",
-        "--server=https://mp.example:9443",
-        "--lease-namespace=tsb-system",
-        "--log-level=tsbridge=info,warn",
-        "--webhook-listen=0.0.0.0:8443",
-        "--webhook-cert=/etc/tsbridge/webhook/tls.crt",
-        "--webhook-key=/etc/tsbridge/webhook/tls.key",
-        "--tls-cert=/etc/tsbridge/mp/tls.crt",
-        "--tls-key=/etc/tsbridge/mp/tls.key",
-        "--ca=/etc/tsbridge/mp/ca.crt",
-    ] {
-        assert!(
-            args.iter().any(|a| a == expected),
-            "{expected} not in {args:?}"
-        );
-    }
+    assert_has_args(
+        &args,
+        &[
+            "agent",
+            "--cluster=east",
+            "--server=https://mp.example:9443",
+            "--lease-namespace=tsb-system",
+            "--log-level=tsbridge=info,warn",
+            "--webhook-listen=0.0.0.0:8443",
+            "--webhook-cert=/etc/tsbridge/webhook/tls.crt",
+            "--webhook-key=/etc/tsbridge/webhook/tls.key",
+            "--tls-cert=/etc/tsbridge/mp/tls.crt",
+            "--tls-key=/etc/tsbridge/mp/tls.key",
+            "--ca=/etc/tsbridge/mp/ca.crt",
+        ],
+    );
     assert!(!args.iter().any(|a| a == "--insecure"));
     assert_eq!(
         pod["volumes"],
@@ -368,16 +374,14 @@ fn the_default_agent_is_hardened_and_configured_from_values() {
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert!(pod["volumes"].is_null(), "{}", pod["volumes"]);
     let args = args_of(deployment);
-    for expected in [
-        "--insecure",
-        "--log-level=tsbridge=debug,kube=info",
-        "--watch-namespace=apps",
-    ] {
-        assert!(
-            args.iter().any(|a| a == expected),
-            "{expected} not in {args:?}"
-        );
-    }
+    assert_has_args(
+        &args,
+        &[
+            "--insecure",
+            "--log-level=tsbridge=debug,kube=info",
+            "--watch-namespace=apps",
+        ],
+    );
     assert!(!args.iter().any(|a| a.starts_with("--webhook")), "{args:?}");
     let service = find(&objects, "Service", "t-tsbridge-agent");
     assert_eq!(service["spec"]["ports"].as_array().expect("ports").len(), 1);
@@ -402,21 +406,19 @@ fn the_sqlite_server_is_one_replica_on_a_volume() {
     let container = &pod["containers"][0];
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
     let args = args_of(deployment);
-    for expected in [
-        "server",
-        "--organization=tetrate",
-        "--listen=0.0.0.0:9443",
-        "--store=sqlite:/var/lib/tsbridge/tsbridge.db",
-        "--bootstrap-token-file=/var/lib/tsbridge/admin.token",
-        "--tls-cert=/etc/tsbridge/tls/tls.crt",
-        "--tls-key=/etc/tsbridge/tls/tls.key",
-        "--client-ca=/etc/tsbridge/tls/ca.crt",
-    ] {
-        assert!(
-            args.iter().any(|a| a == expected),
-            "{expected} not in {args:?}"
-        );
-    }
+    assert_has_args(
+        &args,
+        &[
+            "server",
+            "--organization=tetrate",
+            "--listen=0.0.0.0:9443",
+            "--store=sqlite:/var/lib/tsbridge/tsbridge.db",
+            "--bootstrap-token-file=/var/lib/tsbridge/admin.token",
+            "--tls-cert=/etc/tsbridge/tls/tls.crt",
+            "--tls-key=/etc/tsbridge/tls/tls.key",
+            "--client-ca=/etc/tsbridge/tls/ca.crt",
+        ],
+    );
     let mounts = container["volumeMounts"].to_string();
     assert!(
         mounts.contains(r#"{"mountPath":"/var/lib/tsbridge","name":"data"}"#),
