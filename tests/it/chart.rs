@@ -57,6 +57,16 @@ const TOGGLES: &[&str] = &[
     "server.serviceMonitor.enabled=true",
 ];
 
+/// Both components with every optional object.
+fn everything() -> Vec<&'static str> {
+    [
+        AGENT,
+        &["server.enabled=true", "server.tls.secretName=mp-serving"],
+        TOGGLES,
+    ]
+    .concat()
+}
+
 /// The helm `tests/realk8s.sh build` made; rendering needs no cluster.
 pub(crate) fn helm_binary() -> PathBuf {
     let cache = std::env::var_os("REALK8S_CACHE")
@@ -200,12 +210,7 @@ fn strip_keywords(schema: &mut Value, keywords: &[&str]) {
 #[test]
 fn helm_lint_strict_accepts_every_supported_combination() {
     let postgres = [SERVER, POSTGRES].concat();
-    let everything = [
-        AGENT,
-        &["server.enabled=true", "server.tls.secretName=s"],
-        TOGGLES,
-    ]
-    .concat();
+    let everything = everything();
     let dev = [
         "agent.cluster=dev",
         "agent.managementPlane.address=http://127.0.0.1:9443",
@@ -565,13 +570,7 @@ fn template_rules_fail_with_clear_messages() {
 
 #[test]
 fn toggles_render_pdb_network_policy_and_service_monitor_for_both_components() {
-    let sets = [
-        AGENT,
-        &["server.enabled=true", "server.tls.secretName=s"],
-        TOGGLES,
-    ]
-    .concat();
-    let objects = render_ok(&sets);
+    let objects = render_ok(&everything());
     for component in ["agent", "server"] {
         let name = format!("t-tsbridge-{component}");
         let selector = json!({
@@ -653,13 +652,7 @@ fn crds_follow_install_keep_and_annotations() {
 /// tracking key baked into a template would make one tool adopt or prune another's objects.
 #[test]
 fn rendered_objects_carry_no_gitops_tracking_metadata() {
-    let sets = [
-        AGENT,
-        &["server.enabled=true", "server.tls.secretName=s"],
-        TOGGLES,
-    ]
-    .concat();
-    let objects = render_ok(&sets);
+    let objects = render_ok(&everything());
     let tracking = |key: &str| {
         key.starts_with("argocd.argoproj.io/")
             || key.contains("toolkit.fluxcd.io/")
