@@ -51,7 +51,7 @@ for c in "${clusters[@]}"; do
   helm_bin="$bin/helm"
   setup_log "installing the tsbridge CRDs into $c"
   "$bin/helm" --kubeconfig "${kubeconfigs[$c]}" upgrade --install tsbridge-crds charts/tsbridge \
-    --namespace tsbridge-system --create-namespace --set serviceAccount.create=false >/dev/null
+    --namespace tsbridge-system --create-namespace --set agent.enabled=false >/dev/null
 done
 
 stop_processes

@@ -18,8 +18,8 @@ use tsbridge::model::validate::{Organizations, validate_set};
 use tsbridge::model::{Converted, Resource};
 
 use crate::support::cluster::{Cluster, with_temp_ns};
+use crate::support::repo_path;
 use crate::support::wait::{DEFAULT_TIMEOUT, await_condition, eventually};
-use crate::support::{PINNED_K8S_VERSION, repo_path};
 
 const TEST_MANAGER: &str = "tsbridge-test";
 const CHART_CRDS: &str = "charts/tsbridge/files/crds";
@@ -97,25 +97,11 @@ fn crds_command_prints_every_crd() {
 
 #[test]
 fn chart_renders_the_crds_with_keep() {
-    let helm = helm_binary();
-    let render = |args: &[&str]| -> Vec<Value> {
-        let out = std::process::Command::new(&helm)
-            .args([
-                "template",
-                "t",
-                repo_path("charts/tsbridge").to_str().expect("UTF-8"),
-            ])
-            .args(args)
-            .output()
-            .expect("helm runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML");
-        docs.into_iter()
+    // Only the CRDs: the agent needs values this test has no reason to set.
+    let render = |sets: &[&str]| -> Vec<Value> {
+        crate::chart::render(&[&["agent.enabled=false"], sets].concat())
+            .unwrap_or_else(|e| panic!("helm template failed:\n{e}"))
+            .into_iter()
             .filter(|d| d["kind"] == "CustomResourceDefinition")
             .collect()
     };
@@ -140,30 +126,13 @@ fn chart_renders_the_crds_with_keep() {
             "{name} renders differently from the generated CRD"
         );
     }
-    assert!(render(&["--set", "crds.install=false"]).is_empty());
-    let unkept = render(&["--set", "crds.keep=false"]);
+    assert!(render(&["crds.install=false"]).is_empty());
+    let unkept = render(&["crds.keep=false"]);
     assert!(
         unkept
             .iter()
             .all(|d| d["metadata"]["annotations"].is_null())
     );
-}
-
-/// The helm `tests/realk8s.sh build` made; rendering needs no cluster.
-fn helm_binary() -> std::path::PathBuf {
-    let cache = std::env::var_os("REALK8S_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache/realk8s"))
-        })
-        .expect("REALK8S_CACHE or HOME is set");
-    let helm = cache.join(format!("k8s-v{PINNED_K8S_VERSION}/bin/helm"));
-    assert!(
-        helm.exists(),
-        "{} is not built: run tests/realk8s.sh build",
-        helm.display()
-    );
-    helm
 }
 
 #[test]
