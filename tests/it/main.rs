@@ -8,6 +8,7 @@ mod argocd;
 mod cli;
 mod crds;
 mod distribute;
+mod flux;
 mod kstatus;
 mod layering;
 mod server;
