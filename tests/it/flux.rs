@@ -75,7 +75,11 @@ fn documented_exprs() -> Vec<HealthCheckExpr> {
         .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
         .filter(|block| block.contains("healthCheckExprs:"))
         .collect();
-    assert_eq!(blocks.len(), 1, "{DOC}: one YAML block with healthCheckExprs");
+    assert_eq!(
+        blocks.len(),
+        1,
+        "{DOC}: one YAML block with healthCheckExprs"
+    );
     let kustomization: Value = serde_saphyr::from_str(blocks[0]).expect("the block parses");
     assert_eq!(kustomization["kind"], "Kustomization");
     let compile = |entry: &Value, field: &str| {
