@@ -1,6 +1,7 @@
 //! V-KS (gitops-contract.md §2.0): the Rust oracle `model::status::kstatus` agrees with
 //! cli-utils' `status.Compute` (the Go program in `tests/kstatus`) and with the verdict each
-//! fixture in `tests/fixtures/kstatus` expects (annotation `kstatus.tsbridge.io/expected`).
+//! fixture in `tests/fixtures/kstatus` and in the golden health states `tests/fixtures/health`
+//! expects (annotation `kstatus.tsbridge.io/expected`).
 
 use std::path::PathBuf;
 
@@ -14,8 +15,9 @@ const EXPECTED: &str = "kstatus.tsbridge.io/expected";
 
 /// Every fixture file (sorted) and its documents.
 fn fixtures() -> Vec<(PathBuf, Vec<Value>)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_path("tests/fixtures/kstatus"))
-        .expect("fixture dir")
+    let mut files: Vec<PathBuf> = ["tests/fixtures/kstatus", "tests/fixtures/health"]
+        .into_iter()
+        .flat_map(|dir| std::fs::read_dir(repo_path(dir)).expect("fixture dir"))
         .map(|entry| entry.expect("dir entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
         .collect();

@@ -4,10 +4,12 @@
 //! command brings the control planes up and runs them all with `--include-ignored`.
 
 mod agent;
+mod argocd;
 mod chart;
 mod cli;
 mod crds;
 mod distribute;
+mod flux;
 mod kstatus;
 mod layering;
 mod server;

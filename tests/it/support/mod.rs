@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod cluster;
+pub mod health;
 pub mod kstatus;
 pub mod mp;
 pub mod pki;
