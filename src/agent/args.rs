@@ -61,7 +61,7 @@ pub struct Args {
     pub resync_interval: Duration,
     /// A delete waits this long before it reaches the management plane; a re-create within it
     /// is one update.
-    #[arg(long, env = "TSBRIDGE_DELETE_GRACE", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "TSBRIDGE_DELETE_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub delete_grace: Duration,
     /// Namespace of the leader-election Lease.
     #[arg(
