@@ -22,12 +22,3 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
-
-{{/* The agent's ServiceAccount name. */}}
-{{- define "tsbridge.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "tsbridge.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- default "default" .Values.serviceAccount.name }}
-{{- end }}
-{{- end }}
