@@ -187,29 +187,7 @@ impl World {
     /// Waits until `object` has a Ready condition with `status` and `reason` for its current
     /// generation; returns the live object.
     async fn await_ready(&self, object: &Value, status: &str, reason: &str) -> DynamicObject {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut last = Value::Null;
-        loop {
-            if let Some(live) = self.live(object).await {
-                let generation = live.metadata.generation.unwrap_or_default();
-                if let Some(ready) = ready_condition(&live)
-                    && ready["status"] == status
-                    && ready["reason"] == reason
-                    && ready["observedGeneration"] == json!(generation)
-                    && live.data["status"]["observedGeneration"] == json!(generation)
-                {
-                    return live;
-                }
-                last = live.data["status"].clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {WAIT:?} waiting for {} {} to be Ready={status}/{reason}; last status: {last}",
-                object["kind"],
-                object["metadata"]["name"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        await_ready(&self.client, &self.ns, object, status, reason).await
     }
 
     async fn mp_fqns(&self) -> BTreeSet<String> {
@@ -252,6 +230,41 @@ fn ready_condition(live: &DynamicObject) -> Option<Value> {
         .iter()
         .find(|c| c["type"] == "Ready")
         .cloned()
+}
+
+/// Waits until `object` in `ns` has a Ready condition with `status` and `reason` for its
+/// current generation; returns the live object.
+pub(crate) async fn await_ready(
+    client: &Client,
+    ns: &str,
+    object: &Value,
+    status: &str,
+    reason: &str,
+) -> DynamicObject {
+    let name = object["metadata"]["name"].as_str().expect("name");
+    let api = dynamic_api(client, ns, object);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = Value::Null;
+    loop {
+        if let Some(live) = api.get_opt(name).await.expect("get") {
+            let generation = live.metadata.generation.unwrap_or_default();
+            if let Some(ready) = ready_condition(&live)
+                && ready["status"] == status
+                && ready["reason"] == reason
+                && ready["observedGeneration"] == json!(generation)
+                && live.data["status"]["observedGeneration"] == json!(generation)
+            {
+                return live;
+            }
+            last = live.data["status"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {} {name} to be Ready={status}/{reason}; last status: {last}",
+            object["kind"],
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn fqn_of(object: &Value) -> String {

@@ -150,7 +150,7 @@ fn chart_renders_the_crds_with_keep() {
 }
 
 /// The helm `tests/realk8s.sh build` made; rendering needs no cluster.
-fn helm_binary() -> std::path::PathBuf {
+pub(crate) fn helm_binary() -> std::path::PathBuf {
     let cache = std::env::var_os("REALK8S_CACHE")
         .map(std::path::PathBuf::from)
         .or_else(|| {

@@ -144,45 +144,15 @@ impl Fleet {
         format!("dist-{}-{part}", self.suffix)
     }
 
-    /// The hierarchy: one workspace selecting `*/<app>` and `cluster-c-<s>/<prefix>*` namespaces,
-    /// a BRIDGED traffic group and security group with settings, and a service route.
+    /// The hierarchy of [`hierarchy`]: the workspace selects `*/<app>` and `cluster-c-<s>/<prefix>*`.
     fn config(&self) -> Vec<Value> {
         let app = self.app_ns("app");
         let prefix = format!("{}*", self.app_ns("later-"));
         let c = &self.members[2].name;
-        let tenant = format!("t-{}", self.suffix);
-        let hierarchy = |extra: &[(&str, &str)]| {
-            let mut annotations = json!({
-                "tsb.tetrate.io/organization": "acme",
-                "tsb.tetrate.io/tenant": tenant,
-                "tsb.tetrate.io/workspace": "ws",
-            });
-            for (k, v) in extra {
-                annotations[*k] = json!(v);
-            }
-            annotations
-        };
-        vec![
-            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
-                   "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
-                   "spec": {"displayName": "dist"}}),
-            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
-                   "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
-                   "spec": {"namespaceSelector": {"names": [format!("*/{app}"), format!("{c}/{prefix}")]}}}),
-            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
-                   "metadata": {"name": "tg", "annotations": hierarchy(&[])},
-                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
-            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "TrafficSetting",
-                   "metadata": {"name": "ts", "annotations": hierarchy(&[("tsb.tetrate.io/trafficGroup", "tg")])},
-                   "spec": {"reachability": {"mode": "GROUP"},
-                            "resilience": {"circuitBreakerSensitivity": "MEDIUM"}}}),
-            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "Group",
-                   "metadata": {"name": "sg", "annotations": hierarchy(&[])},
-                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
-            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
-                   "metadata": {"name": "ss", "annotations": hierarchy(&[("tsb.tetrate.io/securityGroup", "sg")])},
-                   "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
-        ]
+        hierarchy(
+            &format!("t-{}", self.suffix),
+            &[format!("*/{app}"), format!("{c}/{prefix}")],
+        )
     }
 
     async fn apply(&self, object: &Value) {
@@ -207,56 +177,13 @@ impl Fleet {
 
     /// What the model says `index` must hold when it has `namespaces`.
     fn expected(&self, index: usize, config: &[Value], namespaces: &[String]) -> BTreeSet<String> {
-        let strip = tsbridge::model::metadata::StripRules::default();
-        let resources: Vec<tsbridge::model::Resource> = config
-            .iter()
-            .map(
-                |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
-                    tsbridge::model::Converted::Resource { resource, .. } => *resource,
-                    other => panic!("{other:?}"),
-                },
-            )
-            .collect();
-        let inventory = ClusterNamespaces {
-            cluster: self.members[index].name.clone(),
-            namespaces: namespaces.iter().cloned().collect(),
-        };
-        let translation = translate_cluster(&inventory, &resources);
-        assert!(translation.errors.is_empty(), "{:?}", translation.errors);
-        translation
-            .objects
-            .values()
-            .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
-            .collect()
+        expected_objects(&self.members[index].name, config, namespaces)
     }
 
     /// Every object the agent of `index` owns in its cluster, as `Kind/namespace/name`.
     async fn owned(&self, index: usize) -> BTreeSet<String> {
         let member = &self.members[index];
-        let selector = format!(
-            "tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={}",
-            member.name
-        );
-        let mut found = BTreeSet::new();
-        for (group, version, kind, plural) in ISTIO_KINDS {
-            let gvk = GroupVersionKind::gvk(group, version, kind);
-            let api: Api<DynamicObject> = Api::all_with(
-                member.client.clone(),
-                &ApiResource::from_gvk_with_plural(&gvk, plural),
-            );
-            let list = api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
-            for object in list {
-                found.insert(format!(
-                    "{kind}/{}/{}",
-                    object.metadata.namespace.unwrap_or_default(),
-                    object.metadata.name.unwrap_or_default()
-                ));
-            }
-        }
-        found
+        owned_objects(&member.client, &member.name).await
     }
 
     async fn await_owned(&self, index: usize, expected: &BTreeSet<String>) {
@@ -266,6 +193,98 @@ impl Fleet {
         })
         .await;
     }
+}
+
+/// A hierarchy whose workspace selects `names`: a BRIDGED traffic group and security group
+/// with settings under tenant `tenant`.
+pub(crate) fn hierarchy(tenant: &str, names: &[String]) -> Vec<Value> {
+    let annotations = |extra: &[(&str, &str)]| {
+        let mut annotations = json!({
+            "tsb.tetrate.io/organization": "acme",
+            "tsb.tetrate.io/tenant": tenant,
+            "tsb.tetrate.io/workspace": "ws",
+        });
+        for (k, v) in extra {
+            annotations[*k] = json!(v);
+        }
+        annotations
+    };
+    vec![
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+               "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
+               "spec": {"displayName": "dist"}}),
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+               "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
+               "spec": {"namespaceSelector": {"names": names}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "tg", "annotations": annotations(&[])},
+               "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "TrafficSetting",
+               "metadata": {"name": "ts", "annotations": annotations(&[("tsb.tetrate.io/trafficGroup", "tg")])},
+               "spec": {"reachability": {"mode": "GROUP"},
+                        "resilience": {"circuitBreakerSensitivity": "MEDIUM"}}}),
+        json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "sg", "annotations": annotations(&[])},
+               "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+        json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
+               "metadata": {"name": "ss", "annotations": annotations(&[("tsb.tetrate.io/securityGroup", "sg")])},
+               "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
+    ]
+}
+
+/// What the model says cluster `cluster` must hold, as `Kind/namespace/name`, when it has
+/// `namespaces`.
+pub(crate) fn expected_objects(
+    cluster: &str,
+    config: &[Value],
+    namespaces: &[String],
+) -> BTreeSet<String> {
+    let strip = tsbridge::model::metadata::StripRules::default();
+    let resources: Vec<tsbridge::model::Resource> = config
+        .iter()
+        .map(
+            |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
+                tsbridge::model::Converted::Resource { resource, .. } => *resource,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let inventory = ClusterNamespaces {
+        cluster: cluster.to_string(),
+        namespaces: namespaces.iter().cloned().collect(),
+    };
+    let translation = translate_cluster(&inventory, &resources);
+    assert!(translation.errors.is_empty(), "{:?}", translation.errors);
+    translation
+        .objects
+        .values()
+        .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
+        .collect()
+}
+
+/// Every Istio object the agent of `cluster` owns (by its labels), as `Kind/namespace/name`.
+pub(crate) async fn owned_objects(client: &Client, cluster: &str) -> BTreeSet<String> {
+    let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={cluster}");
+    let mut found = BTreeSet::new();
+    for (group, version, kind, plural) in ISTIO_KINDS {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let api: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        );
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
+        for object in list {
+            found.insert(format!(
+                "{kind}/{}/{}",
+                object.metadata.namespace.unwrap_or_default(),
+                object.metadata.name.unwrap_or_default()
+            ));
+        }
+    }
+    found
 }
 
 const ISTIO_KINDS: [(&str, &str, &str, &str); 8] = [

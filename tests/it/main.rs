@@ -4,6 +4,7 @@
 //! command brings the control planes up and runs them all with `--include-ignored`.
 
 mod agent;
+mod chart_agent;
 mod cli;
 mod crds;
 mod distribute;
