@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, fixture_objects, install_crds};
 use crate::support::cluster::{Cluster, with_temp_ns};
-use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::mp::{Clients, Mp, free_port, register_cluster};
 use crate::support::pki::Pki;
 use crate::support::process::ChildProcess;
 use crate::support::wait::eventually;
@@ -71,17 +71,7 @@ impl World {
                 (mp, api)
             }
         };
-        api.clusters
-            .create_cluster(v1::CreateClusterRequest { name: ns.clone() })
-            .await
-            .expect("cluster registers");
-        api.clusters
-            .grant(v1::GrantRequest {
-                cluster: ns.clone(),
-                scope: grant.to_string(),
-            })
-            .await
-            .expect("grant");
+        register_cluster(&mut api, &ns, grant).await;
         World {
             cluster,
             client,
@@ -157,15 +147,7 @@ impl World {
 
     /// Server-side apply as Flux's kustomize-controller does it.
     async fn apply(&self, object: &Value) {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        dynamic_api(&self.client, &self.ns, object)
-            .patch(
-                name,
-                &PatchParams::apply(FLUX).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+        flux_apply(&self.client, &self.ns, object).await;
     }
 
     async fn delete(&self, object: &Value) {
@@ -230,6 +212,19 @@ fn ready_condition(live: &DynamicObject) -> Option<Value> {
         .iter()
         .find(|c| c["type"] == "Ready")
         .cloned()
+}
+
+/// Server-side apply of `object` into `ns` as Flux's kustomize-controller does it.
+pub(crate) async fn flux_apply(client: &Client, ns: &str, object: &Value) {
+    let name = object["metadata"]["name"].as_str().expect("name");
+    dynamic_api(client, ns, object)
+        .patch(
+            name,
+            &PatchParams::apply(FLUX).force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
 }
 
 /// Waits until `object` in `ns` has a Ready condition with `status` and `reason` for its

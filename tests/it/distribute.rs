@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, install_crds};
 use crate::support::cluster::{Cluster, TEST_NS_LABEL};
-use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::mp::{Clients, Mp, free_port, register_cluster};
 use crate::support::process::ChildProcess;
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
@@ -73,17 +73,7 @@ impl Fleet {
             let client = cluster.client().await;
             install_crds(&client).await;
             let name = format!("{cluster_name}-{suffix}");
-            api.clusters
-                .create_cluster(v1::CreateClusterRequest { name: name.clone() })
-                .await
-                .expect("cluster");
-            api.clusters
-                .grant(v1::GrantRequest {
-                    cluster: name.clone(),
-                    scope: "organizations/acme".into(),
-                })
-                .await
-                .expect("grant");
+            register_cluster(&mut api, &name, "organizations/acme").await;
             members.push(Member {
                 name,
                 cluster,
@@ -156,15 +146,7 @@ impl Fleet {
     }
 
     async fn apply(&self, object: &Value) {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        dynamic_api(&self.members[0].client, &self.config_ns, object)
-            .patch(
-                name,
-                &PatchParams::apply("kustomize-controller").force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+        crate::agent::flux_apply(&self.members[0].client, &self.config_ns, object).await;
     }
 
     async fn delete(&self, object: &Value) {
@@ -287,6 +269,41 @@ pub(crate) async fn owned_objects(client: &Client, cluster: &str) -> BTreeSet<St
     found
 }
 
+/// Edits a generated Sidecar in `ns` by hand and waits until its agent puts it back.
+pub(crate) async fn assert_manual_edit_reverted(client: &Client, ns: &str) {
+    let sidecars: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "Sidecar"),
+            "sidecars",
+        ),
+    );
+    let sidecar = sidecars
+        .list(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("a generated Sidecar in {ns}"));
+    let name = sidecar.metadata.name.clone().expect("name");
+    let original = sidecar.data["spec"].clone();
+    sidecars
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"egress": [{"hosts": ["./*", "edited/*"]}]}})),
+        )
+        .await
+        .expect("manual edit");
+    eventually("the manual edit to be reverted", WAIT, || async {
+        let live = sidecars.get(&name).await.ok()?;
+        (live.data["spec"] == original).then_some(())
+    })
+    .await;
+}
+
 const ISTIO_KINDS: [(&str, &str, &str, &str); 8] = [
     (
         "networking.istio.io",
@@ -398,37 +415,7 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     fleet.await_owned(1, &expected_b).await;
 
     // A manual edit in b is reverted.
-    let sidecars: Api<DynamicObject> = Api::namespaced_with(
-        fleet.members[1].client.clone(),
-        &app,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("networking.istio.io", "v1", "Sidecar"),
-            "sidecars",
-        ),
-    );
-    let sidecar = sidecars
-        .list(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
-        .await
-        .expect("list")
-        .items
-        .into_iter()
-        .next()
-        .expect("a generated Sidecar in b");
-    let name = sidecar.metadata.name.clone().expect("name");
-    let original = sidecar.data["spec"].clone();
-    sidecars
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"egress": [{"hosts": ["./*", "edited/*"]}]}})),
-        )
-        .await
-        .expect("manual edit");
-    eventually("the manual edit to be reverted", WAIT, || async {
-        let live = sidecars.get(&name).await.ok()?;
-        (live.data["spec"] == original).then_some(())
-    })
-    .await;
+    assert_manual_edit_reverted(&fleet.members[1].client, &app).await;
 
     // A delete prunes everywhere; agent b down meanwhile converges after restart.
     fleet.members[1]._agent = None;
