@@ -69,6 +69,23 @@ fn helm_install(cluster: &Cluster, verb: &str, release: &str, values: &[(&str, V
     );
 }
 
+/// `helm uninstall`, reporting rather than panicking: it runs on cleanup paths, where the
+/// release may never have been installed.
+fn helm_uninstall(cluster: &Cluster, release: &str, ns: &str) {
+    match cluster
+        .tool("helm")
+        .args(["uninstall", release, "--namespace", ns])
+        .output()
+    {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => eprintln!(
+            "helm uninstall {release}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(e) => eprintln!("helm uninstall {release}: {e}"),
+    }
+}
+
 async fn create_namespaces(client: &Client, names: &[&str]) {
     let api: Api<Namespace> = Api::all(client.clone());
     for name in names {
@@ -123,7 +140,7 @@ async fn remove_leftovers(cluster: &Cluster, client: &Client) {
         let name = release["name"].as_str().unwrap_or_default();
         if name.starts_with(E2E_PREFIX) {
             let ns = release["namespace"].as_str().unwrap_or_default();
-            helm(cluster, &["uninstall", name, "--namespace", ns]);
+            helm_uninstall(cluster, name, ns);
             delete_namespaces(client, &[ns, &format!("{ns}-app")]).await;
         }
     }
@@ -208,7 +225,7 @@ async fn the_agent_works_on_the_charts_rbac_and_nothing_more() {
                 &DeleteParams::default(),
             )
             .await;
-        helm(&cluster, &["uninstall", &release, "--namespace", &release]);
+        helm_uninstall(&cluster, &release, &release);
         delete_crds(&admin).await;
         delete_namespaces(&admin, &[&release, &app]).await;
     }
@@ -557,13 +574,7 @@ async fn helm_mode_keeps_its_certificate_across_upgrades() {
     let outcome = AssertUnwindSafe(upgrade_keeps_the_certificate(&cluster, &admin, &release))
         .catch_unwind()
         .await;
-    let uninstalled = cluster
-        .tool("helm")
-        .args(["uninstall", &release, "--namespace", &release])
-        .output();
-    if let Err(e) = uninstalled {
-        eprintln!("helm uninstall {release}: {e}");
-    }
+    helm_uninstall(&cluster, &release, &release);
     delete_namespaces(&admin, &[&release]).await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
