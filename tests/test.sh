@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on this machine, set-up included: formatting, lints, unit tests, and the
-# integration tests against three real control planes (cluster-a, cluster-b, cluster-c) and
+# integration tests against four real control planes (cluster-a, cluster-b, cluster-c, and
+# cluster-helm for the chart's cluster-scoped objects) and
 # private PostgreSQL clusters. `.ci/run` runs exactly this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -26,7 +27,7 @@ fi
 step "cargo build --all-targets"
 cargo build --all-targets --locked
 
-clusters=(cluster-a cluster-b cluster-c)
+clusters=(cluster-a cluster-b cluster-c cluster-helm)
 stop_clusters() {
   for c in "${clusters[@]}"; do REALK8S_NAME=$c tests/realk8s.sh down >/dev/null 2>&1 || true; done
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, fixture_objects, install_crds};
 use crate::support::cluster::{Cluster, with_temp_ns};
-use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::mp::{Clients, Mp, free_port, register_cluster};
 use crate::support::pki::Pki;
 use crate::support::process::ChildProcess;
 use crate::support::wait::eventually;
@@ -71,17 +71,7 @@ impl World {
                 (mp, api)
             }
         };
-        api.clusters
-            .create_cluster(v1::CreateClusterRequest { name: ns.clone() })
-            .await
-            .expect("cluster registers");
-        api.clusters
-            .grant(v1::GrantRequest {
-                cluster: ns.clone(),
-                scope: grant.to_string(),
-            })
-            .await
-            .expect("grant");
+        register_cluster(&mut api, &ns, grant).await;
         World {
             cluster,
             client,
@@ -157,15 +147,7 @@ impl World {
 
     /// Server-side apply as Flux's kustomize-controller does it.
     async fn apply(&self, object: &Value) {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        dynamic_api(&self.client, &self.ns, object)
-            .patch(
-                name,
-                &PatchParams::apply(FLUX).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+        flux_apply(&self.client, &self.ns, object).await;
     }
 
     async fn delete(&self, object: &Value) {
@@ -187,29 +169,7 @@ impl World {
     /// Waits until `object` has a Ready condition with `status` and `reason` for its current
     /// generation; returns the live object.
     async fn await_ready(&self, object: &Value, status: &str, reason: &str) -> DynamicObject {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut last = Value::Null;
-        loop {
-            if let Some(live) = self.live(object).await {
-                let generation = live.metadata.generation.unwrap_or_default();
-                if let Some(ready) = ready_condition(&live)
-                    && ready["status"] == status
-                    && ready["reason"] == reason
-                    && ready["observedGeneration"] == json!(generation)
-                    && live.data["status"]["observedGeneration"] == json!(generation)
-                {
-                    return live;
-                }
-                last = live.data["status"].clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out after {WAIT:?} waiting for {} {} to be Ready={status}/{reason}; last status: {last}",
-                object["kind"],
-                object["metadata"]["name"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        await_ready(&self.client, &self.ns, object, status, reason).await
     }
 
     async fn mp_fqns(&self) -> BTreeSet<String> {
@@ -252,6 +212,54 @@ fn ready_condition(live: &DynamicObject) -> Option<Value> {
         .iter()
         .find(|c| c["type"] == "Ready")
         .cloned()
+}
+
+/// Server-side apply of `object` into `ns` as Flux's kustomize-controller does it.
+pub(crate) async fn flux_apply(client: &Client, ns: &str, object: &Value) {
+    let name = object["metadata"]["name"].as_str().expect("name");
+    dynamic_api(client, ns, object)
+        .patch(
+            name,
+            &PatchParams::apply(FLUX).force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+}
+
+/// Waits until `object` in `ns` has a Ready condition with `status` and `reason` for its
+/// current generation; returns the live object.
+pub(crate) async fn await_ready(
+    client: &Client,
+    ns: &str,
+    object: &Value,
+    status: &str,
+    reason: &str,
+) -> DynamicObject {
+    let name = object["metadata"]["name"].as_str().expect("name");
+    let api = dynamic_api(client, ns, object);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = Value::Null;
+    loop {
+        if let Some(live) = api.get_opt(name).await.expect("get") {
+            let generation = live.metadata.generation.unwrap_or_default();
+            if let Some(ready) = ready_condition(&live)
+                && ready["status"] == status
+                && ready["reason"] == reason
+                && ready["observedGeneration"] == json!(generation)
+                && live.data["status"]["observedGeneration"] == json!(generation)
+            {
+                return live;
+            }
+            last = live.data["status"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {} {name} to be Ready={status}/{reason}; last status: {last}",
+            object["kind"],
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn fqn_of(object: &Value) -> String {

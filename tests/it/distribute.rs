@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, install_crds};
 use crate::support::cluster::{Cluster, TEST_NS_LABEL};
-use crate::support::mp::{Clients, Mp, free_port};
+use crate::support::mp::{Clients, Mp, free_port, register_cluster};
 use crate::support::process::ChildProcess;
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
@@ -73,17 +73,7 @@ impl Fleet {
             let client = cluster.client().await;
             install_crds(&client).await;
             let name = format!("{cluster_name}-{suffix}");
-            api.clusters
-                .create_cluster(v1::CreateClusterRequest { name: name.clone() })
-                .await
-                .expect("cluster");
-            api.clusters
-                .grant(v1::GrantRequest {
-                    cluster: name.clone(),
-                    scope: "organizations/acme".into(),
-                })
-                .await
-                .expect("grant");
+            register_cluster(&mut api, &name, "organizations/acme").await;
             members.push(Member {
                 name,
                 cluster,
@@ -144,45 +134,15 @@ impl Fleet {
         format!("dist-{}-{part}", self.suffix)
     }
 
-    /// The hierarchy: one workspace selecting `*/<app>` and `cluster-c-<s>/<prefix>*` namespaces,
-    /// a BRIDGED traffic group and security group with settings, and a service route.
+    /// The hierarchy of [`hierarchy`]: the workspace selects `*/<app>` and `cluster-c-<s>/<prefix>*`.
     fn config(&self) -> Vec<Value> {
         let app = self.app_ns("app");
         let prefix = format!("{}*", self.app_ns("later-"));
         let c = &self.members[2].name;
-        let tenant = format!("t-{}", self.suffix);
-        let hierarchy = |extra: &[(&str, &str)]| {
-            let mut annotations = json!({
-                "tsb.tetrate.io/organization": "acme",
-                "tsb.tetrate.io/tenant": tenant,
-                "tsb.tetrate.io/workspace": "ws",
-            });
-            for (k, v) in extra {
-                annotations[*k] = json!(v);
-            }
-            annotations
-        };
-        vec![
-            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
-                   "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
-                   "spec": {"displayName": "dist"}}),
-            json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
-                   "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
-                   "spec": {"namespaceSelector": {"names": [format!("*/{app}"), format!("{c}/{prefix}")]}}}),
-            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
-                   "metadata": {"name": "tg", "annotations": hierarchy(&[])},
-                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
-            json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "TrafficSetting",
-                   "metadata": {"name": "ts", "annotations": hierarchy(&[("tsb.tetrate.io/trafficGroup", "tg")])},
-                   "spec": {"reachability": {"mode": "GROUP"},
-                            "resilience": {"circuitBreakerSensitivity": "MEDIUM"}}}),
-            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "Group",
-                   "metadata": {"name": "sg", "annotations": hierarchy(&[])},
-                   "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
-            json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
-                   "metadata": {"name": "ss", "annotations": hierarchy(&[("tsb.tetrate.io/securityGroup", "sg")])},
-                   "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
-        ]
+        hierarchy(
+            &format!("t-{}", self.suffix),
+            &[format!("*/{app}"), format!("{c}/{prefix}")],
+        )
     }
 
     /// Waits until the MP's status of `fqn` satisfies `done`, and returns it.
@@ -210,15 +170,7 @@ impl Fleet {
     }
 
     async fn apply(&self, object: &Value) {
-        let name = object["metadata"]["name"].as_str().expect("name");
-        dynamic_api(&self.members[0].client, &self.config_ns, object)
-            .patch(
-                name,
-                &PatchParams::apply("kustomize-controller").force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying {} {name}: {e}", object["kind"]));
+        crate::agent::flux_apply(&self.members[0].client, &self.config_ns, object).await;
     }
 
     async fn delete(&self, object: &Value) {
@@ -231,56 +183,13 @@ impl Fleet {
 
     /// What the model says `index` must hold when it has `namespaces`.
     fn expected(&self, index: usize, config: &[Value], namespaces: &[String]) -> BTreeSet<String> {
-        let strip = tsbridge::model::metadata::StripRules::default();
-        let resources: Vec<tsbridge::model::Resource> = config
-            .iter()
-            .map(
-                |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
-                    tsbridge::model::Converted::Resource { resource, .. } => *resource,
-                    other => panic!("{other:?}"),
-                },
-            )
-            .collect();
-        let inventory = ClusterNamespaces {
-            cluster: self.members[index].name.clone(),
-            namespaces: namespaces.iter().cloned().collect(),
-        };
-        let translation = translate_cluster(&inventory, &resources);
-        assert!(translation.errors.is_empty(), "{:?}", translation.errors);
-        translation
-            .objects
-            .values()
-            .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
-            .collect()
+        expected_objects(&self.members[index].name, config, namespaces)
     }
 
     /// Every object the agent of `index` owns in its cluster, as `Kind/namespace/name`.
     async fn owned(&self, index: usize) -> BTreeSet<String> {
         let member = &self.members[index];
-        let selector = format!(
-            "tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={}",
-            member.name
-        );
-        let mut found = BTreeSet::new();
-        for (group, version, kind, plural) in ISTIO_KINDS {
-            let gvk = GroupVersionKind::gvk(group, version, kind);
-            let api: Api<DynamicObject> = Api::all_with(
-                member.client.clone(),
-                &ApiResource::from_gvk_with_plural(&gvk, plural),
-            );
-            let list = api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
-            for object in list {
-                found.insert(format!(
-                    "{kind}/{}/{}",
-                    object.metadata.namespace.unwrap_or_default(),
-                    object.metadata.name.unwrap_or_default()
-                ));
-            }
-        }
-        found
+        owned_objects(&member.client, &member.name).await
     }
 
     async fn await_owned(&self, index: usize, expected: &BTreeSet<String>) {
@@ -290,6 +199,133 @@ impl Fleet {
         })
         .await;
     }
+}
+
+/// A hierarchy whose workspace selects `names`: a BRIDGED traffic group and security group
+/// with settings under tenant `tenant`.
+pub(crate) fn hierarchy(tenant: &str, names: &[String]) -> Vec<Value> {
+    let annotations = |extra: &[(&str, &str)]| {
+        let mut annotations = json!({
+            "tsb.tetrate.io/organization": "acme",
+            "tsb.tetrate.io/tenant": tenant,
+            "tsb.tetrate.io/workspace": "ws",
+        });
+        for (k, v) in extra {
+            annotations[*k] = json!(v);
+        }
+        annotations
+    };
+    vec![
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+               "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},
+               "spec": {"displayName": "dist"}}),
+        json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+               "metadata": {"name": "ws", "annotations": {"tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": tenant}},
+               "spec": {"namespaceSelector": {"names": names}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "tg", "annotations": annotations(&[])},
+               "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+        json!({"apiVersion": "traffic.tsb.tetrate.io/v2", "kind": "TrafficSetting",
+               "metadata": {"name": "ts", "annotations": annotations(&[("tsb.tetrate.io/trafficGroup", "tg")])},
+               "spec": {"reachability": {"mode": "GROUP"},
+                        "resilience": {"circuitBreakerSensitivity": "MEDIUM"}}}),
+        json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "Group",
+               "metadata": {"name": "sg", "annotations": annotations(&[])},
+               "spec": {"configMode": "BRIDGED", "namespaceSelector": {"names": ["*/*"]}}}),
+        json!({"apiVersion": "security.tsb.tetrate.io/v2", "kind": "SecuritySetting",
+               "metadata": {"name": "ss", "annotations": annotations(&[("tsb.tetrate.io/securityGroup", "sg")])},
+               "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
+    ]
+}
+
+/// What the model says cluster `cluster` must hold, as `Kind/namespace/name`, when it has
+/// `namespaces`.
+pub(crate) fn expected_objects(
+    cluster: &str,
+    config: &[Value],
+    namespaces: &[String],
+) -> BTreeSet<String> {
+    let strip = tsbridge::model::metadata::StripRules::default();
+    let resources: Vec<tsbridge::model::Resource> = config
+        .iter()
+        .map(
+            |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
+                tsbridge::model::Converted::Resource { resource, .. } => *resource,
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    let inventory = ClusterNamespaces {
+        cluster: cluster.to_string(),
+        namespaces: namespaces.iter().cloned().collect(),
+    };
+    let translation = translate_cluster(&inventory, &resources);
+    assert!(translation.errors.is_empty(), "{:?}", translation.errors);
+    translation
+        .objects
+        .values()
+        .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
+        .collect()
+}
+
+/// Every Istio object the agent of `cluster` owns (by its labels), as `Kind/namespace/name`.
+pub(crate) async fn owned_objects(client: &Client, cluster: &str) -> BTreeSet<String> {
+    let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={cluster}");
+    let mut found = BTreeSet::new();
+    for (group, version, kind, plural) in ISTIO_KINDS {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let api: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        );
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
+        for object in list {
+            found.insert(format!(
+                "{kind}/{}/{}",
+                object.metadata.namespace.unwrap_or_default(),
+                object.metadata.name.unwrap_or_default()
+            ));
+        }
+    }
+    found
+}
+
+/// Edits a generated Sidecar in `ns` by hand and waits until its agent puts it back.
+pub(crate) async fn assert_manual_edit_reverted(client: &Client, ns: &str) {
+    let sidecars: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "Sidecar"),
+            "sidecars",
+        ),
+    );
+    let sidecar = sidecars
+        .list(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("a generated Sidecar in {ns}"));
+    let name = sidecar.metadata.name.clone().expect("name");
+    let original = sidecar.data["spec"].clone();
+    sidecars
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"egress": [{"hosts": ["./*", "edited/*"]}]}})),
+        )
+        .await
+        .expect("manual edit");
+    eventually("the manual edit to be reverted", WAIT, || async {
+        let live = sidecars.get(&name).await.ok()?;
+        (live.data["spec"] == original).then_some(())
+    })
+    .await;
 }
 
 const ISTIO_KINDS: [(&str, &str, &str, &str); 8] = [
@@ -403,37 +439,7 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     fleet.await_owned(1, &expected_b).await;
 
     // A manual edit in b is reverted.
-    let sidecars: Api<DynamicObject> = Api::namespaced_with(
-        fleet.members[1].client.clone(),
-        &app,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("networking.istio.io", "v1", "Sidecar"),
-            "sidecars",
-        ),
-    );
-    let sidecar = sidecars
-        .list(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
-        .await
-        .expect("list")
-        .items
-        .into_iter()
-        .next()
-        .expect("a generated Sidecar in b");
-    let name = sidecar.metadata.name.clone().expect("name");
-    let original = sidecar.data["spec"].clone();
-    sidecars
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"egress": [{"hosts": ["./*", "edited/*"]}]}})),
-        )
-        .await
-        .expect("manual edit");
-    eventually("the manual edit to be reverted", WAIT, || async {
-        let live = sidecars.get(&name).await.ok()?;
-        (live.data["spec"] == original).then_some(())
-    })
-    .await;
+    assert_manual_edit_reverted(&fleet.members[1].client, &app).await;
 
     // A delete prunes everywhere; agent b down meanwhile converges after restart.
     fleet.members[1]._agent = None;

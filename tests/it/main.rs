@@ -6,6 +6,7 @@
 mod agent;
 mod argocd;
 mod chart;
+mod chart_agent;
 mod cli;
 mod crds;
 mod distribute;

@@ -142,3 +142,21 @@ pub async fn clients(url: &str, token: Option<&str>) -> Clients {
     super::assert_loopback(url);
     Clients::connect(url, token, None).await.expect("connects")
 }
+
+/// Registers cluster `name` with the MP behind `api` and grants it `scope`.
+pub async fn register_cluster(api: &mut Clients, name: &str, scope: &str) {
+    use tsbridge::proto::v1;
+    api.clusters
+        .create_cluster(v1::CreateClusterRequest {
+            name: name.to_string(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("registering cluster {name}: {e}"));
+    api.clusters
+        .grant(v1::GrantRequest {
+            cluster: name.to_string(),
+            scope: scope.to_string(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("granting {scope} to {name}: {e}"));
+}
