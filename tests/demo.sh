@@ -41,19 +41,20 @@ setup_log "building tsbridge"
 cargo build --locked --bin tsbridge
 tsbridge="$CARGO_TARGET_DIR/debug/tsbridge"
 
-declare -A kubeconfigs
+declare -A kubeconfigs api_urls ca_certs admin_tokens
 helm_bin=""
 for c in "${clusters[@]}"; do
   setup_log "starting control plane $c"
   env_lines="$(REALK8S_NAME=$c tests/realk8s.sh up)"
-  kubeconfigs[$c]="$(sed -n "s/^export KUBECONFIG='\(.*\)'$/\1/p" <<<"$env_lines")"
-  bin="$(sed -n "s/^export REALK8S_BIN='\(.*\)'$/\1/p" <<<"$env_lines")"
-  helm_bin="$bin/helm"
-  setup_log "installing the tsbridge CRDs into $c"
-  "$bin/helm" --kubeconfig "${kubeconfigs[$c]}" upgrade --install tsbridge-crds charts/tsbridge \
-    --namespace tsbridge-system --create-namespace --set agent.enabled=false >/dev/null
+  value() { sed -n "s/^export $1='\(.*\)'$/\1/p" <<<"$env_lines"; }
+  kubeconfigs[$c]="$(value KUBECONFIG)"
+  api_urls[$c]="$(value REALK8S_API_URL)"
+  ca_certs[$c]="$(value REALK8S_CA_CERT)"
+  admin_tokens[$c]="$(value REALK8S_ADMIN_TOKEN_FILE)"
+  helm_bin="$(value REALK8S_BIN)/helm"
 done
 
+stop_processes
 stop_processes
 # A fresh store each time: the demo applies its example from scratch.
 rm -rf "$state"
@@ -70,15 +71,46 @@ done
 curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null || { cat "$state/mp.log" >&2; exit 1; }
 
 ctl=("$tsbridge" ctl --server "http://127.0.0.1:$mp_port" --token-file "$state/admin.token")
+webhook_port=19500
 for c in "${clusters[@]}"; do
-  setup_log "registering cluster $c and starting its agent"
+  setup_log "registering cluster $c and installing the tsbridge chart into it"
   "${ctl[@]}" cluster create "$c" >/dev/null
   "${ctl[@]}" cluster grant "$c" --organization acme >/dev/null
-  # Loopback demo: the agent speaks plaintext and acts for its cluster with the admin token;
-  # production agents use mTLS client certificates (docs/agent.md).
+  # The chart as a platform team installs it: CRDs, the agent's ServiceAccount and
+  # least-privilege RBAC, the validating webhook and the Deployment. There is no kubelet here, so
+  # the Deployment's pod stays Pending and the agent runs beside the apiserver instead, with the
+  # chart's ServiceAccount token and nothing more; the webhook URL points at it on 127.0.0.1.
+  webhook_port=$((webhook_port + 1))
+  REALK8S_NAME=$c tests/realk8s.sh webhook-cert "$state/webhook-$c" >/dev/null
+  "$helm_bin" --kubeconfig "${kubeconfigs[$c]}" upgrade --install tsbridge charts/tsbridge \
+    --namespace tsbridge-system --create-namespace --take-ownership \
+    --set agent.cluster="$c" \
+    --set agent.managementPlane.address="http://127.0.0.1:$mp_port" \
+    --set agent.managementPlane.tls.insecure=true \
+    --set agent.webhook.url="https://127.0.0.1:$webhook_port/validate" \
+    --set agent.webhook.tls.mode=external \
+    --set agent.webhook.tls.external.secretName=tsbridge-agent-webhook-tls \
+    --set agent.webhook.tls.external.caBundle="$(base64 -w0 "$state/webhook-$c/ca.crt")" >/dev/null
+  # A TokenRequest for the chart's ServiceAccount, as the kubelet would mount it.
+  token="$(curl -fsS --cacert "${ca_certs[$c]}" -H "Authorization: Bearer $(cat "${admin_tokens[$c]}")" \
+    -H 'Content-Type: application/json' -X POST -d '{"spec":{"expirationSeconds":86400}}' \
+    "${api_urls[$c]}/api/v1/namespaces/tsbridge-system/serviceaccounts/tsbridge-agent/token" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["token"])')"
+  cat >"$state/agent-$c.kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters: [{name: $c, cluster: {server: "${api_urls[$c]}", certificate-authority: "${ca_certs[$c]}"}}]
+users: [{name: tsbridge-agent, user: {token: "$token"}}]
+contexts: [{name: $c, context: {cluster: $c, user: tsbridge-agent}}]
+current-context: $c
+KUBECONFIG
+  # Loopback demo: the agent speaks plaintext to the MP and acts for its cluster with the admin
+  # token; production agents use mTLS client certificates (docs/install.md).
   "$tsbridge" agent --cluster "$c" --server "http://127.0.0.1:$mp_port" --insecure \
-    --token-file "$state/admin.token" --kubeconfig "${kubeconfigs[$c]}" \
+    --token-file "$state/admin.token" --kubeconfig "$state/agent-$c.kubeconfig" \
     --lease-namespace tsbridge-system --identity "$c-agent" --admin-listen 127.0.0.1:0 \
+    --webhook-listen "127.0.0.1:$webhook_port" --webhook-cert "$state/webhook-$c/tls.crt" \
+    --webhook-key "$state/webhook-$c/tls.key" \
     --delete-grace 2s >"$state/agent-$c.log" 2>&1 &
   echo $! >"$state/agent-$c.pid"
 done
@@ -127,6 +159,8 @@ tsbridge local environment is up.
   management plane  grpc http://127.0.0.1:$mp_port   admin http://127.0.0.1:$admin_port/ready
                     log $state/mp.log   admin token $state/admin.token
   agents            logs $state/agent-demo-east.log, $state/agent-demo-west.log
+                    installed with the Helm chart (release tsbridge, namespace tsbridge-system);
+                    each runs with its chart ServiceAccount's token: $state/agent-<cluster>.kubeconfig
   CR status (demo-east, namespace bookinfo-config; the Helm release is the "Git" side):
     eval "\$(REALK8S_NAME=demo-east tests/realk8s.sh env)"
     curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
