@@ -32,6 +32,44 @@ pub const MAX_GENERATED_BYTES: usize = 1024 * 1024;
 /// Sends to one agent's stream.
 pub type Outbox = mpsc::Sender<Result<v1::ServerMessage, Status>>;
 
+/// Messages on their way to one agent: an unbounded queue in front of the stream's bounded
+/// outbox, drained by a task. The distributor runs under a lock and cannot wait for a slow
+/// agent; dropping a delta instead would leave that agent behind until it reconnects, so a
+/// burst of revisions waits here, in order (every revision holds only what changed).
+#[derive(Debug, Clone)]
+struct Queue(mpsc::UnboundedSender<v1::ServerMessage>);
+
+impl Queue {
+    /// Starts the task that forwards into `outbox`; it ends when the stream or the queue closes.
+    fn forwarding_to(outbox: Outbox, cluster: &str) -> Queue {
+        let (queue, mut queued) = mpsc::unbounded_channel::<v1::ServerMessage>();
+        let forward = async move {
+            loop {
+                let message = tokio::select! {
+                    () = outbox.closed() => break,
+                    message = queued.recv() => message,
+                };
+                let Some(message) = message else { break };
+                if outbox.send(Ok(message)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            forward,
+            tracing::info_span!("distribute-forward", %cluster),
+        ));
+        Queue(queue)
+    }
+
+    fn send(&self, message: Down) {
+        // Fails only when the stream has ended; the agent resyncs when it reconnects.
+        let _ = self.0.send(v1::ServerMessage {
+            message: Some(message),
+        });
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Desired {
     api_version: String,
@@ -43,7 +81,7 @@ struct Desired {
 #[derive(Debug, Default)]
 struct Link {
     namespaces: BTreeSet<String>,
-    outbox: Option<Outbox>,
+    outbox: Option<Queue>,
     /// What the agent has been sent (the desired set as of `revision`).
     desired: BTreeMap<ObjectKey, Desired>,
     revision: u64,
@@ -150,7 +188,7 @@ impl Distributor {
         let link = state.links.entry(cluster.to_string()).or_default();
         // Resume with deltas only when the agent holds exactly what this replica sent.
         link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
-        link.outbox = Some(outbox);
+        link.outbox = Some(Queue::forwarding_to(outbox, cluster));
         link.pending.clear();
         link.stale = true;
         drop(state);
@@ -245,14 +283,11 @@ impl Distributor {
                 continue;
             };
             let etag = state.etags.get(&fqn).cloned().unwrap_or_default();
-            send(
-                outbox,
-                Down::Status(v1::StatusUpdate {
-                    fqn,
-                    etag,
-                    state: Some(object_state),
-                }),
-            );
+            outbox.send(Down::Status(v1::StatusUpdate {
+                fqn,
+                etag,
+                state: Some(object_state),
+            }));
         }
     }
 
@@ -391,17 +426,6 @@ fn is_own_object(resource: &Resource, key: &ObjectKey) -> bool {
 enum Generation<'a> {
     Whole(Translation),
     Some(Translation, &'a BTreeSet<String>),
-}
-
-fn send(outbox: &Outbox, message: Down) {
-    if outbox
-        .try_send(Ok(v1::ServerMessage {
-            message: Some(message),
-        }))
-        .is_err()
-    {
-        tracing::warn!("agent stream full or closed; it resyncs on reconnect");
-    }
 }
 
 /// Turns a translation into desired objects, diffs them against what the cluster was sent,
@@ -601,7 +625,7 @@ fn recompute(
         }
     }
     for delta in messages {
-        send(&outbox, Down::Delta(delta));
+        outbox.send(Down::Delta(delta));
     }
     for source in &touched {
         if !settled.contains(source)

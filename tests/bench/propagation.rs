@@ -18,11 +18,10 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tsbridge::proto::convert::json_to_struct;
 use tsbridge::proto::v1;
 
 use support::cluster::Cluster;
-use support::mp::{Mp, free_port};
+use support::mp::{Mp, free_port, service_route};
 use support::process::ChildProcess;
 
 const CHANGES: usize = 200;
@@ -247,20 +246,7 @@ async fn main() {
         let app_ns = app_ns.clone();
         writers.push(tokio::spawn(async move {
             for k in (w * per)..((w + 1) * per).min(objects) {
-                let request = v1::ApplyRequest {
-                    resource: Some(v1::Resource {
-                        api_version: "traffic.tsb.tetrate.io/v2".into(),
-                        kind: "ServiceRoute".into(),
-                        name: format!("svc-{k}"),
-                        parent_fqn: group.clone(),
-                        spec: Some(json_to_struct(&json!({
-                            "service": format!("{app_ns}/svc-{k}.{app_ns}.svc.cluster.local"),
-                            "subsets": [{"name": "v1", "labels": {"version": "v1"}, "weight": 100}]
-                        }))),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                };
+                let request = service_route(&group, &app_ns, k);
                 api.config.apply(request).await.expect("service route");
             }
         }));

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, install_crds};
 use crate::support::cluster::{Cluster, TEST_NS_LABEL};
-use crate::support::mp::{Clients, Mp, free_port, register_cluster};
+use crate::support::mp::{Clients, Mp, free_port, register_cluster, service_route};
 use crate::support::process::ChildProcess;
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
@@ -729,5 +729,63 @@ async fn a_direct_mode_object_is_applied_elsewhere_and_left_alone_where_it_came_
         "tsbridge wrote the CR: {managers:?}"
     );
     delete_namespace(&fleet.members[2].client, &fleet.config_ns).await;
+    delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
+}
+
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn a_burst_sent_while_an_agent_is_frozen_arrives_whole() {
+    // More revisions than the stream's outbox holds (1,024 messages) and HTTP/2's windows
+    // buffer: none may be dropped while the agent does not read.
+    const ROUTES: usize = 3000;
+    let mut fleet = Fleet::start().await;
+    let app = fleet.app_ns("burst");
+    create_namespace(&fleet.members[1].client, &app).await;
+    let tenant = format!("t-{}", fleet.suffix);
+    let config = hierarchy(&tenant, std::slice::from_ref(&format!("*/{app}")));
+    for object in &config {
+        fleet.apply(object).await;
+    }
+    let before = fleet.expected(1, &config, std::slice::from_ref(&app));
+    fleet.await_owned(1, &before).await;
+
+    let agent = fleet.members[1]._agent.as_ref().expect("agent b").id();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), agent.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} {agent}");
+    };
+    signal("STOP");
+    let group = format!("organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/tg");
+    let mut api = fleet.mp.clients(&fleet.mp.token).await;
+    for k in 0..ROUTES {
+        let request = service_route(&group, &app, k);
+        if let Err(status) = api.config.apply(request).await {
+            signal("CONT");
+            panic!("applying ServiceRoute svc-{k}: {status}");
+        }
+    }
+    signal("CONT");
+    let what = format!("cluster-b to hold {ROUTES} VirtualServices");
+    let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
+    let virtual_services: Api<DynamicObject> = Api::namespaced_with(
+        fleet.members[1].client.clone(),
+        &app,
+        &ApiResource::from_gvk_with_plural(&gvk, "virtualservices"),
+    );
+    eventually(&what, Duration::from_secs(180), || async {
+        let held = virtual_services
+            .list_metadata(&ListParams::default().labels("tsbridge.io/managed-by=tsbridge"))
+            .await
+            .ok()?
+            .items
+            .len();
+        (held == ROUTES).then_some(())
+    })
+    .await;
+    fleet.members[1]._agent = None;
+    delete_namespace(&fleet.members[1].client, &app).await;
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
 }

@@ -160,3 +160,25 @@ pub async fn register_cluster(api: &mut Clients, name: &str, scope: &str) {
         .await
         .unwrap_or_else(|e| panic!("granting {scope} to {name}: {e}"));
 }
+
+/// An API write of ServiceRoute `svc-<k>` under traffic group `group` for a service in `ns`
+/// (one VirtualService and one DestinationRule wherever `ns` is selected).
+pub fn service_route(group: &str, ns: &str, k: usize) -> tsbridge::proto::v1::ApplyRequest {
+    use tsbridge::proto::v1;
+    v1::ApplyRequest {
+        resource: Some(v1::Resource {
+            api_version: "traffic.tsb.tetrate.io/v2".into(),
+            kind: "ServiceRoute".into(),
+            name: format!("svc-{k}"),
+            parent_fqn: group.to_string(),
+            spec: Some(tsbridge::proto::convert::json_to_struct(
+                &serde_json::json!({
+                    "service": format!("{ns}/svc-{k}.{ns}.svc.cluster.local"),
+                    "subsets": [{"name": "v1", "labels": {"version": "v1"}, "weight": 100}]
+                }),
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
