@@ -101,6 +101,7 @@ pub fn spawn(
             tracing::info_span!("watch", kind = %kind.resource.kind, group = %kind.resource.group);
         shutdown.spawn(span, async move {
             let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            let mut failing = false;
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => break,
@@ -110,11 +111,20 @@ pub fn spawn(
                     None => break,
                     Some(Err(error)) => {
                         // A malformed object or an API error never ends the watch; the
-                        // backoff retries and the next list reconciles.
-                        tracing::warn!(%error, "watch error; retrying");
+                        // backoff retries and the next list reconciles. A kind whose CRD is
+                        // missing fails every retry: say so once, not on every attempt.
+                        if failing {
+                            tracing::debug!(%error, "watch error; retrying");
+                        } else {
+                            tracing::warn!(%error, "watch error; retrying (repeats are logged at debug)");
+                        }
+                        failing = true;
                         continue;
                     }
-                    Some(Ok(event)) => event,
+                    Some(Ok(event)) => {
+                        failing = false;
+                        event
+                    }
                 };
                 let event = match event {
                     watcher::Event::Init => WatchEvent::Relist(index),
