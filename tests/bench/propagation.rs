@@ -261,12 +261,20 @@ async fn main() {
         "preloaded {objects} ServiceRoutes through the API in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
-    for client in &clients[1..] {
+    // Both kinds each ServiceRoute generates, so no backlog is left when measuring starts.
+    let kinds = [
+        ("VirtualService", "virtualservices"),
+        ("DestinationRule", "destinationrules"),
+    ];
+    for (client, (kind, plural)) in clients[1..]
+        .iter()
+        .flat_map(|c| kinds.iter().map(move |k| (c, *k)))
+    {
+        let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", kind);
         let api: Api<DynamicObject> = Api::namespaced_with(
             client.clone(),
             &app_ns,
-            &ApiResource::from_gvk_with_plural(&gvk, "virtualservices"),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
         );
         loop {
             let count = api
@@ -284,6 +292,8 @@ async fn main() {
         "distributed to cluster-b and cluster-c after {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Let the watches of b and c deliver the last of those 40,000 writes: steady state.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let loaded = measure(&clients[0], &config_ns, &tenant, &mut events, 5000).await;
     report(&format!("with {objects} objects distributed"), &loaded);
 
