@@ -17,7 +17,7 @@ use crate::model::Resource;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, affects_others, translate_cluster, translate_only,
+    ObjectKey, Translation, affects_others, translate_only, translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -155,6 +155,15 @@ fn reported_edges(errors: &[v1::ObjectError]) -> BTreeMap<&str, EdgeState> {
         }
     }
     reported
+}
+
+fn desired_object(key: &ObjectKey, object: &Desired) -> v1::DesiredObject {
+    v1::DesiredObject {
+        key: Some(proto_key(key, object)),
+        content_hash: object.hash.clone(),
+        object_json: object.json.clone(),
+        source_fqn: object.source.clone(),
+    }
 }
 
 fn proto_key(key: &ObjectKey, object: &Desired) -> v1::ObjectKey {
@@ -392,8 +401,10 @@ impl Distributor {
                         link.stale = false;
                         let resources = whole
                             .get_or_insert_with(|| state.resources.values().cloned().collect());
-                        link.resolution = Some(resolve(&inventory, resources.iter()));
-                        Generation::Whole(translate_cluster(&inventory, resources))
+                        let resolution = resolve(&inventory, resources.iter());
+                        let translation = translate_resolved(&inventory, &resolution, resources);
+                        link.resolution = Some(resolution);
+                        Generation::Whole(translation)
                     }
                 };
                 let is_self = |source: &str, key: &ObjectKey| {
@@ -507,24 +518,14 @@ fn recompute(
         let changed = previous.get(key).is_none_or(|old| old.hash != object.hash);
         if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
             touched.insert(object.source.clone());
-            upserts.push(v1::DesiredObject {
-                key: Some(proto_key(key, object)),
-                content_hash: object.hash.clone(),
-                object_json: object.json.clone(),
-                source_fqn: object.source.clone(),
-            });
+            upserts.push(desired_object(key, object));
         }
     }
     if full && scope.is_some() {
         // A full resync lists everything, not only the re-translated scope.
         for (key, object) in &desired {
             if !fresh.contains_key(key) {
-                upserts.push(v1::DesiredObject {
-                    key: Some(proto_key(key, object)),
-                    content_hash: object.hash.clone(),
-                    object_json: object.json.clone(),
-                    source_fqn: object.source.clone(),
-                });
+                upserts.push(desired_object(key, object));
             }
         }
     }
@@ -582,17 +583,17 @@ fn recompute(
     for source in &failed {
         link.edges.insert(source.clone(), EdgeState::Errored);
     }
+    // Reported without waiting for an acknowledgement: failures, and in-place sources whose
+    // edge just became APPLIED.
+    let mut settled = failed.clone();
     for source in &in_place {
         link.by_source.entry(source.clone()).or_default();
         if !failed.contains(source)
             && link.edges.insert(source.clone(), EdgeState::Applied) != Some(EdgeState::Applied)
         {
-            failed.insert(source.clone());
+            settled.insert(source.clone());
         }
     }
-    // `failed` now also holds the in-place sources whose edge changed: both are reported
-    // without waiting for an acknowledgement.
-    let settled = failed;
     if upserts.is_empty() && removals.is_empty() && !full {
         return settled;
     }
@@ -601,14 +602,13 @@ fn recompute(
     let Some(outbox) = link.outbox.clone() else {
         return BTreeSet::new();
     };
-    let mut messages: Vec<v1::Delta> = Vec::new();
     let mut upserts = upserts.into_iter().peekable();
     let mut removals = removals.into_iter().peekable();
     loop {
         let chunk_upserts: Vec<_> = upserts.by_ref().take(CHUNK).collect();
         let chunk_removals: Vec<_> = removals.by_ref().take(CHUNK).collect();
         let last = upserts.peek().is_none() && removals.peek().is_none();
-        messages.push(v1::Delta {
+        outbox.send(Down::Delta(v1::Delta {
             revision,
             full,
             upserts: chunk_upserts,
@@ -619,13 +619,10 @@ fn recompute(
             } else {
                 String::new()
             },
-        });
+        }));
         if last {
             break;
         }
-    }
-    for delta in messages {
-        outbox.send(Down::Delta(delta));
     }
     for source in &touched {
         if !settled.contains(source)

@@ -139,9 +139,18 @@ pub fn translate_only<'a>(
 /// FQN order, so when two produce the same object the result does not depend on input order:
 /// the first keeps it and the second gets an error naming both.
 pub fn translate_cluster(cluster: &ClusterNamespaces, resources: &[Resource]) -> Translation {
-    let resolution = resolve(cluster, resources);
+    translate_resolved(cluster, &resolve(cluster, resources), resources)
+}
+
+/// [`translate_cluster`] with the resolution of `resources` already computed (a caller that
+/// keeps it for later [`translate_only`] calls).
+pub fn translate_resolved(
+    cluster: &ClusterNamespaces,
+    resolution: &Resolution,
+    resources: &[Resource],
+) -> Translation {
     let index = Index::new(resources);
-    translate_with(cluster, &resolution, &index, resources.iter())
+    translate_with(cluster, resolution, &index, resources.iter())
 }
 
 fn translate_with<'a>(

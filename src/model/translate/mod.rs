@@ -28,7 +28,9 @@ use crate::model::object::{Resource, canonical_hash, fnv1a};
 use crate::model::resolve::Resolution;
 use crate::model::spec::Spec;
 
-pub use cluster::{Translation, affects_others, translate_cluster, translate_only};
+pub use cluster::{
+    Translation, affects_others, translate_cluster, translate_only, translate_resolved,
+};
 
 /// Ownership label on every generated object; the edge prunes by it.
 pub const MANAGED_BY_LABEL: &str = "tsbridge.io/managed-by";
