@@ -227,10 +227,10 @@ pub fn spawn_owned(
                     () = stop.cancelled() => break,
                     next = stream.next() => next,
                 };
-                let (object, live) = match next {
+                let (object, deleted) = match next {
                     None => break,
-                    Some(Ok(watcher::Event::Apply(o))) => (o.clone(), Some(Box::new(o))),
-                    Some(Ok(watcher::Event::Delete(o))) => (o, None),
+                    Some(Ok(watcher::Event::Apply(o))) => (o, false),
+                    Some(Ok(watcher::Event::Delete(o))) => (o, true),
                     Some(Ok(_)) => continue,
                     Some(Err(error)) => {
                         tracing::debug!(%error, "owned-object watch error; retrying");
@@ -243,6 +243,7 @@ pub fn spawn_owned(
                     object.metadata.namespace.clone().unwrap_or_default(),
                     object.metadata.name.clone().unwrap_or_default(),
                 );
+                let live = (!deleted).then(|| Box::new(object));
                 if applier.send(ApplierEvent::Drift(key, live)).await.is_err() {
                     break;
                 }
