@@ -694,19 +694,9 @@ async fn install_and_check(client: kube::Client, ns: String, component: &str, se
         .expect("labels the namespace");
     let release = format!("chart-{}", random_suffix());
     let chart = chart_path();
-    let helm = |args: &[&str]| {
-        let output = cluster.tool("helm").args(args).output().expect("helm runs");
-        assert!(
-            output.status.success(),
-            "helm {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("helm prints UTF-8")
-    };
     let sets = set_args(&[sets, &["crds.install=false"]].concat());
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
-    let rendered = helm(
+    let rendered = cluster.helm(
         &[
             &["template", &release, &chart, "--namespace", &ns][..],
             &sets,
@@ -721,7 +711,7 @@ async fn install_and_check(client: kube::Client, ns: String, component: &str, se
         "no Deployment rendered:\n{rendered}"
     );
 
-    helm(
+    cluster.helm(
         &[
             &["install", &release, &chart, "--namespace", &ns][..],
             &sets,
@@ -796,7 +786,7 @@ async fn install_and_check(client: kube::Client, ns: String, component: &str, se
         "no kubelet runs in cluster-helm"
     );
 
-    helm(&["uninstall", &release, "--namespace", &ns]);
+    cluster.helm(&["uninstall", &release, "--namespace", &ns]);
 }
 
 #[tokio::test]

@@ -40,18 +40,6 @@ mod rendered;
 
 // === Installed into cluster-helm ===
 
-/// `helm` against cluster-helm; panics with its output when it fails.
-fn helm(cluster: &Cluster, args: &[&str]) -> String {
-    let output = cluster.tool("helm").args(args).output().expect("helm runs");
-    assert!(
-        output.status.success(),
-        "helm {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).to_string()
-}
-
 /// `helm VERB RELEASE charts/tsbridge` into namespace RELEASE, each value typed (`--set-json`).
 fn helm_install(cluster: &Cluster, verb: &str, release: &str, values: &[(&str, Value)]) {
     let chart = repo_path("charts/tsbridge");
@@ -63,10 +51,7 @@ fn helm_install(cluster: &Cluster, verb: &str, release: &str, values: &[(&str, V
     for (key, value) in values {
         args.extend(["--set-json".to_string(), format!("{key}={value}")]);
     }
-    helm(
-        cluster,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    cluster.helm(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// `helm uninstall`, reporting rather than panicking: it runs on cleanup paths, where the
@@ -134,7 +119,7 @@ async fn delete_crds(client: &Client) {
 /// Removes what a crashed earlier run of the end-to-end test left: its releases, CRDs and
 /// namespaces.
 async fn remove_leftovers(cluster: &Cluster, client: &Client) {
-    let listed = helm(cluster, &["list", "--all-namespaces", "--output", "json"]);
+    let listed = cluster.helm(&["list", "--all-namespaces", "--output", "json"]);
     let releases: Vec<Value> = serde_json::from_str(&listed).expect("helm list JSON");
     for release in releases {
         let name = release["name"].as_str().unwrap_or_default();

@@ -141,6 +141,18 @@ impl Cluster {
             );
         cmd
     }
+
+    /// Runs helm against this cluster; panics with its output when it fails.
+    pub fn helm(&self, args: &[&str]) -> String {
+        let output = self.tool("helm").args(args).output().expect("helm runs");
+        assert!(
+            output.status.success(),
+            "helm {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("helm prints UTF-8")
+    }
 }
 
 /// Runs `test` with a fresh namespace, then deletes it (unless `TSBRIDGE_TEST_KEEP=1`), also
