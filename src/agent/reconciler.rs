@@ -65,6 +65,30 @@ struct Tracked {
     backoff: Duration,
     /// Written but not yet seen back on the watch.
     sent_status: Option<CrStatus>,
+    /// Whether an interim status is being held back (see [`STATUS_HOLD`]).
+    status_hold: StatusHold,
+}
+
+/// How long an interim status ("accepted, not yet applied in every target cluster") waits
+/// before it is written. Clusters usually apply within tens of milliseconds, and then the final
+/// status replaces it: one status write per change instead of one per acknowledging cluster,
+/// and no Propagated Pending/Applied event pair. Well inside the 2 s freshness target (R-A4).
+const STATUS_HOLD: Duration = Duration::from_millis(400);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusHold {
+    /// Nothing held.
+    None,
+    /// An interim status is held until then.
+    Until(Instant),
+    /// Held long enough: interim statuses are written from now on.
+    Expired,
+}
+
+/// A state that usually lasts only until the target clusters acknowledge.
+fn is_interim(status: &CrStatus) -> bool {
+    condition_of(Some(status), ConditionType::Propagated)
+        .is_some_and(|c| c.status == ConditionStatus::False && c.reason == Reason::Pending)
 }
 
 impl Tracked {
@@ -313,6 +337,7 @@ impl Reconciler {
             retry_at: None,
             backoff: Duration::from_millis(500),
             sent_status: None,
+            status_hold: StatusHold::None,
         });
         let changed = tracked.hash()
             != match &conv {
@@ -682,6 +707,12 @@ impl Reconciler {
             }
             self.dirty.insert(key);
         }
+        for (key, tracked) in &mut self.objects {
+            if matches!(tracked.status_hold, StatusHold::Until(at) if at <= now) {
+                tracked.status_hold = StatusHold::Expired;
+                self.dirty.insert(key.clone());
+            }
+        }
         let expired: Vec<Key> = self
             .pending_deletes
             .iter()
@@ -840,6 +871,24 @@ impl Reconciler {
         if previous.as_ref() == Some(&desired) {
             return;
         }
+        if is_interim(&desired) {
+            match tracked.status_hold {
+                StatusHold::None => {
+                    let until = Instant::now() + STATUS_HOLD;
+                    if let Some(t) = self.objects.get_mut(key) {
+                        t.status_hold = StatusHold::Until(until);
+                    }
+                    return;
+                }
+                StatusHold::Until(_) => return,
+                StatusHold::Expired => {}
+            }
+        } else if let Some(t) = self.objects.get_mut(key) {
+            t.status_hold = StatusHold::None;
+        }
+        let Some(tracked) = self.objects.get(key) else {
+            return;
+        };
         // Events on transitions of Ready, else of Propagated (a cluster applying or refusing
         // the generated objects), never on unchanged conditions.
         let event = [ConditionType::Ready, ConditionType::Propagated]
