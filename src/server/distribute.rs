@@ -102,6 +102,34 @@ struct Link {
     sum: u64,
 }
 
+impl Link {
+    /// Settles the edges of every source in the revisions up to `ack.revision`; returns them.
+    fn acknowledged(&mut self, ack: &v1::Ack) -> BTreeSet<String> {
+        let mut touched = BTreeSet::new();
+        let revisions: Vec<u64> = self
+            .pending
+            .range(..=ack.revision)
+            .map(|(r, _)| *r)
+            .collect();
+        for revision in revisions {
+            touched.extend(self.pending.remove(&revision).unwrap_or_default());
+        }
+        let reported = reported_edges(&ack.errors);
+        for source in &touched {
+            // A source whose objects were only removed here no longer targets the cluster.
+            if !self.by_source.contains_key(source) {
+                continue;
+            }
+            let edge = reported
+                .get(source.as_str())
+                .copied()
+                .unwrap_or(EdgeState::Applied);
+            self.edges.insert(source.clone(), edge);
+        }
+        touched
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     revision: i64,
@@ -231,24 +259,7 @@ impl Distributor {
             let Some(link) = state.links.get_mut(cluster) else {
                 return;
             };
-            let mut touched = BTreeSet::new();
-            let revisions: Vec<u64> = link
-                .pending
-                .range(..=ack.revision)
-                .map(|(r, _)| *r)
-                .collect();
-            for revision in revisions {
-                touched.extend(link.pending.remove(&revision).unwrap_or_default());
-            }
-            let reported = reported_edges(&ack.errors);
-            for source in &touched {
-                let edge = reported
-                    .get(source.as_str())
-                    .copied()
-                    .unwrap_or(EdgeState::Applied);
-                link.edges.insert(source.clone(), edge);
-            }
-            touched
+            link.acknowledged(ack)
         };
         self.send_status_updates(&updates);
     }
@@ -378,7 +389,10 @@ impl Distributor {
             let structural = std::mem::take(&mut state.structural);
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
-                if link.outbox.is_none() {
+                let connected = link.outbox.is_some();
+                // A cluster that is away has nothing to learn until it is back (it is
+                // re-translated whole then); only its edges can go out of date meanwhile.
+                if !connected && (link.edges.is_empty() || (changed.is_empty() && !structural)) {
                     continue;
                 }
                 let inventory = ClusterNamespaces {
@@ -398,12 +412,14 @@ impl Distributor {
                         Generation::Some(translation, &changed)
                     }
                     None => {
-                        link.stale = false;
                         let resources = whole
                             .get_or_insert_with(|| state.resources.values().cloned().collect());
                         let resolution = resolve(&inventory, resources.iter());
                         let translation = translate_resolved(&inventory, &resolution, resources);
-                        link.resolution = Some(resolution);
+                        if connected {
+                            link.stale = false;
+                            link.resolution = Some(resolution);
+                        }
                         Generation::Whole(translation)
                     }
                 };
@@ -414,7 +430,11 @@ impl Distributor {
                             .get(source)
                             .is_some_and(|r| is_own_object(r, key))
                 };
-                touched.extend(recompute(cluster, link, generated, revision, &is_self));
+                if connected {
+                    touched.extend(recompute(cluster, link, generated, revision, &is_self));
+                } else {
+                    touched.extend(mark_unsent(link, &generated, &is_self));
+                }
             }
         }
         self.send_status_updates(&touched);
@@ -431,6 +451,64 @@ fn is_own_object(resource: &Resource, key: &ObjectKey) -> bool {
         && key.kind == resource.kind.name()
         && resource.namespace.as_deref() == Some(key.namespace.as_str())
         && key.name == resource.name
+}
+
+/// For a cluster whose agent is away: every source whose output there now differs from what
+/// the agent was last sent is no longer applied there (its edge goes UNKNOWN until the agent
+/// is back and acknowledges), and one that no longer targets the cluster loses its edge.
+/// Nothing is sent and the sent set is kept: the reconnect re-translates the cluster whole.
+/// Returns the sources whose edge changed.
+fn mark_unsent(
+    link: &mut Link,
+    generation: &Generation<'_>,
+    is_self: &dyn Fn(&str, &ObjectKey) -> bool,
+) -> BTreeSet<String> {
+    let (translation, sources): (&Translation, BTreeSet<&String>) = match generation {
+        Generation::Whole(translation) => (
+            translation,
+            translation
+                .sources
+                .keys()
+                .chain(link.by_source.keys())
+                .collect(),
+        ),
+        Generation::Some(translation, changed) => (translation, changed.iter().collect()),
+    };
+    let mut marked = BTreeSet::new();
+    for source in sources {
+        let now: BTreeMap<&ObjectKey, String> = translation
+            .sources
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter(|key| !is_self(source, key))
+            .filter_map(|key| {
+                translation
+                    .objects
+                    .get(key)
+                    .map(|g| (key, g.content_hash()))
+            })
+            .collect();
+        let sent: BTreeMap<&ObjectKey, String> = link
+            .by_source
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| link.desired.get(key).map(|d| (key, d.hash.clone())))
+            .collect();
+        if now == sent {
+            continue;
+        }
+        let edge_changed = if now.is_empty() && !translation.sources.contains_key(source) {
+            link.edges.remove(source).is_some()
+        } else {
+            link.edges.insert(source.clone(), EdgeState::Unknown) != Some(EdgeState::Unknown)
+        };
+        if edge_changed {
+            marked.insert(source.clone());
+        }
+    }
+    marked
 }
 
 /// A fresh translation of a whole cluster, or of some changed sources only.
@@ -519,6 +597,31 @@ fn recompute(
         if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
             touched.insert(object.source.clone());
             upserts.push(desired_object(key, object));
+        }
+    }
+    if !full && scope.is_none() {
+        // Sources whose edge is UNKNOWN with no revision in flight for them: their
+        // acknowledgement was lost with a stream, or they changed while the agent was away
+        // (and may have changed back). Sending them again costs a few idempotent applies and
+        // gives them a fresh acknowledgement, errors included.
+        let in_flight: BTreeSet<&String> = link.pending.values().flatten().collect();
+        let resend: BTreeSet<String> = link
+            .edges
+            .iter()
+            .filter(|(source, edge)| {
+                **edge == EdgeState::Unknown
+                    && !touched.contains(*source)
+                    && !in_flight.contains(source)
+            })
+            .map(|(source, _)| source.clone())
+            .collect();
+        if !resend.is_empty() {
+            for (key, object) in &desired {
+                if resend.contains(&object.source) {
+                    upserts.push(desired_object(key, object));
+                }
+            }
+            touched.extend(resend);
         }
     }
     if full && scope.is_some() {
@@ -657,6 +760,96 @@ mod tests {
             ignored,
             ..Default::default()
         }
+    }
+
+    /// A translation where `source` generates one Sidecar with `hosts`.
+    fn sidecar_from(source: &str, hosts: &str) -> Translation {
+        let generated = crate::model::translate::Generated {
+            api_version: "networking.istio.io/v1".into(),
+            kind: "Sidecar".into(),
+            namespace: "app".into(),
+            name: "default".into(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            spec: serde_json::json!({"egress": [{"hosts": [hosts]}]}),
+        };
+        let mut translation = Translation::default();
+        translation
+            .sources
+            .insert(source.into(), vec![generated.key()]);
+        translation.objects.insert(generated.key(), generated);
+        translation
+    }
+
+    fn upserted(received: &mut mpsc::Receiver<Result<v1::ServerMessage, Status>>) -> usize {
+        let mut count = 0;
+        while let Ok(Ok(message)) = received.try_recv() {
+            if let Some(Down::Delta(delta)) = message.message {
+                count += delta.upserts.len();
+            }
+        }
+        count
+    }
+
+    #[tokio::test]
+    async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back() {
+        let source = "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/settings/ts";
+        let not_self = |_: &str, _: &ObjectKey| false;
+        let (outbox, mut received) = mpsc::channel(16);
+        let mut link = Link {
+            outbox: Some(Queue::forwarding_to(outbox.clone(), "b")),
+            ..Link::default()
+        };
+        let first = sidecar_from(source, "./*");
+        recompute(
+            "b",
+            &mut link,
+            Generation::Whole(first.clone()),
+            1,
+            &not_self,
+        );
+        link.acknowledged(&v1::Ack {
+            revision: 1,
+            ..Default::default()
+        });
+        assert_eq!(link.edges[source], EdgeState::Applied);
+        tokio::task::yield_now().await;
+        assert_eq!(upserted(&mut received), 1);
+
+        // Away: a change makes the edge UNKNOWN; changing it back leaves it so (the
+        // acknowledgement of what the agent holds may have been lost with the stream).
+        link.outbox = None;
+        link.pending.clear();
+        let changed = BTreeSet::from([source.to_string()]);
+        let second = sidecar_from(source, "istio-system/*");
+        let marked = mark_unsent(&mut link, &Generation::Some(second, &changed), &not_self);
+        assert_eq!(marked, changed);
+        assert_eq!(link.edges[source], EdgeState::Unknown);
+        let marked = mark_unsent(&mut link, &Generation::Whole(first.clone()), &not_self);
+        assert!(marked.is_empty(), "already UNKNOWN: {marked:?}");
+        assert_eq!(link.edges[source], EdgeState::Unknown);
+
+        // Back, resuming with deltas: the UNKNOWN source is sent again and its ACK settles it.
+        link.outbox = Some(Queue::forwarding_to(outbox, "b"));
+        recompute("b", &mut link, Generation::Whole(first), 2, &not_self);
+        tokio::task::yield_now().await;
+        assert_eq!(upserted(&mut received), 1, "the UNKNOWN source is resent");
+        assert_eq!(link.edges[source], EdgeState::Unknown);
+        link.acknowledged(&v1::Ack {
+            revision: 2,
+            ..Default::default()
+        });
+        assert_eq!(link.edges[source], EdgeState::Applied);
+
+        // A source that stops targeting the cluster while it is away loses its edge there.
+        link.outbox = None;
+        let marked = mark_unsent(
+            &mut link,
+            &Generation::Some(Translation::default(), &changed),
+            &not_self,
+        );
+        assert_eq!(marked, changed);
+        assert!(!link.edges.contains_key(source));
     }
 
     #[test]

@@ -456,7 +456,41 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
     fleet
         .await_owned(2, &fleet.expected(2, &remaining, &both))
         .await;
+    // A change while b is down: the held interim status is written once the hold expires
+    // (accepted, applied in 1 of 2 clusters), and turns Applied when b is back.
+    let mut changed = setting.clone();
+    changed["spec"]["resilience"]["circuitBreakerSensitivity"] = json!("HIGH");
+    fleet.apply(&changed).await;
+    let propagated = |live: &DynamicObject| {
+        let status = &live.data["status"];
+        let generation = live.metadata.generation.unwrap_or_default();
+        let condition = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Propagated")
+            .cloned()
+            .unwrap_or_default();
+        (status["observedGeneration"] == generation).then(|| {
+            (
+                status["tsb"]["clusters"]["applied"].clone(),
+                condition["status"].clone(),
+                condition["reason"].clone(),
+            )
+        })
+    };
+    let setting_api = dynamic_api(&fleet.members[0].client, &fleet.config_ns, setting);
+    eventually("the CR to show 1 of 2 clusters, Pending", WAIT, || async {
+        let live = setting_api.get("ts").await.ok()?;
+        (propagated(&live)? == (json!(1), json!("False"), json!("Pending"))).then_some(())
+    })
+    .await;
     fleet.start_agent(1);
+    eventually("the CR to show 2 of 2 clusters, Applied", WAIT, || async {
+        let live = setting_api.get("ts").await.ok()?;
+        (propagated(&live)? == (json!(2), json!("True"), json!("Applied"))).then_some(())
+    })
+    .await;
     fleet
         .await_owned(
             1,
