@@ -14,10 +14,11 @@ use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 
 use crate::model::Resource;
+use crate::model::fqn::Fqn;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, affects_others, translate_only, translate_resolved,
+    ObjectKey, Translation, affects_others, influence_root, translate_only, translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -140,8 +141,9 @@ struct State {
     links: BTreeMap<String, Link>,
     /// Objects changed since the last send (incremental path).
     changed: BTreeSet<String>,
-    /// A change that can alter other objects' translation: every cluster re-translates whole.
-    structural: bool,
+    /// Roots of the subtrees whose translation changed objects can alter ([`influence_root`] of
+    /// each changed tenancy object or setting, old and new).
+    scopes: BTreeSet<Fqn>,
 }
 
 /// See the module docs.
@@ -227,7 +229,9 @@ impl Distributor {
         link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
         link.outbox = Some(Queue::forwarding_to(outbox, cluster));
         link.pending.clear();
+        // Re-translated whole: what the agent holds is compared against everything.
         link.stale = true;
+        link.resolution = None;
         drop(state);
         self.wake.notify_one();
     }
@@ -341,15 +345,18 @@ impl Distributor {
             }
             let mut state = self.lock();
             for change in changes {
-                let was_structural = state
-                    .resources
-                    .get(&change.fqn)
-                    .is_some_and(|r| affects_others(r.kind));
-                state.structural |= was_structural;
+                if let Some(old) = state.resources.get(&change.fqn)
+                    && affects_others(old.kind)
+                {
+                    let root = influence_root(old);
+                    state.scopes.insert(root);
+                }
                 state.changed.insert(change.fqn.clone());
                 match change.record.as_ref().map(|r| (r, decode(r, &strip))) {
                     Some((record, Ok(resource))) => {
-                        state.structural |= affects_others(resource.kind);
+                        if affects_others(resource.kind) {
+                            state.scopes.insert(influence_root(&resource));
+                        }
                         state.etags.insert(change.fqn.clone(), record.etag.clone());
                         match record
                             .origin
@@ -386,7 +393,14 @@ impl Distributor {
             let state = &mut *state;
             let revision = u64::try_from(state.revision).unwrap_or_default();
             let changed = std::mem::take(&mut state.changed);
-            let structural = std::mem::take(&mut state.structural);
+            let scopes = std::mem::take(&mut state.scopes);
+            let structural = !scopes.is_empty();
+            // What a structural change can alter where the resolution stays the same.
+            let affected = if structural {
+                within(&state.resources, &changed, &scopes)
+            } else {
+                changed.clone()
+            };
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
                 let connected = link.outbox.is_some();
@@ -399,22 +413,39 @@ impl Distributor {
                     cluster: cluster.clone(),
                     namespaces: link.namespaces.clone(),
                 };
-                let incremental = !(link.stale || structural);
-                let generated = match link.resolution.as_ref().filter(|_| incremental) {
-                    Some(_) if changed.is_empty() => continue,
-                    Some(resolution) => {
-                        let only: Vec<&Resource> = changed
+                // The namespaces each workspace and group owns here: unchanged unless the
+                // inventory or a tenancy object changed. While it is unchanged, only the changed
+                // objects and the subtrees they influence translate differently; when it moves,
+                // anything may (a rule can name any workspace), so the cluster translates whole.
+                let fresh = match &link.resolution {
+                    Some(kept) if link.stale || structural => {
+                        let fresh = resolve(&inventory, state.resources.values());
+                        (&fresh != kept).then_some(fresh)
+                    }
+                    Some(_) => None,
+                    None => Some(resolve(&inventory, state.resources.values())),
+                };
+                let generated = match (fresh, &link.resolution) {
+                    (None, Some(resolution)) => {
+                        if connected {
+                            link.stale = false;
+                        }
+                        if affected.is_empty() {
+                            continue;
+                        }
+                        let only: Vec<&Resource> = affected
                             .iter()
                             .filter_map(|fqn| state.resources.get(fqn))
                             .collect();
                         let translation =
                             translate_only(&inventory, resolution, state.resources.values(), &only);
-                        Generation::Some(translation, &changed)
+                        Generation::Some(translation, &affected)
                     }
-                    None => {
+                    (fresh, _) => {
+                        let resolution =
+                            fresh.unwrap_or_else(|| resolve(&inventory, state.resources.values()));
                         let resources = whole
                             .get_or_insert_with(|| state.resources.values().cloned().collect());
-                        let resolution = resolve(&inventory, resources.iter());
                         let translation = translate_resolved(&inventory, &resolution, resources);
                         if connected {
                             link.stale = false;
@@ -439,6 +470,31 @@ impl Distributor {
         }
         self.send_status_updates(&touched);
     }
+}
+
+/// The FQNs of `changed` and of every stored object at or below one of `roots`.
+fn within<V>(
+    resources: &BTreeMap<String, V>,
+    changed: &BTreeSet<String>,
+    roots: &BTreeSet<Fqn>,
+) -> BTreeSet<String> {
+    let mut affected = changed.clone();
+    for root in roots {
+        let root = root.to_string();
+        if resources.contains_key(&root) {
+            affected.insert(root.clone());
+        }
+        // Descendants share the prefix `root/`, so they form one contiguous range.
+        let below = format!("{root}/");
+        affected.extend(
+            resources
+                .range(below.clone()..)
+                .map(|(fqn, _)| fqn)
+                .take_while(|fqn| fqn.starts_with(&below))
+                .cloned(),
+        );
+    }
+    affected
 }
 
 /// Whether `key` is `resource` itself: a direct-mode object passed through into the namespace
@@ -850,6 +906,36 @@ mod tests {
         );
         assert_eq!(marked, changed);
         assert!(!link.edges.contains_key(source));
+    }
+
+    #[test]
+    fn the_subtree_of_a_root_is_its_prefix_range_and_nothing_beside_it() {
+        let stored: BTreeMap<String, ()> = [
+            "organizations/acme/tenants/t",
+            "organizations/acme/tenants/t-2",
+            "organizations/acme/tenants/t-2/workspaces/w",
+            "organizations/acme/tenants/t/workspaces/w",
+            "organizations/acme/tenants/t/workspaces/w/trafficgroups/g",
+            "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/serviceroutes/r",
+            "organizations/acme/tenants/t/workspaces/w2/trafficgroups/g/serviceroutes/r",
+            "organizations/acme/tenants/u/workspaces/w",
+        ]
+        .into_iter()
+        .map(|fqn| (fqn.to_string(), ()))
+        .collect();
+        let root: Fqn = "organizations/acme/tenants/t/workspaces/w".parse().unwrap();
+        let changed = BTreeSet::from(["organizations/acme/tenants/u/workspaces/w".to_string()]);
+        let affected = within(&stored, &changed, &BTreeSet::from([root]));
+        let expected: BTreeSet<String> = [
+            "organizations/acme/tenants/t/workspaces/w",
+            "organizations/acme/tenants/t/workspaces/w/trafficgroups/g",
+            "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/serviceroutes/r",
+            "organizations/acme/tenants/u/workspaces/w",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(affected, expected);
     }
 
     #[test]

@@ -123,6 +123,21 @@ pub fn affects_others(kind: Kind) -> bool {
     !generates_objects(kind) || kind == Kind::ServiceTrafficSetting
 }
 
+/// The subtree whose translation a change to `resource` (a kind where [`affects_others`] is
+/// true) can alter, given an unchanged resolution: a translation reads only the resource, its
+/// ancestors, the settings of its organization, tenant and workspace, its workspace's
+/// ServiceTrafficSettings and the resolution. So a setting reaches its parent's subtree, a
+/// ServiceTrafficSetting its workspace's, and anything else its own.
+pub fn influence_root(resource: &Resource) -> Fqn {
+    let parent = || resource.parent.clone().or_else(|| resource.fqn.parent());
+    match resource.kind {
+        Kind::OrganizationSetting | Kind::TenantSetting | Kind::WorkspaceSetting => parent(),
+        Kind::ServiceTrafficSetting => resource.fqn.ancestor(Kind::Workspace),
+        _ => None,
+    }
+    .unwrap_or_else(|| resource.fqn.clone())
+}
+
 /// Translates only `only` for `cluster`, against the whole set `all` and a resolution computed
 /// from it: the incremental path for changes where [`affects_others`] is false.
 pub fn translate_only<'a>(

@@ -4,7 +4,7 @@ mod gateway;
 mod security;
 mod traffic;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use super::*;
 use crate::model::fixtures::{self, manifest, resource};
 use crate::model::metadata::StripRules;
 use crate::model::object::{Converted, KubeObject, convert};
-use crate::model::resolve::ClusterNamespaces;
+use crate::model::resolve::{ClusterNamespaces, resolve};
 
 pub(super) const WS: &str = "organizations/acme/tenants/payments/workspaces/ws";
 
@@ -508,5 +508,69 @@ fn translates_ten_thousand_resources_quickly() {
         started.elapsed() < std::time::Duration::from_secs(10),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// The output of each source, for comparing two translations.
+fn outputs(t: &Translation) -> BTreeMap<&String, Vec<&Generated>> {
+    t.sources
+        .iter()
+        .map(|(fqn, keys)| (fqn, keys.iter().filter_map(|k| t.objects.get(k)).collect()))
+        .collect()
+}
+
+#[test]
+fn a_tenancy_change_alters_only_the_subtree_of_its_influence_root() {
+    // The distributor re-translates only `influence_root`'s subtree when a cluster's
+    // resolution stays the same: removing any tenancy object or setting must not change what
+    // anything outside that subtree generates.
+    let resources: Vec<Resource> = every_kind()
+        .into_iter()
+        .chain(fixtures::appendix_set())
+        .collect();
+    let cluster = ClusterNamespaces {
+        cluster: "eu-west-1".into(),
+        namespaces: ["bookinfo", "bookinfo-jobs-1", "checkout", "kube-system"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    };
+    let before = translate_cluster(&cluster, &resources);
+    let before_outputs = outputs(&before);
+    let mut checked = 0;
+    for (index, removed) in resources.iter().enumerate() {
+        if !affects_others(removed.kind) {
+            continue;
+        }
+        let rest: Vec<Resource> = resources
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .map(|(_, r)| r.clone())
+            .collect();
+        if resolve(&cluster, &rest) != resolve(&cluster, &resources) {
+            continue; // the distributor translates the cluster whole then
+        }
+        let root = influence_root(removed);
+        let after = translate_cluster(&cluster, &rest);
+        let after_outputs = outputs(&after);
+        let sources: BTreeSet<&&String> =
+            before_outputs.keys().chain(after_outputs.keys()).collect();
+        for source in sources {
+            if before_outputs.get(*source) == after_outputs.get(*source) {
+                continue;
+            }
+            let fqn: crate::model::Fqn = source.parse().expect("fqn");
+            assert!(
+                fqn == root || root.is_ancestor_of(&fqn),
+                "removing {} changed {source}, outside {root}",
+                removed.fqn
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} tenancy objects kept the resolution"
     );
 }
