@@ -890,16 +890,23 @@ impl Reconciler {
             return;
         };
         // Events on transitions of Ready, else of Propagated (a cluster applying or refusing
-        // the generated objects), never on unchanged conditions.
-        let event = [ConditionType::Ready, ConditionType::Propagated]
+        // the generated objects), never on unchanged conditions. When both moved in one write
+        // (an interim status was held), a bad turn wins: "Errored" matters more than
+        // "Accepted".
+        let transitions: Vec<&Condition> = [ConditionType::Ready, ConditionType::Propagated]
             .into_iter()
-            .find_map(|type_| {
+            .filter_map(|type_| {
                 let before = condition_of(previous.as_ref(), type_);
                 let after = condition_of(Some(&desired), type_);
                 (before.map(|c| (c.status, c.reason)) != after.map(|c| (c.status, c.reason)))
                     .then_some(after)
                     .flatten()
             })
+            .collect();
+        let event = transitions
+            .iter()
+            .find(|c| c.status != ConditionStatus::True)
+            .or(transitions.first())
             .map(|condition| Transition {
                 warning: condition.status != ConditionStatus::True,
                 reason: condition.reason.as_str().to_string(),
