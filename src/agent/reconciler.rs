@@ -871,24 +871,18 @@ impl Reconciler {
         if previous.as_ref() == Some(&desired) {
             return;
         }
-        if is_interim(&desired) {
-            match tracked.status_hold {
-                StatusHold::None => {
-                    let until = Instant::now() + STATUS_HOLD;
-                    if let Some(t) = self.objects.get_mut(key) {
-                        t.status_hold = StatusHold::Until(until);
-                    }
-                    return;
-                }
-                StatusHold::Until(_) => return,
-                StatusHold::Expired => {}
-            }
-        } else if let Some(t) = self.objects.get_mut(key) {
-            t.status_hold = StatusHold::None;
-        }
-        let Some(tracked) = self.objects.get(key) else {
-            return;
+        let hold = match (is_interim(&desired), tracked.status_hold) {
+            (false, _) => StatusHold::None,
+            (true, StatusHold::None) => StatusHold::Until(Instant::now() + STATUS_HOLD),
+            (true, held) => held,
         };
+        let uid = tracked.object.metadata.uid.clone();
+        if let Some(t) = self.objects.get_mut(key) {
+            t.status_hold = hold;
+        }
+        if matches!(hold, StatusHold::Until(_)) {
+            return;
+        }
         // Events on transitions of Ready, else of Propagated (a cluster applying or refusing
         // the generated objects), never on unchanged conditions. When both moved in one write
         // (an interim status was held), a bad turn wins: "Errored" matters more than
@@ -920,7 +914,7 @@ impl Reconciler {
             resource: watched.resource.clone(),
             namespace: key.1.clone(),
             name: key.2.clone(),
-            uid: tracked.object.metadata.uid.clone(),
+            uid,
             status: has_status.then(|| desired.clone()),
             event,
         };

@@ -395,12 +395,8 @@ impl Distributor {
             let changed = std::mem::take(&mut state.changed);
             let scopes = std::mem::take(&mut state.scopes);
             let structural = !scopes.is_empty();
-            // What a structural change can alter where the resolution stays the same.
-            let affected = if structural {
-                within(&state.resources, &changed, &scopes)
-            } else {
-                changed.clone()
-            };
+            // What the changes can alter where the resolution stays the same.
+            let affected = within(&state.resources, &changed, &scopes);
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
                 let connected = link.outbox.is_some();
@@ -417,19 +413,23 @@ impl Distributor {
                 // inventory or a tenancy object changed. While it is unchanged, only the changed
                 // objects and the subtrees they influence translate differently; when it moves,
                 // anything may (a rule can name any workspace), so the cluster translates whole.
-                let fresh = match &link.resolution {
-                    Some(kept) if link.stale || structural => {
+                let plan = match &link.resolution {
+                    Some(kept) if !(link.stale || structural) => Plan::Only(kept),
+                    Some(kept) => {
                         let fresh = resolve(&inventory, state.resources.values());
-                        (&fresh != kept).then_some(fresh)
-                    }
-                    Some(_) => None,
-                    None => Some(resolve(&inventory, state.resources.values())),
-                };
-                let generated = match (fresh, &link.resolution) {
-                    (None, Some(resolution)) => {
-                        if connected {
-                            link.stale = false;
+                        if &fresh == kept {
+                            Plan::Only(kept)
+                        } else {
+                            Plan::Whole(fresh)
                         }
+                    }
+                    None => Plan::Whole(resolve(&inventory, state.resources.values())),
+                };
+                if connected {
+                    link.stale = false;
+                }
+                let generated = match plan {
+                    Plan::Only(resolution) => {
                         if affected.is_empty() {
                             continue;
                         }
@@ -441,14 +441,11 @@ impl Distributor {
                             translate_only(&inventory, resolution, state.resources.values(), &only);
                         Generation::Some(translation, &affected)
                     }
-                    (fresh, _) => {
-                        let resolution =
-                            fresh.unwrap_or_else(|| resolve(&inventory, state.resources.values()));
+                    Plan::Whole(resolution) => {
                         let resources = whole
                             .get_or_insert_with(|| state.resources.values().cloned().collect());
                         let translation = translate_resolved(&inventory, &resolution, resources);
                         if connected {
-                            link.stale = false;
                             link.resolution = Some(resolution);
                         }
                         Generation::Whole(translation)
@@ -565,6 +562,14 @@ fn mark_unsent(
         }
     }
     marked
+}
+
+/// How one cluster is translated after a change.
+enum Plan<'r> {
+    /// Its resolution holds: only the objects the change can alter, against it.
+    Only(&'r Resolution),
+    /// Its resolution moved, or it has none yet: everything, against this one.
+    Whole(Resolution),
 }
 
 /// A fresh translation of a whole cluster, or of some changed sources only.
