@@ -57,6 +57,34 @@ pub enum ApplierEvent {
     Delta(v1::Delta, mpsc::Sender<v1::AgentMessage>),
     /// An owned object changed or vanished in the cluster.
     Drift(Key, Option<Box<DynamicObject>>),
+    /// The owned-object watch of one kind (group, kind) completed a (re)list with these
+    /// (namespace, name)s: a wanted object missing from it was deleted while nothing watched.
+    Listed(String, String, BTreeSet<(String, String)>),
+}
+
+/// An object's identity across API versions: (group, kind, namespace, name).
+type Id = (String, String, String, String);
+
+fn group_of(api_version: &str) -> String {
+    api_version
+        .rsplit_once('/')
+        .map_or(String::new(), |(g, _)| g.to_string())
+}
+
+fn id_of(key: &Key) -> Id {
+    (
+        group_of(&key.0),
+        key.1.clone(),
+        key.2.clone(),
+        key.3.clone(),
+    )
+}
+
+/// True when the live object already holds what `desired` wants: no apply needed. The same
+/// test judges drift.
+fn holds(desired: &Value, live: &Value) -> bool {
+    is_subset(&desired["spec"], &live["spec"])
+        && is_subset(&desired["metadata"]["labels"], &live["metadata"]["labels"])
 }
 
 /// True when every field of `desired` has the same value in `live` (lists element-wise):
@@ -116,6 +144,8 @@ struct Applier {
     desired: BTreeMap<Key, v1::DesiredObject>,
     /// Keys of a full revision being received.
     full: Option<BTreeSet<Key>>,
+    /// The owned objects as listed when that full revision began.
+    live: Option<HashMap<Id, Value>>,
     errors: Vec<v1::ObjectError>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
@@ -225,10 +255,42 @@ impl Applier {
         });
     }
 
+    /// Every owned object of this cluster as it is now, by identity.
+    async fn owned_live(&self) -> Result<HashMap<Id, Value>, String> {
+        let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
+        let mut live = HashMap::new();
+        for resource in &self.kinds {
+            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
+            let list = api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| format!("listing {}: {e}", resource.plural))?;
+            for object in list {
+                let id = (
+                    resource.group.clone(),
+                    resource.kind.clone(),
+                    object.metadata.namespace.clone().unwrap_or_default(),
+                    object.metadata.name.clone().unwrap_or_default(),
+                );
+                live.insert(id, serde_json::to_value(&object).unwrap_or(Value::Null));
+            }
+        }
+        Ok(live)
+    }
+
     async fn on_delta(&mut self, delta: v1::Delta) -> Option<v1::Ack> {
         if delta.full && self.full.is_none() {
             self.full = Some(BTreeSet::new());
             self.errors.clear();
+            // A full resync (after a restart of either side) re-applies only what differs from
+            // the cluster: a restart with nothing changed rewrites nothing.
+            self.live = match self.owned_live().await {
+                Ok(live) => Some(live),
+                Err(message) => {
+                    tracing::warn!(%message, "listing owned objects failed; the full resync re-applies everything");
+                    None
+                }
+            };
         }
         let mut jobs = Vec::new();
         for object in delta.upserts {
@@ -240,8 +302,18 @@ impl Applier {
                 .desired
                 .get(&key)
                 .is_some_and(|d| d.content_hash == object.content_hash);
-            // A full resync re-applies everything (the cluster may have drifted meanwhile).
-            if !unchanged || delta.full {
+            // A full resync re-applies what differs from the cluster (it may have drifted
+            // while nobody watched).
+            let needed = if delta.full {
+                let live = self.live.as_ref().and_then(|live| live.get(&id_of(&key)));
+                match (live, serde_json::from_str::<Value>(&object.object_json)) {
+                    (Some(live), Ok(desired)) => !holds(&desired, live),
+                    _ => true,
+                }
+            } else {
+                !unchanged
+            };
+            if needed {
                 match self.prepare(&object).await {
                     Ok((api, name, body)) => {
                         jobs.push((key.clone(), object.source_fqn.clone(), api, name, body));
@@ -280,6 +352,7 @@ impl Applier {
         }
         if let Some(full) = self.full.take() {
             self.desired.retain(|k, _| full.contains(k));
+            self.live = None;
             self.prune(&full).await;
         }
         *self
@@ -297,15 +370,7 @@ impl Applier {
     /// Deletes owned objects of this cluster that the complete desired set does not list.
     /// Compared by API group, not version: one object served at two versions is one object.
     async fn prune(&mut self, wanted: &BTreeSet<Key>) {
-        let group_of = |api_version: &str| {
-            api_version
-                .rsplit_once('/')
-                .map_or(String::new(), |(g, _)| g.to_string())
-        };
-        let wanted: BTreeSet<(String, String, String, String)> = wanted
-            .iter()
-            .map(|(v, k, ns, n)| (group_of(v), k.clone(), ns.clone(), n.clone()))
-            .collect();
+        let wanted: BTreeSet<Id> = wanted.iter().map(id_of).collect();
         let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
         for resource in self.kinds.clone() {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
@@ -348,19 +413,50 @@ impl Applier {
         let desired: Value = serde_json::from_str(&object.object_json).unwrap_or(Value::Null);
         let drifted = match &live {
             None => true,
-            Some(live) => {
-                let live = serde_json::to_value(&**live).unwrap_or(Value::Null);
-                !is_subset(&desired["spec"], &live["spec"])
-                    || !is_subset(&desired["metadata"]["labels"], &live["metadata"]["labels"])
-            }
+            Some(live) => !holds(
+                &desired,
+                &serde_json::to_value(&**live).unwrap_or(Value::Null),
+            ),
         };
         if !drifted {
+            return;
+        }
+        // A watch event can predate our own latest apply (it was queued while we applied):
+        // only the object as it is now decides, so a stale event rewrites nothing.
+        if let Ok(api) = self.api(&key.0, &key.1, &key.2).await
+            && let Ok(now) = api.get_opt(&key.3).await
+            && now.as_ref().is_some_and(|now| {
+                holds(&desired, &serde_json::to_value(now).unwrap_or(Value::Null))
+            })
+        {
             return;
         }
         tracing::warn!(?key, "generated object drifted; reverting");
         self.metrics.drift_reverted.inc();
         if let Err(refusal) = self.apply(&object).await {
             tracing::warn!(?key, message = %refusal.message, "reverting drift failed");
+        }
+    }
+
+    /// The owned watch of (group, kind) re-listed: a wanted object it did not list was
+    /// deleted while the watch was down (a relist reports no delete events).
+    async fn on_listed(&mut self, group: &str, kind: &str, listed: &BTreeSet<(String, String)>) {
+        if self.full.is_some() {
+            // A full resync is being received: its end prunes and applies what is missing.
+            return;
+        }
+        let missing: Vec<Key> = self
+            .desired
+            .keys()
+            .filter(|key| {
+                key.1 == kind
+                    && group_of(&key.0) == group
+                    && !listed.contains(&(key.2.clone(), key.3.clone()))
+            })
+            .cloned()
+            .collect();
+        for key in missing {
+            self.on_drift(key, None).await;
         }
     }
 }
@@ -383,6 +479,7 @@ pub fn spawn(
         resources: HashMap::new(),
         desired: BTreeMap::new(),
         full: None,
+        live: None,
         errors: Vec::new(),
         position,
         metrics,
@@ -406,6 +503,9 @@ pub fn spawn(
                     }
                 }
                 ApplierEvent::Drift(key, live) => applier.on_drift(key, live).await,
+                ApplierEvent::Listed(group, kind, listed) => {
+                    applier.on_listed(&group, &kind, &listed).await;
+                }
             }
         }
     });

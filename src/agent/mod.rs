@@ -187,10 +187,14 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         metrics,
     );
     tracing::info!(cluster = %args.cluster, %identity, %admin, "agent running");
+    // Ready once every watch has listed (the reconciler says which have not).
+    shutdown.set_pending(reconciler.pending_lists());
     shutdown.set_ready(true);
 
     let stop = shutdown.clone();
+    let readiness = shutdown.clone();
     let main_loop = async move {
+        let mut pending = reconciler.pending_lists();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
@@ -225,6 +229,14 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                 }
             }
             reconciler.flush();
+            let now_pending = reconciler.pending_lists();
+            if now_pending != pending {
+                if now_pending.is_empty() {
+                    tracing::info!("every watch has listed; inventories may go up");
+                }
+                readiness.set_pending(now_pending.clone());
+                pending = now_pending;
+            }
         }
     };
     tokio::select! {

@@ -7,7 +7,9 @@
 //! * parents are pushed before children, and a child waiting for its parent is retried as
 //!   soon as any push is accepted;
 //! * a delete waits `delete_grace`; a re-create within it is one update (R-E1);
-//! * the full inventory goes up on every connect and every resync interval;
+//! * inventories (objects and namespaces) go up only from complete lists: after every connect
+//!   and every resync interval, once every watch has finished its initial list or re-list. A
+//!   partial list would make the MP delete what is simply not listed yet;
 //! * status is written only by the leader, only when it changes (G-5), and a restart does not
 //!   flap Ready objects: nothing is written for an object until the MP has answered for it.
 
@@ -112,6 +114,36 @@ impl Tracked {
             _ => None,
         }
     }
+
+    /// The MP's answer for `etag`. While the MP's counts are provisional (it restarted and
+    /// has not heard from every cluster yet), the status already shown for the same etag
+    /// stays: a restart of the MP writes no CR status.
+    fn accepted(&self, fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> PushState {
+        if state.is_some_and(|s| s.provisional)
+            && let Some(shown) = self
+                .sent_status
+                .clone()
+                .or_else(|| self.observed_status())
+                .and_then(|s| s.tsb)
+            && shown.fqn == fqn
+            && shown.etag == etag
+        {
+            return PushState::Accepted(shown);
+        }
+        accepted_state(fqn, etag, state)
+    }
+}
+
+/// Where the object inventory of the current stream stands.
+#[derive(Debug, Default)]
+enum InventoryPhase {
+    /// Not sent on this stream yet: it waits for every watch's list.
+    #[default]
+    Unsent,
+    /// Sent (its id and what it listed); pushes wait for the answer.
+    Pending(u64, HashMap<String, String>),
+    /// Answered: pushes flow.
+    Answered,
 }
 
 #[derive(Debug)]
@@ -151,7 +183,13 @@ pub struct Reconciler {
     next_id: u64,
     leading: bool,
     outbox: Option<mpsc::Sender<v1::AgentMessage>>,
-    inventory_pending: Option<(u64, HashMap<String, String>)>,
+    inventory: InventoryPhase,
+    /// Per watched kind: its (re)list is complete.
+    listed: Vec<bool>,
+    /// The namespace watch has completed a list (a re-list keeps the previous one meanwhile).
+    namespaces_listed: bool,
+    /// This stream has had the full namespace inventory.
+    namespaces_sent: bool,
     down_since: Option<Instant>,
     unavailable_reported: bool,
     last_error: String,
@@ -215,6 +253,7 @@ impl Reconciler {
         status_writes: mpsc::UnboundedSender<StatusWrite>,
         metrics: AgentMetrics,
     ) -> Reconciler {
+        let kinds = watched.len();
         Reconciler {
             settings,
             watched,
@@ -231,7 +270,10 @@ impl Reconciler {
             next_id: 1,
             leading: false,
             outbox: None,
-            inventory_pending: None,
+            inventory: InventoryPhase::Unsent,
+            listed: vec![false; kinds],
+            namespaces_listed: false,
+            namespaces_sent: false,
             down_since: Some(Instant::now()),
             unavailable_reported: false,
             last_error: "not connected yet".into(),
@@ -248,7 +290,41 @@ impl Reconciler {
     }
 
     fn connected(&self) -> bool {
-        self.leading && self.outbox.is_some() && self.inventory_pending.is_none()
+        self.leading && self.outbox.is_some() && matches!(self.inventory, InventoryPhase::Answered)
+    }
+
+    /// Every watch has a complete list: the object inventory is the truth.
+    fn objects_listed(&self) -> bool {
+        self.listed.iter().all(|l| *l)
+    }
+
+    /// What readiness waits for: the watches whose initial list (or re-list) is not complete.
+    pub fn pending_lists(&self) -> Vec<String> {
+        let mut pending: Vec<String> = self
+            .listed
+            .iter()
+            .zip(&self.watched)
+            .filter(|(listed, _)| !**listed)
+            .map(|(_, w)| format!("{}.{}", w.resource.plural, w.resource.group))
+            .collect();
+        if !self.namespaces_listed {
+            pending.push("namespaces".into());
+        }
+        pending
+    }
+
+    /// Sends what this stream still lacks and the lists now allow: the full namespace
+    /// inventory, then the object inventory.
+    fn send_inventories(&mut self) {
+        if !self.leading || self.outbox.is_none() {
+            return;
+        }
+        if self.namespaces_listed && !self.namespaces_sent {
+            self.send_full_namespaces();
+        }
+        if self.objects_listed() && matches!(self.inventory, InventoryPhase::Unsent) {
+            self.send_inventory();
+        }
     }
 
     fn mp_unavailable(&self) -> bool {
@@ -265,6 +341,9 @@ impl Reconciler {
         match event {
             WatchEvent::Relist(index) => {
                 self.relisting.insert(index, HashSet::new());
+                if let Some(listed) = self.listed.get_mut(index) {
+                    *listed = false;
+                }
             }
             WatchEvent::Seen(index, object) => {
                 let key = key_of(index, &object);
@@ -285,6 +364,10 @@ impl Reconciler {
                         self.gone(&key);
                     }
                 }
+                if let Some(listed) = self.listed.get_mut(index) {
+                    *listed = true;
+                }
+                self.send_inventories();
             }
             WatchEvent::Deleted(index, object) => {
                 let key = key_of(index, &object);
@@ -401,18 +484,24 @@ impl Reconciler {
                     relist.insert(name, labels);
                 } else if self.namespaces.get(&name) != Some(&labels) {
                     self.namespaces.insert(name.clone(), labels.clone());
-                    self.send_namespaces(false, vec![(name, labels)], Vec::new());
+                    self.send_namespace_change(vec![(name, labels)], Vec::new());
                 }
             }
             NamespaceEvent::Listed => {
                 if let Some(listed) = self.namespaces_relist.take() {
                     self.namespaces = listed;
-                    self.send_full_namespaces();
+                    self.namespaces_listed = true;
+                    // A re-list replaces the whole list: send it whole again.
+                    self.namespaces_sent = false;
+                    self.send_inventories();
                 }
             }
             NamespaceEvent::Deleted(name) => {
+                if let Some(relist) = self.namespaces_relist.as_mut() {
+                    relist.remove(&name);
+                }
                 if self.namespaces.remove(&name).is_some() {
-                    self.send_namespaces(false, Vec::new(), vec![name]);
+                    self.send_namespace_change(Vec::new(), vec![name]);
                 }
             }
         }
@@ -424,7 +513,19 @@ impl Reconciler {
             .iter()
             .map(|(n, l)| (n.clone(), l.clone()))
             .collect();
-        self.send_namespaces(true, all, Vec::new());
+        self.namespaces_sent = self.send_namespaces(true, all, Vec::new());
+    }
+
+    /// One namespace changed: told at once when the stream has the full list, else it is in
+    /// the full list that follows.
+    fn send_namespace_change(
+        &mut self,
+        upserts: Vec<(String, BTreeMap<String, String>)>,
+        removed: Vec<String>,
+    ) {
+        if self.namespaces_sent {
+            self.send_namespaces(false, upserts, removed);
+        }
     }
 
     fn send_namespaces(
@@ -432,12 +533,13 @@ impl Reconciler {
         full: bool,
         upserts: Vec<(String, BTreeMap<String, String>)>,
         removed: Vec<String>,
-    ) {
+    ) -> bool {
         if !self.leading || self.outbox.is_none() {
             // The full list goes up on the next connect.
-            return;
+            return false;
         }
         let message = Up::Namespaces(v1::NamespaceInventory {
+            complete: full && self.namespaces_listed,
             full,
             upserts: upserts
                 .into_iter()
@@ -448,23 +550,38 @@ impl Reconciler {
                 .collect(),
             removed,
         });
-        if !self.send(message) {
+        let sent = self.send(message);
+        if !sent {
             tracing::warn!("namespace inventory not sent; it is re-sent on reconnect");
+            // The MP's view is now behind: the next full list (on reconnect) repairs it.
+            self.namespaces_sent = false;
         }
+        sent
     }
 
     // ---- MP events ----------------------------------------------------------------------
 
     /// Leadership changed.
     pub fn on_leading(&mut self, leading: bool) {
+        // The Lease task says so on every renewal; only a change matters.
+        if leading == self.leading {
+            return;
+        }
         self.leading = leading;
         if !leading {
             self.outbox = None;
-            self.inventory_pending = None;
+            self.inventory = InventoryPhase::Unsent;
+            self.namespaces_sent = false;
             self.clear_in_flight();
         }
         if self.outbox.is_none() {
-            self.down_since.get_or_insert_with(Instant::now);
+            // A replica that just took over has not tried to reach the MP yet: its grace
+            // starts now, not when the process (a standby until now) started.
+            if leading {
+                self.down_since = Some(Instant::now());
+            } else {
+                self.down_since.get_or_insert_with(Instant::now);
+            }
         }
         self.unavailable_reported = false;
         self.mark_all_dirty();
@@ -486,15 +603,18 @@ impl Reconciler {
         match event {
             MpEvent::Connected(outbox, _welcome) => {
                 self.outbox = Some(outbox);
+                self.inventory = InventoryPhase::Unsent;
+                self.namespaces_sent = false;
                 self.down_since = None;
                 self.unavailable_reported = false;
                 self.clear_in_flight();
-                self.send_full_namespaces();
-                self.send_inventory();
+                // Only what is completely listed goes up now; the rest when its list is done.
+                self.send_inventories();
             }
             MpEvent::Disconnected(reason) => {
                 self.outbox = None;
-                self.inventory_pending = None;
+                self.inventory = InventoryPhase::Unsent;
+                self.namespaces_sent = false;
                 self.last_error = reason;
                 self.down_since.get_or_insert_with(Instant::now);
                 self.clear_in_flight();
@@ -549,10 +669,12 @@ impl Reconciler {
         };
         let count = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
+            let last = i + 1 == count;
             let message = Up::Inventory(v1::InventoryChunk {
                 inventory_id: id,
                 items: chunk,
-                last: i + 1 == count,
+                last,
+                complete: last && self.objects_listed(),
             });
             if !self.send(message) {
                 tracing::warn!("inventory not sent: the stream is full or closed");
@@ -560,20 +682,21 @@ impl Reconciler {
             }
         }
         tracing::info!(items = sent.len(), "inventory sent");
-        self.inventory_pending = Some((id, sent));
+        self.inventory = InventoryPhase::Pending(id, sent);
         if !self.settings.resync_interval.is_zero() {
             self.next_resync = Some(Instant::now() + self.settings.resync_interval);
         }
     }
 
     fn on_inventory(&mut self, result: v1::InventoryResult) {
-        let Some((id, sent)) = self.inventory_pending.take() else {
-            return;
+        let sent = match std::mem::take(&mut self.inventory) {
+            InventoryPhase::Pending(id, sent) if id == result.inventory_id => sent,
+            other => {
+                self.inventory = other;
+                return;
+            }
         };
-        if id != result.inventory_id {
-            self.inventory_pending = Some((id, sent));
-            return;
-        }
+        self.inventory = InventoryPhase::Answered;
         for item in &result.items {
             let Some(key) = self.by_fqn.get(&item.fqn).cloned() else {
                 continue;
@@ -583,10 +706,8 @@ impl Reconciler {
             };
             let sent_hash = sent.get(&item.fqn).cloned().unwrap_or_default();
             if item.current && !sent_hash.is_empty() {
-                tracked.answered = Some((
-                    sent_hash,
-                    accepted_state(&item.fqn, &item.etag, item.state.as_ref()),
-                ));
+                let state = tracked.accepted(&item.fqn, &item.etag, item.state.as_ref());
+                tracked.answered = Some((sent_hash, state));
             } else if tracked
                 .answered
                 .as_ref()
@@ -619,7 +740,7 @@ impl Reconciler {
         if let Some((hash, PushState::Accepted(tsb))) = &tracked.answered
             && tsb.etag == update.etag
         {
-            let state = accepted_state(&update.fqn, &update.etag, update.state.as_ref());
+            let state = tracked.accepted(&update.fqn, &update.etag, update.state.as_ref());
             tracked.answered = Some((hash.clone(), state));
             self.dirty.insert(key);
         }
@@ -645,7 +766,7 @@ impl Reconciler {
         };
         tracked.in_flight = false;
         let state = if result.accepted {
-            accepted_state(&result.fqn, &result.etag, result.state.as_ref())
+            tracked.accepted(&result.fqn, &result.etag, result.state.as_ref())
         } else {
             PushState::from_push_error(
                 &result.code,
@@ -743,7 +864,9 @@ impl Reconciler {
                 self.removals.insert(id, pending.fqn);
             }
         }
-        if self.connected() && self.next_resync.is_some_and(|at| at <= now) {
+        // A resync waits while a watch re-lists: its list is not the truth until it is done.
+        if self.connected() && self.objects_listed() && self.next_resync.is_some_and(|at| at <= now)
+        {
             self.send_inventory();
         }
     }
@@ -976,3 +1099,6 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,10 +39,9 @@ pub enum WatchEvent {
     Deleted(usize, Box<DynamicObject>),
 }
 
-/// Our CRDs (served at their catalogue version) plus the direct-mode Istio kinds the cluster
-/// serves, found by discovery (a cluster without Istio's CRDs simply has none).
-pub async fn discover(client: &kube::Client) -> Vec<Watched> {
-    let mut watched: Vec<Watched> = crate::k8s::crds::kinds()
+/// Our CRDs, at their catalogue version.
+pub fn ours() -> Vec<Watched> {
+    crate::k8s::crds::kinds()
         .into_iter()
         .map(|kind| {
             let api_version = kind.api_version();
@@ -53,7 +52,13 @@ pub async fn discover(client: &kube::Client) -> Vec<Watched> {
                 resource: ApiResource::from_gvk_with_plural(&gvk, kind.info().plural),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Our CRDs (served at their catalogue version) plus the direct-mode Istio kinds the cluster
+/// serves, found by discovery (a cluster without Istio's CRDs simply has none).
+pub async fn discover(client: &kube::Client) -> Vec<Watched> {
+    let mut watched = ours();
     let direct: Vec<Kind> = Kind::all().filter(|k| k.is_direct()).collect();
     let mut groups: Vec<&str> = direct.iter().map(|k| k.group()).collect();
     groups.sort_unstable();
@@ -117,6 +122,16 @@ pub fn spawn(
                             tracing::debug!(%error, "watch error; retrying");
                         } else {
                             tracing::warn!(%error, "watch error; retrying (repeats are logged at debug)");
+                            // A kind the cluster does not serve has no objects: that is a
+                            // complete (empty) list, not a pending one. Any other failure
+                            // leaves the list pending, and readiness says so.
+                            if not_served(&error) {
+                                for event in [WatchEvent::Relist(index), WatchEvent::Listed(index)] {
+                                    if events.send(event).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
                         }
                         failing = true;
                         continue;
@@ -140,6 +155,11 @@ pub fn spawn(
             }
         });
     }
+}
+
+/// The list failed because the apiserver does not serve the kind (its CRD is not installed).
+fn not_served(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404)
 }
 
 /// What the namespace watch saw.
@@ -222,6 +242,9 @@ pub fn spawn_owned(
         let span = tracing::info_span!("watch-owned", kind = %resource.kind);
         shutdown.spawn(span, async move {
             let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            // What the current (re)list has seen: at its end, a wanted object it lacks was
+            // deleted while nothing watched (a relist reports no delete events).
+            let mut listing: std::collections::BTreeSet<(String, String)> = Default::default();
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => break,
@@ -231,7 +254,29 @@ pub fn spawn_owned(
                     None => break,
                     Some(Ok(watcher::Event::Apply(o))) => (o, false),
                     Some(Ok(watcher::Event::Delete(o))) => (o, true),
-                    Some(Ok(_)) => continue,
+                    Some(Ok(watcher::Event::Init)) => {
+                        listing.clear();
+                        continue;
+                    }
+                    Some(Ok(watcher::Event::InitApply(o))) => {
+                        listing.insert((
+                            o.metadata.namespace.clone().unwrap_or_default(),
+                            o.metadata.name.clone().unwrap_or_default(),
+                        ));
+                        (o, false)
+                    }
+                    Some(Ok(watcher::Event::InitDone)) => {
+                        let listed = std::mem::take(&mut listing);
+                        let event = ApplierEvent::Listed(
+                            resource.group.clone(),
+                            resource.kind.clone(),
+                            listed,
+                        );
+                        if applier.send(event).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     Some(Err(error)) => {
                         tracing::debug!(%error, "owned-object watch error; retrying");
                         continue;

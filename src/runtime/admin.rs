@@ -56,10 +56,15 @@ pub async fn serve(
 
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
     if state.shutdown.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        return (StatusCode::OK, "ready".to_string());
     }
+    let pending = state.shutdown.pending();
+    let body = if pending.is_empty() {
+        "not ready".to_string()
+    } else {
+        format!("not ready: waiting for {}", pending.join(", "))
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, body)
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {

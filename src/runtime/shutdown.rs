@@ -1,8 +1,8 @@
 //! Graceful shutdown: readiness off first, then cancel, then a bounded wait for tasks.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,8 @@ pub struct Shutdown {
     token: CancellationToken,
     tracker: TaskTracker,
     ready: Arc<AtomicBool>,
+    /// What start-up still waits for (e.g. watches whose initial list is not complete).
+    pending: Arc<Mutex<Vec<String>>>,
 }
 
 impl Shutdown {
@@ -35,7 +37,23 @@ impl Shutdown {
 
     /// Whether `/ready` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !self.token.is_cancelled()
+        self.ready.load(Ordering::SeqCst) && !self.token.is_cancelled() && self.pending().is_empty()
+    }
+
+    /// What readiness still waits for, by name.
+    pub fn pending(&self) -> Vec<String> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces what readiness waits for; empty once start-up work is complete.
+    pub fn set_pending(&self, pending: Vec<String>) {
+        *self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = pending;
     }
 
     /// Marks the process ready (after start-up work is done).

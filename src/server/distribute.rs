@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tonic::Status;
@@ -29,6 +30,12 @@ use crate::server::engine::{Engine, decode};
 const CHUNK: usize = 100;
 /// A single generated object larger than this is refused (and named) instead of sent.
 pub const MAX_GENERATED_BYTES: usize = 1024 * 1024;
+/// After a start, edge states are rebuilt from the clusters' acknowledgements. Until every
+/// registered cluster has acknowledged, or this long has passed, propagation counts are
+/// provisional (agents keep the status they show instead of writing low counts).
+const WARMUP: Duration = Duration::from_secs(30);
+/// Retry delay after reading the store's changes failed.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Sends to one agent's stream.
 pub type Outbox = mpsc::Sender<Result<v1::ServerMessage, Status>>;
@@ -71,6 +78,12 @@ impl Queue {
     }
 }
 
+/// One sync stream of a cluster. A cluster's new stream can open before its old one has
+/// ended (a killed agent's connection lingers until keep-alive gives up while its successor
+/// connects): only the current stream's messages and end count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamId(u64);
+
 #[derive(Debug, Clone)]
 struct Desired {
     api_version: String,
@@ -82,7 +95,12 @@ struct Desired {
 #[derive(Debug, Default)]
 struct Link {
     namespaces: BTreeSet<String>,
+    /// The open stream has sent its complete namespace list: nothing is sent before that (an
+    /// empty or partial list would prune the config of every namespace it lacks).
+    namespaces_known: bool,
     outbox: Option<Queue>,
+    /// The stream `outbox` belongs to.
+    stream: StreamId,
     /// What the agent has been sent (the desired set as of `revision`).
     desired: BTreeMap<ObjectKey, Desired>,
     revision: u64,
@@ -133,7 +151,16 @@ impl Link {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Caught up with the store at least once: until then nothing is sent (a desired set
+    /// computed from part of the store would remove the rest).
+    loaded: bool,
+    /// Edge states are complete: see [`WARMUP`].
+    warm: bool,
+    /// Registered clusters that have not acknowledged a revision since this replica started.
+    unheard: BTreeSet<String>,
     revision: i64,
+    /// Streams opened so far (the last [`StreamId`]).
+    streams: u64,
     resources: BTreeMap<String, Resource>,
     etags: BTreeMap<String, String>,
     /// GitOps objects: the cluster they came from.
@@ -222,34 +249,50 @@ impl Distributor {
     }
 
     /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds.
-    pub fn connect(&self, cluster: &str, outbox: Outbox, revision: u64, checksum: &str) {
+    pub fn connect(
+        &self,
+        cluster: &str,
+        outbox: Outbox,
+        revision: u64,
+        checksum: &str,
+    ) -> StreamId {
         let mut state = self.lock();
+        state.streams += 1;
+        let stream = StreamId(state.streams);
         let link = state.links.entry(cluster.to_string()).or_default();
+        link.stream = stream;
         // Resume with deltas only when the agent holds exactly what this replica sent.
         link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
         link.outbox = Some(Queue::forwarding_to(outbox, cluster));
+        link.namespaces_known = false;
         link.pending.clear();
         // Re-translated whole: what the agent holds is compared against everything.
         link.stale = true;
         link.resolution = None;
         drop(state);
         self.wake.notify_one();
+        stream
     }
 
-    /// The stream of `cluster` ended.
-    pub fn disconnect(&self, cluster: &str) {
-        if let Some(link) = self.lock().links.get_mut(cluster) {
+    /// `stream` of `cluster` ended (a newer stream of the cluster stays open).
+    pub fn disconnect(&self, cluster: &str, stream: StreamId) {
+        if let Some(link) = self.lock().links.get_mut(cluster)
+            && link.stream == stream
+        {
             link.outbox = None;
             link.pending.clear();
         }
     }
 
-    /// The cluster's namespaces changed.
-    pub fn namespaces(&self, cluster: &str, namespaces: BTreeSet<String>) {
+    /// The cluster's complete namespace list (after a full inventory, or a change to it).
+    pub fn namespaces(&self, cluster: &str, stream: StreamId, namespaces: BTreeSet<String>) {
         let mut state = self.lock();
-        let link = state.links.entry(cluster.to_string()).or_default();
-        if link.namespaces != namespaces {
+        let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+            return;
+        };
+        if link.namespaces != namespaces || !link.namespaces_known {
             link.namespaces = namespaces;
+            link.namespaces_known = true;
             link.stale = true;
             drop(state);
             self.wake.notify_one();
@@ -257,13 +300,16 @@ impl Distributor {
     }
 
     /// An agent applied `revision` (errors: a NACK for those objects).
-    pub fn ack(&self, cluster: &str, ack: &v1::Ack) {
+    pub fn ack(&self, cluster: &str, stream: StreamId, ack: &v1::Ack) {
         let updates = {
             let mut state = self.lock();
-            let Some(link) = state.links.get_mut(cluster) else {
+            let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
                 return;
             };
-            link.acknowledged(ack)
+            let mut updates = link.acknowledged(ack);
+            state.unheard.remove(cluster);
+            updates.extend(warm_up(&mut state, false));
+            updates
         };
         self.send_status_updates(&updates);
     }
@@ -289,6 +335,7 @@ impl Distributor {
             last_event: event.as_str().into(),
             clusters_applied: counts.applied,
             clusters_targeted: counts.targeted,
+            provisional: !self.lock().warm,
         }
     }
 
@@ -315,21 +362,55 @@ impl Distributor {
         }
     }
 
-    /// Keeps the desired sets current until shutdown.
+    /// Keeps the desired sets current until shutdown. Readiness waits for the first
+    /// catch-up with the store.
     pub fn run(&self, shutdown: &Shutdown) {
         let this = self.clone();
         let stop = shutdown.clone();
         let mut revisions = self.engine.store().subscribe();
+        shutdown.set_pending(vec![
+            "distribution state (catching up with the store)".into(),
+        ]);
+        let started = tokio::time::Instant::now();
         shutdown.spawn(tracing::info_span!("distribute"), async move {
-            loop {
-                if let Err(error) = this.catch_up().await {
-                    tracing::warn!(%error, "distribution: reading changes failed");
+            match this.engine.store().list_clusters().await {
+                Ok(clusters) => {
+                    let mut state = this.lock();
+                    state.unheard = clusters.into_iter().map(|c| c.name).collect();
+                    // No cluster to hear from: the counts are final at once.
+                    warm_up(&mut state, false);
                 }
-                this.send_all();
+                Err(error) => {
+                    tracing::warn!(%error, "distribution: listing clusters failed; counts stay provisional for the warm-up");
+                }
+            }
+            loop {
+                let mut retry = false;
+                match this.catch_up().await {
+                    Ok(()) => {
+                        let first = !std::mem::replace(&mut this.lock().loaded, true);
+                        if first {
+                            stop.set_pending(Vec::new());
+                            tracing::info!("distribution state loaded from the store");
+                        }
+                        this.send_all();
+                    }
+                    Err(error) => {
+                        // Nothing is sent from a state that may lag the store; try again.
+                        tracing::warn!(%error, "distribution: reading changes failed; retrying");
+                        retry = true;
+                    }
+                }
+                let warmup_left = (!this.lock().warm).then(|| WARMUP.saturating_sub(started.elapsed()));
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = revisions.changed() => {}
                     () = this.wake.notified() => {}
+                    () = tokio::time::sleep(RETRY), if retry => {}
+                    () = tokio::time::sleep(warmup_left.unwrap_or_default()), if warmup_left.is_some() => {
+                        let updates = warm_up(&mut this.lock(), true);
+                        this.send_status_updates(&updates);
+                    }
                 }
             }
         });
@@ -391,6 +472,9 @@ impl Distributor {
         {
             let mut state = self.lock();
             let state = &mut *state;
+            if !state.loaded {
+                return;
+            }
             let revision = u64::try_from(state.revision).unwrap_or_default();
             let changed = std::mem::take(&mut state.changed);
             let scopes = std::mem::take(&mut state.scopes);
@@ -399,7 +483,8 @@ impl Distributor {
             let affected = within(&state.resources, &changed, &scopes);
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
-                let connected = link.outbox.is_some();
+                // A stream without its complete namespace list yet is treated as away.
+                let connected = link.outbox.is_some() && link.namespaces_known;
                 // A cluster that is away has nothing to learn until it is back (it is
                 // re-translated whole then); only its edges can go out of date meanwhile.
                 if !connected && (link.edges.is_empty() || (changed.is_empty() && !structural)) {
@@ -467,6 +552,19 @@ impl Distributor {
         }
         self.send_status_updates(&touched);
     }
+}
+
+/// Ends the warm-up when every registered cluster has acknowledged, or when `timed_out`;
+/// returns every object with an originating cluster, whose counts are now final.
+fn warm_up(state: &mut State, timed_out: bool) -> BTreeSet<String> {
+    if state.warm || !(timed_out || state.unheard.is_empty()) {
+        return BTreeSet::new();
+    }
+    state.warm = true;
+    if !state.unheard.is_empty() {
+        tracing::info!(unheard = ?state.unheard, "warm-up over without these clusters' acknowledgements");
+    }
+    state.origins.keys().cloned().collect()
 }
 
 /// The FQNs of `changed` and of every stored object at or below one of `roots`.
@@ -653,10 +751,15 @@ fn recompute(
     let compared: &BTreeMap<ObjectKey, Desired> = if scope.is_some() { &fresh } else { &desired };
     let full = link.needs_full;
     let mut upserts: Vec<v1::DesiredObject> = Vec::new();
+    // Sources whose output here changed (a full resync also resends unchanged ones).
+    let mut moved: BTreeSet<String> = BTreeSet::new();
     for (key, object) in compared {
         let changed = previous.get(key).is_none_or(|old| old.hash != object.hash);
         if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
             touched.insert(object.source.clone());
+            if changed {
+                moved.insert(object.source.clone());
+            }
             upserts.push(desired_object(key, object));
         }
     }
@@ -697,6 +800,7 @@ fn recompute(
     for (key, old) in &previous {
         if !desired.contains_key(key) {
             touched.insert(old.source.clone());
+            moved.insert(old.source.clone());
             removals.push(proto_key(key, old));
         }
     }
@@ -788,12 +892,20 @@ fn recompute(
             break;
         }
     }
+    // Reported: sources whose output changed, and those whose edge changes now. A source the
+    // full resync of a reconnect only resends unchanged keeps its edge until the
+    // acknowledgement (a restart with nothing changed moves no count).
+    let mut reported: BTreeSet<String> = moved.clone();
     for source in &touched {
-        if !settled.contains(source)
-            && !in_place.contains(source)
-            && link.by_source.contains_key(source)
+        if settled.contains(source)
+            || in_place.contains(source)
+            || !link.by_source.contains_key(source)
+            || (!moved.contains(source) && link.edges.contains_key(source))
         {
-            link.edges.insert(source.clone(), EdgeState::Unknown);
+            continue;
+        }
+        if link.edges.insert(source.clone(), EdgeState::Unknown) != Some(EdgeState::Unknown) {
+            reported.insert(source.clone());
         }
     }
     link.pending.insert(
@@ -807,8 +919,8 @@ fn recompute(
     link.revision = revision;
     link.checksum = checksum;
     link.needs_full = false;
-    touched.extend(settled);
-    touched
+    reported.extend(settled);
+    reported
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, install_crds};
 use crate::support::cluster::{Cluster, TEST_NS_LABEL};
-use crate::support::mp::{Clients, Mp, free_port, register_cluster, service_route};
+use crate::support::mp::{Clients, Mp, register_cluster, service_route, start_agent};
 use crate::support::process::ChildProcess;
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
@@ -47,14 +47,14 @@ fn namespace(name: &str) -> Namespace {
     .expect("namespace")
 }
 
-async fn create_namespace(client: &Client, name: &str) {
+pub(crate) async fn create_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     api.create(&Default::default(), &namespace(name))
         .await
         .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
 }
 
-async fn delete_namespace(client: &Client, name: &str) {
+pub(crate) async fn delete_namespace(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let _ = api.delete(name, &DeleteParams::default()).await;
 }
@@ -98,35 +98,13 @@ impl Fleet {
 
     fn start_agent(&mut self, index: usize) {
         let member = &self.members[index];
-        let admin = format!("127.0.0.1:{}", free_port());
-        let args: Vec<String> = [
-            "agent",
-            "--cluster",
+        let (agent, _) = start_agent(
+            &self.mp,
+            &member.cluster,
             &member.name,
-            "--server",
-            &self.mp.url,
-            "--insecure",
-            "--token-file",
-            self.mp.token_file.to_str().expect("UTF-8"),
-            "--kubeconfig",
-            member.cluster.kubeconfig.to_str().expect("UTF-8"),
-            "--watch-namespace",
             &self.config_ns,
-            "--lease-namespace",
-            "default",
-            "--lease-name",
-            &format!("tsbridge-{}", member.name),
-            "--lease-duration",
-            "4s",
-            "--admin-listen",
-            &admin,
-            "--delete-grace",
-            "1s",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        let agent = ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+            &[],
+        );
         self.members[index]._agent = Some(agent);
     }
 
@@ -270,27 +248,38 @@ pub(crate) fn expected_objects(
 
 /// Every Istio object the agent of `cluster` owns (by its labels), as `Kind/namespace/name`.
 pub(crate) async fn owned_objects(client: &Client, cluster: &str) -> BTreeSet<String> {
+    owned_versions(client, cluster)
+        .await
+        .unwrap_or_else(|e| panic!("listing {cluster}'s objects: {e}"))
+        .into_keys()
+        .collect()
+}
+
+/// The same, each with its resourceVersion (a rewrite changes it).
+pub(crate) async fn owned_versions(
+    client: &Client,
+    cluster: &str,
+) -> kube::Result<std::collections::BTreeMap<String, String>> {
     let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={cluster}");
-    let mut found = BTreeSet::new();
+    let mut found = std::collections::BTreeMap::new();
     for (group, version, kind, plural) in ISTIO_KINDS {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let api: Api<DynamicObject> = Api::all_with(
             client.clone(),
             &ApiResource::from_gvk_with_plural(&gvk, plural),
         );
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .unwrap_or_else(|e| panic!("listing {kind}: {e}"));
-        for object in list {
-            found.insert(format!(
-                "{kind}/{}/{}",
-                object.metadata.namespace.unwrap_or_default(),
-                object.metadata.name.unwrap_or_default()
-            ));
+        for object in api.list(&ListParams::default().labels(&selector)).await? {
+            found.insert(
+                format!(
+                    "{kind}/{}/{}",
+                    object.metadata.namespace.unwrap_or_default(),
+                    object.metadata.name.unwrap_or_default()
+                ),
+                object.metadata.resource_version.unwrap_or_default(),
+            );
         }
     }
-    found
+    Ok(found)
 }
 
 /// Edits a generated Sidecar in `ns` by hand and waits until its agent puts it back.
@@ -527,7 +516,7 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
 }
 
 /// Tenant, workspace and a DIRECT traffic group `direct` over `scope`, then `object` in it.
-fn direct_hierarchy(tenant: &str, scope: &str, object: Value) -> [Value; 4] {
+pub(crate) fn direct_hierarchy(tenant: &str, scope: &str, object: Value) -> [Value; 4] {
     [
         json!({"apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
                "metadata": {"name": tenant, "annotations": {"tsb.tetrate.io/organization": "acme"}},

@@ -13,6 +13,7 @@ mod distribute;
 mod flux;
 mod kstatus;
 mod layering;
+mod restart;
 mod server;
 mod smoke;
 mod store;

@@ -798,19 +798,12 @@ async fn concurrent_applies_commit_together_and_stay_serializable() {
     );
 }
 
-/// GET /metrics on the admin listener, over a bare HTTP/1.0 exchange.
+/// GET /metrics on the admin listener.
 async fn scrape(admin_url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = admin_url.trim_start_matches("http://");
-    let mut tcp = tokio::net::TcpStream::connect(address)
+    crate::support::mp::admin_get(admin_url, "/metrics")
         .await
-        .expect("admin listener");
-    tcp.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .expect("request");
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.expect("response");
-    body
+        .expect("admin listener answers")
+        .1
 }
 
 #[tokio::test]

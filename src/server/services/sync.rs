@@ -122,6 +122,8 @@ struct Session {
     cluster: String,
     inventory: Vec<v1::InventoryItem>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// A full, complete namespace inventory arrived on this stream: `namespaces` is the truth.
+    namespaces_complete: bool,
 }
 
 impl Session {
@@ -235,9 +237,16 @@ impl Session {
     }
 
     /// Records the cluster's namespaces (distribution resolves selectors against them).
-    async fn namespaces(&mut self, inventory: v1::NamespaceInventory) {
+    /// Returns true when they are known completely, so distribution may use them.
+    async fn namespaces(&mut self, inventory: v1::NamespaceInventory) -> bool {
+        if inventory.full && !inventory.complete {
+            // A partial list would look like deleted namespaces and prune their config.
+            tracing::warn!(cluster = %self.cluster, "a full namespace inventory that is not complete; ignored");
+            return false;
+        }
         if inventory.full {
             self.namespaces.clear();
+            self.namespaces_complete = true;
         }
         for namespace in inventory.upserts {
             self.namespaces
@@ -245,6 +254,9 @@ impl Session {
         }
         for name in inventory.removed {
             self.namespaces.remove(&name);
+        }
+        if !self.namespaces_complete {
+            return false;
         }
         if let Err(error) = self
             .engine
@@ -254,6 +266,7 @@ impl Session {
         {
             tracing::warn!(cluster = %self.cluster, %error, "storing the namespace inventory failed");
         }
+        true
     }
 
     async fn inventory(&mut self, chunk: v1::InventoryChunk) -> Option<v1::InventoryResult> {
@@ -270,12 +283,22 @@ impl Session {
             return None;
         }
         let items = std::mem::take(&mut self.inventory);
-        Some(self.reconcile(chunk.inventory_id, items).await)
+        Some(
+            self.reconcile(chunk.inventory_id, items, chunk.complete)
+                .await,
+        )
     }
 
-    /// Compares a complete inventory with what this cluster wrote: answers which objects are
-    /// current and deletes (or holds) the ones the cluster no longer has.
-    async fn reconcile(&self, id: u64, items: Vec<v1::InventoryItem>) -> v1::InventoryResult {
+    /// Compares an inventory with what this cluster wrote: answers which objects are current
+    /// and, when the agent says its lists were complete, deletes (or holds) the ones the
+    /// cluster no longer has. An incomplete inventory deletes nothing: what it lacks may just
+    /// not be listed yet.
+    async fn reconcile(
+        &self,
+        id: u64,
+        items: Vec<v1::InventoryItem>,
+        complete: bool,
+    ) -> v1::InventoryResult {
         let records = match self.engine.list("", None, true).await {
             Ok((_, records)) => records,
             Err(error) => {
@@ -338,6 +361,16 @@ impl Session {
             items: results,
             ..Default::default()
         };
+        if !complete {
+            if !gone.is_empty() {
+                tracing::info!(
+                    cluster = %self.cluster,
+                    missing = gone.len(),
+                    "inventory not complete (the agent's watches have not all listed); nothing deleted"
+                );
+            }
+            return result;
+        }
         if gone.is_empty() {
             self.guard.release(&self.cluster);
             return result;
@@ -468,13 +501,14 @@ impl AgentSyncService for SyncApi {
             cluster,
             inventory: Vec::new(),
             namespaces: BTreeMap::new(),
+            namespaces_complete: false,
         };
         // Answers and the distributor's deltas share one outbox; a task drives the session.
         let (outbox, answers) = mpsc::channel(OUTBOX);
         if outbox.send(down(Down::Welcome(welcome))).await.is_err() {
             return Err(Status::cancelled("the agent went away"));
         }
-        self.distributor.connect(
+        let stream = self.distributor.connect(
             &session.cluster,
             outbox.clone(),
             hello.last_applied_revision,
@@ -505,15 +539,17 @@ impl AgentSyncService for SyncApi {
                         session.inventory(chunk).await.map(Down::Inventory)
                     }
                     Some(Up::Namespaces(inventory)) => {
-                        session.namespaces(inventory).await;
-                        distributor.namespaces(
-                            &session.cluster,
-                            session.namespaces.keys().cloned().collect(),
-                        );
+                        if session.namespaces(inventory).await {
+                            distributor.namespaces(
+                                &session.cluster,
+                                stream,
+                                session.namespaces.keys().cloned().collect(),
+                            );
+                        }
                         None
                     }
                     Some(Up::Ack(ack)) => {
-                        distributor.ack(&session.cluster, &ack);
+                        distributor.ack(&session.cluster, stream, &ack);
                         None
                     }
                     Some(Up::Hello(_)) => {
@@ -532,7 +568,7 @@ impl AgentSyncService for SyncApi {
                     break;
                 }
             }
-            distributor.disconnect(&session.cluster);
+            distributor.disconnect(&session.cluster, stream);
             tracing::info!("agent disconnected");
         });
         let output = tokio_stream::wrappers::ReceiverStream::new(answers);

@@ -182,3 +182,77 @@ pub fn service_route(group: &str, ns: &str, k: usize) -> tsbridge::proto::v1::Ap
         ..Default::default()
     }
 }
+
+/// GET `path` on an admin listener (`http://127.0.0.1:PORT`) over a bare HTTP/1.0 exchange:
+/// the status code and body, or `None` when nothing answers.
+pub async fn admin_get(admin_url: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    super::assert_loopback(admin_url);
+    let address = admin_url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(address).await.ok()?;
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((code, body.to_string()))
+}
+
+/// Every audit entry the MP behind `api` holds (up to 100,000), newest first.
+pub async fn audit_entries(api: &Clients) -> Vec<tsbridge::proto::v1::AuditEntry> {
+    let mut api = api.clone();
+    api.audit
+        .query(tsbridge::proto::v1::AuditQuery {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await
+        .expect("audit query")
+        .into_inner()
+        .entries
+}
+
+/// Starts `tsbridge agent` as cluster `name` (registered with `mp`) on the control plane
+/// `kube`, watching `watch_ns`, electing through the 4 s Lease `tsbridge-<name>` in `default`,
+/// with a 1 s delete grace and `extra` flags. Returns it and its admin URL.
+pub fn start_agent(
+    mp: &Mp,
+    kube: &super::cluster::Cluster,
+    name: &str,
+    watch_ns: &str,
+    extra: &[&str],
+) -> (ChildProcess, String) {
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut args: Vec<String> = [
+        "agent",
+        "--cluster",
+        name,
+        "--server",
+        &mp.url,
+        "--insecure",
+        "--token-file",
+        mp.token_file.to_str().expect("UTF-8"),
+        "--kubeconfig",
+        kube.kubeconfig.to_str().expect("UTF-8"),
+        "--watch-namespace",
+        watch_ns,
+        "--lease-namespace",
+        "default",
+        "--lease-name",
+        &format!("tsbridge-{name}"),
+        "--lease-duration",
+        "4s",
+        "--admin-listen",
+        &admin,
+        "--delete-grace",
+        "1s",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    args.extend(extra.iter().map(ToString::to_string));
+    let agent = ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+    (agent, format!("http://{admin}"))
+}

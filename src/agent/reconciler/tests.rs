@@ -1,0 +1,289 @@
+//! The reconciler's decisions, driven by events as the watches, the MP stream, leadership and
+//! the clock deliver them; what it sends is read from the stream's outbox.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::agent::upstream::MpEvent;
+use crate::agent::watch::{NamespaceEvent, WatchEvent, ours};
+
+/// A reconciler over our kinds, leading, with the status writes it makes.
+fn reconciler(resync: Duration) -> (Reconciler, mpsc::UnboundedReceiver<StatusWrite>) {
+    let (writes, written) = mpsc::unbounded_channel();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = AgentMetrics::register(&mut registry);
+    let settings = Settings {
+        cluster: "eu".into(),
+        server: "http://127.0.0.1:1".into(),
+        delete_grace: Duration::from_secs(10),
+        resync_interval: resync,
+    };
+    let mut reconciler = Reconciler::new(settings, ours(), writes, metrics);
+    reconciler.on_leading(true);
+    (reconciler, written)
+}
+
+fn index_of(reconciler: &Reconciler, kind: &str) -> usize {
+    reconciler
+        .watched
+        .iter()
+        .position(|w| w.resource.kind == kind)
+        .unwrap_or_else(|| panic!("{kind} is watched"))
+}
+
+fn tenant(name: &str) -> Box<DynamicObject> {
+    Box::new(
+        serde_json::from_value(json!({
+            "apiVersion": "tsb.tetrate.io/v2", "kind": "Tenant",
+            "metadata": {"name": name, "namespace": "config", "uid": format!("uid-{name}"),
+                         "generation": 1,
+                         "annotations": {"tsb.tetrate.io/organization": "acme"}},
+            "spec": {"displayName": name}
+        }))
+        .expect("a Tenant"),
+    )
+}
+
+/// Every watch but `except` lists nothing (complete and empty).
+fn list_all_but(reconciler: &mut Reconciler, except: &[usize]) {
+    for index in 0..reconciler.watched.len() {
+        if !except.contains(&index) {
+            reconciler.on_watch(WatchEvent::Relist(index));
+            reconciler.on_watch(WatchEvent::Listed(index));
+        }
+    }
+}
+
+fn connect(reconciler: &mut Reconciler) -> mpsc::Receiver<v1::AgentMessage> {
+    let (outbox, sent) = mpsc::channel(64);
+    reconciler.on_mp(MpEvent::Connected(outbox, v1::Welcome::default()));
+    sent
+}
+
+fn drain(sent: &mut mpsc::Receiver<v1::AgentMessage>) -> Vec<Up> {
+    let mut messages = Vec::new();
+    while let Ok(message) = sent.try_recv() {
+        messages.extend(message.message);
+    }
+    messages
+}
+
+fn inventories(messages: &[Up]) -> Vec<&v1::InventoryChunk> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Up::Inventory(chunk) => Some(chunk),
+            _ => None,
+        })
+        .collect()
+}
+
+fn namespace_lists(messages: &[Up]) -> Vec<&v1::NamespaceInventory> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Up::Namespaces(list) => Some(list),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_is_inventoried_until_every_watch_has_listed() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    list_all_but(&mut reconciler, &[tenants]);
+    // Connected while the Tenant watch is still listing: one of two tenants seen so far.
+    let mut sent = connect(&mut reconciler);
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.flush();
+    assert!(
+        drain(&mut sent).is_empty(),
+        "nothing may go up from a partial list"
+    );
+    assert_eq!(
+        reconciler.pending_lists(),
+        vec![
+            "tenants.tsb.tetrate.io".to_string(),
+            "namespaces".to_string()
+        ]
+    );
+
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("b")));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    let messages = drain(&mut sent);
+    let chunks = inventories(&messages);
+    assert_eq!(chunks.len(), 1, "{messages:?}");
+    assert!(chunks[0].last && chunks[0].complete);
+    assert_eq!(
+        chunks[0].items.len(),
+        2,
+        "both tenants: {:?}",
+        chunks[0].items
+    );
+    assert!(
+        namespace_lists(&messages).is_empty(),
+        "the namespaces have not listed yet"
+    );
+    assert_eq!(reconciler.pending_lists(), vec!["namespaces".to_string()]);
+}
+
+#[test]
+fn the_namespace_list_goes_up_whole_and_complete_and_changes_only_after_it() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let mut sent = connect(&mut reconciler);
+    reconciler.on_namespace(NamespaceEvent::Relist);
+    reconciler.on_namespace(NamespaceEvent::Seen("app".into(), BTreeMap::new()));
+    reconciler.on_namespace(NamespaceEvent::Deleted("gone".into()));
+    assert!(
+        drain(&mut sent).is_empty(),
+        "nothing before the list is complete"
+    );
+
+    reconciler.on_namespace(NamespaceEvent::Seen("other".into(), BTreeMap::new()));
+    reconciler.on_namespace(NamespaceEvent::Listed);
+    let messages = drain(&mut sent);
+    let lists = namespace_lists(&messages);
+    assert_eq!(lists.len(), 1, "{messages:?}");
+    assert!(lists[0].full && lists[0].complete);
+    let names: Vec<&str> = lists[0].upserts.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["app", "other"]);
+
+    // A re-list (after 410 Gone) keeps the MP's view until it is complete, then replaces it.
+    reconciler.on_namespace(NamespaceEvent::Relist);
+    reconciler.on_namespace(NamespaceEvent::Seen("app".into(), BTreeMap::new()));
+    assert!(
+        drain(&mut sent).is_empty(),
+        "a partial re-list says nothing"
+    );
+    reconciler.on_namespace(NamespaceEvent::Listed);
+    let messages = drain(&mut sent);
+    let lists = namespace_lists(&messages);
+    assert_eq!(lists.len(), 1);
+    assert!(lists[0].full && lists[0].complete && lists[0].upserts.len() == 1);
+
+    // Afterwards a change goes up alone.
+    reconciler.on_namespace(NamespaceEvent::Seen("new".into(), BTreeMap::new()));
+    let messages = drain(&mut sent);
+    let lists = namespace_lists(&messages);
+    assert!(lists.len() == 1 && !lists[0].full && lists[0].upserts[0].name == "new");
+
+    // On a new stream, the whole list again.
+    let mut sent = connect(&mut reconciler);
+    let messages = drain(&mut sent);
+    let lists = namespace_lists(&messages);
+    assert!(lists.len() == 1 && lists[0].full && lists[0].complete);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resync_waits_while_a_watch_relists() {
+    let (mut reconciler, _written) = reconciler(Duration::from_secs(60));
+    let tenants = index_of(&reconciler, "Tenant");
+    list_all_but(&mut reconciler, &[]);
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    let mut sent = connect(&mut reconciler);
+    let messages = drain(&mut sent);
+    let chunk = inventories(&messages)[0].clone();
+    reconciler.on_mp(MpEvent::Inventory(v1::InventoryResult {
+        inventory_id: chunk.inventory_id,
+        ..Default::default()
+    }));
+    drain(&mut sent);
+
+    // The watch re-lists (410 Gone) across the resync time: no inventory until it is done.
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    tokio::time::advance(Duration::from_secs(61)).await;
+    reconciler.on_tick();
+    assert!(inventories(&drain(&mut sent)).is_empty());
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    reconciler.on_tick();
+    let messages = drain(&mut sent);
+    let chunks = inventories(&messages);
+    assert!(chunks.len() == 1 && chunks[0].complete && chunks[0].items.len() == 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_standby_that_takes_over_does_not_call_the_mp_unavailable_at_once() {
+    let (mut reconciler, mut written) = reconciler(Duration::ZERO);
+    reconciler.on_leading(false);
+    let tenants = index_of(&reconciler, "Tenant");
+    list_all_but(&mut reconciler, &[]);
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    // A standby for far longer than the grace, then the leader.
+    tokio::time::advance(MP_GRACE * 10).await;
+    reconciler.on_leading(true);
+    reconciler.on_tick();
+    reconciler.flush();
+    assert!(
+        written.try_recv().is_err(),
+        "no status before the MP had a chance"
+    );
+    // Renewals repeat `true`: the grace keeps running.
+    tokio::time::advance(MP_GRACE / 2).await;
+    reconciler.on_leading(true);
+    tokio::time::advance(MP_GRACE / 2).await;
+    reconciler.on_tick();
+    reconciler.flush();
+    let write = written.try_recv().expect("the MP is unavailable now");
+    let status = write.status.expect("a status");
+    assert_eq!(
+        ready_of(Some(&status)),
+        Some((ConditionStatus::False, Reason::ManagementPlaneUnavailable))
+    );
+}
+
+#[test]
+fn provisional_counts_keep_the_status_shown_for_the_same_etag() {
+    let (mut reconciler, mut written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    list_all_but(&mut reconciler, &[tenants]);
+    let mut shown = tenant("a");
+    let tsb = json!({"fqn": "organizations/acme/tenants/a", "etag": "\"e1\"", "status": "READY",
+                     "lastEvent": "XCP_APPLIED", "clusters": {"applied": 2, "targeted": 2}});
+    shown.data["status"] = json!({"observedGeneration": 1, "tsb": tsb});
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    reconciler.on_watch(WatchEvent::Seen(tenants, shown));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    let key = reconciler.by_fqn["organizations/acme/tenants/a"].clone();
+    let tracked = &reconciler.objects[&key];
+    let low = v1::ObjectState {
+        status: "ACCEPTED".into(),
+        last_event: "XCP_ACCEPTED".into(),
+        clusters_applied: 0,
+        clusters_targeted: 0,
+        provisional: true,
+    };
+    let PushState::Accepted(kept) =
+        tracked.accepted("organizations/acme/tenants/a", "\"e1\"", Some(&low))
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(kept.clusters.applied, 2, "the shown counts stay");
+    // Another etag (the object changed), or final counts: the MP's answer is taken.
+    let PushState::Accepted(new) =
+        tracked.accepted("organizations/acme/tenants/a", "\"e2\"", Some(&low))
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(new.clusters.targeted, 0);
+    let last = v1::ObjectState {
+        provisional: false,
+        ..low
+    };
+    let PushState::Accepted(last) =
+        tracked.accepted("organizations/acme/tenants/a", "\"e1\"", Some(&last))
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(last.clusters.targeted, 0);
+    assert!(written.try_recv().is_err());
+}
