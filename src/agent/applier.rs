@@ -134,6 +134,17 @@ impl From<String> for Refusal {
 
 /// Applies in flight at once within one revision.
 const APPLY_CONCURRENCY: usize = 16;
+/// Kept objects named in a prune hold.
+const HOLD_EXAMPLES: usize = 20;
+
+/// The mass-prune guard (`--prune-guard-share`, `--prune-guard-min`).
+#[derive(Debug, Clone, Copy)]
+pub struct PruneGuard {
+    /// Share (0–1) of the owned objects above which a full resync's prune is held.
+    pub share: f64,
+    /// Prunes of fewer objects always proceed.
+    pub min: usize,
+}
 
 struct Applier {
     client: kube::Client,
@@ -149,6 +160,7 @@ struct Applier {
     errors: Vec<v1::ObjectError>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
+    guard: PruneGuard,
 }
 
 impl Applier {
@@ -350,10 +362,11 @@ impl Applier {
         if !delta.last {
             return None;
         }
+        let mut prune_held = None;
         if let Some(full) = self.full.take() {
             self.desired.retain(|k, _| full.contains(k));
             self.live = None;
-            self.prune(&full).await;
+            prune_held = self.prune(&full, delta.confirm_prune).await;
         }
         *self
             .position
@@ -364,43 +377,73 @@ impl Applier {
             revision: delta.revision,
             errors: std::mem::take(&mut self.errors),
             checksum: delta.checksum,
+            prune_held,
         })
     }
 
     /// Deletes owned objects of this cluster that the complete desired set does not list.
     /// Compared by API group, not version: one object served at two versions is one object.
-    async fn prune(&mut self, wanted: &BTreeSet<Key>) {
+    /// A prune of too large a share of them is held (unless `confirmed`) and returned.
+    async fn prune(&mut self, wanted: &BTreeSet<Key>, confirmed: bool) -> Option<v1::PruneHold> {
         let wanted: BTreeSet<Id> = wanted.iter().map(id_of).collect();
         let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
+        let mut owned = 0;
+        let mut unwanted: Vec<Key> = Vec::new();
         for resource in self.kinds.clone() {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
             let Ok(list) = api.list(&ListParams::default().labels(&selector)).await else {
                 continue;
             };
             for live in list {
-                let namespace = live.metadata.namespace.clone().unwrap_or_default();
-                let name = live.metadata.name.clone().unwrap_or_default();
-                let id = (
-                    resource.group.clone(),
-                    resource.kind.clone(),
-                    namespace.clone(),
-                    name.clone(),
-                );
-                if wanted.contains(&id) {
-                    continue;
-                }
+                owned += 1;
                 let key = (
                     resource.api_version.clone(),
                     resource.kind.clone(),
-                    namespace,
-                    name,
+                    live.metadata.namespace.clone().unwrap_or_default(),
+                    live.metadata.name.clone().unwrap_or_default(),
                 );
-                match self.remove(&key).await {
-                    Ok(()) => tracing::info!(?key, "pruned"),
-                    Err(message) => tracing::warn!(?key, %message, "prune failed"),
+                if !wanted.contains(&id_of(&key)) {
+                    unwanted.push(key);
                 }
             }
         }
+        let hold = !confirmed
+            && crate::model::guard::exceeds(
+                unwanted.len(),
+                owned,
+                self.guard.share,
+                self.guard.min,
+            );
+        if hold {
+            let message = format!(
+                "PruneHeld: the full resync from the management plane would delete {} of the {owned} \
+                 generated objects in cluster {}, over the mass-prune limit of {:.0}% \
+                 (--prune-guard-share); they are kept. If the management plane's state is right, \
+                 run `tsbridge ctl cluster confirm-deletions {}`",
+                unwanted.len(),
+                self.cluster,
+                self.guard.share * 100.0,
+                self.cluster
+            );
+            tracing::warn!(kept = unwanted.len(), owned, "{message}");
+            self.metrics
+                .prune_held
+                .set(i64::try_from(unwanted.len()).unwrap_or(i64::MAX));
+            return Some(v1::PruneHold {
+                count: u32::try_from(unwanted.len()).unwrap_or(u32::MAX),
+                owned: u32::try_from(owned).unwrap_or(u32::MAX),
+                examples: unwanted.iter().take(HOLD_EXAMPLES).map(proto_key).collect(),
+                message,
+            });
+        }
+        self.metrics.prune_held.set(0);
+        for key in unwanted {
+            match self.remove(&key).await {
+                Ok(()) => tracing::info!(?key, "pruned"),
+                Err(message) => tracing::warn!(?key, %message, "prune failed"),
+            }
+        }
+        None
     }
 
     /// A watched owned object differs from what the MP wants (or is gone): apply it again.
@@ -468,6 +511,7 @@ pub fn spawn(
     kinds: Vec<ApiResource>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
+    guard: PruneGuard,
     shutdown: &Shutdown,
 ) -> mpsc::Sender<ApplierEvent> {
     let (events, mut receiver) = mpsc::channel::<ApplierEvent>(1024);
@@ -483,6 +527,7 @@ pub fn spawn(
         errors: Vec::new(),
         position,
         metrics,
+        guard,
     };
     shutdown.spawn(tracing::info_span!("applier"), async move {
         loop {

@@ -63,6 +63,14 @@ pub struct Args {
     /// is one update.
     #[arg(long, env = "TSBRIDGE_DELETE_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub delete_grace: Duration,
+    /// Hold the prune of a full resync from the management plane that would delete more than
+    /// this share (0–1) of the generated objects this cluster holds, until an admin confirms it
+    /// (`tsbridge ctl cluster confirm-deletions`); 0 turns the guard off.
+    #[arg(long, env = "TSBRIDGE_PRUNE_GUARD_SHARE", default_value_t = 0.5)]
+    pub prune_guard_share: f64,
+    /// Prunes of fewer objects than this always proceed.
+    #[arg(long, env = "TSBRIDGE_PRUNE_GUARD_MIN", default_value_t = 5)]
+    pub prune_guard_min: usize,
     /// Namespace of the leader-election Lease.
     #[arg(
         long,

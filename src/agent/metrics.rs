@@ -21,6 +21,8 @@ pub struct AgentMetrics {
     pub held: Gauge,
     /// Generated objects edited or deleted in the cluster and put back.
     pub drift_reverted: Counter,
+    /// Generated objects a full resync would have pruned, kept by the mass-prune guard.
+    pub prune_held: Gauge,
 }
 
 impl AgentMetrics {
@@ -32,6 +34,7 @@ impl AgentMetrics {
             push_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             held: Gauge::default(),
             drift_reverted: Counter::default(),
+            prune_held: Gauge::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -58,6 +61,11 @@ impl AgentMetrics {
             "drift_reverted",
             "Generated objects edited or deleted in the cluster and put back",
             metrics.drift_reverted.clone(),
+        );
+        sub.register(
+            "prune_held",
+            "Generated objects a full resync would prune, kept until an admin confirms",
+            metrics.prune_held.clone(),
         );
         metrics
     }

@@ -155,6 +155,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         istio_kinds,
         position.clone(),
         metrics.clone(),
+        applier::PruneGuard {
+            share: args.prune_guard_share,
+            min: args.prune_guard_min,
+        },
         &shutdown,
     );
     watch::spawn_owned(&client, &watched, &args.cluster, applier.clone(), &shutdown);

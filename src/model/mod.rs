@@ -17,6 +17,7 @@
 
 pub mod diagnostic;
 pub mod fqn;
+pub mod guard;
 pub mod kind;
 pub mod metadata;
 pub mod object;

@@ -111,6 +111,12 @@ struct Link {
     edges: BTreeMap<String, EdgeState>,
     /// Next send must be a full resync.
     needs_full: bool,
+    /// The revision of the last full resync sent.
+    last_full: u64,
+    /// The agent held that full resync's prune (its mass-prune guard).
+    held_prune: Option<v1::PruneHold>,
+    /// An admin confirmed the held prune: the next full resync says so.
+    confirm_prune: bool,
     /// Namespaces changed or the stream (re)opened: re-translate the whole cluster.
     stale: bool,
     /// Resolution of the last whole translation (reused by incremental ones).
@@ -307,11 +313,31 @@ impl Distributor {
                 return;
             };
             let mut updates = link.acknowledged(ack);
+            if ack.revision == link.last_full {
+                link.held_prune.clone_from(&ack.prune_held);
+            }
             state.unheard.remove(cluster);
             updates.extend(warm_up(&mut state, false));
             updates
         };
         self.send_status_updates(&updates);
+    }
+
+    /// Confirms the prune `cluster`'s agent held: a full resync that may prune follows.
+    /// Returns how many objects it held, or `None` when it holds none (on this replica).
+    pub fn confirm_prune(&self, cluster: &str) -> Option<u32> {
+        let count = {
+            let mut state = self.lock();
+            let link = state.links.get_mut(cluster)?;
+            let held = link.held_prune.take()?;
+            link.confirm_prune = true;
+            link.needs_full = true;
+            link.stale = true;
+            link.resolution = None;
+            held.count
+        };
+        self.wake.notify_one();
+        Some(count)
     }
 
     /// Per-cluster edge states of `fqn` in the clusters this replica serves.
@@ -879,6 +905,7 @@ fn recompute(
         outbox.send(Down::Delta(v1::Delta {
             revision,
             full,
+            confirm_prune: full && link.confirm_prune,
             upserts: chunk_upserts,
             removals: chunk_removals,
             last,
@@ -918,6 +945,10 @@ fn recompute(
     );
     link.revision = revision;
     link.checksum = checksum;
+    if full {
+        link.last_full = revision;
+        link.confirm_prune = false;
+    }
     link.needs_full = false;
     reported.extend(settled);
     reported

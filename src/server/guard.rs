@@ -30,16 +30,7 @@ pub struct DeletionGuard {
     held: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
 }
 
-/// True when deleting `gone` of `originated` objects needs confirmation.
-pub fn exceeds(gone: usize, originated: usize, share: f64, min: usize) -> bool {
-    if share <= 0.0 || gone < min.max(1) {
-        return false;
-    }
-    // Integer-exact: gone / originated > share.
-    #[allow(clippy::cast_precision_loss)]
-    let ratio = gone as f64 / originated.max(1) as f64;
-    ratio > share
-}
+pub use crate::model::guard::exceeds;
 
 impl DeletionGuard {
     /// A guard with these settings.
@@ -94,19 +85,6 @@ impl DeletionGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn large_shares_are_held_small_ones_pass() {
-        assert!(exceeds(6, 10, 0.5, 5));
-        assert!(
-            !exceeds(5, 10, 0.5, 5),
-            "exactly half is not more than half"
-        );
-        assert!(!exceeds(4, 4, 0.5, 5), "below the minimum count");
-        assert!(!exceeds(60, 100, 0.0, 5), "share 0 turns the guard off");
-        assert!(exceeds(60, 100, 0.5, 5));
-        assert!(!exceeds(5, 100, 0.5, 5));
-    }
 
     #[test]
     fn a_hold_is_kept_until_taken_or_released() {

@@ -174,6 +174,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         engine: engine.clone(),
         auth,
         guard,
+        distributor: distributor.clone(),
     };
     health
         .set_serving::<ConfigServiceServer<services::config::ConfigApi>>()

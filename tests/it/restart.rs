@@ -21,7 +21,9 @@ use crate::agent::{await_ready, flux_apply};
 use crate::crds::{dynamic_api, install_crds};
 use crate::distribute::{create_namespace, delete_namespace, direct_hierarchy, owned_versions};
 use crate::support::cluster::Cluster;
-use crate::support::mp::{Clients, Mp, admin_get, audit_entries, register_cluster, start_agent};
+use crate::support::mp::{
+    Clients, Mp, admin_get, audit_entries, register_cluster, service_route, start_agent,
+};
 use crate::support::process::ChildProcess;
 use crate::support::wait::eventually;
 use crate::support::{random_suffix, repo_path};
@@ -725,4 +727,119 @@ async fn the_mp_acts_only_on_complete_inventories_and_namespace_lists() {
             .is_some_and(|k| k.kind == "VirtualService" && k.namespace == "app")),
         "{deltas:?}"
     );
+}
+
+/// Applies `object` (a CR as Git holds it) through the MP's API.
+async fn api_apply(api: &Clients, object: &Value) {
+    let converted = tsbridge::k8s::convert::to_resource(
+        object,
+        &tsbridge::model::metadata::StripRules::default(),
+    )
+    .expect("converts");
+    let tsbridge::model::Converted::Resource { resource, .. } = converted else {
+        panic!("not a resource: {converted:?}")
+    };
+    let mut api = api.clone();
+    api.config
+        .apply(v1::ApplyRequest {
+            resource: Some(tsbridge::proto::convert::resource_to_proto(&resource)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("applying {}: {e}", resource.fqn));
+}
+
+/// An MP started on an empty store (a lost or wrong database) sends the cluster a full resync
+/// that lists nothing: the agent keeps its generated objects, says so (audit, metric), and
+/// prunes them only when an admin confirms.
+#[tokio::test]
+#[ignore = "needs kube-apiserver"]
+async fn a_full_resync_that_would_prune_most_of_a_cluster_is_held_until_confirmed() {
+    let suffix = random_suffix();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = |name: &str| format!("sqlite:{}", dir.path().join(name).display());
+    let mut mp = Mp::start(&store("first.db"), dir.path(), &[]).await;
+    let api = mp.clients(&mp.token).await;
+    let kube = Cluster::attach("cluster-c");
+    let client = kube.client().await;
+    install_crds(&client).await;
+    let name = format!("cluster-c-p{suffix}");
+    let app = format!("prune-{suffix}");
+    create_namespace(&client, &app).await;
+    let mut admin = api.clone();
+    register_cluster(&mut admin, &name, "organizations/acme").await;
+    let (mut agent, agent_admin) = start_agent(&mp, &kube, &name, &app, &[]);
+    let tenant = format!("p-{suffix}");
+    for object in &crate::distribute::hierarchy(&tenant, &[format!("*/{app}")]) {
+        api_apply(&api, object).await;
+    }
+    // ServiceRoutes too, so the cluster holds more than the guard's minimum.
+    let group = format!("organizations/acme/tenants/{tenant}/workspaces/ws/trafficgroups/tg");
+    for k in 0..5 {
+        admin
+            .config
+            .apply(service_route(&group, &app, k))
+            .await
+            .unwrap_or_else(|e| panic!("route {k}: {e}"));
+    }
+    let held = eventually("the generated objects", WAIT, || async {
+        let owned = owned_versions(&client, &name).await.ok()?;
+        (owned
+            .keys()
+            .filter(|k| k.starts_with("VirtualService/"))
+            .count()
+            == 5)
+            .then_some(owned.len())
+    })
+    .await;
+    assert!(held > 10, "{held} generated objects");
+
+    // The MP comes back on an empty store; the cluster is registered again.
+    mp.restart_on(&store("empty.db")).await;
+    let api = mp.clients(&mp.token).await;
+    let mut admin = api.clone();
+    register_cluster(&mut admin, &name, "organizations/acme").await;
+    let audited = eventually("the held prune to be audited", WAIT, || async {
+        let entries = audit_entries(&api).await;
+        entries.into_iter().find(|e| e.operation == "prune-held")
+    })
+    .await;
+    assert!(
+        audited
+            .message
+            .contains(&format!("confirm-deletions {name}")),
+        "{}",
+        audited.message
+    );
+    let (_, metrics) = admin_get(&agent_admin, "/metrics").await.expect("metrics");
+    assert!(
+        metrics.contains(&format!("tsbridge_agent_prune_held {held}")),
+        "{metrics}"
+    );
+    assert_eq!(
+        owned_versions(&client, &name).await.expect("list").len(),
+        held,
+        "every generated object is kept"
+    );
+
+    // Confirmed, the agent prunes them.
+    let confirmed = admin
+        .clusters
+        .confirm_deletions(v1::ConfirmDeletionsRequest {
+            cluster: name.clone(),
+        })
+        .await
+        .expect("confirm")
+        .into_inner();
+    assert_eq!(confirmed.prune_confirmed as usize, held);
+    eventually("the confirmed prune", WAIT, || async {
+        owned_versions(&client, &name)
+            .await
+            .ok()?
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    agent.kill();
+    delete_namespace(&client, &app).await;
 }

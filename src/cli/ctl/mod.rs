@@ -365,14 +365,21 @@ async fn cluster(
                 .into_inner(),
         ],
         ClusterCommand::ConfirmDeletions { name } => {
-            let deleted = client
+            let confirmed = client
                 .clusters
-                .confirm_deletions(v1::ConfirmDeletionsRequest { cluster: name })
+                .confirm_deletions(v1::ConfirmDeletionsRequest {
+                    cluster: name.clone(),
+                })
                 .await?
-                .into_inner()
-                .deleted;
-            for fqn in &deleted {
+                .into_inner();
+            for fqn in &confirmed.deleted {
                 println!("deleted {fqn}");
+            }
+            if confirmed.prune_confirmed > 0 {
+                println!(
+                    "confirmed: the agent of {name} prunes {} generated objects on the next full resync",
+                    confirmed.prune_confirmed
+                );
             }
             return Ok(());
         }

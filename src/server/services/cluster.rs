@@ -20,6 +20,8 @@ pub struct ClusterApi {
     pub auth: Authenticator,
     /// Held mass deletions, released by `confirm_deletions`.
     pub guard: crate::server::guard::DeletionGuard,
+    /// Held prunes of agents, released by `confirm_deletions` too.
+    pub distributor: crate::server::distribute::Distributor,
 }
 
 fn cluster_to_proto(record: ClusterRecord) -> v1::Cluster {
@@ -192,12 +194,15 @@ impl ClusterService for ClusterApi {
         let actor = self.admin(&request, "confirm-deletions").await?;
         let cluster = request.into_inner().cluster;
         let record = self.cluster(&cluster).await?;
-        let held = self.guard.take(&cluster).ok_or_else(|| {
-            to_status(Error::NotFound(format!(
+        let held = self.guard.take(&cluster);
+        let prune_confirmed = self.distributor.confirm_prune(&cluster);
+        if held.is_none() && prune_confirmed.is_none() {
+            return Err(to_status(Error::NotFound(format!(
                 "held deletions of cluster {cluster} (none are held on this replica; they are \
-                 reported again when the agent next sends its inventory)"
-            )))
-        })?;
+                 reported again when the agent next sends its inventory or holds a prune)"
+            ))));
+        }
+        let held = held.unwrap_or_default();
         let as_cluster = crate::server::auth::Actor::Cluster {
             name: record.name.clone(),
             grants: record
@@ -213,12 +218,16 @@ impl ClusterService for ClusterApi {
             "confirm-deletions",
             "",
             format!(
-                "confirmed {} held deletions of cluster {cluster}",
-                deleted.len()
+                "confirmed {} held deletions and {} held prunes of cluster {cluster}",
+                deleted.len(),
+                prune_confirmed.unwrap_or_default()
             ),
         )
         .await?;
-        Ok(Response::new(v1::ConfirmDeletionsResponse { deleted }))
+        Ok(Response::new(v1::ConfirmDeletionsResponse {
+            deleted,
+            prune_confirmed: prune_confirmed.unwrap_or_default(),
+        }))
     }
 
     async fn create_token(

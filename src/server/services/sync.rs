@@ -236,6 +236,18 @@ impl Session {
         }
     }
 
+    /// The agent kept generated objects a full resync would have pruned: say so where an
+    /// admin looks (the audit, the log) until `confirm-deletions` releases them.
+    async fn prune_held(&self, hold: &v1::PruneHold) {
+        tracing::warn!(cluster = %self.cluster, kept = hold.count, owned = hold.owned, message = %hold.message, "prune held by the agent");
+        let mut entry = self.engine.audit_entry(&self.actor, "prune-held", "", "");
+        entry.outcome = "held".into();
+        entry.message = hold.message.clone();
+        if let Err(error) = self.engine.store().append_audit(entry).await {
+            tracing::warn!(%error, "audit of a held prune failed");
+        }
+    }
+
     /// Records the cluster's namespaces (distribution resolves selectors against them).
     /// Returns true when they are known completely, so distribution may use them.
     async fn namespaces(&mut self, inventory: v1::NamespaceInventory) -> bool {
@@ -549,6 +561,9 @@ impl AgentSyncService for SyncApi {
                         None
                     }
                     Some(Up::Ack(ack)) => {
+                        if let Some(hold) = &ack.prune_held {
+                            session.prune_held(hold).await;
+                        }
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }

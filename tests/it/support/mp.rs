@@ -128,6 +128,19 @@ impl Mp {
         self.wait_ready().await;
     }
 
+    /// Starts it again on another store (same ports and token file): an MP whose store was
+    /// replaced, e.g. restored from an empty or old backup.
+    pub async fn restart_on(&mut self, store: &str) {
+        let at = self
+            .args
+            .iter()
+            .position(|a| a == "--store")
+            .expect("--store is set");
+        self.args[at + 1] = store.to_string();
+        self.store = store.to_string();
+        self.restart().await;
+    }
+
     /// Clients authenticated with `token`.
     pub async fn clients(&self, token: &str) -> Clients {
         clients(&self.url, Some(token)).await
