@@ -32,6 +32,15 @@ use tsbridge::proto::v1;
 const WAIT: Duration = Duration::from_secs(60);
 /// ServiceRoutes on top of the every-kind fixture: "many CRs".
 const ROUTES: usize = 30;
+/// The last of them change all through the restarts (the load); the rest must not move.
+const CHURNED: std::ops::Range<usize> = 25..30;
+
+/// Whether `key` (a generated object, a CR or an FQN) belongs to a churned ServiceRoute.
+fn churned(key: &str) -> bool {
+    CHURNED
+        .into_iter()
+        .any(|k| key.contains(&format!("route-{k}-")) || key.ends_with(&format!("/route-{k}")))
+}
 
 struct Side {
     name: String,
@@ -74,7 +83,10 @@ fn differences(
     now: &BTreeMap<String, String>,
 ) -> Vec<String> {
     let mut lines = Vec::new();
-    for (key, version) in expected {
+    let expected: BTreeMap<&String, &String> =
+        expected.iter().filter(|(k, _)| !churned(k)).collect();
+    let now: BTreeMap<&String, &String> = now.iter().filter(|(k, _)| !churned(k)).collect();
+    for (key, version) in &expected {
         match now.get(key) {
             None => lines.push(format!("{side}: {key} missing")),
             Some(v) if v != version => lines.push(format!("{side}: {key} rewritten")),
@@ -351,6 +363,69 @@ fn drift_reverts(agent: &Agent) -> Vec<String> {
         .collect()
 }
 
+/// Changes the churned ServiceRoutes (their subset's version label) every 250 ms, as Flux
+/// would, until stopped; returns the last version written.
+fn churn(rig: &Rig) -> (Arc<AtomicBool>, tokio::task::JoinHandle<usize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let client = rig.eu.client.clone();
+    let ns = rig.config_ns.clone();
+    let routes: Vec<Value> = rig
+        .config
+        .iter()
+        .filter(|o| {
+            o["kind"] == "ServiceRoute"
+                && churned(&format!(
+                    "/{}",
+                    o["metadata"]["name"].as_str().unwrap_or_default()
+                ))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(routes.len(), CHURNED.len());
+    let task = tokio::spawn(async move {
+        let mut version = 1;
+        while !stopped.load(Ordering::SeqCst) && version < 400 {
+            version += 1;
+            for route in &routes {
+                let mut route = route.clone();
+                route["spec"]["subsets"][0]["labels"]["version"] = json!(format!("v{version}"));
+                flux_apply(&client, &ns, &route).await;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        version
+    });
+    (stop, task)
+}
+
+/// The version label of the churned routes' generated DestinationRules in `side`.
+async fn churned_versions(rig: &Rig, side: &Side) -> BTreeMap<String, Value> {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+    let rules: Api<DynamicObject> = Api::namespaced_with(
+        side.client.clone(),
+        &rig.app,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("networking.istio.io", "v1", "DestinationRule"),
+            "destinationrules",
+        ),
+    );
+    let selector = format!("tsbridge.io/cluster={}", side.name);
+    rules
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .expect("DestinationRules")
+        .into_iter()
+        .filter(|r| churned(r.metadata.name.as_deref().unwrap_or_default()))
+        .map(|r| {
+            (
+                r.metadata.name.clone().unwrap_or_default(),
+                r.data["spec"]["subsets"][0]["labels"]["version"].clone(),
+            )
+        })
+        .collect()
+}
+
 fn random_pause(max_ms: u64) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=max_ms))
 }
@@ -387,6 +462,7 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
         before.eu.len()
     );
     let (stop, sampler) = rig.sampler(&before);
+    let (stop_churn, churner) = churn(&rig);
     let mut reverts = Vec::new();
 
     // Five rolling restarts of eu's agent: the Lease is handed over at once, the new process
@@ -417,6 +493,8 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
         tokio::time::sleep(Duration::from_millis(500) + random_pause(1000)).await;
     }
 
+    stop_churn.store(true, Ordering::SeqCst);
+    let version = churner.await.expect("churn");
     let after = rig.settled().await;
     stop.store(true, Ordering::SeqCst);
     let (seen, samples) = sampler.await.expect("sampler");
@@ -438,7 +516,7 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
     let written: Vec<String> = before
         .crs
         .iter()
-        .filter(|(name, was)| after.crs.get(*name) != Some(was))
+        .filter(|(name, was)| !churned(name) && after.crs.get(*name) != Some(was))
         .map(|(name, (_, status))| {
             format!(
                 "{name}: {status} -> {:?}",
@@ -455,6 +533,8 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
         .audit
         .iter()
         .filter(|e| !before.audit.contains(e))
+        // The churn's own applies are audited; nothing else (no delete, no hold).
+        .filter(|e| !(e.contains(" apply ") && churned(e.split(' ').nth(2).unwrap_or_default())))
         .collect();
     assert!(audited.is_empty(), "the MP audited changes: {audited:?}");
     assert!(
@@ -462,6 +542,19 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
         "drift that was none was reverted:\n{}",
         reverts.join("\n")
     );
+    // The changes made through it all arrived whole, in both clusters.
+    assert!(version > 5, "the churn wrote only {version} versions");
+    for side in [&rig.eu, &rig.us] {
+        let versions = churned_versions(&rig, side).await;
+        assert_eq!(versions.len(), CHURNED.len(), "{versions:?}");
+        assert!(
+            versions
+                .values()
+                .all(|v| *v == json!(format!("v{version}"))),
+            "{}: not every churned route carries v{version}: {versions:?}",
+            side.name
+        );
+    }
 
     terminate(&mut standby).await;
     terminate(&mut us_agent).await;
