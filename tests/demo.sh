@@ -33,7 +33,55 @@ if [[ "${1:-up}" == down ]]; then
   for c in "${clusters[@]}"; do REALK8S_NAME=$c tests/realk8s.sh down; done
   exit 0
 fi
-[[ "${1:-up}" == up ]] || { echo "usage: $0 [up|down]" >&2; exit 2; }
+
+# Every generated Istio object in every demo cluster as "cluster kind/ns/name resourceVersion".
+generated_objects() {
+  local c
+  for c in "${clusters[@]}"; do
+    eval "$(REALK8S_NAME=$c tests/realk8s.sh env)"
+    for kind in networking.istio.io/v1/virtualservices networking.istio.io/v1/destinationrules \
+      networking.istio.io/v1/gateways networking.istio.io/v1/sidecars \
+      networking.istio.io/v1/serviceentries security.istio.io/v1/peerauthentications \
+      security.istio.io/v1/authorizationpolicies; do
+      curl -fsS --cacert "$REALK8S_CA_CERT" -H "Authorization: Bearer $(cat "$REALK8S_ADMIN_TOKEN_FILE")" \
+        "$REALK8S_API_URL/apis/$kind?labelSelector=tsbridge.io%2Fmanaged-by%3Dtsbridge" |
+        python3 -c 'import json,sys
+for o in json.load(sys.stdin)["items"]:
+    m = o["metadata"]
+    print(sys.argv[1], o["kind"] + "/" + m["namespace"] + "/" + m["name"], m["resourceVersion"])' "$c"
+    done
+  done | sort
+}
+
+# `tests/demo.sh restart-agent CLUSTER`: a rolling restart of one agent (SIGTERM, started again
+# at once, as a chart upgrade does), then what it changed: nothing (docs/restarts.md).
+if [[ "${1:-up}" == restart-agent ]]; then
+  c="${2:?usage: $0 restart-agent demo-east|demo-west}"
+  [[ -f "$state/agent-$c.cmd" ]] || { echo "no demo agent for $c; run tests/demo.sh first" >&2; exit 1; }
+  tsbridge="$CARGO_TARGET_DIR/debug/tsbridge"
+  ctl=("$tsbridge" ctl --server "http://127.0.0.1:$mp_port" --token-file "$state/admin.token")
+  before="$(generated_objects)"
+  audit_before="$("${ctl[@]}" audit --limit 100000 | wc -l)"
+  pid="$(cat "$state/agent-$c.pid")"
+  kill "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  bash -c "$(cat "$state/agent-$c.cmd") >>'$state/agent-$c.log' 2>&1 & echo \$! >'$state/agent-$c.pid'"
+  admin="$(cat "$state/agent-$c.admin")"
+  for _ in $(seq 1 100); do
+    curl -fsS "http://$admin/ready" >/dev/null 2>&1 && break
+    curl -sS "http://$admin/ready" 2>/dev/null | grep -q waiting && curl -sS "http://$admin/ready"; echo
+    sleep 0.1
+  done
+  setup_log "agent of $c restarted and ready; watching for 5 s"
+  sleep 5
+  after="$(generated_objects)"
+  audit_after="$("${ctl[@]}" audit --limit 100000 | wc -l)"
+  changed="$(diff <(echo "$before") <(echo "$after") | grep -c '^[<>]' || true)"
+  echo "generated objects in every cluster: $(wc -l <<<"$before") before, $(wc -l <<<"$after") after, $changed lines differ (resourceVersion included)"
+  echo "audit entries: $audit_before before, $audit_after after"
+  exit 0
+fi
+[[ "${1:-up}" == up ]] || { echo "usage: $0 [up|down|restart-agent CLUSTER]" >&2; exit 2; }
 
 setup_log "set-up: packages, toolchains, control-plane binaries (cold: ~10-25 min, warm: seconds)"
 setup_all
@@ -105,13 +153,17 @@ contexts: [{name: $c, context: {cluster: $c, user: tsbridge-agent}}]
 current-context: $c
 KUBECONFIG
   # Loopback demo: the agent speaks plaintext to the MP and acts for its cluster with the admin
-  # token; production agents use mTLS client certificates (docs/install.md).
-  "$tsbridge" agent --cluster "$c" --server "http://127.0.0.1:$mp_port" --insecure \
-    --token-file "$state/admin.token" --kubeconfig "$state/agent-$c.kubeconfig" \
-    --lease-namespace tsbridge-system --identity "$c-agent" --admin-listen 127.0.0.1:0 \
-    --webhook-listen "127.0.0.1:$webhook_port" --webhook-cert "$state/webhook-$c/tls.crt" \
-    --webhook-key "$state/webhook-$c/tls.key" \
-    --delete-grace 2s >"$state/agent-$c.log" 2>&1 &
+  # token; production agents use mTLS client certificates (docs/install.md). The command is kept
+  # for `tests/demo.sh restart-agent`.
+  agent_admin="127.0.0.1:$((webhook_port + 100))"
+  echo "$agent_admin" >"$state/agent-$c.admin"
+  agent_cmd=("$tsbridge" agent --cluster "$c" --server "http://127.0.0.1:$mp_port" --insecure
+    --token-file "$state/admin.token" --kubeconfig "$state/agent-$c.kubeconfig"
+    --lease-namespace tsbridge-system --identity "$c-agent" --admin-listen "$agent_admin"
+    --webhook-listen "127.0.0.1:$webhook_port" --webhook-cert "$state/webhook-$c/tls.crt"
+    --webhook-key "$state/webhook-$c/tls.key" --delete-grace 2s)
+  printf '%q ' "${agent_cmd[@]}" >"$state/agent-$c.cmd"
+  "${agent_cmd[@]}" >"$state/agent-$c.log" 2>&1 &
   echo $! >"$state/agent-$c.pid"
 done
 
@@ -159,6 +211,7 @@ tsbridge local environment is up.
   management plane  grpc http://127.0.0.1:$mp_port   admin http://127.0.0.1:$admin_port/ready
                     log $state/mp.log   admin token $state/admin.token
   agents            logs $state/agent-demo-east.log, $state/agent-demo-west.log
+                    ready: curl http://$(cat "$state/agent-demo-east.admin")/ready (names the watches still listing)
                     installed with the Helm chart (release tsbridge, namespace tsbridge-system);
                     each runs with its chart ServiceAccount's token: $state/agent-<cluster>.kubeconfig
   CR status (demo-east, namespace bookinfo-config; the Helm release is the "Git" side):
@@ -175,6 +228,9 @@ tsbridge local environment is up.
     ${ctl[*]} status organizations/acme/tenants/payments
     ${ctl[*]} audit --fqn-prefix organizations/acme
     $tsbridge validate tests/fixtures/crs/every-kind.yaml
+  restarts change nothing (docs/restarts.md): restart an agent, then compare every generated
+  object (resourceVersion included) and the audit:
+    tests/demo.sh restart-agent demo-east
 MSG
 for c in "${clusters[@]}"; do
   cat <<MSG
