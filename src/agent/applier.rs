@@ -80,11 +80,14 @@ fn id_of(key: &Key) -> Id {
     )
 }
 
-/// True when the live object already holds what `desired` wants: no apply needed. The same
-/// test judges drift.
+/// True when the live object already holds what `desired` wants (its spec, labels and
+/// annotations; what others add is not ours): no apply needed. The same test judges drift.
 fn holds(desired: &Value, live: &Value) -> bool {
-    is_subset(&desired["spec"], &live["spec"])
-        && is_subset(&desired["metadata"]["labels"], &live["metadata"]["labels"])
+    let metadata = |key: &str| {
+        let wanted = &desired["metadata"][key];
+        wanted.is_null() || is_subset(wanted, &live["metadata"][key])
+    };
+    is_subset(&desired["spec"], &live["spec"]) && metadata("labels") && metadata("annotations")
 }
 
 /// True when every field of `desired` has the same value in `live` (lists element-wise):
@@ -572,5 +575,24 @@ mod tests {
         assert!(!is_subset(&desired, &edited));
         let shorter = json!({"hosts": [], "http": [{"route": [{"weight": 100}]}]});
         assert!(!is_subset(&desired, &shorter));
+    }
+
+    #[test]
+    fn a_live_object_holds_the_desired_spec_labels_and_annotations() {
+        let desired = json!({"metadata": {"labels": {"a": "1"}, "annotations": {"n": "x"}},
+                             "spec": {"hosts": ["h"]}});
+        let live = json!({"metadata": {"labels": {"a": "1", "other": "2"},
+                                       "annotations": {"n": "x", "kubectl": "y"},
+                                       "resourceVersion": "7"},
+                          "spec": {"hosts": ["h"]}, "status": {}});
+        assert!(holds(&desired, &live));
+        let mut annotated = live.clone();
+        annotated["metadata"]["annotations"]["n"] = json!("changed");
+        assert!(!holds(&desired, &annotated), "our annotation changed");
+        let mut relabelled = live.clone();
+        relabelled["metadata"]["labels"]["a"] = json!("2");
+        assert!(!holds(&desired, &relabelled));
+        let bare = json!({"spec": {"hosts": ["h"]}});
+        assert!(holds(&bare, &live), "no labels or annotations wanted");
     }
 }

@@ -39,6 +39,8 @@ pub const MP_GRACE: Duration = Duration::from_secs(3);
 const MAX_IN_FLIGHT: usize = 256;
 /// Inventory items per message (far below gRPC limits).
 const INVENTORY_CHUNK: usize = 500;
+/// How long a new stream waits for every watch's list before an incomplete inventory goes up.
+const INVENTORY_WAIT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// (watched kind index, namespace, name).
@@ -184,6 +186,10 @@ pub struct Reconciler {
     leading: bool,
     outbox: Option<mpsc::Sender<v1::AgentMessage>>,
     inventory: InventoryPhase,
+    /// The last inventory sent on this stream was complete.
+    inventory_complete: bool,
+    /// When the current stream opened.
+    stream_opened: Option<Instant>,
     /// Per watched kind: its (re)list is complete.
     listed: Vec<bool>,
     /// The namespace watch has completed a list (a re-list keeps the previous one meanwhile).
@@ -271,6 +277,8 @@ impl Reconciler {
             leading: false,
             outbox: None,
             inventory: InventoryPhase::Unsent,
+            inventory_complete: false,
+            stream_opened: None,
             listed: vec![false; kinds],
             namespaces_listed: false,
             namespaces_sent: false,
@@ -450,6 +458,7 @@ impl Reconciler {
         self.leading = leading;
         if !leading {
             self.outbox = None;
+            self.stream_opened = None;
             self.inventory = InventoryPhase::Unsent;
             self.namespaces_sent = false;
             self.clear_in_flight();
@@ -483,6 +492,7 @@ impl Reconciler {
         match event {
             MpEvent::Connected(outbox, _welcome) => {
                 self.outbox = Some(outbox);
+                self.stream_opened = Some(Instant::now());
                 self.inventory = InventoryPhase::Unsent;
                 self.namespaces_sent = false;
                 self.down_since = None;
@@ -493,6 +503,7 @@ impl Reconciler {
             }
             MpEvent::Disconnected(reason) => {
                 self.outbox = None;
+                self.stream_opened = None;
                 self.inventory = InventoryPhase::Unsent;
                 self.namespaces_sent = false;
                 self.last_error = reason;
@@ -661,6 +672,7 @@ impl Reconciler {
         {
             self.send_inventory();
         }
+        self.send_inventories();
     }
 
     // ---- decisions ----------------------------------------------------------------------

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use tokio::time::Instant;
 
-use super::{INVENTORY_CHUNK, InventoryPhase, Reconciler};
+use super::{INVENTORY_CHUNK, INVENTORY_WAIT, InventoryPhase, Reconciler};
 use crate::agent::watch::NamespaceEvent;
 use crate::model::status::PushState;
 use crate::proto::v1;
@@ -34,6 +34,9 @@ impl Reconciler {
 
     /// Sends what this stream still lacks and the lists now allow: the full namespace
     /// inventory, then the object inventory.
+    /// A watch that cannot list (say RBAC forbids its kind) must not stop the rest: after
+    /// [`INVENTORY_WAIT`] an incomplete inventory goes up, which lets pushes flow and deletes
+    /// nothing in the MP, and the complete one follows when the lists are done.
     pub(super) fn send_inventories(&mut self) {
         if !self.leading || self.outbox.is_none() {
             return;
@@ -41,9 +44,28 @@ impl Reconciler {
         if self.namespaces_listed && !self.namespaces_sent {
             self.send_full_namespaces();
         }
-        if self.objects_listed() && matches!(self.inventory, InventoryPhase::Unsent) {
-            self.send_inventory();
+        let listed = self.objects_listed();
+        let due = match self.inventory {
+            InventoryPhase::Unsent => {
+                listed
+                    || self
+                        .stream_opened
+                        .is_some_and(|at| at.elapsed() >= INVENTORY_WAIT)
+            }
+            InventoryPhase::Answered => listed && !self.inventory_complete,
+            InventoryPhase::Pending(..) => false,
+        };
+        if !due {
+            return;
         }
+        if !listed {
+            tracing::warn!(
+                pending = ?self.pending_lists(),
+                "watches have not listed within {INVENTORY_WAIT:?}; sending an incomplete inventory \
+                 (the management plane deletes nothing on it)"
+            );
+        }
+        self.send_inventory();
     }
 
     /// Applies one namespace event and tells the MP what changed.
@@ -170,7 +192,12 @@ impl Reconciler {
                 return;
             }
         }
-        tracing::info!(items = sent.len(), "inventory sent");
+        self.inventory_complete = self.objects_listed();
+        tracing::info!(
+            items = sent.len(),
+            complete = self.inventory_complete,
+            "inventory sent"
+        );
         self.inventory = InventoryPhase::Pending(id, sent);
         if !self.settings.resync_interval.is_zero() {
             self.next_resync = Some(Instant::now() + self.settings.resync_interval);
@@ -216,5 +243,7 @@ impl Reconciler {
             tracing::warn!(held = result.held.len(), message = %result.held_message, "deletions held");
         }
         self.mark_all_dirty();
+        // An incomplete inventory is followed by the complete one once the lists are done.
+        self.send_inventories();
     }
 }

@@ -287,3 +287,39 @@ fn provisional_counts_keep_the_status_shown_for_the_same_etag() {
     assert_eq!(last.clusters.targeted, 0);
     assert!(written.try_recv().is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_that_cannot_list_does_not_stop_pushes_and_deletes_nothing() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    let workspaces = index_of(&reconciler, "Workspace");
+    list_all_but(&mut reconciler, &[tenants, workspaces]);
+    reconciler.on_watch(WatchEvent::Relist(tenants));
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Listed(tenants));
+    // Workspaces never list (say RBAC forbids them).
+    let mut sent = connect(&mut reconciler);
+    reconciler.on_tick();
+    assert!(inventories(&drain(&mut sent)).is_empty());
+    tokio::time::advance(INVENTORY_WAIT).await;
+    reconciler.on_tick();
+    let messages = drain(&mut sent);
+    let chunks = inventories(&messages);
+    assert!(chunks.len() == 1 && !chunks[0].complete, "{messages:?}");
+    reconciler.on_mp(MpEvent::Inventory(v1::InventoryResult {
+        inventory_id: chunks[0].inventory_id,
+        ..Default::default()
+    }));
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    assert!(
+        messages.iter().any(|m| matches!(m, Up::Push(_))),
+        "pushes flow: {messages:?}"
+    );
+    // Once the last list is done, the complete inventory follows.
+    reconciler.on_watch(WatchEvent::Relist(workspaces));
+    reconciler.on_watch(WatchEvent::Listed(workspaces));
+    let messages = drain(&mut sent);
+    let chunks = inventories(&messages);
+    assert!(chunks.len() == 1 && chunks[0].complete, "{messages:?}");
+}
