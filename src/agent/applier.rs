@@ -21,10 +21,8 @@ use crate::runtime::Shutdown;
 
 /// Field manager of generated objects (gitops-contract.md, fixed names).
 pub const FIELD_MANAGER: &str = "tsbridge";
-/// Ownership label prune selects on.
-pub const MANAGED_BY: &str = "tsbridge.io/managed-by";
-/// Which cluster's agent wrote it.
-pub const CLUSTER_LABEL: &str = "tsbridge.io/cluster";
+/// Ownership labels prune and drift detection select on (set by [`owned_by`]).
+pub use crate::model::translate::{CLUSTER_LABEL, MANAGED_BY_LABEL as MANAGED_BY, owned_by};
 
 /// (apiVersion, kind, namespace, name).
 pub type Key = (String, String, String, String);
@@ -203,17 +201,9 @@ impl Applier {
     }
 
     fn owned(&self, object: &v1::DesiredObject) -> Result<Value, String> {
-        let mut value: Value = serde_json::from_str(&object.object_json)
+        let value: Value = serde_json::from_str(&object.object_json)
             .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
-        let labels = value["metadata"]["labels"]
-            .as_object_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
-        let mut labels = labels;
-        labels.insert(MANAGED_BY.into(), Value::String("tsbridge".into()));
-        labels.insert(CLUSTER_LABEL.into(), Value::String(self.cluster.clone()));
-        value["metadata"]["labels"] = Value::Object(labels);
-        Ok(value)
+        Ok(owned_by(value, &self.cluster))
     }
 
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), Refusal> {

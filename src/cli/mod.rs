@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub mod crds;
 pub mod ctl;
+pub mod render;
 pub mod validate;
 
 /// GitOps for TSB-style service-mesh configuration: agent, admission webhook, management plane.
@@ -27,6 +28,8 @@ pub enum Command {
     Crds(crds::CrdsArgs),
     /// Check TSB-style configuration files offline, as CI would (L1, L2 and L3 rules).
     Validate(validate::ValidateArgs),
+    /// Print the Istio objects a cluster's agent would apply for configuration files, offline.
+    Render(render::RenderArgs),
     /// Run the management plane: gRPC API, hierarchy validation, audit ledger.
     Server(crate::server::Args),
     /// Run the agent of one cluster: watch TSB CRs, sync them to the management plane, write status.
@@ -41,6 +44,7 @@ impl Cli {
         match self.command {
             Command::Crds(args) => crds::run(args),
             Command::Validate(args) => validate::run(args),
+            Command::Render(args) => render::run(args),
             Command::Ctl(args) => ctl::run(args).await,
             Command::Server(args) => {
                 crate::server::run(args).await?;

@@ -19,7 +19,8 @@ use crate::model::fqn::Fqn;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, affects_others, influence_root, translate_only, translate_resolved,
+    ObjectKey, Translation, affects_others, influence_root, is_passthrough, translate_only,
+    translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -28,8 +29,7 @@ use crate::server::engine::{Engine, decode};
 
 /// Objects per delta message: far below gRPC's 4 MiB default even for large objects.
 const CHUNK: usize = 100;
-/// A single generated object larger than this is refused (and named) instead of sent.
-pub const MAX_GENERATED_BYTES: usize = 1024 * 1024;
+pub use crate::model::translate::MAX_GENERATED_BYTES;
 /// After a start, edge states are rebuilt from the clusters' acknowledgements. Until every
 /// registered cluster has acknowledged, or this long has passed, propagation counts are
 /// provisional (agents keep the status they show instead of writing low counts).
@@ -567,7 +567,7 @@ impl Distributor {
                         && state
                             .resources
                             .get(source)
-                            .is_some_and(|r| is_own_object(r, key))
+                            .is_some_and(|r| is_passthrough(r, key))
                 };
                 if connected {
                     touched.extend(recompute(cluster, link, generated, revision, &is_self));
@@ -616,18 +616,6 @@ fn within<V>(
         );
     }
     affected
-}
-
-/// Whether `key` is `resource` itself: a direct-mode object passed through into the namespace
-/// it was written in. In the cluster it came from, that object is the Git-managed CR; applying
-/// it there would add tsbridge's field manager and labels to it (tsb-model §7.3), so the edge
-/// counts as APPLIED without a write.
-fn is_own_object(resource: &Resource, key: &ObjectKey) -> bool {
-    resource.kind.is_direct()
-        && key.group == resource.kind.group()
-        && key.kind == resource.kind.name()
-        && resource.namespace.as_deref() == Some(key.namespace.as_str())
-        && key.name == resource.name
 }
 
 /// For a cluster whose agent is away: every source whose output there now differs from what

@@ -34,3 +34,55 @@ fn unknown_flags_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+/// `render` as a reviewer runs it: the fixture's Istio objects for one cluster on stdout (exit
+/// 0); a file with errors renders nothing and exits 1; a missing file exits 2.
+#[test]
+fn render_prints_a_clusters_objects_and_exits_like_validate() {
+    let fixture = crate::support::repo_path("tests/fixtures/crs/every-kind.yaml");
+    let fixture = fixture.to_str().expect("UTF-8");
+    let out = tsbridge(&[
+        "render",
+        "--cluster",
+        "east",
+        "--namespaces",
+        "bookinfo",
+        fixture,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("---\n# cluster: east\n"), "{stdout}");
+    assert!(stdout.contains("kind: Sidecar") && stdout.contains("tsbridge.io/cluster: east"));
+    let again = tsbridge(&[
+        "render",
+        "--cluster",
+        "east",
+        "--namespaces",
+        "bookinfo",
+        fixture,
+    ]);
+    assert_eq!(again.stdout, out.stdout, "stable output");
+
+    let bad = crate::support::repo_path("tests/fixtures/validate/bad/group-outside-workspace.yaml");
+    let out = tsbridge(&["render", "--cluster", "east", bad.to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is rendered from a set with errors"
+    );
+    assert!(!out.stderr.is_empty());
+
+    let out = tsbridge(&["render", "--cluster", "east", "/no/such/file.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = tsbridge(&["render", fixture]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--cluster or --inventory is required"
+    );
+}

@@ -56,6 +56,16 @@ pub struct ValidateArgs {
     pub verbose: bool,
 }
 
+/// [`load`], with every reason the input cannot be read printed to stderr (then exit 2).
+pub fn load_or_report(paths: &[PathBuf]) -> Result<Loaded, ExitCode> {
+    load(paths).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        ExitCode::from(EXIT_INPUT)
+    })
+}
+
 /// Runs the analyzer: exit 0 without errors, 1 with errors, 2 when the input cannot be read.
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let ValidateArgs {
@@ -63,14 +73,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         output,
         verbose,
     } = args;
-    let mut loaded = match load(&paths) {
+    let mut loaded = match load_or_report(&paths) {
         Ok(loaded) => loaded,
-        Err(errors) => {
-            for error in &errors {
-                eprintln!("error: {error}");
-            }
-            return Ok(ExitCode::from(EXIT_INPUT));
-        }
+        Err(code) => return Ok(code),
     };
     let report = check(std::mem::take(&mut loaded.objects));
     let text = render(output, &loaded, &report, verbose);

@@ -37,10 +37,43 @@ pub use cluster::{
 pub const MANAGED_BY_LABEL: &str = "tsbridge.io/managed-by";
 /// The value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY_VALUE: &str = "tsbridge";
+/// Which cluster's agent applied a generated object; with [`MANAGED_BY_LABEL`], what the agent
+/// prunes and watches by (so agents sharing a control plane never touch each other's objects).
+pub const CLUSTER_LABEL: &str = "tsbridge.io/cluster";
+/// A single generated object larger than this is refused (and named) instead of sent.
+pub const MAX_GENERATED_BYTES: usize = 1024 * 1024;
 /// FQN of the resource an object was generated from.
 pub const OWNER_FQN_ANNOTATION: &str = "tsbridge.io/owner-fqn";
 /// Content hash of the source resource ([`Resource::content_hash`]).
 pub const CONTENT_HASH_ANNOTATION: &str = "tsbridge.io/content-hash";
+
+/// A generated object (`to_object`'s JSON) as the agent of `cluster` applies it: with both
+/// ownership labels.
+pub fn owned_by(mut object: Value, cluster: &str) -> Value {
+    let mut labels = object["metadata"]["labels"]
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    labels.insert(
+        MANAGED_BY_LABEL.into(),
+        Value::String(MANAGED_BY_VALUE.into()),
+    );
+    labels.insert(CLUSTER_LABEL.into(), Value::String(cluster.into()));
+    object["metadata"]["labels"] = Value::Object(labels);
+    object
+}
+
+/// Whether `key` is `resource` itself: a direct-mode object passed through into the namespace
+/// it was written in. In the cluster it came from, that object is the Git-managed CR; applying
+/// it there would add tsbridge's field manager and labels to it (tsb-model §7.3), so nothing
+/// is sent there and the edge counts as APPLIED without a write.
+pub fn is_passthrough(resource: &Resource, key: &ObjectKey) -> bool {
+    resource.kind.is_direct()
+        && key.group == resource.kind.group()
+        && key.kind == resource.kind.name()
+        && resource.namespace.as_deref() == Some(key.namespace.as_str())
+        && key.name == resource.name
+}
 
 /// Identity of a generated object in a cluster: (API group, kind, namespace, name). The
 /// version is left out, so a `v1beta1` and a `v1` object with the same name are one object.
