@@ -5,6 +5,7 @@
 #   Go            GOMODCACHE / GOCACHE (Go's defaults, under ~/go and ~/.cache)
 #   control plane ${REALK8S_CACHE:-~/.cache/realk8s}
 #   kstatus       ~/.cache/tsbridge/bin/kstatus (exported as TSBRIDGE_KSTATUS)
+#   istioctl      ~/.cache/tsbridge/bin/istioctl (exported as TSBRIDGE_ISTIOCTL)
 
 TSBRIDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TSBRIDGE_ROOT
@@ -73,6 +74,23 @@ setup_kstatus() {
   mv -f "$bin.tmp.$$" "$bin" && echo "$key" >"$dir/.stamp-kstatus"
 }
 
+# Istio's own validation judges the generated objects: istioctl from the istio.io/istio module,
+# pinned by tests/istioctl (go.mod + go.sum committed), built outside the clone (cold: ~8 min,
+# most of it downloading modules) and only when its pins or Go change.
+setup_istioctl() {
+  local src="$TSBRIDGE_ROOT/tests/istioctl" dir="${XDG_CACHE_HOME:-$HOME/.cache}/tsbridge/bin"
+  local bin="$dir/istioctl" key
+  key="$( (go env GOVERSION && cat "$src/go.mod" "$src/go.sum") | sha256sum | cut -c1-16)" || return 1
+  export TSBRIDGE_ISTIOCTL="$bin"
+  if [[ -x "$bin" && "$(cat "$dir/.stamp-istioctl" 2>/dev/null)" == "$key" ]]; then return 0; fi
+  setup_log "building istioctl from the istio.io/istio module (tests/istioctl; cold: ~8 min)"
+  mkdir -p "$dir" && rm -f "$dir/.stamp-istioctl"
+  (cd "$src" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "$bin.tmp.$$" \
+    istio.io/istio/istioctl/cmd/istioctl) || return 1
+  mv -f "$bin.tmp.$$" "$bin" && echo "$key" >"$dir/.stamp-istioctl"
+}
+
 setup_all() {
-  setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build && setup_kstatus
+  setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build && setup_kstatus \
+    && setup_istioctl
 }
