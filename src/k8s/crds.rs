@@ -43,7 +43,7 @@ pub enum Error {
 }
 
 /// Every tsbridge CRD paired with its catalogue kind, before finishing.
-fn generated() -> Vec<(Kind, CustomResourceDefinition)> {
+pub(crate) fn generated() -> Vec<(Kind, CustomResourceDefinition)> {
     vec![
         (Kind::Tenant, crd::Tenant::crd()),
         (Kind::OrganizationSetting, crd::OrganizationSetting::crd()),
@@ -102,7 +102,10 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
     format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or_default())
 }
 
-fn finish(kind: Kind, crd: CustomResourceDefinition) -> Result<CustomResourceDefinition, Error> {
+pub(crate) fn finish(
+    kind: Kind,
+    crd: CustomResourceDefinition,
+) -> Result<CustomResourceDefinition, Error> {
     let name = crd.metadata.name.clone().unwrap_or_default();
     let serde = |source| Error::Serde {
         crd: name.clone(),

@@ -7,4 +7,5 @@
 pub mod convert;
 pub mod crd;
 pub mod crds;
+pub mod fields;
 pub mod lease;

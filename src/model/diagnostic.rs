@@ -71,6 +71,8 @@ pub enum RuleCode {
     GatewayBinding,
     /// L3: an FQN reference in a spec does not parse.
     InvalidReference,
+    /// A field is accepted but translation does not enforce it (`model::catalogue`).
+    NotEnforced,
 }
 
 /// gRPC status codes the MP uses for rule violations (§4.5), named without depending on tonic.
@@ -138,7 +140,7 @@ impl fmt::Display for GrpcCode {
 
 impl RuleCode {
     /// Every rule.
-    pub const ALL: [RuleCode; 29] = [
+    pub const ALL: [RuleCode; 30] = [
         RuleCode::KindRecognition,
         RuleCode::HierarchyAnnotations,
         RuleCode::DirectModeGroup,
@@ -168,6 +170,7 @@ impl RuleCode {
         RuleCode::GatewayOutsideGroup,
         RuleCode::GatewayBinding,
         RuleCode::InvalidReference,
+        RuleCode::NotEnforced,
     ];
 
     /// The §4.2 rule number (`V6`), if the rule is one of V1–V20.
@@ -213,6 +216,7 @@ impl RuleCode {
             RuleCode::GatewayOutsideGroup => "TSB1202",
             RuleCode::GatewayBinding => "TSB1203",
             RuleCode::InvalidReference => "TSB1204",
+            RuleCode::NotEnforced => "TSB1106",
         }
     }
 
@@ -236,7 +240,7 @@ impl RuleCode {
             GrantScope | RoleCreation => Some(GrpcCode::PermissionDenied),
             KindRecognition | StricterSupersession | RecursiveDelete | IgnoredAnnotation
             | DeprecatedField | ServiceOutsideGroup | GatewayOutsideGroup | GatewayBinding
-            | InvalidReference => None,
+            | InvalidReference | NotEnforced => None,
         }
     }
 
@@ -261,7 +265,7 @@ impl RuleCode {
             FqnConflict => Some(Reason::Conflict),
             KindRecognition | StricterSupersession | RecursiveDelete | StaleEtag
             | IgnoredAnnotation | DeprecatedField | ServiceOutsideGroup | GatewayOutsideGroup
-            | GatewayBinding | InvalidReference => None,
+            | GatewayBinding | InvalidReference | NotEnforced => None,
         }
     }
 

@@ -15,6 +15,7 @@
 //! assert!(selector.matches("eu-1", "checkout-jobs-nightly"));
 //! ```
 
+pub mod catalogue;
 pub mod diagnostic;
 pub mod fqn;
 pub mod guard;

@@ -436,6 +436,7 @@ pub fn convert(object: &KubeObject, strip: &StripRules) -> Converted {
         validate::check_spec(kind, spec, &object_ref, &mut diagnostics);
     }
     validate::check_inline_secrets(&object.spec, &object_ref, &mut diagnostics);
+    crate::model::catalogue::not_enforced(kind, &object.spec, &object_ref, &mut diagnostics);
     if kind.is_direct()
         && object
             .metadata

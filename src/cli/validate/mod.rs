@@ -54,6 +54,14 @@ pub struct ValidateArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub verbose: bool,
+    /// Warnings fail too (exit 1): for CI that must not let a field that is not enforced, a
+    /// deprecated field or an ignored annotation through.
+    #[arg(
+        long,
+        env = "TSBRIDGE_VALIDATE_STRICT",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub strict: bool,
 }
 
 /// [`load`], with every reason the input cannot be read printed to stderr (then exit 2).
@@ -72,6 +80,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         paths,
         output,
         verbose,
+        strict,
     } = args;
     let mut loaded = match load_or_report(&paths) {
         Ok(loaded) => loaded,
@@ -87,9 +96,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: writing the report: {err}");
         return Ok(ExitCode::from(EXIT_INPUT));
     }
-    Ok(ExitCode::from(if report.errors() > 0 {
-        EXIT_ERRORS
-    } else {
-        EXIT_OK
-    }))
+    Ok(ExitCode::from(
+        if report.errors() > 0 || (strict && report.warnings() > 0) {
+            EXIT_ERRORS
+        } else {
+            EXIT_OK
+        },
+    ))
 }

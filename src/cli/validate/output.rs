@@ -85,6 +85,7 @@ pub fn rule_description(rule: RuleCode) -> &'static str {
         GatewayOutsideGroup => "A gateway runs in a namespace of its gateway group",
         GatewayBinding => "A DIRECT gateway-group VirtualService binds to Gateways of its group",
         InvalidReference => "FQN references in security rules parse",
+        NotEnforced => "A field is accepted but not enforced in Istio",
     }
 }
 

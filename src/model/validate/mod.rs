@@ -140,7 +140,9 @@ pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
         }
     }
     check_spec(resource.kind, &resource.spec, &object, &mut out);
-    check_inline_secrets(&resource.spec.to_value(), &object, &mut out);
+    let spec = resource.spec.to_value();
+    check_inline_secrets(&spec, &object, &mut out);
+    crate::model::catalogue::not_enforced(resource.kind, &spec, &object, &mut out);
     if resource.kind.is_direct() && resource.namespace.as_deref().unwrap_or("").is_empty() {
         out.push(Diagnostic::error(
             RuleCode::RequiredField,
