@@ -19,8 +19,7 @@ use crate::model::fqn::Fqn;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, affects_others, influence_root, is_passthrough, translate_only,
-    translate_resolved,
+    ObjectKey, Translation, influenced_roots, is_passthrough, translate_only, translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -452,18 +451,16 @@ impl Distributor {
             }
             let mut state = self.lock();
             for change in changes {
-                if let Some(old) = state.resources.get(&change.fqn)
-                    && affects_others(old.kind)
-                {
-                    let root = influence_root(old);
-                    state.scopes.insert(root);
-                }
                 state.changed.insert(change.fqn.clone());
-                match change.record.as_ref().map(|r| (r, decode(r, &strip))) {
+                let decoded = change.record.as_ref().map(|r| (r, decode(r, &strip)));
+                let new = match &decoded {
+                    Some((_, Ok(resource))) => Some(resource),
+                    _ => None,
+                };
+                let roots = influenced_roots(state.resources.get(&change.fqn), new);
+                state.scopes.extend(roots);
+                match decoded {
                     Some((record, Ok(resource))) => {
-                        if affects_others(resource.kind) {
-                            state.scopes.insert(influence_root(&resource));
-                        }
                         state.etags.insert(change.fqn.clone(), record.etag.clone());
                         match record
                             .origin

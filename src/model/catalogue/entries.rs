@@ -396,25 +396,24 @@ const TRAFFIC_SETTING: Message = Message {
             path: "resilience.circuitBreakerSensitivity",
             fate: Translated(
                 "DestinationRule *.<ns>.svc.cluster.local trafficPolicy.outlierDetection.\
-                 consecutive5xxErrors (20/10/5)",
+                 consecutive5xxErrors (20/10/5), and the same in the DestinationRule of each of \
+                 the group's ServiceRoutes",
             ),
         },
         Field {
             path: "resilience.httpRequestTimeout",
-            fate: NotEnforced(
-                "a group TrafficSetting's timeout is not applied: Istio has timeouts only on \
-                 VirtualService routes, and ServiceRoutes take theirs from the \
-                 Organization/Tenant/WorkspaceSetting defaults and the service's \
-                 ServiceTrafficSetting",
+            fate: Translated(
+                "VirtualService http[].timeout of the group's ServiceRoutes (a service's \
+                 ServiceTrafficSetting overrides it); Istio has no timeout for services without \
+                 a ServiceRoute",
             ),
         },
         Field {
             path: "resilience.httpRetries",
-            fate: NotEnforced(
-                "a group TrafficSetting's retries are not applied: Istio has retries only on \
-                 VirtualService routes, and ServiceRoutes take theirs from the \
-                 Organization/Tenant/WorkspaceSetting defaults and the service's \
-                 ServiceTrafficSetting",
+            fate: Translated(
+                "VirtualService http[].retries (attempts, perTryTimeout, retryOn) of the \
+                 group's ServiceRoutes (a service's ServiceTrafficSetting overrides it); Istio \
+                 has no retries for services without a ServiceRoute",
             ),
         },
         Field {

@@ -29,8 +29,8 @@ use crate::model::resolve::Resolution;
 use crate::model::spec::Spec;
 
 pub use cluster::{
-    Translation, affects_others, influence_root, translate_cluster, translate_only,
-    translate_resolved,
+    Translation, affects_others, influence_root, influenced_roots, translate_cluster,
+    translate_only, translate_resolved,
 };
 
 /// Ownership label on every generated object; the edge prunes by it.

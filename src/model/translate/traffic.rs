@@ -28,6 +28,8 @@ pub(crate) fn effective(
             Spec::OrganizationSetting(s) => s.default_traffic_setting.as_ref(),
             Spec::TenantSetting(s) => s.default_traffic_setting.as_ref(),
             Spec::WorkspaceSetting(s) => s.default_traffic_setting.as_ref(),
+            // A ServiceRoute's group TrafficSetting (the index gives it only to ServiceRoutes).
+            Spec::TrafficSetting(s) => Some(s),
             Spec::ServiceTrafficSetting(s) => s.settings.as_ref(),
             _ => None,
         };
@@ -305,8 +307,14 @@ pub(crate) fn service_route(
         virtual_service["tcp"] = Value::Array(tcp);
     }
     let mut destination_rule = json!({"host": host, "subsets": subsets});
+    // This rule is more specific than the group's `*.<namespace>` one, so Istio applies it
+    // alone to the service: it carries the circuit breaking in force too.
+    let mut policy = traffic_policy(&setting).unwrap_or_else(|| json!({}));
     if let Some(hash) = spec.sticky_session.as_ref().and_then(consistent_hash) {
-        destination_rule["trafficPolicy"] = json!({"loadBalancer": {"consistentHash": hash}});
+        policy["loadBalancer"] = json!({"consistentHash": hash});
+    }
+    if policy.as_object().is_some_and(|p| !p.is_empty()) {
+        destination_rule["trafficPolicy"] = policy;
     }
     Ok(vec![
         out.object(Kind::VirtualService, namespace, None, virtual_service),

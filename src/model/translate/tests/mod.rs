@@ -422,12 +422,23 @@ fn every_kind_fixture_translates_for_a_matching_cluster() {
         one(&t, "PeerAuthentication", "bookinfo").spec,
         json!({"mtls": {"mode": "STRICT"}})
     );
-    // Workspace default timeout applies to the ServiceRoute's routes.
+    // The group's TrafficSetting (2s, retries, MEDIUM circuit breaking) overrides the
+    // workspace default (5s) on the group's ServiceRoutes (TSB's precedence), and the route's
+    // DestinationRule, more specific than the group's wildcard one, keeps the circuit breaking.
     let vs: Vec<_> = find(&t, "VirtualService", "bookinfo")
         .into_iter()
         .filter(|v| v.spec["hosts"][0] == "reviews.bookinfo.svc.cluster.local")
         .collect();
-    assert_eq!(vs[0].spec["http"][0]["timeout"], "5s");
+    assert_eq!(vs[0].spec["http"][0]["timeout"], "2s");
+    assert_eq!(vs[0].spec["http"][0]["retries"]["perTryTimeout"], "500ms");
+    let dr: Vec<_> = find(&t, "DestinationRule", "bookinfo")
+        .into_iter()
+        .filter(|d| d.spec["host"] == "reviews.bookinfo.svc.cluster.local")
+        .collect();
+    assert_eq!(
+        dr[0].spec["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"],
+        10
+    );
     // A cluster with none of the selected namespaces gets nothing.
     let other = ClusterNamespaces {
         cluster: "eu-west-1".into(),
@@ -573,4 +584,69 @@ fn a_tenancy_change_alters_only_the_subtree_of_its_influence_root() {
         checked >= 5,
         "only {checked} tenancy objects kept the resolution"
     );
+}
+
+/// Timeouts of a ServiceRoute: organization < tenant < workspace defaults < the group's
+/// TrafficSetting < the service's ServiceTrafficSetting; each level only where it sets one.
+#[test]
+fn a_service_route_takes_the_closest_timeout() {
+    let mut resources = every_kind();
+    let cluster = ClusterNamespaces {
+        cluster: "eu-west-1".into(),
+        namespaces: BTreeSet::from(["bookinfo".to_string()]),
+    };
+    let route_timeout = |resources: &[Resource]| {
+        let t = translate_cluster(&cluster, resources);
+        find(&t, "VirtualService", "bookinfo")
+            .into_iter()
+            .find(|v| v.spec["hosts"][0] == "reviews.bookinfo.svc.cluster.local")
+            .map(|v| v.spec["http"][0]["timeout"].clone())
+            .expect("the route's VirtualService")
+    };
+    assert_eq!(
+        route_timeout(&resources),
+        json!("2s"),
+        "the group's TrafficSetting"
+    );
+    // Without it, the workspace default.
+    resources.retain(|r| r.kind != Kind::TrafficSetting);
+    assert_eq!(
+        route_timeout(&resources),
+        json!("5s"),
+        "the workspace default"
+    );
+}
+
+/// A TrafficSetting reaches its group's ServiceRoutes only through `resilience`.
+#[test]
+fn a_traffic_setting_change_reaches_its_group_only_through_resilience() {
+    let resources = every_kind();
+    let setting = resources
+        .iter()
+        .find(|r| r.kind == Kind::TrafficSetting)
+        .expect("a TrafficSetting");
+    let group = setting.parent.clone().expect("its group");
+    let mut reachability = setting.clone();
+    let mut resilience = setting.clone();
+    if let crate::model::spec::Spec::TrafficSetting(spec) = &mut reachability.spec {
+        spec.reachability = None;
+    }
+    if let crate::model::spec::Spec::TrafficSetting(spec) = &mut resilience.spec {
+        spec.resilience = None;
+    }
+    assert!(influenced_roots(Some(setting), Some(&reachability)).is_empty());
+    assert_eq!(
+        influenced_roots(Some(setting), Some(&resilience)),
+        std::slice::from_ref(&group)
+    );
+    assert_eq!(
+        influenced_roots(None, Some(setting)),
+        std::slice::from_ref(&group)
+    );
+    assert_eq!(influenced_roots(Some(setting), None), [group]);
+    let route = resources
+        .iter()
+        .find(|r| r.kind == Kind::ServiceRoute)
+        .expect("a ServiceRoute");
+    assert!(influenced_roots(Some(route), Some(route)).is_empty());
 }
