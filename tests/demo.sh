@@ -228,6 +228,8 @@ tsbridge local environment is up.
     ${ctl[*]} status organizations/acme/tenants/payments
     ${ctl[*]} audit --fqn-prefix organizations/acme
     $tsbridge validate tests/fixtures/crs/every-kind.yaml
+    $tsbridge validate --strict tests/fixtures/crs/every-kind.yaml   # TSB1106: fields not enforced
+    $tsbridge render --cluster demo-west --namespaces bookinfo tests/fixtures/crs/every-kind.yaml
   restarts change nothing (docs/restarts.md): restart an agent, then compare every generated
   object (resourceVersion included) and the audit:
     tests/demo.sh restart-agent demo-east
