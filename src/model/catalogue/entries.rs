@@ -40,8 +40,10 @@ const WASM_EXTENSION: Fate = NotEnforced(
 );
 const WAF: Fate = NotEnforced("WAF rules are not translated yet: requests are not filtered");
 const JWT: Fate = NotEnforced(
-    "JWT authentication is not translated yet (RequestAuthentication needs issuer \
-     configuration): requests are not authenticated",
+    "JWT authentication is translated only from a group's own SecuritySetting (a \
+     RequestAuthentication in the group's namespaces); set here it is not applied (defaults are \
+     not inherited for it, and a service's setting needs the service's workloads, which the \
+     agent does not report yet): requests are not authenticated by it",
 );
 const EXTERNAL_AUTHZ: Fate = NotEnforced(
     "external authorization is not translated yet (an AuthorizationPolicy CUSTOM action needs a \
@@ -747,7 +749,12 @@ const SECURITY_SETTING: Message = Message {
         },
         Field {
             path: "authenticationSettings.http",
-            fate: JWT,
+            fate: Translated(
+                "RequestAuthentication jwtRules (issuer, audiences, jwksUri or jwks, fromHeaders, \
+                 outputPayloadToHeader, outputClaimToHeaders) in every namespace of the group; a \
+                 request without a token is not rejected by it, as TSB documents (authorization \
+                 decides)",
+            ),
         },
         Field {
             path: "authentication",

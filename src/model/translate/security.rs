@@ -214,11 +214,15 @@ pub(crate) fn security_setting(
         AuthenticationMode::Required => Some("STRICT"),
     });
     let workspace = workspace_of(out);
+    let jwt_rules = request_authentication(spec);
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         if let Some(mode) = mtls {
             let spec = json!({"mtls": {"mode": mode}});
             objects.push(out.object(Kind::PeerAuthentication, namespace, None, spec));
+        }
+        if let Some(spec) = &jwt_rules {
+            objects.push(out.object(Kind::RequestAuthentication, namespace, None, spec.clone()));
         }
         let Some(authorization) = &setting.authorization else {
             continue;
@@ -266,6 +270,56 @@ pub(crate) fn security_setting(
         }
     }
     objects
+}
+
+/// `authenticationSettings.http` → a namespace-wide `RequestAuthentication` whose `jwtRules`
+/// are TSB's JWT rules field by field. As TSB documents, a request without a token is not
+/// rejected by these rules (authorization decides that); one with a token that fails them is.
+fn request_authentication(spec: &SecuritySettingSpec) -> Option<Value> {
+    let http = spec.authentication_settings.as_ref()?.http.as_ref()?;
+    let rules: Vec<Value> = http
+        .jwt_rules()
+        .into_iter()
+        .map(|jwt| {
+            let mut rule = json!({"issuer": jwt.issuer});
+            if !jwt.audiences.is_empty() {
+                rule["audiences"] = json!(jwt.audiences);
+            }
+            if let Some(uri) = &jwt.jwks_uri {
+                rule["jwksUri"] = json!(uri);
+            }
+            if let Some(jwks) = &jwt.jwks {
+                rule["jwks"] = json!(jwks);
+            }
+            if let Some(header) = &jwt.output_payload_to_header {
+                rule["outputPayloadToHeader"] = json!(header);
+            }
+            if !jwt.output_claim_to_headers.is_empty() {
+                rule["outputClaimToHeaders"] = json!(
+                    jwt.output_claim_to_headers
+                        .iter()
+                        .map(|c| json!({"header": c.header, "claim": c.claim}))
+                        .collect::<Vec<_>>()
+                );
+            }
+            if !jwt.from_headers.is_empty() {
+                rule["fromHeaders"] = json!(
+                    jwt.from_headers
+                        .iter()
+                        .map(|h| {
+                            let mut header = json!({"name": h.name});
+                            if let Some(prefix) = &h.prefix {
+                                header["prefix"] = json!(prefix);
+                            }
+                            header
+                        })
+                        .collect::<Vec<_>>()
+                );
+            }
+            rule
+        })
+        .collect();
+    (!rules.is_empty()).then(|| json!({"jwtRules": rules}))
 }
 
 /// The `Host` values a request to `host` may carry inside the mesh: the FQDN and, for a

@@ -116,6 +116,67 @@ fn check_security_setting(
             format!("use {path}.authenticationSettings.trafficMode instead"),
         ));
     }
+    if let Some(http) = spec
+        .authentication_settings
+        .as_ref()
+        .and_then(|a| a.http.as_ref())
+    {
+        check_http_authentication(
+            http,
+            &format!("{path}.authenticationSettings.http"),
+            object,
+            out,
+        );
+    }
+}
+
+/// `Authentication` (TSB auth/v2): `jwt` or `rules`, each JWT with an issuer and at most one
+/// key source.
+fn check_http_authentication(
+    http: &crate::model::spec::security::HttpAuthentication,
+    path: &str,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if http.jwt.is_some() && http.rules.is_some() {
+        out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            object,
+            path.to_string(),
+            "sets both jwt and rules; only one of them is allowed",
+            "keep jwt for one issuer, or list every issuer under rules.jwt",
+        ));
+    }
+    let jwts = http
+        .jwt
+        .iter()
+        .map(|jwt| (format!("{path}.jwt"), jwt))
+        .chain(
+            http.rules
+                .iter()
+                .flat_map(|r| r.jwt.iter().enumerate())
+                .map(|(i, jwt)| (format!("{path}.rules.jwt[{i}]"), jwt)),
+        );
+    for (at, jwt) in jwts {
+        if jwt.issuer.as_deref().unwrap_or("").is_empty() {
+            out.push(Diagnostic::error(
+                RuleCode::RequiredField,
+                object,
+                format!("{at}.issuer"),
+                "is required",
+                "set the issuer a token's iss claim must equal, e.g. https://id.example.com",
+            ));
+        }
+        if jwt.jwks.is_some() && jwt.jwks_uri.is_some() {
+            out.push(Diagnostic::error(
+                RuleCode::RequiredField,
+                object,
+                at.clone(),
+                "sets both jwks and jwksUri; only one of them is allowed",
+                "keep jwksUri to fetch the key set, or jwks to give it inline",
+            ));
+        }
+    }
 }
 
 fn check_workload_selector(

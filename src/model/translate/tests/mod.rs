@@ -367,7 +367,7 @@ fn nothing_for_tenancy_kinds_or_without_targets() {
 }
 
 /// The shared every-kind fixture, converted.
-fn every_kind() -> Vec<Resource> {
+pub(super) fn every_kind() -> Vec<Resource> {
     let text = include_str!("../../../../tests/fixtures/crs/every-kind.yaml");
     let objects: Vec<KubeObject> = serde_saphyr::from_multiple(text).expect("fixture parses");
     objects

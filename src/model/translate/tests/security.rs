@@ -1,8 +1,12 @@
 use serde_json::{Value, json};
 
 use super::{WS, find, object, one, run};
+use crate::model::Kind;
 use crate::model::fixtures::{manifest, resource};
 use crate::model::object::Resource;
+use crate::model::resolve::ClusterNamespaces;
+use crate::model::translate::translate_cluster;
+use std::collections::BTreeSet;
 
 const SS: &str = "security.tsb.tetrate.io/v2";
 
@@ -208,5 +212,51 @@ fn service_security_setting_denies_other_callers_of_the_service() {
     assert_eq!(
         one(&t, "AuthorizationPolicy", "b").spec["rules"][0]["from"],
         json!([{"source": {"notPrincipals": ["*"]}}])
+    );
+}
+
+/// `authenticationSettings.http` → a RequestAuthentication per namespace of the group, its
+/// jwtRules TSB's JWT rules field by field; `jwt` and `rules.jwt` alike.
+#[test]
+fn jwt_authentication_becomes_a_request_authentication_in_every_namespace_of_the_group() {
+    let mut resources = super::every_kind();
+    let setting = resources
+        .iter_mut()
+        .find(|r| r.kind == Kind::SecuritySetting)
+        .expect("a SecuritySetting");
+    let crate::model::spec::Spec::SecuritySetting(spec) = &mut setting.spec else {
+        panic!("a SecuritySetting spec")
+    };
+    let http: crate::model::spec::security::HttpAuthentication =
+        serde_json::from_value(json!({"rules": {"jwt": [
+            {"issuer": "https://id.example", "audiences": ["shop"], "jwksUri": "https://id.example/jwks",
+             "outputClaimToHeaders": [{"header": "x-user", "claim": "sub"}]},
+            {"issuer": "svc@example", "jwks": "{\"keys\":[]}",
+             "fromHeaders": [{"name": "x-jwt", "prefix": "Bearer "}], "outputPayloadToHeader": "x-payload"}
+        ]}}))
+        .expect("typed");
+    spec.authentication_settings
+        .get_or_insert_with(Default::default)
+        .http = Some(http);
+    let cluster = ClusterNamespaces {
+        cluster: "eu-west-1".into(),
+        namespaces: BTreeSet::from(["bookinfo".to_string()]),
+    };
+    let t = translate_cluster(&cluster, &resources);
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    let ra = one(&t, "RequestAuthentication", "bookinfo");
+    assert_eq!(ra.api_version, "security.istio.io/v1");
+    assert_eq!(
+        ra.spec,
+        json!({"jwtRules": [
+            {"issuer": "https://id.example", "audiences": ["shop"], "jwksUri": "https://id.example/jwks",
+             "outputClaimToHeaders": [{"header": "x-user", "claim": "sub"}]},
+            {"issuer": "svc@example", "jwks": "{\"keys\":[]}",
+             "fromHeaders": [{"name": "x-jwt", "prefix": "Bearer "}], "outputPayloadToHeader": "x-payload"}
+        ]})
+    );
+    assert!(
+        ra.spec.get("selector").is_none(),
+        "namespace-wide, as the group's other policies"
     );
 }

@@ -629,3 +629,41 @@ fn api_names_follow_the_name_rule_v5() {
     );
     assert!(validate_resource(&ws).is_empty());
 }
+
+#[test]
+fn jwt_authentication_needs_an_issuer_one_key_source_and_one_form() {
+    // A SecuritySetting: the TrafficSetting fixture moved to a security group.
+    let mut ss = fixtures::traffic_setting();
+    ss.api_version = "security.tsb.tetrate.io/v2".into();
+    ss.kind = "SecuritySetting".into();
+    let annotations = &mut ss.metadata.annotations;
+    let group = annotations
+        .remove("tsb.tetrate.io/trafficGroup")
+        .expect("a traffic group annotation");
+    annotations.insert("tsb.tetrate.io/securityGroup".into(), group);
+    ss.spec = json!({"authenticationSettings": {"http": {
+        "jwt": {"issuer": "https://id.example", "jwksUri": "https://id.example/jwks", "jwks": "{}"},
+        "rules": {"jwt": [{"audiences": ["a"]}]}
+    }}});
+    let found: Vec<(RuleCode, String)> = errors(&validate_object(&ss));
+    assert_eq!(
+        found,
+        [
+            (
+                RuleCode::RequiredField,
+                "spec.authenticationSettings.http".to_string()
+            ),
+            (
+                RuleCode::RequiredField,
+                "spec.authenticationSettings.http.jwt".to_string()
+            ),
+            (
+                RuleCode::RequiredField,
+                "spec.authenticationSettings.http.rules.jwt[0].issuer".to_string()
+            ),
+        ]
+    );
+    ss.spec =
+        json!({"authenticationSettings": {"http": {"jwt": {"issuer": "https://id.example"}}}});
+    assert!(errors(&validate_object(&ss)).is_empty());
+}
