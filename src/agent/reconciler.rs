@@ -457,10 +457,7 @@ impl Reconciler {
         }
         self.leading = leading;
         if !leading {
-            self.outbox = None;
-            self.stream_opened = None;
-            self.inventory = InventoryPhase::Unsent;
-            self.namespaces_sent = false;
+            self.new_stream(None);
             self.clear_in_flight();
         }
         if self.outbox.is_none() {
@@ -474,6 +471,14 @@ impl Reconciler {
         }
         self.unavailable_reported = false;
         self.mark_all_dirty();
+    }
+
+    /// A stream opened (`Some`) or ended: nothing of the old one's inventories counts.
+    fn new_stream(&mut self, outbox: Option<mpsc::Sender<v1::AgentMessage>>) {
+        self.stream_opened = outbox.is_some().then(Instant::now);
+        self.outbox = outbox;
+        self.inventory = InventoryPhase::Unsent;
+        self.namespaces_sent = false;
     }
 
     fn clear_in_flight(&mut self) {
@@ -491,10 +496,7 @@ impl Reconciler {
         use crate::agent::upstream::MpEvent;
         match event {
             MpEvent::Connected(outbox, _welcome) => {
-                self.outbox = Some(outbox);
-                self.stream_opened = Some(Instant::now());
-                self.inventory = InventoryPhase::Unsent;
-                self.namespaces_sent = false;
+                self.new_stream(Some(outbox));
                 self.down_since = None;
                 self.unavailable_reported = false;
                 self.clear_in_flight();
@@ -502,10 +504,7 @@ impl Reconciler {
                 self.send_inventories();
             }
             MpEvent::Disconnected(reason) => {
-                self.outbox = None;
-                self.stream_opened = None;
-                self.inventory = InventoryPhase::Unsent;
-                self.namespaces_sent = false;
+                self.new_stream(None);
                 self.last_error = reason;
                 self.down_since.get_or_insert_with(Instant::now);
                 self.clear_in_flight();
