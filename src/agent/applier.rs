@@ -22,7 +22,7 @@ use crate::runtime::Shutdown;
 /// Field manager of generated objects (gitops-contract.md, fixed names).
 pub const FIELD_MANAGER: &str = "tsbridge";
 /// Ownership labels prune and drift detection select on (set by [`owned_by`]).
-pub use crate::model::translate::{CLUSTER_LABEL, MANAGED_BY_LABEL as MANAGED_BY, owned_by};
+pub use crate::model::translate::{MANAGED_BY_LABEL as MANAGED_BY, owned_by, owned_selector};
 
 /// (apiVersion, kind, namespace, name).
 pub type Key = (String, String, String, String);
@@ -62,6 +62,9 @@ pub enum ApplierEvent {
 
 /// An object's identity across API versions: (group, kind, namespace, name).
 type Id = (String, String, String, String);
+
+/// Owned objects by identity: their key at the version served and their body.
+type Owned = HashMap<Id, (Key, Value)>;
 
 fn group_of(api_version: &str) -> String {
     api_version
@@ -156,8 +159,9 @@ struct Applier {
     desired: BTreeMap<Key, v1::DesiredObject>,
     /// Keys of a full revision being received.
     full: Option<BTreeSet<Key>>,
-    /// The owned objects as listed when that full revision began.
-    live: Option<HashMap<Id, Value>>,
+    /// The owned objects as listed when that full revision began (less what it removed): what
+    /// it re-applies is compared with them, and its end prunes from them.
+    live: Option<Owned>,
     errors: Vec<v1::ObjectError>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
@@ -260,27 +264,32 @@ impl Applier {
         });
     }
 
-    /// Every owned object of this cluster as it is now, by identity.
-    async fn owned_live(&self) -> Result<HashMap<Id, Value>, String> {
-        let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
-        let mut live = HashMap::new();
+    /// Every owned object of this cluster as it is now, and the kinds that failed to list.
+    async fn list_owned(&self) -> (Owned, Vec<String>) {
+        let selector = owned_selector(&self.cluster);
+        let mut owned = Owned::new();
+        let mut failed = Vec::new();
         for resource in &self.kinds {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
-            let list = api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .map_err(|e| format!("listing {}: {e}", resource.plural))?;
+            let list = match api.list(&ListParams::default().labels(&selector)).await {
+                Ok(list) => list,
+                Err(error) => {
+                    failed.push(format!("listing {}: {error}", resource.plural));
+                    continue;
+                }
+            };
             for object in list {
-                let id = (
-                    resource.group.clone(),
+                let key = (
+                    resource.api_version.clone(),
                     resource.kind.clone(),
                     object.metadata.namespace.clone().unwrap_or_default(),
                     object.metadata.name.clone().unwrap_or_default(),
                 );
-                live.insert(id, serde_json::to_value(&object).unwrap_or(Value::Null));
+                let body = serde_json::to_value(&object).unwrap_or(Value::Null);
+                owned.insert(id_of(&key), (key, body));
             }
         }
-        Ok(live)
+        (owned, failed)
     }
 
     async fn on_delta(&mut self, delta: v1::Delta) -> Option<v1::Ack> {
@@ -289,12 +298,15 @@ impl Applier {
             self.errors.clear();
             // A full resync (after a restart of either side) re-applies only what differs from
             // the cluster: a restart with nothing changed rewrites nothing.
-            self.live = match self.owned_live().await {
-                Ok(live) => Some(live),
-                Err(message) => {
-                    tracing::warn!(%message, "listing owned objects failed; the full resync re-applies everything");
-                    None
-                }
+            let (owned, failed) = self.list_owned().await;
+            self.live = if failed.is_empty() {
+                Some(owned)
+            } else {
+                tracing::warn!(
+                    ?failed,
+                    "listing owned objects failed; the full resync re-applies everything"
+                );
+                None
             };
         }
         let mut jobs = Vec::new();
@@ -312,7 +324,7 @@ impl Applier {
             let needed = if delta.full {
                 let live = self.live.as_ref().and_then(|live| live.get(&id_of(&key)));
                 match (live, serde_json::from_str::<Value>(&object.object_json)) {
-                    (Some(live), Ok(desired)) => !holds(&desired, live),
+                    (Some((_, live)), Ok(desired)) => !holds(&desired, live),
                     _ => true,
                 }
             } else {
@@ -348,8 +360,13 @@ impl Applier {
                 .remove(&key)
                 .map(|d| d.source_fqn)
                 .unwrap_or_default();
-            if let Err(message) = self.remove(&key).await {
-                self.error(&key, &source, message.into());
+            match self.remove(&key).await {
+                Ok(()) => {
+                    if let Some(live) = self.live.as_mut() {
+                        live.remove(&id_of(&key));
+                    }
+                }
+                Err(message) => self.error(&key, &source, message.into()),
             }
         }
         if !delta.last {
@@ -358,8 +375,13 @@ impl Applier {
         let mut prune_held = None;
         if let Some(full) = self.full.take() {
             self.desired.retain(|k, _| full.contains(k));
-            self.live = None;
-            prune_held = self.prune(&full, delta.confirm_prune).await;
+            // Only this task writes owned objects, so what was listed when the revision began
+            // (less its removals) is what the cluster holds now: no second list.
+            let owned = match self.live.take() {
+                Some(owned) => owned,
+                None => self.list_owned().await.0,
+            };
+            prune_held = self.prune(&full, owned, delta.confirm_prune).await;
         }
         *self
             .position
@@ -374,32 +396,24 @@ impl Applier {
         })
     }
 
-    /// Deletes owned objects of this cluster that the complete desired set does not list.
-    /// Compared by API group, not version: one object served at two versions is one object.
-    /// A prune of too large a share of them is held (unless `confirmed`) and returned.
-    async fn prune(&mut self, wanted: &BTreeSet<Key>, confirmed: bool) -> Option<v1::PruneHold> {
+    /// Deletes the `owned` objects of this cluster that the complete desired set does not
+    /// list. Compared by API group, not version: one object served at two versions is one
+    /// object. A prune of too large a share of them is held (unless `confirmed`) and returned.
+    async fn prune(
+        &mut self,
+        wanted: &BTreeSet<Key>,
+        owned: Owned,
+        confirmed: bool,
+    ) -> Option<v1::PruneHold> {
         let wanted: BTreeSet<Id> = wanted.iter().map(id_of).collect();
-        let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={}", self.cluster);
-        let mut owned = 0;
-        let mut unwanted: Vec<Key> = Vec::new();
-        for resource in self.kinds.clone() {
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
-            let Ok(list) = api.list(&ListParams::default().labels(&selector)).await else {
-                continue;
-            };
-            for live in list {
-                owned += 1;
-                let key = (
-                    resource.api_version.clone(),
-                    resource.kind.clone(),
-                    live.metadata.namespace.clone().unwrap_or_default(),
-                    live.metadata.name.clone().unwrap_or_default(),
-                );
-                if !wanted.contains(&id_of(&key)) {
-                    unwanted.push(key);
-                }
-            }
-        }
+        let total = owned.len();
+        let mut unwanted: Vec<Key> = owned
+            .into_iter()
+            .filter(|(id, _)| !wanted.contains(id))
+            .map(|(_, (key, _))| key)
+            .collect();
+        unwanted.sort();
+        let owned = total;
         let hold = !confirmed
             && crate::model::guard::exceeds(
                 unwanted.len(),

@@ -231,8 +231,8 @@ pub fn spawn_owned(
     applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
     shutdown: &Shutdown,
 ) {
-    use crate::agent::applier::{ApplierEvent, CLUSTER_LABEL, MANAGED_BY};
-    let selector = format!("{MANAGED_BY}=tsbridge,{CLUSTER_LABEL}={cluster}");
+    use crate::agent::applier::ApplierEvent;
+    let selector = crate::model::translate::owned_selector(cluster);
     for kind in watched.iter().filter(|w| w.kind.is_direct()) {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.resource);
         let config = watcher::Config::default().labels(&selector);

@@ -63,6 +63,11 @@ pub fn owned_by(mut object: Value, cluster: &str) -> Value {
     object
 }
 
+/// The label selector of what the agent of `cluster` owns ([`owned_by`]'s labels).
+pub fn owned_selector(cluster: &str) -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{CLUSTER_LABEL}={cluster}")
+}
+
 /// Whether `key` is `resource` itself: a direct-mode object passed through into the namespace
 /// it was written in. In the cluster it came from, that object is the Git-managed CR; applying
 /// it there would add tsbridge's field manager and labels to it (tsb-model §7.3), so nothing
