@@ -89,28 +89,17 @@ mod tests {
     /// Every entry names a field the CRD has (a renamed field cannot leave a stale entry).
     #[test]
     fn every_catalogue_entry_is_a_field_of_its_kind() {
+        use crate::model::catalogue::{covers, join};
         let mut stale = Vec::new();
         for mount in crate::model::catalogue::MOUNTS {
             let paths = spec_paths(mount.kind);
             for field in mount.message.fields {
-                let full = match (mount.at, field.path) {
-                    ("", path) => path.to_string(),
-                    (at, "") => at.to_string(),
-                    (at, path) if path.starts_with('[') || path.starts_with('{') => {
-                        format!("{at}{path}")
-                    }
-                    (at, path) => format!("{at}.{path}"),
-                };
+                let full = join(mount.at, field.path);
                 // Below a free-form field (no schema children) an entry names what the
                 // translator reads or ignores inside it.
-                let below_free_form = paths.iter().any(|p| {
-                    full.strip_prefix(p.as_str())
-                        .is_some_and(|rest| rest.starts_with(['.', '[', '{']))
-                        && !paths.iter().any(|q| {
-                            q.strip_prefix(p.as_str())
-                                .is_some_and(|rest| rest.starts_with(['.', '[', '{']))
-                        })
-                });
+                let below_free_form = paths
+                    .iter()
+                    .any(|p| covers(p, &full) && !paths.iter().any(|q| q != p && covers(p, q)));
                 if !full.is_empty() && !paths.contains(&full) && !below_free_form {
                     stale.push(format!(
                         "{:?} spec.{full} ({})",

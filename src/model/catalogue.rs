@@ -93,7 +93,7 @@ fn relative_to<'a>(mount: &str, path: &'a str) -> Option<&'a str> {
 }
 
 /// Whether the entry `entry` decides `path` (equal, or an ancestor of it).
-fn covers(entry: &str, path: &str) -> bool {
+pub(crate) fn covers(entry: &str, path: &str) -> bool {
     if entry.is_empty() {
         return true;
     }
@@ -104,7 +104,8 @@ fn covers(entry: &str, path: &str) -> bool {
     }
 }
 
-fn join(at: &str, path: &str) -> String {
+/// The spec path of a message's field `path` mounted at `at`.
+pub(crate) fn join(at: &str, path: &str) -> String {
     match (at.is_empty(), path.is_empty()) {
         (true, _) => path.to_string(),
         (_, true) => at.to_string(),

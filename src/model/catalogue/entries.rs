@@ -1084,6 +1084,42 @@ const TIER1_SERVERS: Fate = NotEnforced(
      forwards nothing",
 );
 
+/// What translation ignores inside an HTTP server of the ingress and unified gateways (their
+/// server lists are free-form; each kind's `http` entry says what is translated).
+const HTTP_SERVER: Message = Message {
+    name: "HTTPServer",
+    fields: &[
+        Field {
+            path: "[].authentication",
+            fate: GATEWAY_AUTHENTICATION,
+        },
+        Field {
+            path: "[].authorization",
+            fate: GATEWAY_AUTHORIZATION,
+        },
+        Field {
+            path: "[].rateLimiting",
+            fate: GATEWAY_RATE_LIMITING,
+        },
+        Field {
+            path: "[].routing.corsPolicy",
+            fate: GATEWAY_CORS,
+        },
+        Field {
+            path: "[].routing.rules[].modify",
+            fate: GATEWAY_MODIFY,
+        },
+        Field {
+            path: "[].routing.rules[].redirect",
+            fate: GATEWAY_REDIRECT,
+        },
+        Field {
+            path: "[].routing.rules[].directResponse",
+            fate: GATEWAY_DIRECT_RESPONSE,
+        },
+    ],
+};
+
 const INGRESS_GATEWAY: Message = Message {
     name: "IngressGateway",
     fields: &[
@@ -1115,34 +1151,6 @@ const INGRESS_GATEWAY: Message = Message {
                  routing.rules[].match (uri, headers, method, queryParams) and route (host, \
                  port)",
             ),
-        },
-        Field {
-            path: "http[].authentication",
-            fate: GATEWAY_AUTHENTICATION,
-        },
-        Field {
-            path: "http[].authorization",
-            fate: GATEWAY_AUTHORIZATION,
-        },
-        Field {
-            path: "http[].rateLimiting",
-            fate: GATEWAY_RATE_LIMITING,
-        },
-        Field {
-            path: "http[].routing.corsPolicy",
-            fate: GATEWAY_CORS,
-        },
-        Field {
-            path: "http[].routing.rules[].modify",
-            fate: GATEWAY_MODIFY,
-        },
-        Field {
-            path: "http[].routing.rules[].redirect",
-            fate: GATEWAY_REDIRECT,
-        },
-        Field {
-            path: "http[].routing.rules[].directResponse",
-            fate: GATEWAY_DIRECT_RESPONSE,
         },
         Field {
             path: "tcp",
@@ -1317,34 +1325,6 @@ const UNIFIED_GATEWAY: Message = Message {
             ),
         },
         Field {
-            path: "http[].authentication",
-            fate: GATEWAY_AUTHENTICATION,
-        },
-        Field {
-            path: "http[].authorization",
-            fate: GATEWAY_AUTHORIZATION,
-        },
-        Field {
-            path: "http[].rateLimiting",
-            fate: GATEWAY_RATE_LIMITING,
-        },
-        Field {
-            path: "http[].routing.corsPolicy",
-            fate: GATEWAY_CORS,
-        },
-        Field {
-            path: "http[].routing.rules[].modify",
-            fate: GATEWAY_MODIFY,
-        },
-        Field {
-            path: "http[].routing.rules[].redirect",
-            fate: GATEWAY_REDIRECT,
-        },
-        Field {
-            path: "http[].routing.rules[].directResponse",
-            fate: GATEWAY_DIRECT_RESPONSE,
-        },
-        Field {
             path: "http[].routing.rules[].route.clusterDestination",
             fate: CLUSTER_DESTINATION,
         },
@@ -1513,6 +1493,11 @@ pub const MOUNTS: &[Mount] = &[
         message: &INGRESS_GATEWAY,
     },
     Mount {
+        kind: Kind::IngressGateway,
+        at: "http",
+        message: &HTTP_SERVER,
+    },
+    Mount {
         kind: Kind::EgressGateway,
         at: "",
         message: &EGRESS_GATEWAY,
@@ -1526,5 +1511,10 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::UnifiedGateway,
         at: "",
         message: &UNIFIED_GATEWAY,
+    },
+    Mount {
+        kind: Kind::UnifiedGateway,
+        at: "http",
+        message: &HTTP_SERVER,
     },
 ];
