@@ -70,6 +70,21 @@ fn render(paths: &[&str], inventory: &str, dir: &std::path::Path) -> PathBuf {
     rendered
 }
 
+/// Runs `istioctl ARGS FILE`: whether it succeeded, and everything it printed.
+fn run(istioctl: &std::path::Path, args: &[&str], file: &std::path::Path) -> (bool, String) {
+    let out = Command::new(istioctl)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("istioctl runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
 #[test]
 #[ignore = "needs istioctl (tests/setup.sh builds it)"]
 fn rendered_fixtures_pass_istioctl_validate() {
@@ -95,18 +110,9 @@ fn rendered_fixtures_pass_istioctl_validate() {
             objects >= 10,
             "{paths:?} rendered only {objects} objects:\n{text}"
         );
-        let out = Command::new(&istioctl)
-            .args(["validate", "-f"])
-            .arg(&rendered)
-            .output()
-            .expect("istioctl runs");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (success, report) = run(&istioctl, &["validate", "-f"], &rendered);
         assert!(
-            out.status.success(),
+            success,
             "istioctl validate refused the render of {paths:?}:\n{report}\n--- rendered ---\n{text}"
         );
         let unknown: Vec<&str> = report
@@ -121,15 +127,10 @@ fn rendered_fixtures_pass_istioctl_validate() {
         );
 
         // The analyzers, over the rendered objects alone (no cluster).
-        let out = Command::new(&istioctl)
-            .args(["analyze", "--use-kube=false", "--all-namespaces"])
-            .arg(&rendered)
-            .output()
-            .expect("istioctl runs");
-        let report = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (_, report) = run(
+            &istioctl,
+            &["analyze", "--use-kube=false", "--all-namespaces"],
+            &rendered,
         );
         let messages: Vec<&str> = report
             .lines()
