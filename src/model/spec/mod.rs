@@ -8,6 +8,7 @@
 
 pub mod common;
 pub mod gateway;
+pub mod route;
 pub mod security;
 pub mod tenancy;
 pub mod traffic;
@@ -24,6 +25,7 @@ pub use common::{
 pub use gateway::{
     EgressGatewaySpec, IngressGatewaySpec, RouteTarget, Tier1GatewaySpec, UnifiedGatewaySpec,
 };
+pub use route::{PortLevelSetting, ServiceRouteSpec, Subset};
 pub use security::{
     AuthenticationMode, AuthenticationSettings, AuthorizationMode, AuthorizationRule,
     AuthorizationRules, AuthorizationSettings, PropagationStrategy, RuleTarget,
@@ -35,9 +37,8 @@ pub use tenancy::{
     WorkspaceSettingSpec, WorkspaceSpec,
 };
 pub use traffic::{
-    CircuitBreakerSensitivity, EgressSettings, HttpRetries, PortLevelSetting, ReachabilityMode,
-    ReachabilitySettings, ResilienceSettings, ServiceRouteSpec, ServiceTrafficSettingSpec, Subset,
-    TrafficSettingSpec,
+    CircuitBreakerSensitivity, EgressSettings, HttpRetries, ReachabilityMode, ReachabilitySettings,
+    ResilienceSettings, ServiceTrafficSettingSpec, TrafficSettingSpec,
 };
 
 /// A decoded spec: typed for TSB kinds, raw JSON for direct-mode Istio kinds.

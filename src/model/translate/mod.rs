@@ -13,6 +13,7 @@
 mod cluster;
 mod direct;
 mod gateway;
+mod route;
 mod security;
 mod traffic;
 
@@ -218,7 +219,7 @@ pub fn translate(resource: &Resource, context: &Context<'_>) -> Result<Vec<Gener
     let out = Output::new(resource, context);
     match &resource.spec {
         Spec::TrafficSetting(spec) => Ok(traffic::traffic_setting(spec, context, &out)),
-        Spec::ServiceRoute(spec) => traffic::service_route(spec, context, &out),
+        Spec::ServiceRoute(spec) => route::service_route(spec, context, &out),
         Spec::ServiceTrafficSetting(spec) => traffic::service_traffic_setting(spec, context, &out),
         Spec::SecuritySetting(spec) => Ok(security::security_setting(spec, context, &out)),
         Spec::ServiceSecuritySetting(spec) => {

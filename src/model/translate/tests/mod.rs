@@ -1,6 +1,7 @@
 //! Translation tests: one file per family, shared builders here.
 
 mod gateway;
+mod route;
 mod security;
 mod traffic;
 

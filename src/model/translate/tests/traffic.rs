@@ -1,16 +1,16 @@
 use serde_json::{Value, json};
 
-use super::{WS, annotations, find, object, one, run};
+use super::{annotations, find, object, one, run};
 use crate::model::fixtures::{manifest, resource};
 use crate::model::object::Resource;
 
 const TS: &str = "traffic.tsb.tetrate.io/v2";
 
-fn traffic_setting(spec: Value) -> Resource {
+pub(super) fn traffic_setting(spec: Value) -> Resource {
     object(TS, "TrafficSetting", "defaults", "trafficGroup", "tg", spec)
 }
 
-fn workspace_setting(spec: Value) -> Resource {
+pub(super) fn workspace_setting(spec: Value) -> Resource {
     resource(&manifest(json!({
         "apiVersion": "tsb.tetrate.io/v2", "kind": "WorkspaceSetting",
         "metadata": {"name": "default", "annotations": annotations(None)},
@@ -113,131 +113,6 @@ fn sensitivities_and_inherited_defaults() {
     );
     // The WorkspaceSetting itself generates nothing.
     assert_eq!(t.sources.len(), 1);
-}
-
-fn service_route(spec: Value) -> Resource {
-    object(TS, "ServiceRoute", "cart", "trafficGroup", "tg", spec)
-}
-
-#[test]
-fn example_5_canary_route() {
-    let t = run(vec![service_route(json!({
-        "service": "a/cart.a.svc.cluster.local",
-        "portLevelSettings": [{"port": 8080, "trafficType": "HTTP"}],
-        "subsets": [
-            {"name": "stable", "labels": {"version": "v1"}, "weight": 90},
-            {"name": "canary", "labels": {"version": "v2"}, "weight": 10}
-        ]
-    }))]);
-    let vs = one(&t, "VirtualService", "a");
-    assert!(vs.name.starts_with("tsb-sr-cart-"));
-    let route = |subset: &str, weight: u32| json!({"destination": {"host": "cart.a.svc.cluster.local", "subset": subset, "port": {"number": 8080}}, "weight": weight});
-    assert_eq!(
-        vs.spec,
-        json!({
-            "hosts": ["cart.a.svc.cluster.local"],
-            "http": [{"match": [{"port": 8080}], "route": [route("stable", 90), route("canary", 10)]}]
-        })
-    );
-    assert_eq!(
-        one(&t, "DestinationRule", "a").spec,
-        json!({
-            "host": "cart.a.svc.cluster.local",
-            "subsets": [
-                {"name": "stable", "labels": {"version": "v1"}},
-                {"name": "canary", "labels": {"version": "v2"}}
-            ]
-        })
-    );
-    // Only in the service's namespace.
-    assert_eq!(t.objects.len(), 2);
-}
-
-#[test]
-fn service_route_takes_timeouts_from_settings_and_splits_evenly() {
-    let sts = object(
-        TS,
-        "ServiceTrafficSetting",
-        "cart",
-        "trafficGroup",
-        "tg",
-        json!({"service": "b/cart.b.svc.cluster.local", "settings": {"resilience": {
-            "httpRetries": {"attempts": 3, "perTryTimeout": "1s"}}}}),
-    );
-    let t = run(vec![
-        workspace_setting(
-            json!({"defaultTrafficSetting": {"resilience": {"httpRequestTimeout": "4s"}}}),
-        ),
-        sts,
-        service_route(json!({
-            "service": "b/cart.b.svc.cluster.local",
-            "subsets": [{"name": "x"}, {"name": "y"}, {"name": "z"}],
-            "stickySession": {"header": "x-user"}
-        })),
-    ]);
-    let vs = one(&t, "VirtualService", "b");
-    let http = &vs.spec["http"][0];
-    assert_eq!(http["timeout"], "4s");
-    assert_eq!(
-        http["retries"],
-        json!({"attempts": 3, "perTryTimeout": "1s"})
-    );
-    let weights: Vec<&Value> = http["route"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| &r["weight"])
-        .collect();
-    assert_eq!(weights, [&json!(34), &json!(33), &json!(33)]);
-    let drs = find(&t, "DestinationRule", "b");
-    // The route's subsets and the service setting's policy are separate DestinationRules;
-    // this one has no outlier detection, so only the route's exists.
-    assert_eq!(drs.len(), 1);
-    assert_eq!(
-        drs[0].spec["trafficPolicy"],
-        json!({"loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}})
-    );
-}
-
-#[test]
-fn tcp_ports_route_at_layer_4() {
-    let t = run(vec![service_route(json!({
-        "service": "a/db.a.svc.cluster.local",
-        "portLevelSettings": [{"port": 5432, "trafficType": "TCP"}],
-        "subsets": [{"name": "primary", "labels": {"role": "primary"}}]
-    }))]);
-    assert_eq!(
-        one(&t, "VirtualService", "a").spec,
-        json!({
-            "hosts": ["db.a.svc.cluster.local"],
-            "tcp": [{"match": [{"port": 5432}], "route": [
-                {"destination": {"host": "db.a.svc.cluster.local", "subset": "primary", "port": {"number": 5432}}}
-            ]}]
-        })
-    );
-}
-
-#[test]
-fn services_outside_the_group_or_malformed() {
-    let t = run(vec![service_route(json!({
-        "service": "other/cart.other.svc.cluster.local",
-        "subsets": [{"name": "v1"}]
-    }))]);
-    assert!(t.objects.is_empty());
-    let mut resources = super::hierarchy();
-    // The MP rejects this at admission (V7); translation still must not panic on it.
-    let mut malformed = service_route(json!({"service": "a/x", "subsets": [{"name": "v1"}]}));
-    if let crate::model::Spec::ServiceRoute(s) = &mut malformed.spec {
-        s.service = Some("no-namespace".into());
-    }
-    resources.push(malformed);
-    let t = super::translate_cluster(&super::c1(), &resources);
-    assert_eq!(t.errors.len(), 1);
-    assert_eq!(
-        t.errors[0].0,
-        format!("{WS}/trafficgroups/tg/serviceroutes/cart")
-    );
-    assert_eq!(t.errors[0].1.field, "spec.service");
 }
 
 #[test]

@@ -1,0 +1,310 @@
+//! Security kinds: SecuritySetting (as a spec, a default and a service's settings), ServiceSecuritySetting.
+
+use super::*;
+
+/// `SecuritySetting` as the spec of its own kind: every namespace of the group.
+pub(super) const SECURITY_SETTING: Message = Message {
+    name: "SecuritySetting",
+    fields: &[
+        Field {
+            path: "displayName",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "description",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "authenticationSettings",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authenticationSettings.trafficMode",
+            fate: Translated(
+                "PeerAuthentication mtls.mode (REQUIRED: STRICT, OPTIONAL: PERMISSIVE)",
+            ),
+        },
+        Field {
+            path: "authenticationSettings.http",
+            fate: Translated(
+                "RequestAuthentication jwtRules (issuer, audiences, jwksUri or jwks, fromHeaders, \
+                 outputPayloadToHeader, outputClaimToHeaders) in every namespace of the group; a \
+                 request without a token is not rejected by it, as TSB documents (authorization \
+                 decides)",
+            ),
+        },
+        Field {
+            path: "authentication",
+            fate: Translated(
+                "PeerAuthentication mtls.mode (deprecated; authenticationSettings.trafficMode \
+                 wins)",
+            ),
+        },
+        Field {
+            path: "authorization",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.mode",
+            fate: Translated(
+                "ALLOW AuthorizationPolicy rules[].from.source (namespaces or principals)",
+            ),
+        },
+        Field {
+            path: "authorization.serviceAccounts",
+            fate: Translated(
+                "ALLOW AuthorizationPolicy rules[].from.source.principals / namespaces (CUSTOM \
+                 mode)",
+            ),
+        },
+        Field {
+            path: "authorization.rules",
+            fate: Translated(
+                "ALLOW AuthorizationPolicy rules[] for allow[], DENY AuthorizationPolicy for \
+                 deny[] (RULES mode): from/to fqn → the namespaces of that workspace, group, \
+                 tenant or organization here (security domains select nothing)",
+            ),
+        },
+        Field {
+            path: "authorization.http",
+            fate: EXTERNAL_AUTHZ,
+        },
+        Field {
+            path: "propagationStrategy",
+            fate: Model(
+                "STRICTER: ServiceSecuritySettings below that are looser are reported DIRTY \
+                 (V15); in Istio a service setting can only narrow the group's policies anyway",
+            ),
+        },
+        Field {
+            path: "extension",
+            fate: WASM_EXTENSION,
+        },
+        Field {
+            path: "waf",
+            fate: WAF,
+        },
+        Field {
+            path: "configGenerationMetadata",
+            fate: Translated(
+                "metadata.labels and metadata.annotations of the generated PeerAuthentication \
+                 and AuthorizationPolicies",
+            ),
+        },
+    ],
+};
+
+/// `SecuritySetting` as `defaultSecuritySetting` of the organization, tenant and workspace
+/// settings: overlaid under the group's SecuritySetting and ServiceSecuritySettings
+/// (`translate::security::effective`).
+pub(super) const DEFAULT_SECURITY_SETTING: Message = Message {
+    name: "SecuritySetting (defaultSecuritySetting)",
+    fields: &[
+        Field {
+            path: "displayName",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "description",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "authenticationSettings",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authenticationSettings.trafficMode",
+            fate: Translated(
+                "inherited by the SecuritySettings below: their PeerAuthentication mtls.mode (a \
+                 group without a SecuritySetting gets none)",
+            ),
+        },
+        Field {
+            path: "authenticationSettings.http",
+            fate: JWT,
+        },
+        Field {
+            path: "authentication",
+            fate: Translated(
+                "inherited by the SecuritySettings below: their PeerAuthentication mtls.mode \
+                 (deprecated; authenticationSettings.trafficMode wins)",
+            ),
+        },
+        Field {
+            path: "authorization",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.mode",
+            fate: Translated(
+                "inherited by the SecuritySettings (ALLOW AuthorizationPolicy) and \
+                 ServiceSecuritySettings (DENY AuthorizationPolicy) below that leave it unset",
+            ),
+        },
+        Field {
+            path: "authorization.serviceAccounts",
+            fate: Translated(
+                "inherited with authorization.mode CUSTOM: AuthorizationPolicy source principals \
+                 / namespaces below",
+            ),
+        },
+        Field {
+            path: "authorization.rules",
+            fate: Translated(
+                "inherited with authorization.mode RULES: AuthorizationPolicy rules below (from/to \
+                 fqn → namespaces here; security domains select nothing)",
+            ),
+        },
+        Field {
+            path: "authorization.http",
+            fate: EXTERNAL_AUTHZ,
+        },
+        Field {
+            path: "propagationStrategy",
+            fate: Model(
+                "STRICTER: lower levels may only tighten trafficMode and authorization.mode; \
+                 looser ones are raised in translation and reported DIRTY (V15)",
+            ),
+        },
+        Field {
+            path: "extension",
+            fate: WASM_EXTENSION,
+        },
+        Field {
+            path: "waf",
+            fate: WAF,
+        },
+        Field {
+            path: "configGenerationMetadata",
+            fate: NotEnforced(
+                "defaults do not carry labels or annotations: set them on the tenant, \
+                 workspace, group or object instead",
+            ),
+        },
+    ],
+};
+
+/// `SecuritySetting` as a ServiceSecuritySetting's `settings`: only authorization is
+/// translated (`translate::security::service_security_setting`).
+pub(super) const SERVICE_SECURITY_SETTINGS: Message = Message {
+    name: "SecuritySetting (ServiceSecuritySetting settings)",
+    fields: &[
+        Field {
+            path: "displayName",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "description",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "authenticationSettings",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authenticationSettings.trafficMode",
+            fate: NotEnforced(
+                "a per-service mTLS mode is not translated yet (needs a PeerAuthentication \
+                 selecting the service's pods): the group SecuritySetting's namespace-wide mode \
+                 applies",
+            ),
+        },
+        Field {
+            path: "authenticationSettings.http",
+            fate: JWT,
+        },
+        Field {
+            path: "authentication",
+            fate: NotEnforced(
+                "a per-service mTLS mode is not translated yet (needs a PeerAuthentication \
+                 selecting the service's pods): the group SecuritySetting's namespace-wide mode \
+                 applies",
+            ),
+        },
+        Field {
+            path: "authorization",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.mode",
+            fate: Translated(
+                "DENY AuthorizationPolicy for the service's hosts, from every caller the mode \
+                 does not allow (notNamespaces / notPrincipals)",
+            ),
+        },
+        Field {
+            path: "authorization.serviceAccounts",
+            fate: Translated(
+                "DENY AuthorizationPolicy notPrincipals / notNamespaces (CUSTOM mode)",
+            ),
+        },
+        Field {
+            path: "authorization.rules",
+            fate: Translated(
+                "DENY AuthorizationPolicy rules (RULES mode): all but the allow[] namespaces, \
+                 plus the deny[] namespaces (security domains select nothing)",
+            ),
+        },
+        Field {
+            path: "authorization.http",
+            fate: EXTERNAL_AUTHZ,
+        },
+        Field {
+            path: "propagationStrategy",
+            fate: NotEnforced(
+                "nothing inherits from a ServiceSecuritySetting (per-subset settings are not \
+                 translated), so the strategy constrains nothing",
+            ),
+        },
+        Field {
+            path: "extension",
+            fate: WASM_EXTENSION,
+        },
+        Field {
+            path: "waf",
+            fate: WAF,
+        },
+        Field {
+            path: "configGenerationMetadata",
+            fate: SETTINGS_METADATA,
+        },
+    ],
+};
+
+pub(super) const SERVICE_SECURITY_SETTING: Message = Message {
+    name: "ServiceSecuritySetting",
+    fields: &[
+        Field {
+            path: "displayName",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "description",
+            fate: DISPLAY,
+        },
+        Field {
+            path: "service",
+            fate: Translated(
+                "AuthorizationPolicy namespace <namespace> and rules[].to.operation.hosts (the \
+                 FQDN and its short forms)",
+            ),
+        },
+        Field {
+            path: "settings",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "subsets",
+            fate: NotEnforced(
+                "per-subset security settings are not translated yet (they need policies \
+                 selecting the subset's pods): the service-wide settings apply to every subset",
+            ),
+        },
+        Field {
+            path: "configGenerationMetadata",
+            fate: Translated(
+                "metadata.labels and metadata.annotations of the generated AuthorizationPolicy",
+            ),
+        },
+    ],
+};
