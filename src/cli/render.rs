@@ -187,21 +187,24 @@ pub fn format(output: &Output, format: RenderFormat) -> anyhow::Result<String> {
     })
 }
 
-/// Runs `render`: exit 0 when everything rendered, 1 when the configuration has errors (a
-/// validation error renders nothing; a translation error renders the rest), 2 when the input
-/// cannot be read.
-pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let clusters = match clusters(&args) {
-        Ok(clusters) => clusters,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(ExitCode::from(EXIT_INPUT));
-        }
-    };
-    let mut loaded = match load_or_report(&args.paths) {
-        Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
-    };
+/// What `render` makes of some files: `validate`'s findings as text, and the objects unless
+/// the findings hold an error.
+#[derive(Debug)]
+pub struct Rendering {
+    /// Errors and warnings as `validate` prints them (empty when there are none).
+    pub diagnostics: String,
+    /// The rendered objects; `None` when the configuration has errors.
+    pub output: Option<Output>,
+}
+
+/// Loads, checks and renders `paths` for `clusters`: the whole of `render` but the printing
+/// (the golden tests call exactly this). `Err`: the input could not be read (reported).
+pub fn render_paths(
+    paths: &[PathBuf],
+    clusters: &[ClusterNamespaces],
+    origin: Option<&str>,
+) -> Result<Rendering, ExitCode> {
+    let mut loaded = load_or_report(paths)?;
     let inputs = std::mem::take(&mut loaded.objects);
     let strip = StripRules::default();
     let resources: Vec<Resource> = inputs
@@ -215,16 +218,37 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .collect();
     // The MP's verdict first: what it would refuse is not rendered.
     let report = check(inputs);
-    if report.errors() > 0 || report.warnings() > 0 {
-        eprint!(
-            "{}",
-            crate::cli::validate::render(OutputFormat::Text, &loaded, &report, false)
-        );
-    }
-    if report.errors() > 0 {
+    let diagnostics = if report.errors() > 0 || report.warnings() > 0 {
+        crate::cli::validate::render(OutputFormat::Text, &loaded, &report, false)
+    } else {
+        String::new()
+    };
+    let output = (report.errors() == 0).then(|| render_clusters(&resources, clusters, origin));
+    Ok(Rendering {
+        diagnostics,
+        output,
+    })
+}
+
+/// Runs `render`: exit 0 when everything rendered, 1 when the configuration has errors (a
+/// validation error renders nothing; a translation error renders the rest), 2 when the input
+/// cannot be read.
+pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let clusters = match clusters(&args) {
+        Ok(clusters) => clusters,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(EXIT_INPUT));
+        }
+    };
+    let rendering = match render_paths(&args.paths, &clusters, args.origin.as_deref()) {
+        Ok(rendering) => rendering,
+        Err(code) => return Ok(code),
+    };
+    eprint!("{}", rendering.diagnostics);
+    let Some(output) = rendering.output else {
         return Ok(ExitCode::from(EXIT_ERRORS));
-    }
-    let output = render_clusters(&resources, &clusters, args.origin.as_deref());
+    };
     for error in &output.errors {
         eprintln!("error: {error}");
     }
@@ -244,5 +268,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;

@@ -151,3 +151,42 @@ fn rendered_fixtures_pass_istioctl_validate() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs istioctl (tests/setup.sh builds it)"]
+fn every_golden_passes_istioctl_validate() {
+    let root = repo_path("tests/fixtures/golden");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("golden dir")
+        .map(|e| e.expect("entry").path().join("expected.yaml"))
+        .filter(|p| p.is_file())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no goldens under {}", root.display());
+    // One istioctl run over all of them (each start costs about a second); the report names
+    // the object, whose owner annotation names the case's input.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = dir.path().join("goldens.yaml");
+    let mut text = String::new();
+    for case in &cases {
+        text.push_str(&std::fs::read_to_string(case).expect("golden"));
+    }
+    std::fs::write(&all, &text).expect("write");
+    let istioctl = istioctl();
+    let (success, report) = run(&istioctl, &["validate", "-f"], &all);
+    assert!(
+        success,
+        "istioctl validate refused a golden ({} cases):\n{report}",
+        cases.len()
+    );
+    let unknown: Vec<&str> = report
+        .lines()
+        .filter(|line| line.trim_start().starts_with('*'))
+        .filter(|line| !KNOWN_WARNINGS.iter().any(|known| line.contains(known)))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "new istioctl warnings on the goldens:\n{}",
+        unknown.join("\n")
+    );
+}
