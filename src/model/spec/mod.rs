@@ -6,6 +6,7 @@
 //! instead of a bare decoding error. Top-level specs deny unknown fields (V8); see
 //! `docs/model.md` for the nested-block policy. Direct-mode Istio specs stay JSON values.
 
+pub mod auth;
 pub mod common;
 pub mod gateway;
 pub mod route;

@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::model::spec::auth::{
+    Authorization, ClaimToHeader, HttpAuthentication, Jwt, JwtHeader, JwtRules,
+};
 use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
 
 /// `propagationStrategy` (§4.3).
@@ -92,97 +95,6 @@ pub struct AuthenticationSettings {
     pub extra: Extra,
 }
 
-/// `Authentication`: one JWT, or rules listing several (only one of them).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct HttpAuthentication {
-    /// Authenticate a request from the JWT attached to it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwt: Option<Jwt>,
-    /// Several JWT rules: a token present must satisfy one of them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rules: Option<JwtRules>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
-}
-
-impl HttpAuthentication {
-    /// Every JWT rule, from either form.
-    pub fn jwt_rules(&self) -> Vec<&Jwt> {
-        self.jwt
-            .iter()
-            .chain(self.rules.iter().flat_map(|r| &r.jwt))
-            .collect()
-    }
-}
-
-/// `Authentication.Rules`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct JwtRules {
-    /// The rules.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub jwt: Vec<Jwt>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
-}
-
-/// `Authentication.JWT`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Jwt {
-    /// The token's `iss` (required).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<String>,
-    /// Accepted `aud` values (empty: the service name).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub audiences: Vec<String>,
-    /// URL of the issuer's key set (only one of `jwksUri` and `jwks`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
-    /// The key set inline.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<String>,
-    /// Header the verified payload is forwarded in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_payload_to_header: Option<String>,
-    /// Claims copied to headers.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub output_claim_to_headers: Vec<ClaimToHeader>,
-    /// Where the token is taken from (default: `Authorization: Bearer`, then `access_token`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub from_headers: Vec<JwtHeader>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
-}
-
-/// `JWT.ClaimToHeader`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ClaimToHeader {
-    /// Header to create.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub header: Option<String>,
-    /// Claim to copy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub claim: Option<String>,
-}
-
-/// `JWT.JWTHeader`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
-pub struct JwtHeader {
-    /// Header name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Prefix stripped before decoding.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-}
-
 /// `from` / `to` of an authorization rule.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
@@ -238,9 +150,9 @@ pub struct AuthorizationSettings {
     /// Rules for `RULES`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<AuthorizationRules>,
-    /// External authorization (`http.external.uri`, not typed).
+    /// HTTP request authorization (external server or local JWT rules).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub http: Option<Value>,
+    pub http: Option<Authorization>,
     /// Fields tsbridge does not type.
     #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
     pub extra: Extra,
