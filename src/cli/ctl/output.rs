@@ -108,6 +108,9 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
         "clusters": status.clusters.iter().map(|c| json!({
             "cluster": c.cluster, "state": c.state, "message": c.message, "revision": c.revision,
         })).collect::<Vec<_>>(),
+        "warnings": status.warnings.iter().map(|w| json!({
+            "rule": w.rule, "field": w.field, "message": w.message, "fix": w.fix,
+        })).collect::<Vec<_>>(),
     });
     match format {
         Format::Table => {
@@ -120,6 +123,13 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
                     status.message.clone(),
                 ]],
             );
+            // Like kubectl's admission warnings: one line each, after the table.
+            for w in &status.warnings {
+                eprintln!(
+                    "Warning: {}: {} {} ({}); fix: {}",
+                    w.object, w.field, w.message, w.rule, w.fix
+                );
+            }
             Ok(())
         }
         _ => print_value(format, &value),

@@ -5,14 +5,17 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::model::Fqn;
+use crate::model::catalogue;
+use crate::model::diagnostic::ObjectRef;
 use crate::model::status::{MpStatus, aggregate_status};
+use crate::model::{Fqn, Kind};
 use crate::proto::v1;
 use crate::proto::v1::status_service_server::StatusService;
 use crate::server::auth::Authenticator;
 use crate::server::distribute::Distributor;
 use crate::server::engine::Engine;
-use crate::server::error::{Error, to_status};
+use crate::server::engine::kind_name;
+use crate::server::error::{Error, diagnostic_to_proto, to_status};
 use crate::server::services::caller;
 use crate::store::Record;
 
@@ -75,6 +78,7 @@ fn status_of(
         )
     };
     v1::ResourceStatus {
+        warnings: not_enforced(record),
         fqn: record.fqn.clone(),
         status: status_name(status),
         last_event: own_state.last_event,
@@ -83,6 +87,21 @@ fn status_of(
         revision: u64::try_from(record.revision).unwrap_or_default(),
         clusters,
     }
+}
+
+/// The fields of `record` that are accepted but not enforced (the catalogue's TSB1106), so
+/// `ctl status` names them as `validate`, admission and the CR status do.
+fn not_enforced(record: &Record) -> Vec<v1::Diagnostic> {
+    let Some(kind) = Kind::from_api_version(&record.api_version, kind_name(&record.kind)) else {
+        return Vec::new();
+    };
+    let mut object = ObjectRef::new(kind, &record.name, record.namespace.as_deref());
+    if let Ok(fqn) = record.fqn.parse::<Fqn>() {
+        object = object.with_fqn(fqn);
+    }
+    let mut found = Vec::new();
+    catalogue::not_enforced(kind, &record.spec, &object, &mut found);
+    found.iter().map(diagnostic_to_proto).collect()
 }
 
 impl StatusApi {
@@ -150,5 +169,45 @@ impl StatusService for StatusApi {
             })
             .collect();
         Ok(Response::new(v1::SearchStatusResponse { statuses }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(spec: serde_json::Value) -> Record {
+        Record {
+            fqn: "organizations/acme/tenants/shop".into(),
+            kind: "Tenant.tsb.tetrate.io".into(),
+            api_version: "tsb.tetrate.io/v2".into(),
+            name: "shop".into(),
+            parent_fqn: Some("organizations/acme".into()),
+            namespace: None,
+            spec,
+            labels: Default::default(),
+            annotations: Default::default(),
+            origin: serde_json::Value::Null,
+            content_hash: String::new(),
+            etag: String::new(),
+            revision: 1,
+        }
+    }
+
+    #[test]
+    fn the_status_names_each_field_that_is_not_enforced() {
+        let warnings = not_enforced(&tenant(serde_json::json!({
+            "displayName": "Shop", "securityDomain": "organizations/acme/securitydomains/x"
+        })));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].rule, "TSB1106");
+        assert_eq!(warnings[0].severity, "warning");
+        assert_eq!(warnings[0].field, "spec.securityDomain");
+        assert!(
+            warnings[0].message.contains("security domains"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].object.contains("shop"), "{warnings:?}");
+        assert!(not_enforced(&tenant(serde_json::json!({"displayName": "Shop"}))).is_empty());
     }
 }
