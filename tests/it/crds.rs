@@ -193,7 +193,8 @@ pub(crate) async fn install_crds(client: &Client) {
 
 pub(crate) fn dynamic_api(client: &Client, ns: &str, object: &Value) -> Api<DynamicObject> {
     let api_version = object["apiVersion"].as_str().expect("apiVersion");
-    let (group, version) = api_version.split_once('/').expect("group/version");
+    // The core group (`v1`) has no group part.
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
     let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().expect("kind"));
     Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
 }

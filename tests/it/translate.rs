@@ -80,8 +80,12 @@ fn objects(ns: &str, direct_ns: &str) -> Vec<KubeObject> {
             "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]
         })),
         direct("networking.istio.io/v1alpha3", "EnvoyFilter", "buffer", ns, iig, json!({
+            "priority": 10,
             "configPatches": [{"applyTo": "HTTP_FILTER", "match": {"context": "SIDECAR_INBOUND"},
-                "patch": {"operation": "INSERT_BEFORE", "value": {"name": "envoy.filters.http.buffer"}}}]
+                "patch": {"operation": "INSERT_FIRST", "value": {"name": "envoy.filters.http.buffer",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                        "max_request_bytes": 1024}}}}]
         })),
         direct("networking.istio.io/v1beta1", "VirtualService", "legacy-api", direct_ns, tg.clone(), json!({
             "hosts": ["legacy-api"], "http": [{"route": [{"destination": {"host": "legacy-api", "subset": "v1"}}]}]
@@ -114,6 +118,7 @@ async fn generated_istio_objects_are_accepted_by_the_istio_crds() {
             panic!("Istio CRD {name} is missing ({e}); `tests/realk8s.sh istio-crds` installs them")
         });
     }
+    let kubeconfig = cluster.kubeconfig.clone();
     with_temp_ns(&cluster, |client, ns| async move {
         // A second namespace, owned by the workspace through its `eu-west-1/<ns>-jobs-*` entry.
         let direct_ns = format!("{ns}-jobs-direct");
@@ -122,7 +127,13 @@ async fn generated_istio_objects_are_accepted_by_the_istio_crds() {
             .create(&PostParams::default(), &test_namespace(&direct_ns))
             .await
             .unwrap_or_else(|e| panic!("creating namespace {direct_ns}: {e}"));
-        let outcome = std::panic::AssertUnwindSafe(apply_all(&client, &ns, &direct_ns));
+        let outcome = std::panic::AssertUnwindSafe(async {
+            apply_all(&client, &ns, &direct_ns).await;
+            // Istio's analyzers over the live namespace: the generated objects with the
+            // Services, Pods and credentials they refer to.
+            crate::istio::create_workloads(&client, &ns).await;
+            crate::istio::analyze_live(&client, &kubeconfig, &ns).await;
+        });
         let outcome = futures::FutureExt::catch_unwind(outcome).await;
         if std::env::var("TSBRIDGE_TEST_KEEP").as_deref() != Ok("1")
             && let Err(e) = namespaces
