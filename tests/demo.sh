@@ -42,7 +42,8 @@ generated_objects() {
     for kind in networking.istio.io/v1/virtualservices networking.istio.io/v1/destinationrules \
       networking.istio.io/v1/gateways networking.istio.io/v1/sidecars \
       networking.istio.io/v1/serviceentries security.istio.io/v1/peerauthentications \
-      security.istio.io/v1/authorizationpolicies; do
+      security.istio.io/v1/authorizationpolicies security.istio.io/v1/requestauthentications \
+      networking.istio.io/v1alpha3/envoyfilters; do
       curl -fsS --cacert "$REALK8S_CA_CERT" -H "Authorization: Bearer $(cat "$REALK8S_ADMIN_TOKEN_FILE")" \
         "$REALK8S_API_URL/apis/$kind?labelSelector=tsbridge.io%2Fmanaged-by%3Dtsbridge" |
         python3 -c 'import json,sys
