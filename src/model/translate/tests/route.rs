@@ -27,7 +27,7 @@ fn example_5_canary_route() {
         vs.spec,
         json!({
             "hosts": ["cart.a.svc.cluster.local"],
-            "http": [{"match": [{"port": 8080}], "route": [route("stable", 90), route("canary", 10)]}]
+            "http": [{"name": "default-http-route-8080", "match": [{"port": 8080}], "route": [route("stable", 90), route("canary", 10)]}]
         })
     );
     assert_eq!(
