@@ -196,6 +196,19 @@ impl Rules<'_> {
         }
     }
 
+    /// A route without match conditions takes all traffic of its kind: Istio never reaches
+    /// the routes after it (later ones and the default routes of unmatched ports).
+    fn shadowing(&mut self, shadows: bool, path: &str) {
+        if shadows {
+            self.warning(
+                format!("{path}.match"),
+                "is empty, so the route matches all traffic and the routes after it (later \
+                 routes and the default routes of unmatched ports) never match",
+                "add a match condition with the port, e.g. {name: all, port: 8080}",
+            );
+        }
+    }
+
     /// A match port must be one of the top-level ports, of the route's kind.
     fn match_port(
         &mut self,
@@ -353,6 +366,9 @@ pub(super) fn check_service_route(
     for (i, route) in spec.http_routes.iter().enumerate() {
         let path = format!("spec.httpRoutes[{i}]");
         rules.required_name(route.name.as_deref(), format!("{path}.name"), "productpage");
+        let later =
+            i + 1 < spec.http_routes.len() || ports.values().any(|t| *t == TrafficType::Http);
+        rules.shadowing(route.r#match.is_empty() && later, &path);
         for (j, condition) in route.r#match.iter().enumerate() {
             let at = format!("{path}.match[{j}]");
             rules.required_name(condition.name.as_deref(), format!("{at}.name"), "by-uri");
@@ -369,6 +385,8 @@ pub(super) fn check_service_route(
     for (i, route) in spec.tcp_routes.iter().enumerate() {
         let path = format!("spec.tcpRoutes[{i}]");
         rules.required_name(route.name.as_deref(), format!("{path}.name"), "db");
+        let later = i + 1 < spec.tcp_routes.len() || ports.values().any(|t| *t == TrafficType::Tcp);
+        rules.shadowing(route.r#match.is_empty() && later, &path);
         for (j, condition) in route.r#match.iter().enumerate() {
             let at = format!("{path}.match[{j}]");
             rules.required_name(condition.name.as_deref(), format!("{at}.name"), "by-port");
@@ -509,6 +527,26 @@ mod tests {
                 error(RuleCode::SpecSchema, "spec.tcpRoutes[0].match[0].port"),
                 error(RuleCode::SpecSchema, "spec.tcpRoutes[0].destination"),
             ]
+        );
+    }
+
+    #[test]
+    fn a_route_without_matches_shadows_the_routes_after_it() {
+        let route =
+            |name: &str| json!({"name": name, "destination": [{"subset": "v1", "port": 80}]});
+        let spec = |routes: Value, ports: Value| {
+            json!({"service": SERVICE, "subsets": [{"name": "v1"}],
+                   "httpRoutes": routes, "portLevelSettings": ports})
+        };
+        let warning = |field: &str| (Severity::Warning, RuleCode::SpecSchema, field.to_string());
+        assert_eq!(findings(spec(json!([route("a")]), json!([]))), []);
+        assert_eq!(
+            findings(spec(json!([route("a"), route("b")]), json!([]))),
+            [warning("spec.httpRoutes[0].match")]
+        );
+        assert_eq!(
+            findings(spec(json!([route("a")]), json!([{"port": 8080}]))),
+            [warning("spec.httpRoutes[0].match")]
         );
     }
 
