@@ -87,30 +87,27 @@ fn render_prints_a_clusters_objects_and_exits_like_validate() {
     );
 }
 
-/// `validate --strict` fails on warnings: a ServiceRoute with `httpRoutes` (accepted, not
+/// `validate --strict` fails on warnings: a Workspace with `isolationBoundary` (accepted, not
 /// enforced) passes plain `validate` with warning TSB1106 and fails with `--strict`.
 #[test]
 fn validate_strict_fails_on_a_field_that_is_not_enforced() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("route.yaml");
+    let file = dir.path().join("workspace.yaml");
     let fixture = std::fs::read_to_string(crate::support::repo_path(
         "tests/fixtures/crs/every-kind.yaml",
     ))
     .expect("fixture");
-    let route = "---\napiVersion: traffic.tsb.tetrate.io/v2\nkind: ServiceRoute\nmetadata:\n  \
-                 name: routed\n  annotations:\n    tsb.tetrate.io/organization: acme\n    \
-                 tsb.tetrate.io/tenant: payments\n    tsb.tetrate.io/workspace: bookinfo-ws\n    \
-                 tsb.tetrate.io/trafficGroup: bookinfo-tg\nspec:\n  service: \
-                 bookinfo/details.bookinfo.svc.cluster.local\n  subsets:\n  - name: v1\n    \
-                 labels: {version: v1}\n  httpRoutes:\n  - name: r\n    match:\n    - uri: \
-                 {prefix: /a}\n    destination:\n    - subset: v1\n      weight: 100\n";
-    std::fs::write(&file, format!("{fixture}{route}")).expect("write");
+    let workspace = "---\napiVersion: tsb.tetrate.io/v2\nkind: Workspace\nmetadata:\n  name: \
+                 bounded-ws\n  annotations:\n    tsb.tetrate.io/organization: acme\n    \
+                 tsb.tetrate.io/tenant: payments\nspec:\n  isolationBoundary: global\n  \
+                 namespaceSelector:\n    names:\n      - \"ap-south-1/bounded\"\n";
+    std::fs::write(&file, format!("{fixture}{workspace}")).expect("write");
     let file = file.to_str().expect("UTF-8");
     let plain = tsbridge(&["validate", file]);
     let text = String::from_utf8_lossy(&plain.stdout);
     assert_eq!(plain.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("TSB1106") && text.contains("httpRoutes"),
+        text.contains("TSB1106") && text.contains("isolationBoundary"),
         "{text}"
     );
     let strict = tsbridge(&["validate", "--strict", file]);

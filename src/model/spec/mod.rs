@@ -26,7 +26,10 @@ pub use common::{
 pub use gateway::{
     EgressGatewaySpec, IngressGatewaySpec, RouteTarget, Tier1GatewaySpec, UnifiedGatewaySpec,
 };
-pub use route::{PortLevelSetting, ServiceRouteSpec, Subset};
+pub use route::{
+    HttpCookie, HttpMatchCondition, HttpRoute, PortLevelSetting, ServiceDestination,
+    ServiceRouteSpec, StickySession, Subset, TcpMatchCondition, TcpRoute, TrafficType,
+};
 pub use security::{
     AuthenticationMode, AuthenticationSettings, AuthorizationMode, AuthorizationRule,
     AuthorizationRules, AuthorizationSettings, PropagationStrategy, RuleTarget,

@@ -57,7 +57,7 @@ fn check_selector(
     }
 }
 
-fn require_service(
+pub(super) fn require_service(
     service: Option<&str>,
     pattern: bool,
     object: &ObjectRef,
@@ -221,29 +221,7 @@ pub fn check_spec(kind: Kind, spec: &Spec, object: &ObjectRef, out: &mut Vec<Dia
         check_selector(spec.namespace_selector(), object, out);
     }
     match spec {
-        Spec::ServiceRoute(s) => {
-            require_service(s.service.as_deref(), true, object, out);
-            if s.subsets.is_empty() {
-                out.push(Diagnostic::error(
-                    RuleCode::RequiredField,
-                    object,
-                    "spec.subsets",
-                    "needs at least one subset",
-                    "add a subset with a name and labels, e.g. {name: v1, labels: {version: v1}}",
-                ));
-            }
-            for (i, subset) in s.subsets.iter().enumerate() {
-                if subset.name.as_deref().unwrap_or("").is_empty() {
-                    out.push(Diagnostic::error(
-                        RuleCode::RequiredField,
-                        object,
-                        format!("spec.subsets[{i}].name"),
-                        "is required",
-                        "name the subset, e.g. v1",
-                    ));
-                }
-            }
-        }
+        Spec::ServiceRoute(s) => super::rules_route::check_service_route(s, object, out),
         Spec::ServiceTrafficSetting(s) => {
             require_service(s.service.as_deref(), false, object, out);
             match &s.settings {

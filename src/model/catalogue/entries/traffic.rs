@@ -260,7 +260,8 @@ pub(super) const SERVICE_ROUTE: Message = Message {
         Field {
             path: "service",
             fate: Translated(
-                "VirtualService hosts and DestinationRule host (<fqdn>), in namespace <namespace>",
+                "VirtualService hosts, route[].destination.host and DestinationRule host \
+                 (<fqdn>), in namespace <namespace>",
             ),
         },
         Field {
@@ -279,48 +280,175 @@ pub(super) const SERVICE_ROUTE: Message = Message {
         },
         Field {
             path: "subsets[].weight",
-            fate: Translated("VirtualService route[].weight (split evenly when no subset has one)"),
+            fate: Translated(
+                "VirtualService route[].weight of the default routes (split evenly when no \
+                 subset has one)",
+            ),
+        },
+        Field {
+            path: "subsets[].portLevelSettings",
+            fate: Translated(
+                "DestinationRule subsets[].trafficPolicy.portLevelSettings[] (for ports of the \
+                 top-level portLevelSettings with the same trafficType; others are ignored, as \
+                 in TSB)",
+            ),
+        },
+        Field {
+            path: "subsets[].portLevelSettings[].port",
+            fate: Translated("DestinationRule subsets[].trafficPolicy.portLevelSettings[].port"),
+        },
+        Field {
+            path: "subsets[].portLevelSettings[].trafficType",
+            fate: Model("selects the top-level port the setting modifies (must be the same type)"),
+        },
+        Field {
+            path: "subsets[].portLevelSettings[].stickySession",
+            fate: Translated(
+                "DestinationRule subsets[].trafficPolicy.portLevelSettings[].loadBalancer.\
+                 consistentHash",
+            ),
+        },
+        Field {
+            path: "stickySession",
+            fate: Translated("DestinationRule trafficPolicy.loadBalancer.consistentHash"),
+        },
+        Field {
+            path: "stickySession.header",
+            fate: Translated("DestinationRule consistentHash.httpHeaderName"),
+        },
+        Field {
+            path: "stickySession.cookie",
+            fate: Translated("DestinationRule consistentHash.httpCookie (name, path, ttl)"),
+        },
+        Field {
+            path: "stickySession.useSourceIp",
+            fate: Translated("DestinationRule consistentHash.useSourceIp"),
         },
         Field {
             path: "portLevelSettings",
-            fate: Translated("one VirtualService route per port"),
+            fate: Translated(
+                "one default VirtualService route per port that no match of httpRoutes or \
+                 tcpRoutes uses",
+            ),
         },
         Field {
             path: "portLevelSettings[].port",
             fate: Translated(
-                "VirtualService http[]/tcp[] match[].port and route[].destination.port.number",
+                "VirtualService http[]/tcp[]/tls[] match[].port and route[].destination.port.\
+                 number of the port's default route; DestinationRule trafficPolicy.\
+                 portLevelSettings[].port",
             ),
         },
         Field {
             path: "portLevelSettings[].trafficType",
             fate: Translated(
-                "VirtualService tcp[] route for TCP, TLS and HTTPS, http[] route otherwise",
+                "VirtualService http[] (HTTP), tcp[] (TCP) or tls[] with match[].sniHosts \
+                 [<fqdn>] (TLS_PASSTHROUGH) default route",
+            ),
+        },
+        Field {
+            path: "portLevelSettings[].stickySession",
+            fate: Translated(
+                "DestinationRule trafficPolicy.portLevelSettings[].loadBalancer.consistentHash",
             ),
         },
         Field {
             path: "httpRoutes",
-            fate: NotEnforced(
-                "custom HTTP routes are not translated yet: the VirtualService splits all traffic \
-                 by the subset weights instead",
+            fate: Translated("VirtualService http[], in order, before the default routes"),
+        },
+        Field {
+            path: "httpRoutes[].name",
+            fate: Translated("VirtualService http[].name"),
+        },
+        Field {
+            path: "httpRoutes[].match",
+            fate: Translated("VirtualService http[].match[]"),
+        },
+        Field {
+            path: "httpRoutes[].match[].name",
+            fate: Translated("VirtualService http[].match[].name"),
+        },
+        Field {
+            path: "httpRoutes[].match[].uri",
+            fate: Translated("VirtualService http[].match[].uri (exact, prefix, regex)"),
+        },
+        Field {
+            path: "httpRoutes[].match[].headers",
+            fate: Translated("VirtualService http[].match[].headers (exact, prefix, regex)"),
+        },
+        Field {
+            path: "httpRoutes[].match[].port",
+            fate: Translated("VirtualService http[].match[].port"),
+        },
+        Field {
+            path: "httpRoutes[].destination",
+            fate: Translated("VirtualService http[].route[]"),
+        },
+        Field {
+            path: "httpRoutes[].destination[].subset",
+            fate: Translated("VirtualService http[].route[].destination.subset"),
+        },
+        Field {
+            path: "httpRoutes[].destination[].weight",
+            fate: Translated(
+                "VirtualService http[].route[].weight (split evenly when no destination has one)",
+            ),
+        },
+        Field {
+            path: "httpRoutes[].destination[].port",
+            fate: Translated("VirtualService http[].route[].destination.port.number"),
+        },
+        Field {
+            path: "httpRoutes[].destination[].destinationHost",
+            fate: Translated(
+                "VirtualService http[].route[].destination.host (default: the service; a short \
+                 name resolves in the service's namespace)",
             ),
         },
         Field {
             path: "tcpRoutes",
-            fate: NotEnforced(
-                "custom TCP routes are not translated yet: the VirtualService splits all traffic \
-                 by the subset weights instead",
-            ),
+            fate: Translated("VirtualService tcp[], in order, before the default routes"),
         },
         Field {
-            path: "stickySession",
+            path: "tcpRoutes[].name",
+            fate: Model("identifies the route in TSB: Istio's tcp[] routes have no name"),
+        },
+        Field {
+            path: "tcpRoutes[].match",
+            fate: Translated("VirtualService tcp[].match[]"),
+        },
+        Field {
+            path: "tcpRoutes[].match[].name",
+            fate: Model("identifies the match in TSB: Istio's L4 match attributes have no name"),
+        },
+        Field {
+            path: "tcpRoutes[].match[].port",
+            fate: Translated("VirtualService tcp[].match[].port"),
+        },
+        Field {
+            path: "tcpRoutes[].destination",
+            fate: Translated("VirtualService tcp[].route[]"),
+        },
+        Field {
+            path: "tcpRoutes[].destination[].subset",
+            fate: Translated("VirtualService tcp[].route[].destination.subset"),
+        },
+        Field {
+            path: "tcpRoutes[].destination[].weight",
             fate: Translated(
-                "DestinationRule trafficPolicy.loadBalancer.consistentHash (header, cookie or \
-                 useSourceIp)",
+                "VirtualService tcp[].route[].weight (split evenly when no destination has one)",
             ),
         },
         Field {
-            path: "argoRollout",
-            fate: NotEnforced("the Argo Rollouts integration is not translated yet"),
+            path: "tcpRoutes[].destination[].port",
+            fate: Translated("VirtualService tcp[].route[].destination.port.number"),
+        },
+        Field {
+            path: "tcpRoutes[].destination[].destinationHost",
+            fate: Translated(
+                "VirtualService tcp[].route[].destination.host (default: the service; a short \
+                 name resolves in the service's namespace)",
+            ),
         },
         Field {
             path: "configGenerationMetadata",
