@@ -128,6 +128,7 @@ fn check_security_setting(
             out,
         );
     }
+    super::rules_security::check_security_setting(spec, path, object, out);
 }
 
 /// `Authentication` (TSB auth/v2): `jwt` or `rules`, each JWT with an issuer and at most one
