@@ -306,7 +306,8 @@ pub(crate) fn security_setting(
 }
 
 /// The peers the authorization mode allows into `namespace`, as Istio rules (each a list of
-/// ORed `from` sources); `None` when the mode restricts nothing (UNSET, DISABLED).
+/// ORed `from` sources); `None` when the mode restricts nothing (UNSET, DISABLED) or when
+/// `rules.denyAll` leaves it to the DENY policy.
 fn peer_rules(
     authorization: &AuthorizationSettings,
     namespace: &str,
@@ -316,6 +317,10 @@ fn peer_rules(
 ) -> Option<Vec<Vec<Value>>> {
     if authorization.mode == Some(AuthorizationMode::Rules) {
         let rules = authorization.rules.clone().unwrap_or_default();
+        // denyAll: the DENY policy rejects everything; an ALLOW policy would add nothing.
+        if rules.deny_all == Some(true) {
+            return None;
+        }
         // The reference: with no allow rule every authenticated request is accepted.
         if rules.allow.is_empty() {
             return Some(vec![vec![json!({"source": {"principals": ["*"]}})]]);

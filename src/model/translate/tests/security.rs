@@ -135,7 +135,7 @@ fn rules_mode_allows_only_listed_sources() {
     );
     // denyAll: one DENY rule without conditions, which matches every request.
     assert_eq!(
-        authorization(json!({"mode": "RULES", "rules": {"denyAll": true}}))[1],
+        authorization(json!({"mode": "RULES", "rules": {"denyAll": true}})),
         json!({"action": "DENY", "rules": [{}]})
     );
 }
