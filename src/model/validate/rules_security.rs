@@ -5,6 +5,7 @@
 //! Istio extension provider an external authorization server needs.
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
+use crate::model::fqn::{Collection, Fqn, FqnNode};
 use crate::model::spec::SecuritySettingSpec;
 use crate::model::spec::auth::{
     Authorization, AuthzEndpoint, AuthzProtocol, ClientTlsSettings, ExternalAuthzBackend,
@@ -122,20 +123,39 @@ fn check_rules(
                     "name a tenant, workspace or security group, e.g. \
                      organizations/acme/tenants/shop/workspaces/shop-ws",
                 )),
-                Some(fqn) if fqn.contains("/securitydomains/") => {
-                    out.push(Diagnostic::warning(
-                        RuleCode::NotEnforced,
-                        object,
-                        format!("{at}.fqn"),
-                        "is accepted but not enforced in Istio: security domains are not \
-                         implemented, so this rule selects no workload",
-                        "name the tenants, workspaces or security groups of the domain instead",
-                    ));
+                Some(fqn) => {
+                    if let Some(why) = selects_no_workload(fqn) {
+                        out.push(Diagnostic::warning(
+                            RuleCode::NotEnforced,
+                            object,
+                            format!("{at}.fqn"),
+                            format!("is accepted but not enforced in Istio: {why}"),
+                            "name a tenant, workspace or security group instead",
+                        ));
+                    }
                 }
-                Some(_) => {}
             }
         }
     }
+}
+
+/// Why a rule naming `fqn` selects no workload (`None`: it does, or it does not parse, which
+/// analysis reports as TSB1204).
+fn selects_no_workload(fqn: &str) -> Option<&'static str> {
+    let FqnNode::Leaf(collection) = fqn.parse::<Fqn>().ok()?.node() else {
+        return None;
+    };
+    Some(match collection {
+        Collection::SecurityDomains => {
+            "security domains are not implemented, so the rule selects no workload"
+        }
+        Collection::ServiceAccounts | Collection::Users => {
+            "TSB users and service accounts are API identities, not workload identities, so \
+             the rule selects no workload (name workloads' Kubernetes service accounts with \
+             mode CUSTOM and serviceAccounts)"
+        }
+        _ => "the rule selects no workload: rules target tenants, workspaces and security groups",
+    })
 }
 
 /// `Authentication.JWT` outputs and token locations: their REQUIRED fields.

@@ -72,6 +72,12 @@ fn authorization_rules_service_accounts_and_waf_follow_the_reference() {
     assert!(errors(&domain).is_empty(), "{domain:?}");
     assert!(domain.iter().any(|d| d.rule == RuleCode::NotEnforced
         && d.field == "spec.authorization.rules.deny[0].from.fqn"));
+    let account = validate_object(&security_setting(json!({"authorization": {"mode": "RULES",
+        "rules": {"allow": [{"from": {"fqn": "organizations/acme/serviceaccounts/ci"},
+                             "to": {"fqn": WS_FQN}}]}}})));
+    assert!(account.iter().any(|d| d.rule == RuleCode::NotEnforced
+        && d.field == "spec.authorization.rules.allow[0].from.fqn"
+        && d.message.contains("API identities")));
 }
 
 #[test]
