@@ -27,6 +27,21 @@ impl HttpAuthentication {
             .chain(self.rules.iter().flat_map(|r| &r.jwt))
             .collect()
     }
+
+    /// Every JWT rule with its spec path, the message being at `path` (`<path>.jwt`,
+    /// `<path>.rules.jwt[i]`), for diagnostics.
+    pub fn jwt_rules_at(&self, path: &str) -> Vec<(String, &Jwt)> {
+        self.jwt
+            .iter()
+            .map(|jwt| (format!("{path}.jwt"), jwt))
+            .chain(
+                self.rules
+                    .iter()
+                    .flat_map(|r| r.jwt.iter().enumerate())
+                    .map(|(i, jwt)| (format!("{path}.rules.jwt[{i}]"), jwt)),
+            )
+            .collect()
+    }
 }
 
 /// `Authentication.Rules`.

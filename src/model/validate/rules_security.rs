@@ -165,17 +165,7 @@ fn check_jwt_outputs(
     object: &ObjectRef,
     out: &mut Vec<Diagnostic>,
 ) {
-    let jwts = http
-        .jwt
-        .iter()
-        .map(|jwt| (format!("{path}.jwt"), jwt))
-        .chain(
-            http.rules
-                .iter()
-                .flat_map(|r| r.jwt.iter().enumerate())
-                .map(|(i, jwt)| (format!("{path}.rules.jwt[{i}]"), jwt)),
-        );
-    for (at, jwt) in jwts {
+    for (at, jwt) in http.jwt_rules_at(path) {
         for (i, claim) in jwt.output_claim_to_headers.iter().enumerate() {
             for (field, value) in [("header", &claim.header), ("claim", &claim.claim)] {
                 if value.as_deref().is_none_or(str::is_empty) {
