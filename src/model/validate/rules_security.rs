@@ -6,6 +6,7 @@
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::fqn::{Collection, Fqn, FqnNode};
+use crate::model::kind::Kind;
 use crate::model::spec::SecuritySettingSpec;
 use crate::model::spec::auth::{
     Authorization, AuthzEndpoint, AuthzProtocol, ClientTlsSettings, ExternalAuthzBackend,
@@ -243,7 +244,11 @@ fn check_external(
                         "remove includeRequestHeaders, or use an http:// or https:// uri",
                     ));
                 }
-                out.push(extension_provider(&endpoint, external, path, object));
+                // A ServiceSecuritySetting's HTTP authorization is not translated (TSB1106
+                // says so): no CUSTOM policy, so no provider to declare.
+                if object.kind != Kind::ServiceSecuritySetting.name() {
+                    out.push(extension_provider(&endpoint, external, path, object));
+                }
             }
         }
     }

@@ -214,3 +214,20 @@ fn jwt_authentication_needs_an_issuer_one_key_source_and_one_form() {
         json!({"authenticationSettings": {"http": {"jwt": {"issuer": "https://id.example"}}}});
     assert!(errors(&validate_object(&ss)).is_empty());
 }
+
+#[test]
+fn a_service_setting_names_no_provider_since_its_http_authorization_is_not_translated() {
+    let mut sss = security_setting(json!({
+        "service": "app/details.app.svc.cluster.local",
+        "settings": {"authorization": {"http": {"external": {"uri": "grpc://opa:9191"}}}}
+    }));
+    sss.kind = "ServiceSecuritySetting".into();
+    let diagnostics = validate_object(&sss);
+    assert!(errors(&diagnostics).is_empty(), "{diagnostics:?}");
+    assert!(
+        diagnostics
+            .iter()
+            .all(|d| d.rule != RuleCode::ExtensionProvider)
+    );
+    assert!(diagnostics.iter().any(|d| d.rule == RuleCode::NotEnforced));
+}
