@@ -73,6 +73,9 @@ pub enum RuleCode {
     InvalidReference,
     /// A field is accepted but translation does not enforce it (`model::catalogue`).
     NotEnforced,
+    /// Translation refers to an Istio mesh extension provider (external authorization) that
+    /// Istio's `meshConfig.extensionProviders` must declare; tsbridge does not manage it.
+    ExtensionProvider,
 }
 
 /// gRPC status codes the MP uses for rule violations (§4.5), named without depending on tonic.
@@ -140,7 +143,7 @@ impl fmt::Display for GrpcCode {
 
 impl RuleCode {
     /// Every rule.
-    pub const ALL: [RuleCode; 30] = [
+    pub const ALL: [RuleCode; 31] = [
         RuleCode::KindRecognition,
         RuleCode::HierarchyAnnotations,
         RuleCode::DirectModeGroup,
@@ -171,6 +174,7 @@ impl RuleCode {
         RuleCode::GatewayBinding,
         RuleCode::InvalidReference,
         RuleCode::NotEnforced,
+        RuleCode::ExtensionProvider,
     ];
 
     /// The §4.2 rule number (`V6`), if the rule is one of V1–V20.
@@ -217,6 +221,7 @@ impl RuleCode {
             RuleCode::GatewayBinding => "TSB1203",
             RuleCode::InvalidReference => "TSB1204",
             RuleCode::NotEnforced => "TSB1106",
+            RuleCode::ExtensionProvider => "TSB1107",
         }
     }
 
@@ -240,7 +245,7 @@ impl RuleCode {
             GrantScope | RoleCreation => Some(GrpcCode::PermissionDenied),
             KindRecognition | StricterSupersession | RecursiveDelete | IgnoredAnnotation
             | DeprecatedField | ServiceOutsideGroup | GatewayOutsideGroup | GatewayBinding
-            | InvalidReference | NotEnforced => None,
+            | InvalidReference | NotEnforced | ExtensionProvider => None,
         }
     }
 
@@ -265,7 +270,7 @@ impl RuleCode {
             FqnConflict => Some(Reason::Conflict),
             KindRecognition | StricterSupersession | RecursiveDelete | StaleEtag
             | IgnoredAnnotation | DeprecatedField | ServiceOutsideGroup | GatewayOutsideGroup
-            | GatewayBinding | InvalidReference | NotEnforced => None,
+            | GatewayBinding | InvalidReference | NotEnforced | ExtensionProvider => None,
         }
     }
 

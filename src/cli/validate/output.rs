@@ -86,6 +86,7 @@ pub fn rule_description(rule: RuleCode) -> &'static str {
         GatewayBinding => "A DIRECT gateway-group VirtualService binds to Gateways of its group",
         InvalidReference => "FQN references in security rules parse",
         NotEnforced => "A field is accepted but not enforced in Istio",
+        ExtensionProvider => "An Istio mesh extension provider must be declared",
     }
 }
 

@@ -27,6 +27,21 @@ impl HttpAuthentication {
             .chain(self.rules.iter().flat_map(|r| &r.jwt))
             .collect()
     }
+
+    /// Every JWT rule with its spec path, the message being at `path` (`<path>.jwt`,
+    /// `<path>.rules.jwt[i]`), for diagnostics.
+    pub fn jwt_rules_at(&self, path: &str) -> Vec<(String, &Jwt)> {
+        self.jwt
+            .iter()
+            .map(|jwt| (format!("{path}.jwt"), jwt))
+            .chain(
+                self.rules
+                    .iter()
+                    .flat_map(|r| r.jwt.iter().enumerate())
+                    .map(|(i, jwt)| (format!("{path}.rules.jwt[{i}]"), jwt)),
+            )
+            .collect()
+    }
 }
 
 /// `Authentication.Rules`.
@@ -219,4 +234,105 @@ pub enum TlsMode {
     Simple,
     /// Both peers present certificates.
     Mutual,
+}
+
+/// The protocol an external authorization server speaks, from its uri's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthzProtocol {
+    /// `http://` or `https://`: Envoy's HTTP ext_authz (Istio `envoyExtAuthzHttp`).
+    Http,
+    /// `grpc://`: Envoy's gRPC ext_authz (Istio `envoyExtAuthzGrpc`).
+    Grpc,
+}
+
+/// An external authorization server's address, parsed from `ExternalAuthzBackend.uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzEndpoint {
+    /// Protocol.
+    pub protocol: AuthzProtocol,
+    /// `https://`: the server expects TLS.
+    pub tls: bool,
+    /// Host name (a Kubernetes service FQDN in the mesh, or an external host).
+    pub host: String,
+    /// Port (explicit, else 80 for `http://` and 443 for `https://`).
+    pub port: u16,
+    /// Path prefix for an HTTP server (`""` when none).
+    pub path: String,
+}
+
+impl AuthzEndpoint {
+    /// The Istio extension provider name tsbridge refers to this server by: `tsbridge-ext-authz-`
+    /// then the scheme, host, port and path, lowercased, every other character than `a-z`,
+    /// `0-9` turned into `-`. Derived from the address alone, so every setting that names the
+    /// same server shares one provider and the name is stable across renders.
+    pub fn provider_name(&self) -> String {
+        let scheme = match (self.protocol, self.tls) {
+            (AuthzProtocol::Grpc, _) => "grpc",
+            (AuthzProtocol::Http, false) => "http",
+            (AuthzProtocol::Http, true) => "https",
+        };
+        let raw = format!("{scheme}-{}-{}{}", self.host, self.port, self.path);
+        let mut slug = String::from("tsbridge-ext-authz-");
+        for c in raw.to_ascii_lowercase().chars() {
+            let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+            if !(c == '-' && slug.ends_with('-')) {
+                slug.push(c);
+            }
+        }
+        slug.trim_end_matches('-').to_string()
+    }
+}
+
+impl ExternalAuthzBackend {
+    /// `uri` as `grpc://host:port`, `http://host[:port][/path]` or `https://host[:port][/path]`;
+    /// `Err` says what is wrong with it.
+    pub fn endpoint(&self) -> Result<AuthzEndpoint, String> {
+        let uri = self.uri.as_deref().unwrap_or("");
+        let (protocol, tls, rest) = if let Some(rest) = uri.strip_prefix("grpc://") {
+            (AuthzProtocol::Grpc, false, rest)
+        } else if let Some(rest) = uri.strip_prefix("http://") {
+            (AuthzProtocol::Http, false, rest)
+        } else if let Some(rest) = uri.strip_prefix("https://") {
+            (AuthzProtocol::Http, true, rest)
+        } else {
+            return Err(format!(
+                "{uri:?} does not start with grpc://, http:// or https://"
+            ));
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if protocol == AuthzProtocol::Grpc && !path.trim_end_matches('/').is_empty() {
+            return Err(format!("{uri:?}: a gRPC server address has no path"));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => {
+                let port = port
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{uri:?}: port {port:?} is not 1-65535"))?;
+                (host, port)
+            }
+            None => match (protocol, tls) {
+                (AuthzProtocol::Grpc, _) => {
+                    return Err(format!("{uri:?}: a gRPC server address needs a port"));
+                }
+                (AuthzProtocol::Http, false) => (authority, 80),
+                (AuthzProtocol::Http, true) => (authority, 443),
+            },
+        };
+        let valid_host = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid_host {
+            return Err(format!("{uri:?}: {host:?} is not a host name"));
+        }
+        Ok(AuthzEndpoint {
+            protocol,
+            tls,
+            host: host.to_string(),
+            port,
+            path: path.trim_end_matches('/').to_string(),
+        })
+    }
 }

@@ -80,82 +80,127 @@ pub enum AuthorizationMode {
     Custom,
 }
 
-/// `authenticationSettings`.
+/// `AuthenticationSettings`: workload-to-workload (mTLS) and end-user (JWT) authentication.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthenticationSettings {
-    /// mTLS mode.
+    /// Whether mTLS only, or plaintext as well, is accepted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic_mode: Option<AuthenticationMode>,
     /// End-user (JWT) authentication of HTTP requests (`tetrateio.api.tsb.auth.v2.Authentication`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpAuthentication>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
-/// `from` / `to` of an authorization rule.
+/// `Rule.From` / `Rule.To`: the resource whose workloads send or receive the request.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RuleTarget {
-    /// FQN of a workspace, group or security domain.
+    /// FQN of a tenant, workspace or security group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fqn: Option<String>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
-/// One `rules.allow[]` / `rules.deny[]` entry.
+/// `Rule`: requests from the workloads of one resource to those of another.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthorizationRule {
-    /// Source.
+    /// Source of the request (REQUIRED).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<RuleTarget>,
-    /// Destination.
+    /// Destination of the request (REQUIRED).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<RuleTarget>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
-/// `authorization.rules`.
+/// `AuthorizationRules`: denyAll, then deny, then allow (no allow rule: everything allowed).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthorizationRules {
-    /// Allowed pairs.
+    /// Requests matching one of these are accepted; with none listed, every request is.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<AuthorizationRule>,
-    /// Denied pairs.
+    /// True: every request is rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deny_all: Option<bool>,
+    /// Requests matching one of these are rejected.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deny: Vec<AuthorizationRule>,
-    /// Fields tsbridge does not type (e.g. `denyAll`).
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
-/// `authorization`.
+/// `AuthorizationSettings`: who may call the workloads.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct AuthorizationSettings {
-    /// Mode.
+    /// Shortcut for the set of allowed callers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<AuthorizationMode>,
-    /// `<namespace>/<service-account>` entries for `CUSTOM`.
+    /// `<namespace>/<service-account>` entries (`./*`, `ns/*`, `ns/sa`) for `CUSTOM`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub service_accounts: Vec<String>,
-    /// Rules for `RULES`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rules: Option<AuthorizationRules>,
     /// HTTP request authorization (external server or local JWT rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Authorization>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
+    /// Allowed and denied resource pairs for `RULES`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<AuthorizationRules>,
+}
+
+/// `WAFSettings`: ModSecurity/Coraza SecLang rules.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct WafSettings {
+    /// Rules, evaluated top to bottom (REQUIRED, at least one, each non-empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+}
+
+/// `WorkloadMode`: the traffic direction a Wasm extension sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkloadMode {
+    /// Inbound and outbound (the default).
+    ClientAndServer,
+    /// Outbound.
+    Client,
+    /// Inbound.
+    Server,
+}
+
+/// `PortSelector`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PortSelector {
+    /// Port number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
+}
+
+/// `TrafficSelector`: which traffic passes through a Wasm extension.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TrafficSelector {
+    /// Direction (default `CLIENT_AND_SERVER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WorkloadMode>,
+    /// Destination ports (none: any port).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSelector>,
+}
+
+/// `WasmExtensionAttachment`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct WasmExtensionAttachment {
+    /// FQN of the extension (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fqn: Option<String>,
+    /// Configuration passed as-is to the extension (`google.protobuf.Struct`, free-form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+    /// Traffic sent through the extension (any selector matching).
+    #[serde(rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub match_: Vec<TrafficSelector>,
 }
 
 /// `security.tsb.tetrate.io/v2` `SecuritySetting`; also the shape of `defaultSecuritySetting`
@@ -181,12 +226,12 @@ pub struct SecuritySettingSpec {
     /// `REPLACE` (default) or `STRICTER`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub propagation_strategy: Option<PropagationStrategy>,
-    /// Wasm extensions (not typed).
+    /// Wasm extensions attached to the workloads.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extension: Vec<Value>,
-    /// WAF rules (not typed).
+    pub extension: Vec<WasmExtensionAttachment>,
+    /// WAF rules (alpha in TSB).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waf: Option<Value>,
+    pub waf: Option<WafSettings>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::model::diagnostic::Diagnostic;
 use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
+use crate::model::spec::auth::{Authorization, HttpAuthentication, Jwt, LocalAuthz};
 use crate::model::spec::{
     AuthenticationMode, AuthorizationMode, AuthorizationRule, AuthorizationSettings,
     SecuritySettingSpec, ServiceSecuritySettingSpec, Spec,
@@ -17,11 +18,19 @@ use crate::model::spec::{
 use crate::model::translate::{Context, Generated, Output};
 
 /// The setting in force after the defaults above (§4.3): a lower level replaces what it sets,
-/// except below a `STRICTER` level, where it may only tighten.
+/// except below a `STRICTER` level, where it may only tighten `trafficMode` and
+/// `authorization.mode`. `authenticationSettings.http` and `authorization.http` always use
+/// REPLACE (the reference: "Authentication settings http will use replace propagation
+/// strategy"; the stricter comparison it defines covers modes, service accounts and rules
+/// only): the lowest level that sets one wins, whatever the modes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Effective {
     pub traffic_mode: Option<AuthenticationMode>,
     pub authorization: Option<AuthorizationSettings>,
+    /// `authenticationSettings.http` (JWT rules).
+    pub http_authentication: Option<HttpAuthentication>,
+    /// `authorization.http` (external server or local rules).
+    pub http_authorization: Option<Authorization>,
     stricter: bool,
 }
 
@@ -44,6 +53,16 @@ impl Effective {
             if !looser {
                 self.authorization = Some(authorization.clone());
             }
+        }
+        if let Some(http) = over
+            .authentication_settings
+            .as_ref()
+            .and_then(|a| a.http.as_ref())
+        {
+            self.http_authentication = Some(http.clone());
+        }
+        if let Some(http) = over.authorization.as_ref().and_then(|a| a.http.as_ref()) {
+            self.http_authorization = Some(http.clone());
         }
         self.stricter |= over.is_stricter();
     }
@@ -105,10 +124,15 @@ impl Sources {
     }
 }
 
-/// `<namespace>/<service-account>` entries of CUSTOM mode as Istio sources.
-fn service_accounts(entries: &[String]) -> Sources {
+/// `<namespace>/<service-account>` entries of CUSTOM mode as Istio sources; `.` is the
+/// namespace of the workloads the policy protects.
+fn service_accounts(entries: &[String], namespace: &str) -> Sources {
     let mut sources = Sources::default();
     for entry in entries {
+        let entry = match entry.strip_prefix("./") {
+            Some(rest) => format!("{namespace}/{rest}"),
+            None => entry.clone(),
+        };
         match entry.split_once('/') {
             Some(("*", "*")) => sources.principals.insert("*".to_string()),
             Some((ns, "*")) => sources.namespaces.insert(ns.to_string()),
@@ -183,7 +207,7 @@ fn mode_sources(
             });
         }
         AuthorizationMode::Custom => {
-            return Some(service_accounts(&authorization.service_accounts));
+            return Some(service_accounts(&authorization.service_accounts, namespace));
         }
     };
     Some(Sources {
@@ -199,9 +223,11 @@ fn workspace_of(out: &Output<'_>) -> Fqn {
         .unwrap_or_else(|| out.resource.fqn.clone())
 }
 
-/// SecuritySetting: in every namespace of the group, a `PeerAuthentication` for the traffic
-/// mode and an ALLOW `AuthorizationPolicy` for the authorization mode (plus a DENY policy for
-/// `rules.deny`).
+/// SecuritySetting, in every namespace of the group: a `PeerAuthentication` for the traffic
+/// mode, a `RequestAuthentication` for the JWT rules, a CUSTOM `AuthorizationPolicy` for an
+/// external authorization server, an ALLOW policy for the authorization mode ANDed with the
+/// local HTTP rules, and DENY policies for `rules.denyAll`/`rules.deny` and for requests
+/// without a token where JWT rules meet local authorization rules.
 pub(crate) fn security_setting(
     spec: &SecuritySettingSpec,
     context: &Context<'_>,
@@ -214,7 +240,23 @@ pub(crate) fn security_setting(
         AuthenticationMode::Required => Some("STRICT"),
     });
     let workspace = workspace_of(out);
-    let jwt_rules = request_authentication(spec);
+    let jwt_rules = setting
+        .http_authentication
+        .as_ref()
+        .and_then(request_authentication);
+    let external = setting
+        .http_authorization
+        .as_ref()
+        .and_then(|http| http.external.as_ref())
+        .and_then(|backend| backend.endpoint().ok());
+    let local = setting
+        .http_authorization
+        .as_ref()
+        .and_then(|http| http.local.as_ref())
+        .map(local_rules);
+    // TSB: a request without a token passes the JWT rules; with local rules on its claims
+    // it must carry one, which Istio needs said with a DENY on `notRequestPrincipals`.
+    let require_token = jwt_rules.is_some() && local.is_some();
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         if let Some(mode) = mtls {
@@ -224,102 +266,283 @@ pub(crate) fn security_setting(
         if let Some(spec) = &jwt_rules {
             objects.push(out.object(Kind::RequestAuthentication, namespace, None, spec.clone()));
         }
-        let Some(authorization) = &setting.authorization else {
-            continue;
-        };
-        if authorization.mode == Some(AuthorizationMode::Rules) {
-            let rules = authorization.rules.clone().unwrap_or_default();
-            let allow: Vec<Value> = rule_sources(&rules.allow, namespace, context)
-                .into_iter()
-                .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
-                .collect();
-            // ALLOW with no rule allows nothing: only what the rules list gets through.
-            let mut policy = json!({"action": "ALLOW"});
-            if !allow.is_empty() {
-                policy["rules"] = Value::Array(allow);
-            }
-            objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, policy));
-            let deny = rule_sources(&rules.deny, namespace, context);
-            if !deny.is_empty() {
-                let rules: Vec<Value> = deny
-                    .into_iter()
-                    .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
-                    .collect();
-                let policy = json!({"action": "DENY", "rules": rules});
-                objects.push(out.object(
-                    Kind::AuthorizationPolicy,
-                    namespace,
-                    Some("deny"),
-                    policy,
-                ));
-            }
-            continue;
+        if let Some(endpoint) = &external {
+            // CUSTOM policies without rules match nothing: one empty rule sends every request.
+            let spec = json!({
+                "action": "CUSTOM",
+                "provider": {"name": endpoint.provider_name()},
+                "rules": [{}],
+            });
+            objects.push(out.object(
+                Kind::AuthorizationPolicy,
+                namespace,
+                Some("ext-authz"),
+                spec,
+            ));
         }
-        if let Some(sources) = mode_sources(
-            authorization,
-            namespace,
-            context.namespaces,
-            context,
-            &workspace,
-        ) {
-            let mut policy = json!({"action": "ALLOW"});
-            if !sources.is_empty() {
-                policy["rules"] = json!([{"from": sources.allow_from()}]);
-            }
+        if require_token {
+            let spec = json!({
+                "action": "DENY",
+                "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}],
+            });
+            objects.push(out.object(
+                Kind::AuthorizationPolicy,
+                namespace,
+                Some("require-jwt"),
+                spec,
+            ));
+        }
+        let authorization = setting.authorization.as_ref();
+        let peers = authorization
+            .and_then(|a| peer_rules(a, namespace, context.namespaces, context, &workspace));
+        if let Some(policy) = allow_policy(peers, local.as_deref()) {
             objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, policy));
+        }
+        if let Some(policy) = authorization.and_then(|a| deny_policy(a, namespace, context)) {
+            objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some("deny"), policy));
         }
     }
     objects
 }
 
+/// The peers the authorization mode allows into `namespace`, as Istio rules (each a list of
+/// ORed `from` sources); `None` when the mode restricts nothing (UNSET, DISABLED) or when
+/// `rules.denyAll` leaves it to the DENY policy.
+fn peer_rules(
+    authorization: &AuthorizationSettings,
+    namespace: &str,
+    group_namespaces: &BTreeSet<String>,
+    context: &Context<'_>,
+    workspace: &Fqn,
+) -> Option<Vec<Vec<Value>>> {
+    if authorization.mode == Some(AuthorizationMode::Rules) {
+        let rules = authorization.rules.clone().unwrap_or_default();
+        // denyAll: the DENY policy rejects everything; an ALLOW policy would add nothing.
+        if rules.deny_all == Some(true) {
+            return None;
+        }
+        // The reference: with no allow rule every authenticated request is accepted.
+        if rules.allow.is_empty() {
+            return Some(vec![vec![json!({"source": {"principals": ["*"]}})]]);
+        }
+        // Allow rules none of which reaches here leave an ALLOW policy that allows nothing.
+        return Some(
+            rule_sources(&rules.allow, namespace, context)
+                .into_iter()
+                .map(|namespaces| vec![json!({"source": {"namespaces": namespaces}})])
+                .collect(),
+        );
+    }
+    let sources = mode_sources(
+        authorization,
+        namespace,
+        group_namespaces,
+        context,
+        workspace,
+    )?;
+    if sources.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(vec![sources.allow_from()])
+}
+
+/// `rules.denyAll` (every request) and `rules.deny` of RULES mode as one DENY policy.
+fn deny_policy(
+    authorization: &AuthorizationSettings,
+    namespace: &str,
+    context: &Context<'_>,
+) -> Option<Value> {
+    if authorization.mode != Some(AuthorizationMode::Rules) {
+        return None;
+    }
+    let rules = authorization.rules.as_ref()?;
+    if rules.deny_all == Some(true) {
+        // A rule with no condition matches every request.
+        return Some(json!({"action": "DENY", "rules": [{}]}));
+    }
+    let deny: Vec<Value> = rule_sources(&rules.deny, namespace, context)
+        .into_iter()
+        .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
+        .collect();
+    (!deny.is_empty()).then(|| json!({"action": "DENY", "rules": deny}))
+}
+
+/// One Istio rule of a local HTTP authorization rule: one subject (its claims ANDed), the
+/// operations it may perform.
+#[derive(Debug, Clone, PartialEq)]
+struct LocalRule {
+    /// `requestPrincipals` of the subject's `iss`/`sub` (`None`: no subject).
+    source: Option<Value>,
+    /// `to[].operation` (empty: any operation).
+    to: Vec<Value>,
+    /// `request.auth.claims[...]` conditions of the subject's other claims.
+    when: Vec<Value>,
+}
+
+/// `authorization.http.local` as Istio rules: a rule per subject (subjects are ORed, a
+/// subject's claims ANDed, and Istio's `when` belongs to a rule, not to a source).
+fn local_rules(local: &LocalAuthz) -> Vec<LocalRule> {
+    let mut out = Vec::new();
+    for rule in &local.rules {
+        let to: Vec<Value> = rule
+            .to
+            .iter()
+            .filter(|op| !op.paths.is_empty() || !op.methods.is_empty())
+            .map(|op| {
+                let mut operation = json!({});
+                if !op.paths.is_empty() {
+                    operation["paths"] = json!(op.paths);
+                }
+                if !op.methods.is_empty() {
+                    operation["methods"] = json!(op.methods);
+                }
+                json!({"operation": operation})
+            })
+            .collect();
+        if rule.from.is_empty() {
+            out.push(LocalRule {
+                source: None,
+                to: to.clone(),
+                when: Vec::new(),
+            });
+        }
+        for subject in &rule.from {
+            let Some(claims) = &subject.jwt else {
+                out.push(LocalRule {
+                    source: None,
+                    to: to.clone(),
+                    when: Vec::new(),
+                });
+                continue;
+            };
+            let principal = format!(
+                "{}/{}",
+                claims.iss.as_deref().unwrap_or("*"),
+                claims.sub.as_deref().unwrap_or("*")
+            );
+            // `*/*` is any token: Istio spells that `*`.
+            let principal = if principal == "*/*" {
+                "*".to_string()
+            } else {
+                principal
+            };
+            let when = claims
+                .other
+                .iter()
+                .map(|(claim, value)| {
+                    json!({"key": format!("request.auth.claims[{claim}]"), "values": [value]})
+                })
+                .collect();
+            out.push(LocalRule {
+                source: Some(json!({"requestPrincipals": [principal]})),
+                to: to.clone(),
+                when,
+            });
+        }
+    }
+    out
+}
+
+/// The ALLOW policy of a namespace: the peers the mode allows AND the local HTTP rules (two
+/// ALLOW policies would OR in Istio, so each peer rule is crossed with each local rule, the
+/// local subject's principals merged into every peer source). `None`: nothing restricted.
+fn allow_policy(peers: Option<Vec<Vec<Value>>>, local: Option<&[LocalRule]>) -> Option<Value> {
+    let rules: Vec<Value> = match (peers, local) {
+        (None, None) => return None,
+        (Some(peers), None) => peers
+            .into_iter()
+            .map(|from| json!({"from": from}))
+            .collect(),
+        (None, Some(local)) => local.iter().map(|rule| istio_rule(None, rule)).collect(),
+        (Some(peers), Some(local)) => peers
+            .iter()
+            .flat_map(|from| local.iter().map(move |rule| istio_rule(Some(from), rule)))
+            .collect(),
+    };
+    // ALLOW with no rule allows nothing: only what the rules list gets through.
+    let mut policy = json!({"action": "ALLOW"});
+    if !rules.is_empty() {
+        policy["rules"] = Value::Array(rules);
+    }
+    Some(policy)
+}
+
+/// An Istio rule of a local rule, within the peer sources `peers` when the mode sets some.
+fn istio_rule(peers: Option<&Vec<Value>>, rule: &LocalRule) -> Value {
+    let from: Vec<Value> = match (peers, &rule.source) {
+        (None, None) => Vec::new(),
+        (None, Some(source)) => vec![json!({"source": source})],
+        (Some(peers), None) => peers.clone(),
+        (Some(peers), Some(source)) => peers
+            .iter()
+            .map(|peer| {
+                let mut merged = peer["source"].clone();
+                if let (Some(merged), Some(own)) = (merged.as_object_mut(), source.as_object()) {
+                    merged.extend(own.clone());
+                }
+                json!({"source": merged})
+            })
+            .collect(),
+    };
+    let mut out = json!({});
+    if !from.is_empty() {
+        out["from"] = json!(from);
+    }
+    if !rule.to.is_empty() {
+        out["to"] = json!(rule.to);
+    }
+    if !rule.when.is_empty() {
+        out["when"] = json!(rule.when);
+    }
+    out
+}
+
 /// `authenticationSettings.http` → a namespace-wide `RequestAuthentication` whose `jwtRules`
 /// are TSB's JWT rules field by field. As TSB documents, a request without a token is not
 /// rejected by these rules (authorization decides that); one with a token that fails them is.
-fn request_authentication(spec: &SecuritySettingSpec) -> Option<Value> {
-    let http = spec.authentication_settings.as_ref()?.http.as_ref()?;
-    let rules: Vec<Value> = http
-        .jwt_rules()
-        .into_iter()
-        .map(|jwt| {
-            let mut rule = json!({"issuer": jwt.issuer});
-            if !jwt.audiences.is_empty() {
-                rule["audiences"] = json!(jwt.audiences);
-            }
-            if let Some(uri) = &jwt.jwks_uri {
-                rule["jwksUri"] = json!(uri);
-            }
-            if let Some(jwks) = &jwt.jwks {
-                rule["jwks"] = json!(jwks);
-            }
-            if let Some(header) = &jwt.output_payload_to_header {
-                rule["outputPayloadToHeader"] = json!(header);
-            }
-            if !jwt.output_claim_to_headers.is_empty() {
-                rule["outputClaimToHeaders"] = json!(
-                    jwt.output_claim_to_headers
-                        .iter()
-                        .map(|c| json!({"header": c.header, "claim": c.claim}))
-                        .collect::<Vec<_>>()
-                );
-            }
-            if !jwt.from_headers.is_empty() {
-                rule["fromHeaders"] = json!(
-                    jwt.from_headers
-                        .iter()
-                        .map(|h| {
-                            let mut header = json!({"name": h.name});
-                            if let Some(prefix) = &h.prefix {
-                                header["prefix"] = json!(prefix);
-                            }
-                            header
-                        })
-                        .collect::<Vec<_>>()
-                );
-            }
-            rule
-        })
-        .collect();
+fn request_authentication(http: &HttpAuthentication) -> Option<Value> {
+    let rules: Vec<Value> = http.jwt_rules().into_iter().map(jwt_rule).collect();
     (!rules.is_empty()).then(|| json!({"jwtRules": rules}))
+}
+
+/// One TSB JWT as an Istio `jwtRules` entry.
+fn jwt_rule(jwt: &Jwt) -> Value {
+    let mut rule = json!({"issuer": jwt.issuer});
+    if !jwt.audiences.is_empty() {
+        rule["audiences"] = json!(jwt.audiences);
+    }
+    // The reference: with both set, jwksUri is ignored.
+    if let Some(jwks) = &jwt.jwks {
+        rule["jwks"] = json!(jwks);
+    } else if let Some(uri) = &jwt.jwks_uri {
+        rule["jwksUri"] = json!(uri);
+    }
+    if let Some(header) = &jwt.output_payload_to_header {
+        rule["outputPayloadToHeader"] = json!(header);
+    }
+    if !jwt.output_claim_to_headers.is_empty() {
+        rule["outputClaimToHeaders"] = json!(
+            jwt.output_claim_to_headers
+                .iter()
+                .map(|c| json!({"header": c.header, "claim": c.claim}))
+                .collect::<Vec<_>>()
+        );
+    }
+    if !jwt.from_headers.is_empty() {
+        rule["fromHeaders"] = json!(
+            jwt.from_headers
+                .iter()
+                .map(|h| {
+                    let mut header = json!({"name": h.name});
+                    if let Some(prefix) = &h.prefix {
+                        header["prefix"] = json!(prefix);
+                    }
+                    header
+                })
+                .collect::<Vec<_>>()
+        );
+    }
+    rule
 }
 
 /// The `Host` values a request to `host` may carry inside the mesh: the FQDN and, for a

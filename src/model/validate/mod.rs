@@ -12,6 +12,7 @@
 mod analysis;
 mod annotations;
 mod rules_route;
+mod rules_security;
 mod set;
 mod spec_rules;
 mod write_index;

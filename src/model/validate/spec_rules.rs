@@ -128,6 +128,7 @@ fn check_security_setting(
             out,
         );
     }
+    super::rules_security::check_security_setting(spec, path, object, out);
 }
 
 /// `Authentication` (TSB auth/v2): `jwt` or `rules`, each JWT with an issuer and at most one
@@ -147,17 +148,7 @@ fn check_http_authentication(
             "keep jwt for one issuer, or list every issuer under rules.jwt",
         ));
     }
-    let jwts = http
-        .jwt
-        .iter()
-        .map(|jwt| (format!("{path}.jwt"), jwt))
-        .chain(
-            http.rules
-                .iter()
-                .flat_map(|r| r.jwt.iter().enumerate())
-                .map(|(i, jwt)| (format!("{path}.rules.jwt[{i}]"), jwt)),
-        );
-    for (at, jwt) in jwts {
+    for (at, jwt) in http.jwt_rules_at(path) {
         if jwt.issuer.as_deref().unwrap_or("").is_empty() {
             out.push(Diagnostic::error(
                 RuleCode::RequiredField,

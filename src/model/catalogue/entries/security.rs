@@ -30,7 +30,8 @@ pub(super) const SECURITY_SETTING: Message = Message {
                 "RequestAuthentication jwtRules (issuer, audiences, jwksUri or jwks, fromHeaders, \
                  outputPayloadToHeader, outputClaimToHeaders) in every namespace of the group; a \
                  request without a token is not rejected by it, as TSB documents (authorization \
-                 decides)",
+                 decides: with authorization.http.local, a DENY AuthorizationPolicy on \
+                 notRequestPrincipals [*] rejects it)",
             ),
         },
         Field {
@@ -53,21 +54,62 @@ pub(super) const SECURITY_SETTING: Message = Message {
         Field {
             path: "authorization.serviceAccounts",
             fate: Translated(
-                "ALLOW AuthorizationPolicy rules[].from.source.principals / namespaces (CUSTOM \
-                 mode)",
+                "ALLOW AuthorizationPolicy rules[].from.source.principals \
+                 (*/ns/<namespace>/sa/<account>) / namespaces (<namespace>/*; ./* is the \
+                 policy's own namespace), CUSTOM mode",
             ),
         },
         Field {
             path: "authorization.rules",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.rules.allow",
             fate: Translated(
-                "ALLOW AuthorizationPolicy rules[] for allow[], DENY AuthorizationPolicy for \
-                 deny[] (RULES mode): from/to fqn → the namespaces of that workspace, group, \
-                 tenant or organization here (security domains select nothing)",
+                "ALLOW AuthorizationPolicy rules[].from.source.namespaces (RULES mode): from/to \
+                 fqn → the namespaces of that tenant, workspace or group here; none listed: \
+                 source.principals [*] (any authenticated peer); a security domain selects \
+                 nothing (warning)",
             ),
         },
         Field {
+            path: "authorization.rules.deny",
+            fate: Translated(
+                "DENY AuthorizationPolicy rules[].from.source.namespaces (RULES mode), from/to \
+                 fqn as for allow",
+            ),
+        },
+        Field {
+            path: "authorization.rules.denyAll",
+            fate: Translated("DENY AuthorizationPolicy rules [{}], matching every request"),
+        },
+        Field {
             path: "authorization.http",
-            fate: EXTERNAL_AUTHZ,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.http.external",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.http.external.uri",
+            fate: EXTERNAL_URI,
+        },
+        Field {
+            path: "authorization.http.external.includeRequestHeaders",
+            fate: EXTERNAL_HEADERS,
+        },
+        Field {
+            path: "authorization.http.external.tls",
+            fate: EXTERNAL_TLS,
+        },
+        Field {
+            path: "authorization.http.local",
+            fate: Translated(
+                "ALLOW AuthorizationPolicy rules[]: from.source.requestPrincipals (<iss>/<sub>), \
+                 when request.auth.claims[<claim>] (other claims), to.operation.paths / methods; \
+                 ANDed with the mode's sources (merged into each rule)",
+            ),
         },
         Field {
             path: "propagationStrategy",
@@ -87,12 +129,33 @@ pub(super) const SECURITY_SETTING: Message = Message {
         Field {
             path: "configGenerationMetadata",
             fate: Translated(
-                "metadata.labels and metadata.annotations of the generated PeerAuthentication \
-                 and AuthorizationPolicies",
+                "metadata.labels and metadata.annotations of the generated PeerAuthentication, \
+                 RequestAuthentication and AuthorizationPolicies",
             ),
         },
     ],
 };
+
+/// `authorization.http.external.uri`, wherever a SecuritySetting's fields are translated.
+const EXTERNAL_URI: Fate = Translated(
+    "AuthorizationPolicy action CUSTOM, rules [{}], provider.name \
+     tsbridge-ext-authz-<scheme>-<host>-<port>[-<path>] in every namespace of the group; Istio's \
+     meshConfig.extensionProviders must declare that provider (envoyExtAuthzHttp or \
+     envoyExtAuthzGrpc): warning TSB1107 gives the entry",
+);
+
+/// `authorization.http.external.includeRequestHeaders`.
+const EXTERNAL_HEADERS: Fate = Model(
+    "tsbridge does not write Istio's mesh config: warning TSB1107 puts them in the \
+     envoyExtAuthzHttp.includeRequestHeadersInCheck of the extension provider entry to declare",
+);
+
+/// `authorization.http.external.tls`.
+const EXTERNAL_TLS: Fate = NotEnforced(
+    "TLS towards the authorization server is not generated: an Istio extension provider has no \
+     TLS settings (originate TLS with a DestinationRule for the server's host; TSB1107 says so \
+     for https://)",
+);
 
 /// `SecuritySetting` as `defaultSecuritySetting` of the organization, tenant and workspace
 /// settings: overlaid under the group's SecuritySetting and ServiceSecuritySettings
@@ -121,7 +184,11 @@ pub(super) const DEFAULT_SECURITY_SETTING: Message = Message {
         },
         Field {
             path: "authenticationSettings.http",
-            fate: JWT,
+            fate: Translated(
+                "inherited (REPLACE: the nearest level that sets it wins) by the SecuritySettings \
+                 below: their RequestAuthentication jwtRules (a group without a SecuritySetting \
+                 gets none)",
+            ),
         },
         Field {
             path: "authentication",
@@ -151,13 +218,41 @@ pub(super) const DEFAULT_SECURITY_SETTING: Message = Message {
         Field {
             path: "authorization.rules",
             fate: Translated(
-                "inherited with authorization.mode RULES: AuthorizationPolicy rules below (from/to \
-                 fqn → namespaces here; security domains select nothing)",
+                "inherited with authorization.mode RULES: ALLOW / DENY AuthorizationPolicy rules \
+                 below (from/to fqn → namespaces here; security domains select nothing)",
             ),
         },
         Field {
             path: "authorization.http",
-            fate: EXTERNAL_AUTHZ,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.http.external",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "authorization.http.external.uri",
+            fate: Translated(
+                "inherited (REPLACE, whatever the modes) by the SecuritySettings below: their \
+                 CUSTOM AuthorizationPolicy provider.name tsbridge-ext-authz-…; Istio's \
+                 meshConfig.extensionProviders must declare it (warning TSB1107 gives the entry)",
+            ),
+        },
+        Field {
+            path: "authorization.http.external.includeRequestHeaders",
+            fate: EXTERNAL_HEADERS,
+        },
+        Field {
+            path: "authorization.http.external.tls",
+            fate: EXTERNAL_TLS,
+        },
+        Field {
+            path: "authorization.http.local",
+            fate: Translated(
+                "inherited (REPLACE, whatever the modes) by the SecuritySettings below: their \
+                 ALLOW AuthorizationPolicy rules (requestPrincipals, request.auth.claims, \
+                 to.operation)",
+            ),
         },
         Field {
             path: "propagationStrategy",

@@ -88,11 +88,11 @@ fn authorization_modes_map_to_allow_policies() {
     );
     assert_eq!(
         authorization(
-            json!({"mode": "CUSTOM", "serviceAccounts": ["a/reader", "b/*", "*/auditor"]})
+            json!({"mode": "CUSTOM", "serviceAccounts": ["a/reader", "b/*", "c/auditor"]})
         ),
         json!({"action": "ALLOW", "rules": [{"from": [
             {"source": {"namespaces": ["b"]}},
-            {"source": {"principals": ["*/ns/a/sa/reader", "*/sa/auditor"]}}
+            {"source": {"principals": ["*/ns/a/sa/reader", "*/ns/c/sa/auditor"]}}
         ]}]})
     );
     assert_eq!(authorization(json!({"mode": "DISABLED"})), Value::Null);
@@ -107,11 +107,11 @@ fn rules_mode_allows_only_listed_sources() {
             "allow": [
                 {"from": {"fqn": WS}, "to": {"fqn": sg}},
                 // Names nothing in this cluster: dropped, never widened to "everybody".
-                {"from": {"fqn": "organizations/acme/tenants/payments/workspaces/gone"}},
+                {"from": {"fqn": "organizations/acme/tenants/payments/workspaces/gone"}, "to": {"fqn": sg}},
                 // Not aimed at this group's namespaces.
                 {"from": {"fqn": WS}, "to": {"fqn": format!("{WS}/gatewaygroups/gg")}}
             ],
-            "deny": [{"from": {"fqn": format!("{WS}/trafficgroups/direct")}}]
+            "deny": [{"from": {"fqn": format!("{WS}/trafficgroups/direct")}, "to": {"fqn": WS}}]
         }
     }));
     assert_eq!(
@@ -121,10 +121,148 @@ fn rules_mode_allows_only_listed_sources() {
             {"action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["legacy"]}}]}]}
         ])
     );
-    // No applicable allow rule: an ALLOW policy without rules, which allows nothing.
+    // Allow rules none of which reaches here: an ALLOW policy without rules, allowing nothing.
+    assert_eq!(
+        authorization(json!({"mode": "RULES", "rules": {"allow": [
+            {"from": {"fqn": WS}, "to": {"fqn": format!("{WS}/gatewaygroups/gg")}}
+        ]}})),
+        json!({"action": "ALLOW"})
+    );
+    // No allow rule at all: the reference accepts every authenticated request.
     assert_eq!(
         authorization(json!({"mode": "RULES"})),
-        json!({"action": "ALLOW"})
+        json!({"action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["*"]}}]}]})
+    );
+    // denyAll: one DENY rule without conditions, which matches every request.
+    assert_eq!(
+        authorization(json!({"mode": "RULES", "rules": {"denyAll": true}})),
+        json!({"action": "DENY", "rules": [{}]})
+    );
+}
+
+#[test]
+fn custom_mode_reads_dot_as_the_protected_namespace() {
+    assert_eq!(
+        authorization(json!({"mode": "CUSTOM", "serviceAccounts": ["./*", "c/*"]})),
+        json!({"action": "ALLOW", "rules": [{"from": [
+            {"source": {"namespaces": ["a", "c"]}}
+        ]}]})
+    );
+}
+
+fn policies(t: &crate::model::translate::Translation, namespace: &str) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = find(t, "AuthorizationPolicy", namespace)
+        .into_iter()
+        .map(|p| (p.name.clone(), p.spec.clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn external_authorization_becomes_a_custom_policy_naming_a_provider_from_the_uri() {
+    let t = run(vec![security_setting(
+        json!({"authorization": {"http": {"external": {
+            "uri": "grpc://opa.authz.svc.cluster.local:9191"
+        }}}}),
+    )]);
+    for namespace in ["a", "b"] {
+        let found = policies(&t, namespace);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].0.contains("-ext-authz-"), "{}", found[0].0);
+        assert_eq!(
+            found[0].1,
+            json!({"action": "CUSTOM", "rules": [{}], "provider": {
+                "name": "tsbridge-ext-authz-grpc-opa-authz-svc-cluster-local-9191"
+            }})
+        );
+    }
+}
+
+#[test]
+fn local_authorization_is_anded_with_the_mode_and_requires_a_token_with_jwt_rules() {
+    let t = run(vec![security_setting(json!({
+        "authenticationSettings": {"http": {"jwt": {"issuer": "https://id.example"}}},
+        "authorization": {"mode": "NAMESPACE", "http": {"local": {"rules": [{
+            "name": "readers",
+            "from": [
+                {"jwt": {"iss": "https://id.example", "sub": "alice"}},
+                {"jwt": {"other": {"group": "admins"}}}
+            ],
+            "to": [{"paths": ["/books"], "methods": ["GET"]}]
+        }]}}}
+    }))]);
+    let found = policies(&t, "a");
+    let spec = |part: &str| {
+        found
+            .iter()
+            .find(|(name, _)| name.contains(part))
+            .map(|(_, spec)| spec.clone())
+            .unwrap_or_else(|| panic!("{part} in {found:?}"))
+    };
+    let to = json!([{"operation": {"paths": ["/books"], "methods": ["GET"]}}]);
+    assert_eq!(
+        spec("tsb-ss-default-"),
+        json!({"action": "ALLOW", "rules": [
+            {"from": [{"source": {"namespaces": ["a"], "requestPrincipals": ["https://id.example/alice"]}}],
+             "to": to},
+            {"from": [{"source": {"namespaces": ["a"], "requestPrincipals": ["*"]}}],
+             "to": to,
+             "when": [{"key": "request.auth.claims[group]", "values": ["admins"]}]}
+        ]})
+    );
+    assert_eq!(
+        spec("-require-jwt-"),
+        json!({"action": "DENY", "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]})
+    );
+    assert_eq!(found.len(), 2);
+}
+
+#[test]
+fn http_settings_are_inherited_from_defaults_and_replaced_by_the_group() {
+    let tenant_setting = |spec: Value| {
+        resource(&manifest(json!({
+            "apiVersion": "tsb.tetrate.io/v2", "kind": "TenantSetting",
+            "metadata": {"name": "default", "annotations": {
+                "tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": "payments"}},
+            "spec": {"defaultSecuritySetting": spec}
+        })))
+    };
+    let defaults = json!({
+        "authenticationSettings": {"http": {"jwt": {"issuer": "https://tenant.example"}}},
+        "authorization": {"http": {"external": {"uri": "http://authz.shared:8080/check"}}}
+    });
+    // The group sets only a mode: both http blocks come from the tenant.
+    let t = run(vec![
+        tenant_setting(defaults.clone()),
+        security_setting(json!({"authorization": {"mode": "GROUP"}})),
+    ]);
+    assert_eq!(
+        one(&t, "RequestAuthentication", "a").spec["jwtRules"][0]["issuer"],
+        "https://tenant.example"
+    );
+    let found = policies(&t, "a");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.iter().any(
+            |(_, s)| s["provider"]["name"] == "tsbridge-ext-authz-http-authz-shared-8080-check"
+        )
+    );
+    // The group's own blocks replace them.
+    let t = run(vec![
+        tenant_setting(defaults),
+        security_setting(json!({
+            "authenticationSettings": {"http": {"jwt": {"issuer": "https://group.example"}}},
+            "authorization": {"http": {"external": {"uri": "https://opa.example"}}}
+        })),
+    ]);
+    assert_eq!(
+        one(&t, "RequestAuthentication", "a").spec["jwtRules"][0]["issuer"],
+        "https://group.example"
+    );
+    assert_eq!(
+        one(&t, "AuthorizationPolicy", "a").spec["provider"]["name"],
+        "tsbridge-ext-authz-https-opa-example-443"
     );
 }
 

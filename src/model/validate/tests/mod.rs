@@ -1,6 +1,7 @@
 //! Validation tests, driven by the Appendix A examples.
 
 mod object_rules;
+mod rules_security;
 mod set_rules;
 mod write_index;
 
