@@ -145,6 +145,7 @@ fn clusters(args: &RenderArgs) -> Result<Vec<ClusterNamespaces>, String> {
         return Ok(vec![ClusterNamespaces {
             cluster: cluster.clone(),
             namespaces: args.namespaces.iter().cloned().collect(),
+            ..Default::default()
         }]);
     }
     let path = args
@@ -165,6 +166,7 @@ fn clusters(args: &RenderArgs) -> Result<Vec<ClusterNamespaces>, String> {
         .map(|(cluster, namespaces)| ClusterNamespaces {
             cluster,
             namespaces: namespaces.into_iter().collect(),
+            ..Default::default()
         })
         .collect())
 }

@@ -516,6 +516,7 @@ impl Distributor {
                 let inventory = ClusterNamespaces {
                     cluster: cluster.clone(),
                     namespaces: link.namespaces.clone(),
+                    ..Default::default()
                 };
                 // The namespaces each workspace and group owns here: unchanged unless the
                 // inventory or a tenancy object changed. While it is unchanged, only the changed

@@ -146,6 +146,7 @@ async fn apply_all(client: &kube::Client, ns: &str, direct_ns: &str) {
             .into_iter()
             .map(String::from)
             .collect(),
+        ..Default::default()
     };
     let translation = translate_cluster(&inventory, &resources);
     assert!(translation.errors.is_empty(), "{:?}", translation.errors);

@@ -31,6 +31,7 @@ fn inventory(case: &Path) -> Vec<ClusterNamespaces> {
         .map(|(cluster, namespaces)| ClusterNamespaces {
             cluster,
             namespaces: namespaces.into_iter().collect(),
+            ..Default::default()
         })
         .collect()
 }

@@ -27,6 +27,7 @@ fn cluster(name: &str, namespaces: &[&str]) -> ClusterNamespaces {
     ClusterNamespaces {
         cluster: name.into(),
         namespaces: namespaces.iter().map(ToString::to_string).collect(),
+        ..Default::default()
     }
 }
 

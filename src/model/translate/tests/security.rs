@@ -178,43 +178,6 @@ fn stricter_defaults_cannot_be_loosened() {
     );
 }
 
-fn service_security_setting(namespace: &str, mode: &str) -> Resource {
-    let service = format!("{namespace}/details.{namespace}.svc.cluster.local");
-    let spec = json!({"service": service, "settings": {"authorization": {"mode": mode}}});
-    object(
-        SS,
-        "ServiceSecuritySetting",
-        "details",
-        "securityGroup",
-        "sg",
-        spec,
-    )
-}
-
-#[test]
-fn service_security_setting_denies_other_callers_of_the_service() {
-    let t = run(vec![service_security_setting("a", "NAMESPACE")]);
-    let policy = one(&t, "AuthorizationPolicy", "a");
-    assert!(policy.name.starts_with("tsb-sss-details-"));
-    assert_eq!(
-        policy.spec,
-        json!({"action": "DENY", "rules": [{
-            "from": [{"source": {"notNamespaces": ["a"]}}],
-            "to": [{"operation": {"hosts": [
-                "details.a.svc.cluster.local:*", "details.a.svc.cluster.local",
-                "details:*", "details", "details.a:*", "details.a", "details.a.svc:*", "details.a.svc"
-            ]}}]
-        }]})
-    );
-    assert_eq!(t.objects.len(), 1);
-    // CLUSTER denies unauthenticated callers only.
-    let t = run(vec![service_security_setting("b", "CLUSTER")]);
-    assert_eq!(
-        one(&t, "AuthorizationPolicy", "b").spec["rules"][0]["from"],
-        json!([{"source": {"notPrincipals": ["*"]}}])
-    );
-}
-
 /// `authenticationSettings.http` → a RequestAuthentication per namespace of the group, its
 /// jwtRules TSB's JWT rules field by field; `jwt` and `rules.jwt` alike.
 #[test]
@@ -241,6 +204,7 @@ fn jwt_authentication_becomes_a_request_authentication_in_every_namespace_of_the
     let cluster = ClusterNamespaces {
         cluster: "eu-west-1".into(),
         namespaces: BTreeSet::from(["bookinfo".to_string()]),
+        ..Default::default()
     };
     let t = translate_cluster(&cluster, &resources);
     assert!(t.errors.is_empty(), "{:?}", t.errors);
