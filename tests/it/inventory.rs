@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use crate::agent::flux_apply;
 use crate::crds::{dynamic_api, install_crds};
 use crate::distribute::{create_namespace, delete_namespace, hierarchy};
+use crate::restart::{Stream, api_apply};
 use crate::support::cluster::Cluster;
 use crate::support::mp::{Mp, register_cluster, start_agent};
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
+use tsbridge::proto::v1;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -180,4 +182,137 @@ async fn a_service_security_setting_selects_the_workloads_of_the_service_the_age
 
     delete_namespace(&client, &app).await;
     delete_namespace(&client, &config_ns).await;
+}
+
+/// The MP side on the wire: a stream whose agent reports Services gets no distribution before
+/// its complete Service list (a full one that is not complete is ignored); then Service
+/// changes alone add and remove the service's policies. An older agent, which reports none,
+/// is distributed to on its namespaces alone, without the service's policies.
+#[tokio::test]
+async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite:{}", dir.path().join("mp.db").display());
+    let mp = Mp::start(&store, dir.path(), &[]).await;
+    let mut api = mp.clients(&mp.token).await;
+    register_cluster(&mut api, "eu", "organizations/acme").await;
+    let setting = json!({
+        "apiVersion": "security.tsb.tetrate.io/v2", "kind": "ServiceSecuritySetting",
+        "metadata": {"name": "details", "annotations": {
+            "tsb.tetrate.io/organization": "acme", "tsb.tetrate.io/tenant": "inv",
+            "tsb.tetrate.io/workspace": "ws", "tsb.tetrate.io/securityGroup": "sg"}},
+        "spec": {"service": "app/details.app.svc.cluster.local",
+                 "settings": {"authorization": {"mode": "NAMESPACE"}}}
+    });
+    for object in hierarchy("inv", &["*/app".to_string()])
+        .iter()
+        .chain([&setting])
+    {
+        api_apply(&api, object).await;
+    }
+    let namespaces = v1::agent_message::Message::Namespaces(v1::NamespaceInventory {
+        full: true,
+        complete: true,
+        upserts: vec![v1::Namespace {
+            name: "app".into(),
+            labels: Default::default(),
+        }],
+        removed: Vec::new(),
+    });
+    let details = v1::Service {
+        name: "details".into(),
+        namespace: "app".into(),
+        selector: [("app".to_string(), "details".to_string())].into(),
+        ..Default::default()
+    };
+    let services = |full: bool, complete: bool, upserts: Vec<v1::Service>, removed: &[&str]| {
+        v1::agent_message::Message::Services(v1::ServiceInventory {
+            full,
+            complete,
+            upserts,
+            removed: removed.iter().map(ToString::to_string).collect(),
+        })
+    };
+    let policies = |deltas: &[v1::Delta]| -> Vec<v1::DesiredObject> {
+        deltas
+            .iter()
+            .flat_map(|d| &d.upserts)
+            .filter(|o| {
+                o.key
+                    .as_ref()
+                    .is_some_and(|k| k.kind == "AuthorizationPolicy")
+            })
+            .cloned()
+            .collect()
+    };
+
+    let mut stream = Stream::open_with(
+        &mp,
+        v1::Hello {
+            cluster: "eu".into(),
+            reports_services: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    stream.send(namespaces.clone()).await;
+    stream
+        .send(services(true, false, vec![details.clone()], &[]))
+        .await;
+    let early = stream.deltas(Duration::from_secs(2)).await;
+    assert!(
+        early.is_empty(),
+        "sent before the Service list was complete: {early:?}"
+    );
+
+    // Complete, without the Service: the rest goes out, nothing for the service.
+    stream.send(services(true, true, Vec::new(), &[])).await;
+    let deltas = stream.deltas(Duration::from_secs(3)).await;
+    assert!(deltas.first().is_some_and(|d| d.full), "{deltas:?}");
+    assert!(
+        deltas.iter().flat_map(|d| &d.upserts).any(|o| o
+            .key
+            .as_ref()
+            .is_some_and(|k| k.kind == "PeerAuthentication")),
+        "{deltas:?}"
+    );
+    assert!(policies(&deltas).is_empty(), "{deltas:?}");
+
+    // The Service appears: its policies, selecting its pods.
+    stream
+        .send(services(false, false, vec![details], &[]))
+        .await;
+    let deltas = stream.deltas(Duration::from_secs(3)).await;
+    let added = policies(&deltas);
+    assert_eq!(added.len(), 2, "{deltas:?}");
+    for policy in &added {
+        let object: Value = serde_json::from_str(&policy.object_json).expect("JSON");
+        assert_eq!(
+            object["spec"]["selector"],
+            json!({"matchLabels": {"app": "details"}})
+        );
+    }
+
+    // It goes: so do they.
+    stream
+        .send(services(false, false, Vec::new(), &["app/details"]))
+        .await;
+    let deltas = stream.deltas(Duration::from_secs(3)).await;
+    let removed: Vec<&v1::ObjectKey> = deltas.iter().flat_map(|d| &d.removals).collect();
+    assert_eq!(removed.len(), 2, "{deltas:?}");
+    assert!(removed.iter().all(|k| k.kind == "AuthorizationPolicy"));
+
+    // An older agent: distributed to on its namespaces, no Service known.
+    let mut old = Stream::open_with(
+        &mp,
+        v1::Hello {
+            cluster: "eu".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    drop(stream);
+    old.send(namespaces).await;
+    let deltas = old.deltas(Duration::from_secs(3)).await;
+    assert!(deltas.first().is_some_and(|d| d.full), "{deltas:?}");
+    assert!(policies(&deltas).is_empty(), "{deltas:?}");
 }
