@@ -119,6 +119,20 @@ async fn a_service_security_setting_selects_the_workloads_of_the_service_the_age
     })
     .await;
     assert!(policies_of(&client, &app, &fqn).await.is_empty());
+    // The MP's status view says it too.
+    let status = api
+        .status
+        .get_status(v1::GetStatusRequest { fqn: fqn.clone() })
+        .await
+        .expect("the MP status")
+        .into_inner();
+    assert!(
+        status
+            .translation_warnings
+            .iter()
+            .any(|w| w.rule == "TSB1106" && w.message.contains(&expected_warning)),
+        "{status:?}"
+    );
 
     // The Service appears: the policies select its workloads.
     let services: Api<Service> = Api::namespaced(client.clone(), &app);
