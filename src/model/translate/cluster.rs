@@ -9,7 +9,7 @@ use crate::model::kind::Kind;
 use crate::model::object::Resource;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve, target_namespaces};
 use crate::model::translate::{
-    Context, Generated, ObjectKey, generates_objects, translate_warning,
+    Context, Generated, ObjectKey, generates_objects, translate_with_warnings,
 };
 
 /// The desired Istio objects of one cluster.
@@ -252,7 +252,7 @@ fn translate_with<'a>(
             inventory: cluster,
         };
         let fqn = resource.fqn.to_string();
-        let objects = match translate_warning(resource, &context) {
+        let objects = match translate_with_warnings(resource, &context) {
             Ok((objects, warnings)) => {
                 translation
                     .warnings

@@ -216,12 +216,12 @@ pub struct Context<'a> {
 /// assert_eq!(objects[0].spec["mtls"]["mode"], "STRICT");
 /// ```
 pub fn translate(resource: &Resource, context: &Context<'_>) -> Result<Vec<Generated>, Diagnostic> {
-    translate_warning(resource, context).map(|(objects, _)| objects)
+    translate_with_warnings(resource, context).map(|(objects, _)| objects)
 }
 
 /// [`translate`], with the warnings of a translation that went through but left something
 /// out in this cluster (e.g. a ServiceSecuritySetting whose service the cluster does not have).
-pub fn translate_warning(
+pub fn translate_with_warnings(
     resource: &Resource,
     context: &Context<'_>,
 ) -> Result<(Vec<Generated>, Vec<Diagnostic>), Diagnostic> {
@@ -269,7 +269,7 @@ pub(crate) struct Output<'r> {
     resource: &'r Resource,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
-    /// What the translation left out here, said by name ([`translate_warning`]).
+    /// What the translation left out here, said by name ([`translate_with_warnings`]).
     warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
