@@ -108,6 +108,9 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
         "clusters": status.clusters.iter().map(|c| json!({
             "cluster": c.cluster, "state": c.state, "message": c.message, "revision": c.revision,
         })).collect::<Vec<_>>(),
+        "translationWarnings": status.translation_warnings.iter().map(|w| json!({
+            "rule": w.rule, "field": w.field, "message": w.message, "fix": w.fix,
+        })).collect::<Vec<_>>(),
     });
     match format {
         Format::Table => {
@@ -120,6 +123,13 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
                     status.message.clone(),
                 ]],
             );
+            // What translation left out in some cluster, after the table.
+            for warning in &status.translation_warnings {
+                eprintln!(
+                    "warning[{}] {}: {}; fix: {}",
+                    warning.rule, warning.field, warning.message, warning.fix
+                );
+            }
             Ok(())
         }
         _ => print_value(format, &value),

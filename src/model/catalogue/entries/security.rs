@@ -305,8 +305,9 @@ pub(super) const SERVICE_SECURITY_SETTING: Message = Message {
             fate: NotEnforced(
                 "per-subset security settings are not translated yet: TSB names a subset of the \
                  service's ServiceRoute, whose labels are not read here yet (policies would \
-                 select the Service's selector plus those labels): the service-wide settings \
-                 apply to every subset",
+                 select the Service's selector plus those labels), and Istio selectors cannot \
+                 exclude a subset's pods from the service-wide policies, so a subset could only \
+                 narrow them: the service-wide settings apply to every subset",
             ),
         },
         Field {
