@@ -143,6 +143,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     );
     let (namespace_tx, mut namespace_rx) = mpsc::channel(4096);
     watch::spawn_namespaces(&client, namespace_tx, &shutdown);
+    let (service_tx, mut service_rx) = mpsc::channel(4096);
+    watch::spawn_services(&client, service_tx, &shutdown);
     let position = applier::Position::default();
     let istio_kinds = watched
         .iter()
@@ -213,6 +215,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                     }
                 }
                 Some(event) = namespace_rx.recv() => reconciler.on_namespace(event),
+                Some(event) = service_rx.recv() => reconciler.on_service(event),
                 Some(event) = mp_rx.recv() => {
                     reconciler.on_mp(event);
                     while let Ok(event) = mp_rx.try_recv() {

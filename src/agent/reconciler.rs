@@ -7,7 +7,7 @@
 //! * parents are pushed before children, and a child waiting for its parent is retried as
 //!   soon as any push is accepted;
 //! * a delete waits `delete_grace`; a re-create within it is one update (R-E1);
-//! * inventories (objects and namespaces) go up only from complete lists: after every connect
+//! * inventories (objects, namespaces, Services) go up only from complete lists: after every connect
 //!   and every resync interval, once every watch has finished its initial list or re-list. A
 //!   partial list would make the MP delete what is simply not listed yet;
 //! * status is written only by the leader, only when it changes (G-5), and a restart does not
@@ -71,6 +71,8 @@ struct Tracked {
     sent_status: Option<CrStatus>,
     /// Whether an interim status is being held back (see [`STATUS_HOLD`]).
     status_hold: StatusHold,
+    /// What translation left out in some cluster, as the MP last said (status `analysis`).
+    translation: Vec<Finding>,
 }
 
 /// How long an interim status ("accepted, not yet applied in every target cluster") waits
@@ -120,7 +122,14 @@ impl Tracked {
     /// The MP's answer for `etag`. While the MP's counts are provisional (it restarted and
     /// has not heard from every cluster yet), the status already shown for the same etag
     /// stays: a restart of the MP writes no CR status.
-    fn accepted(&self, fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> PushState {
+    fn accepted(&mut self, fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> PushState {
+        if let Some(state) = state.filter(|s| !s.provisional) {
+            self.translation = state
+                .translation_warnings
+                .iter()
+                .map(translation_finding)
+                .collect();
+        }
         if state.is_some_and(|s| s.provisional)
             && let Some(shown) = self
                 .sent_status
@@ -192,18 +201,16 @@ pub struct Reconciler {
     stream_opened: Option<Instant>,
     /// Per watched kind: its (re)list is complete.
     listed: Vec<bool>,
-    /// The namespace watch has completed a list (a re-list keeps the previous one meanwhile).
-    namespaces_listed: bool,
-    /// This stream has had the full namespace inventory.
-    namespaces_sent: bool,
     down_since: Option<Instant>,
     unavailable_reported: bool,
     last_error: String,
     next_resync: Option<Instant>,
     status_writes: mpsc::UnboundedSender<StatusWrite>,
     metrics: AgentMetrics,
-    namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    namespaces_relist: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The cluster's namespaces, reported to the MP.
+    namespaces: Listing<String, BTreeMap<String, String>>,
+    /// The cluster's Services, reported to the MP.
+    services: Listing<(String, String), v1::Service>,
 }
 
 fn now_text() -> String {
@@ -237,6 +244,19 @@ fn accepted_state(fqn: &str, etag: &str, state: Option<&v1::ObjectState>) -> Pus
             targeted: state.clusters_targeted,
         },
     })
+}
+
+/// A translation warning of the MP as a status finding.
+fn translation_finding(warning: &v1::Diagnostic) -> Finding {
+    Finding {
+        code: warning.rule.clone(),
+        level: crate::model::status::FindingLevel::Warning,
+        message: crate::model::status::condition_message(&format!(
+            "{}; fix: {}",
+            warning.message, warning.fix
+        )),
+        field_path: (!warning.field.is_empty()).then(|| warning.field.clone()),
+    }
 }
 
 fn condition_of(status: Option<&CrStatus>, type_: ConditionType) -> Option<&Condition> {
@@ -280,16 +300,14 @@ impl Reconciler {
             inventory_complete: false,
             stream_opened: None,
             listed: vec![false; kinds],
-            namespaces_listed: false,
-            namespaces_sent: false,
             down_since: Some(Instant::now()),
             unavailable_reported: false,
             last_error: "not connected yet".into(),
             next_resync: None,
             status_writes,
             metrics,
-            namespaces: BTreeMap::new(),
-            namespaces_relist: None,
+            namespaces: Listing::default(),
+            services: Listing::default(),
         }
     }
 
@@ -395,6 +413,7 @@ impl Reconciler {
             backoff: Duration::from_millis(500),
             sent_status: None,
             status_hold: StatusHold::None,
+            translation: Vec::new(),
         });
         let changed = tracked.hash()
             != match &conv {
@@ -478,7 +497,8 @@ impl Reconciler {
         self.stream_opened = outbox.is_some().then(Instant::now);
         self.outbox = outbox;
         self.inventory = InventoryPhase::Unsent;
-        self.namespaces_sent = false;
+        self.namespaces.sent = false;
+        self.services.sent = false;
     }
 
     fn clear_in_flight(&mut self) {
@@ -542,8 +562,9 @@ impl Reconciler {
         if let Some((hash, PushState::Accepted(tsb))) = &tracked.answered
             && tsb.etag == update.etag
         {
+            let hash = hash.clone();
             let state = tracked.accepted(&update.fqn, &update.etag, update.state.as_ref());
-            tracked.answered = Some((hash.clone(), state));
+            tracked.answered = Some((hash, state));
             self.dirty.insert(key);
         }
     }
@@ -783,10 +804,11 @@ impl Reconciler {
         let watched = &self.watched[key.0];
         let observed = tracked.observed_status();
         let previous = tracked.sent_status.clone().or(observed);
-        let findings = match &tracked.conv {
+        let mut findings = match &tracked.conv {
             Conv::Valid { findings, .. } => findings.clone(),
             _ => Vec::new(),
         };
+        findings.extend(tracked.translation.iter().cloned());
         let desired = desired_status(
             &state,
             tracked.generation,
@@ -904,5 +926,7 @@ impl Reconciler {
 }
 
 mod inventory;
+mod listing;
+use listing::Listing;
 #[cfg(test)]
 mod tests;

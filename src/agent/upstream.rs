@@ -137,6 +137,7 @@ impl Connection {
                 last_applied_revision: revision,
                 checksum,
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
+                reports_services: true,
             })),
         };
         outbox

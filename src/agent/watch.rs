@@ -162,18 +162,24 @@ fn not_served(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404)
 }
 
-/// What the namespace watch saw.
+/// What an inventory watch (namespaces, Services) saw.
 #[derive(Debug)]
-pub enum NamespaceEvent {
+pub enum InventoryEvent<K, V> {
     /// A (re)list starts.
     Relist,
-    /// A namespace exists, with its labels.
-    Seen(String, std::collections::BTreeMap<String, String>),
+    /// An item exists, with its value.
+    Seen(K, V),
     /// The (re)list is complete.
     Listed,
-    /// A namespace was deleted.
-    Deleted(String),
+    /// An item was deleted.
+    Deleted(K),
 }
+
+/// What the namespace watch saw: namespaces and their labels.
+pub type NamespaceEvent = InventoryEvent<String, std::collections::BTreeMap<String, String>>;
+
+/// What the Service watch saw: Services by (namespace, name).
+pub type ServiceEvent = InventoryEvent<(String, String), crate::proto::v1::Service>;
 
 /// Watches the cluster's namespaces (the inventory distribution resolves selectors against).
 pub fn spawn_namespaces(
@@ -182,41 +188,112 @@ pub fn spawn_namespaces(
     shutdown: &Shutdown,
 ) {
     use k8s_openapi::api::core::v1::Namespace;
-    let api: Api<Namespace> = Api::all(client.clone());
+    spawn_inventory(
+        Api::<Namespace>::all(client.clone()),
+        "namespaces",
+        |namespace: Namespace| {
+            let name = namespace.metadata.name.unwrap_or_default();
+            (name, namespace.metadata.labels.unwrap_or_default())
+        },
+        events,
+        shutdown,
+    );
+}
+
+/// Watches the cluster's Services (what service-scoped settings select workloads by).
+pub fn spawn_services(
+    client: &kube::Client,
+    events: mpsc::Sender<ServiceEvent>,
+    shutdown: &Shutdown,
+) {
+    use k8s_openapi::api::core::v1::Service;
+    spawn_inventory(
+        Api::<Service>::all(client.clone()),
+        "services",
+        |service: Service| {
+            let reported = reported_service(service);
+            (
+                (reported.namespace.clone(), reported.name.clone()),
+                reported,
+            )
+        },
+        events,
+        shutdown,
+    );
+}
+
+/// A Service as the agent reports it: name, namespace, ports and selector.
+pub fn reported_service(service: k8s_openapi::api::core::v1::Service) -> crate::proto::v1::Service {
+    let spec = service.spec.unwrap_or_default();
+    crate::proto::v1::Service {
+        name: service.metadata.name.unwrap_or_default(),
+        namespace: service.metadata.namespace.unwrap_or_default(),
+        ports: spec
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| crate::proto::v1::ServicePort {
+                name: p.name.unwrap_or_default(),
+                port: p.port,
+                protocol: p.protocol.unwrap_or_else(|| "TCP".into()),
+                app_protocol: p.app_protocol.unwrap_or_default(),
+            })
+            .collect(),
+        selector: spec.selector.unwrap_or_default().into_iter().collect(),
+    }
+}
+
+/// Watches every object of `api` for an inventory: each (re)list as `Relist`, `Seen`…,
+/// `Listed`; then changes. A kind the cluster does not serve is an empty, complete list.
+fn spawn_inventory<T, K, V>(
+    api: Api<T>,
+    what: &'static str,
+    item: impl Fn(T) -> (K, V) + Send + 'static,
+    events: mpsc::Sender<InventoryEvent<K, V>>,
+    shutdown: &Shutdown,
+) where
+    T: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    T::DynamicType: Default,
+    K: Send + 'static,
+    V: Send + 'static,
+{
     let stop = shutdown.clone();
-    shutdown.spawn(tracing::info_span!("watch-namespaces"), async move {
+    shutdown.spawn(tracing::info_span!("watch-inventory", %what), async move {
         let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+        let mut unserved_told = false;
         loop {
             let next = tokio::select! {
                 () = stop.cancelled() => break,
                 next = stream.next() => next,
             };
-            let event = match next {
+            let batch = match next {
                 None => break,
+                Some(Err(error)) if not_served(&error) => {
+                    if unserved_told {
+                        continue;
+                    }
+                    unserved_told = true;
+                    tracing::info!(%what, "not served by this cluster: an empty list");
+                    vec![InventoryEvent::Relist, InventoryEvent::Listed]
+                }
                 Some(Err(error)) => {
-                    tracing::warn!(%error, "namespace watch error; retrying");
+                    tracing::warn!(%error, %what, "inventory watch error; retrying");
                     continue;
                 }
-                Some(Ok(event)) => event,
+                Some(Ok(event)) => vec![match event {
+                    watcher::Event::Init => InventoryEvent::Relist,
+                    watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
+                        let (key, value) = item(object);
+                        InventoryEvent::Seen(key, value)
+                    }
+                    watcher::Event::InitDone => InventoryEvent::Listed,
+                    watcher::Event::Delete(object) => InventoryEvent::Deleted(item(object).0),
+                }],
             };
-            let seen = |namespace: Namespace| {
-                NamespaceEvent::Seen(
-                    namespace.metadata.name.unwrap_or_default(),
-                    namespace.metadata.labels.unwrap_or_default(),
-                )
-            };
-            let event = match event {
-                watcher::Event::Init => NamespaceEvent::Relist,
-                watcher::Event::InitApply(namespace) | watcher::Event::Apply(namespace) => {
-                    seen(namespace)
+            for event in batch {
+                if events.send(event).await.is_err() {
+                    return;
                 }
-                watcher::Event::InitDone => NamespaceEvent::Listed,
-                watcher::Event::Delete(namespace) => {
-                    NamespaceEvent::Deleted(namespace.metadata.name.unwrap_or_default())
-                }
-            };
-            if events.send(event).await.is_err() {
-                break;
             }
         }
     });

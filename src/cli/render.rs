@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::cli::validate::{EXIT_ERRORS, EXIT_INPUT, EXIT_OK, OutputFormat, check, load_or_report};
 use crate::model::metadata::StripRules;
-use crate::model::resolve::ClusterNamespaces;
+use crate::model::resolve::{ClusterNamespaces, ClusterService};
 use crate::model::translate::{MAX_GENERATED_BYTES, is_passthrough, owned_by, translate_cluster};
 use crate::model::{Converted, Resource};
 
@@ -53,7 +53,8 @@ pub struct RenderArgs {
         requires = "cluster"
     )]
     pub namespaces: Vec<String>,
-    /// A YAML file mapping each cluster name to its list of namespaces: renders every cluster.
+    /// A YAML file mapping each cluster name to its list of namespaces, or to its
+    /// `namespaces` and `services` (name, namespace, ports, selector): renders every cluster.
     #[arg(long, env = "TSBRIDGE_RENDER_INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// The cluster the files are synced into. There, a direct-mode object written in its own
@@ -88,6 +89,9 @@ pub struct Output {
     pub objects: Vec<Rendered>,
     /// Resources that did not translate in a cluster, one line each.
     pub errors: Vec<String>,
+    /// What translation left out in a cluster (e.g. a ServiceSecuritySetting whose Service the
+    /// cluster does not have), one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Renders `resources` for each cluster (pure: the CLI and the tests call exactly this).
@@ -104,6 +108,11 @@ pub fn render_clusters(
         for (fqn, diagnostic) in &translation.errors {
             output
                 .errors
+                .push(format!("cluster {}: {fqn}: {diagnostic}", cluster.cluster));
+        }
+        for (fqn, diagnostic) in &translation.warnings {
+            output
+                .warnings
                 .push(format!("cluster {}: {fqn}: {diagnostic}", cluster.cluster));
         }
         let home = origin == Some(cluster.cluster.as_str());
@@ -142,10 +151,10 @@ pub fn render_clusters(
 /// The clusters to render for: `--cluster` with `--namespaces`, or the `--inventory` file.
 fn clusters(args: &RenderArgs) -> Result<Vec<ClusterNamespaces>, String> {
     if let Some(cluster) = &args.cluster {
-        return Ok(vec![ClusterNamespaces {
-            cluster: cluster.clone(),
-            namespaces: args.namespaces.iter().cloned().collect(),
-        }]);
+        return Ok(vec![ClusterNamespaces::new(
+            cluster.clone(),
+            args.namespaces.iter().cloned().collect(),
+        )]);
     }
     let path = args
         .inventory
@@ -153,18 +162,52 @@ fn clusters(args: &RenderArgs) -> Result<Vec<ClusterNamespaces>, String> {
         .ok_or("give --cluster NAME --namespaces NS[,NS...] or --inventory FILE")?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("--inventory {}: {e}", path.display()))?;
-    let inventory: BTreeMap<String, Vec<String>> = serde_saphyr::from_str(&text).map_err(|e| {
+    parse_inventory(&text).map_err(|e| format!("--inventory {}: {e}", path.display()))
+}
+
+/// One cluster of an `--inventory` file: its namespaces (the short form), or its namespaces
+/// and Services.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum InventoryEntry {
+    Namespaces(Vec<String>),
+    Full(ClusterEntry),
+}
+
+/// The long form of an inventory entry.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ClusterEntry {
+    /// The cluster's namespaces (those of its Services are added).
+    namespaces: Vec<String>,
+    /// The cluster's Services: name, namespace, ports and selector.
+    services: Vec<ClusterService>,
+}
+
+/// Parses an inventory: each cluster name maps to its list of namespaces, or to
+/// `{namespaces: [...], services: [{name, namespace, ports, selector}]}`.
+pub fn parse_inventory(text: &str) -> Result<Vec<ClusterNamespaces>, String> {
+    let inventory: BTreeMap<String, InventoryEntry> = serde_saphyr::from_str(text).map_err(|e| {
         format!(
-            "--inventory {}: {e}; write one key per cluster with its list of namespaces, \
-             e.g. `east: [bookinfo, istio-system]`",
-            path.display()
+            "{e}; write one key per cluster with its list of namespaces, e.g. `east: [bookinfo, \
+             istio-system]`, or with its namespaces and Services, e.g. `east: {{namespaces: \
+             [bookinfo], services: [{{name: details, namespace: bookinfo, selector: {{app: \
+             details}}}}]}}`"
         )
     })?;
     Ok(inventory
         .into_iter()
-        .map(|(cluster, namespaces)| ClusterNamespaces {
-            cluster,
-            namespaces: namespaces.into_iter().collect(),
+        .map(|(cluster, entry)| {
+            let entry = match entry {
+                InventoryEntry::Namespaces(namespaces) => ClusterEntry {
+                    namespaces,
+                    ..ClusterEntry::default()
+                },
+                InventoryEntry::Full(entry) => entry,
+            };
+            let mut namespaces: BTreeSet<String> = entry.namespaces.into_iter().collect();
+            namespaces.extend(entry.services.iter().map(|s| s.namespace.clone()));
+            ClusterNamespaces::new(cluster, namespaces).with_services(entry.services)
         })
         .collect())
 }
@@ -251,6 +294,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     };
     for error in &output.errors {
         eprintln!("error: {error}");
+    }
+    for warning in &output.warnings {
+        eprintln!("warning: {warning}");
     }
     let text = format(&output, args.output)?;
     let mut stdout = std::io::stdout().lock();

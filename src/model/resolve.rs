@@ -13,13 +13,93 @@ use crate::model::object::Resource;
 use crate::model::selector::{NamespacePattern, NamespaceSelector};
 use crate::model::spec::ConfigMode;
 
-/// One cluster's namespace inventory, as its agent reports it.
+/// One cluster's inventory, as its agent reports it: its namespaces and its Services.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClusterNamespaces {
     /// The registered cluster name.
     pub cluster: String,
     /// Every namespace of the cluster.
     pub namespaces: BTreeSet<String>,
+    /// Every Service of the cluster by (namespace, name). Empty when the agent reports none
+    /// (an older agent): service-scoped settings then generate nothing there.
+    pub services: BTreeMap<(String, String), ClusterService>,
+}
+
+/// A Kubernetes Service as the agent reports it: what service-scoped settings select by.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ClusterService {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `spec.ports`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePort>,
+    /// `spec.selector`: the labels of the Service's workloads (empty: it selects none).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+}
+
+/// One port of a [`ClusterService`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ServicePort {
+    /// `name` (empty when the Service has a single unnamed port).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// `port`.
+    pub port: i32,
+    /// `protocol` (TCP, UDP or SCTP).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub protocol: String,
+    /// `appProtocol`, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+}
+
+impl ClusterNamespaces {
+    /// A cluster with `namespaces` and no Services.
+    pub fn new(cluster: impl Into<String>, namespaces: BTreeSet<String>) -> ClusterNamespaces {
+        ClusterNamespaces {
+            cluster: cluster.into(),
+            namespaces,
+            services: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `services` (keyed by their namespace and name).
+    #[must_use]
+    pub fn with_services(mut self, services: impl IntoIterator<Item = ClusterService>) -> Self {
+        self.services.extend(
+            services
+                .into_iter()
+                .map(|s| ((s.namespace.clone(), s.name.clone()), s)),
+        );
+        self
+    }
+
+    /// The Service a mesh host names in `namespace`: `name`, `name.namespace`,
+    /// `name.namespace.svc` or `name.namespace.svc.cluster.local`. `None` for a host that is
+    /// not a Kubernetes Service of this cluster.
+    pub fn service(&self, namespace: &str, host: &str) -> Option<&ClusterService> {
+        let name = service_name(namespace, host)?;
+        self.services
+            .get(&(namespace.to_string(), name.to_string()))
+    }
+}
+
+/// The Service name in a Kubernetes service host of `namespace` (see
+/// [`ClusterNamespaces::service`]).
+fn service_name<'h>(namespace: &str, host: &'h str) -> Option<&'h str> {
+    let (name, rest) = host.split_once('.').unwrap_or((host, ""));
+    let suffixes = [
+        String::new(),
+        namespace.to_string(),
+        format!("{namespace}.svc"),
+        format!("{namespace}.svc.cluster.local"),
+    ];
+    (!name.is_empty() && suffixes.iter().any(|s| s == rest)).then_some(name)
 }
 
 /// Effective namespaces of every workspace and group in one cluster. Workspaces and groups
@@ -92,7 +172,7 @@ impl<'a> WorkspaceIndex<'a> {
 /// use std::collections::BTreeSet;
 /// use tsbridge::model::resolve::{ClusterNamespaces, resolve};
 ///
-/// let cluster = ClusterNamespaces { cluster: "eu-1".into(), namespaces: BTreeSet::from(["a".into()]) };
+/// let cluster = ClusterNamespaces::new("eu-1", BTreeSet::from(["a".into()]));
 /// let resolution = resolve(&cluster, []);
 /// assert!(resolution.workspaces.is_empty());
 /// ```

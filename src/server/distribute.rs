@@ -16,7 +16,8 @@ use tonic::Status;
 
 use crate::model::Resource;
 use crate::model::fqn::Fqn;
-use crate::model::resolve::{ClusterNamespaces, Resolution, resolve};
+use crate::model::kind::Kind;
+use crate::model::resolve::{ClusterNamespaces, ClusterService, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
     ObjectKey, Translation, influenced_roots, is_passthrough, translate_only, translate_resolved,
@@ -97,6 +98,16 @@ struct Link {
     /// The open stream has sent its complete namespace list: nothing is sent before that (an
     /// empty or partial list would prune the config of every namespace it lacks).
     namespaces_known: bool,
+    /// The cluster's Services by (namespace, name), kept in memory: every stream of an agent
+    /// that reports them starts with the full list.
+    services: BTreeMap<(String, String), ClusterService>,
+    /// The open stream's agent reports Services: nothing is sent before its complete list
+    /// (service-scoped policies would be dropped, then put back).
+    services_expected: bool,
+    /// The open stream has sent its complete Service list.
+    services_known: bool,
+    /// The Services changed: the service-scoped settings translate again.
+    services_changed: bool,
     outbox: Option<Queue>,
     /// The stream `outbox` belongs to.
     stream: StreamId,
@@ -122,6 +133,8 @@ struct Link {
     resolution: Option<Resolution>,
     /// Keys each source generated here.
     by_source: BTreeMap<String, BTreeSet<ObjectKey>>,
+    /// What translation left out here, per source (shown in its status).
+    warnings: BTreeMap<String, Vec<crate::model::Diagnostic>>,
     /// Sum of [`entry_hash`] over `desired`.
     sum: u64,
 }
@@ -253,13 +266,15 @@ impl Distributor {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds.
+    /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds, and
+    /// `reports_services` whether it sends its Services (then nothing is sent before them).
     pub fn connect(
         &self,
         cluster: &str,
         outbox: Outbox,
         revision: u64,
         checksum: &str,
+        reports_services: bool,
     ) -> StreamId {
         let mut state = self.lock();
         state.streams += 1;
@@ -270,6 +285,13 @@ impl Distributor {
         link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
         link.outbox = Some(Queue::forwarding_to(outbox, cluster));
         link.namespaces_known = false;
+        link.services_expected = reports_services;
+        link.services_known = false;
+        if !reports_services {
+            // An older agent: no Service is known there (service-scoped settings generate
+            // nothing, and say so).
+            link.services.clear();
+        }
         link.pending.clear();
         // Re-translated whole: what the agent holds is compared against everything.
         link.stale = true;
@@ -299,6 +321,26 @@ impl Distributor {
             link.namespaces = namespaces;
             link.namespaces_known = true;
             link.stale = true;
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The cluster's complete Service list (after a full inventory, or a change to it).
+    pub fn services(
+        &self,
+        cluster: &str,
+        stream: StreamId,
+        services: BTreeMap<(String, String), ClusterService>,
+    ) {
+        let mut state = self.lock();
+        let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+            return;
+        };
+        if link.services != services || !link.services_known {
+            link.services_changed |= link.services != services;
+            link.services = services;
+            link.services_known = true;
             drop(state);
             self.wake.notify_one();
         }
@@ -355,7 +397,15 @@ impl Distributor {
         // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).
         let event = edge_event(edges.values().copied()).unwrap_or(EventType::XcpAccepted);
         let status = status_for_event(event, TypeInfo::CONFIG);
+        let translation_warnings = self
+            .lock()
+            .links
+            .values()
+            .flat_map(|link| link.warnings.get(fqn).into_iter().flatten())
+            .map(crate::server::error::diagnostic_to_proto)
+            .collect();
         v1::ObjectState {
+            translation_warnings,
             status: status.as_str().into(),
             last_event: event.as_str().into(),
             clusters_applied: counts.applied,
@@ -506,8 +556,22 @@ impl Distributor {
             let affected = within(&state.resources, &changed, &scopes);
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
-                // A stream without its complete namespace list yet is treated as away.
-                let connected = link.outbox.is_some() && link.namespaces_known;
+                // A stream without its complete namespace (and Service) list yet is treated
+                // as away.
+                let connected = link.outbox.is_some()
+                    && link.namespaces_known
+                    && (link.services_known || !link.services_expected);
+                // The service-scoped settings, when the Services changed: they read them.
+                let by_services = if connected && std::mem::take(&mut link.services_changed) {
+                    state
+                        .resources
+                        .iter()
+                        .filter(|(_, r)| r.kind == Kind::ServiceSecuritySetting)
+                        .map(|(fqn, _)| fqn.clone())
+                        .collect()
+                } else {
+                    BTreeSet::new()
+                };
                 // A cluster that is away has nothing to learn until it is back (it is
                 // re-translated whole then); only its edges can go out of date meanwhile.
                 if !connected && (link.edges.is_empty() || (changed.is_empty() && !structural)) {
@@ -516,6 +580,7 @@ impl Distributor {
                 let inventory = ClusterNamespaces {
                     cluster: cluster.clone(),
                     namespaces: link.namespaces.clone(),
+                    services: link.services.clone(),
                 };
                 // The namespaces each workspace and group owns here: unchanged unless the
                 // inventory or a tenancy object changed. While it is unchanged, only the changed
@@ -536,18 +601,25 @@ impl Distributor {
                 if connected {
                     link.stale = false;
                 }
+                let widened: BTreeSet<String>;
                 let generated = match plan {
                     Plan::Only(resolution) => {
-                        if affected.is_empty() {
+                        let scope = if by_services.is_empty() {
+                            &affected
+                        } else {
+                            widened = affected.union(&by_services).cloned().collect();
+                            &widened
+                        };
+                        if scope.is_empty() {
                             continue;
                         }
-                        let only: Vec<&Resource> = affected
+                        let only: Vec<&Resource> = scope
                             .iter()
                             .filter_map(|fqn| state.resources.get(fqn))
                             .collect();
                         let translation =
                             translate_only(&inventory, resolution, state.resources.values(), &only);
-                        Generation::Some(translation, &affected)
+                        Generation::Some(translation, scope)
                     }
                     Plan::Whole(resolution) => {
                         let resources = whole
@@ -673,6 +745,39 @@ fn mark_unsent(
     marked
 }
 
+/// Keeps the translation's warnings of the re-translated sources (all of them for a whole
+/// translation); returns the sources whose warnings changed (their status must say so).
+fn record_warnings(
+    cluster: &str,
+    link: &mut Link,
+    translation: &Translation,
+    scope: Option<&BTreeSet<String>>,
+) -> BTreeSet<String> {
+    let mut fresh: BTreeMap<String, Vec<crate::model::Diagnostic>> = BTreeMap::new();
+    for (fqn, warning) in &translation.warnings {
+        fresh.entry(fqn.clone()).or_default().push(warning.clone());
+    }
+    let old = match scope {
+        None => std::mem::take(&mut link.warnings),
+        Some(changed) => changed
+            .iter()
+            .filter_map(|fqn| link.warnings.remove(fqn).map(|w| (fqn.clone(), w)))
+            .collect(),
+    };
+    let mut moved = BTreeSet::new();
+    for (fqn, warnings) in &fresh {
+        if old.get(fqn) != Some(warnings) {
+            for warning in warnings {
+                tracing::warn!(%cluster, %fqn, %warning, "translation left something out");
+            }
+            moved.insert(fqn.clone());
+        }
+    }
+    moved.extend(old.into_keys().filter(|fqn| !fresh.contains_key(fqn)));
+    link.warnings.extend(fresh);
+    moved
+}
+
 /// How one cluster is translated after a change.
 enum Plan<'r> {
     /// Its resolution holds: only the objects the change can alter, against it.
@@ -707,6 +812,7 @@ fn recompute(
         tracing::warn!(%cluster, %fqn, %diagnostic, "translation failed");
         failed.insert(fqn.clone());
     }
+    let warned = record_warnings(cluster, link, &translation, scope);
     // Sources whose only output here is their own CR: already in place, nothing to send.
     let mut in_place: BTreeSet<String> = BTreeSet::new();
     for (source, keys) in &translation.sources {
@@ -874,6 +980,7 @@ fn recompute(
         }
     }
     if upserts.is_empty() && removals.is_empty() && !full {
+        settled.extend(warned);
         return settled;
     }
     let revision = revision.max(link.revision + 1);
@@ -936,6 +1043,7 @@ fn recompute(
     }
     link.needs_full = false;
     reported.extend(settled);
+    reported.extend(warned);
     reported
 }
 

@@ -372,6 +372,7 @@ fn main() {
                 })
             })
             .collect(),
+        ..Default::default()
     };
     let (render_wall, render_cpu, rendered) =
         time(|| render_clusters(&resources, std::slice::from_ref(&cluster), None));

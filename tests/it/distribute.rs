@@ -236,6 +236,7 @@ pub(crate) fn expected_objects(
     let inventory = ClusterNamespaces {
         cluster: cluster.to_string(),
         namespaces: namespaces.iter().cloned().collect(),
+        ..Default::default()
     };
     let translation = translate_cluster(&inventory, &resources);
     assert!(translation.errors.is_empty(), "{:?}", translation.errors);

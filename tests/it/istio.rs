@@ -10,16 +10,10 @@ use std::process::Command;
 use crate::support::repo_path;
 
 /// Warnings Istio's validation gives today, each a known translation gap.
-const KNOWN_WARNINGS: &[&str] = &[
-    // A ServiceSecuritySetting becomes a namespace-wide DENY on HTTP attributes until the
-    // agent reports Services and the policy can select the service's workloads (issue 15).
-    "will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes",
-];
+const KNOWN_WARNINGS: &[&str] = &[];
 
 /// Messages of `istioctl analyze`, each a known gap with its reason.
 const KNOWN_ANALYSIS: &[&str] = &[
-    // The same namespace-wide DENY as KNOWN_WARNINGS.
-    "[IST0133]",
     // TrafficSetting egress becomes Sidecar outboundTrafficPolicy.egressProxy, which current
     // Istio ignores: the catalogue reports the field as not enforced (TSB1106).
     "[IST0002] (Sidecar",
@@ -89,14 +83,22 @@ fn run(istioctl: &std::path::Path, args: &[&str], file: &std::path::Path) -> (bo
 #[ignore = "needs istioctl (tests/setup.sh builds it)"]
 fn rendered_fixtures_pass_istioctl_validate() {
     let sets: [(&[&str], &str); 2] = [
+        // The ServiceSecuritySettings' Services run in the first cluster of each set (their
+        // policies select the Services' pods); the second has none (nothing generated there).
         (
             &["tests/fixtures/crs/every-kind.yaml"],
-            "eu-west-1: [bookinfo, bookinfo-jobs-1]\nus-east-1: [bookinfo, other]\n",
+            "eu-west-1:\n  namespaces: [bookinfo, bookinfo-jobs-1]\n  services:\n  \
+             - {name: details, namespace: bookinfo, selector: {app: details}, \
+             ports: [{name: http, port: 9080, protocol: TCP}]}\n\
+             us-east-1: [bookinfo, other]\n",
         ),
         (
             &["tests/fixtures/validate/good"],
-            "eu-1: [billing, billing-jobs-1, checkout, checkout-edge, checkout-legacy, catalog, \
-             storefront-api, storefront-web, storefront-edge, storefront-gw, storefront-mesh]\n\
+            "eu-1:\n  namespaces: [billing, billing-jobs-1, checkout, checkout-edge, \
+             checkout-legacy, catalog, storefront-api, storefront-web, storefront-edge, \
+             storefront-gw, storefront-mesh]\n  services:\n  \
+             - {name: cart, namespace: checkout, selector: {app: cart}, \
+             ports: [{name: grpc, port: 8080, protocol: TCP, appProtocol: grpc}]}\n\
              us-1: [billing, checkout, catalog, storefront-web]\n",
         ),
     ];
@@ -193,8 +195,6 @@ fn every_golden_passes_istioctl_validate() {
 
 /// Warnings of `istioctl analyze` on a live namespace, each a known gap or analyzer limit.
 const KNOWN_LIVE: &[&str] = &[
-    // The same namespace-wide DENY as KNOWN_WARNINGS (until services are known).
-    "[IST0133]",
     // A gateway route to a service with a ServiceRoute does not split by its subsets yet.
     "[IST0140]",
     // The analyzer looks DestinationRule hosts up exactly; the TrafficSetting's

@@ -11,6 +11,7 @@ mod cli;
 mod crds;
 mod distribute;
 mod flux;
+mod inventory;
 mod istio;
 mod kstatus;
 mod layering;

@@ -562,13 +562,22 @@ async fn restarts_of_the_agent_and_the_mp_lose_nothing_anywhere() {
 }
 
 /// One agent sync stream opened by hand (the admin token speaks for a registered cluster).
-struct Stream {
+pub(crate) struct Stream {
     outbox: tokio::sync::mpsc::Sender<v1::AgentMessage>,
     incoming: tonic::Streaming<v1::ServerMessage>,
 }
 
 impl Stream {
     async fn open(mp: &Mp, cluster: &str) -> Stream {
+        let hello = v1::Hello {
+            cluster: cluster.to_string(),
+            ..Default::default()
+        };
+        Stream::open_with(mp, hello).await
+    }
+
+    /// A stream that opens with `hello`.
+    pub(crate) async fn open_with(mp: &Mp, hello: v1::Hello) -> Stream {
         use tsbridge::proto::v1::agent_sync_service_client::AgentSyncServiceClient;
         crate::support::assert_loopback(&mp.url);
         let channel = tonic::transport::Endpoint::from_shared(mp.url.clone())
@@ -588,10 +597,7 @@ impl Stream {
             },
         );
         let (outbox, outgoing) = tokio::sync::mpsc::channel(64);
-        let hello = v1::agent_message::Message::Hello(v1::Hello {
-            cluster: cluster.to_string(),
-            ..Default::default()
-        });
+        let hello = v1::agent_message::Message::Hello(hello);
         outbox
             .send(v1::AgentMessage {
                 message: Some(hello),
@@ -615,7 +621,7 @@ impl Stream {
         Stream { outbox, incoming }
     }
 
-    async fn send(&self, message: v1::agent_message::Message) {
+    pub(crate) async fn send(&self, message: v1::agent_message::Message) {
         self.outbox
             .send(v1::AgentMessage {
                 message: Some(message),
@@ -641,7 +647,7 @@ impl Stream {
     }
 
     /// Deltas received within `window`.
-    async fn deltas(&mut self, window: Duration) -> Vec<v1::Delta> {
+    pub(crate) async fn deltas(&mut self, window: Duration) -> Vec<v1::Delta> {
         let mut deltas = Vec::new();
         let deadline = tokio::time::Instant::now() + window;
         while let Ok(Ok(Some(message))) =
@@ -823,7 +829,7 @@ async fn the_mp_acts_only_on_complete_inventories_and_namespace_lists() {
 }
 
 /// Applies `object` (a CR as Git holds it) through the MP's API.
-async fn api_apply(api: &Clients, object: &Value) {
+pub(crate) async fn api_apply(api: &Clients, object: &Value) {
     let converted = tsbridge::k8s::convert::to_resource(
         object,
         &tsbridge::model::metadata::StripRules::default(),

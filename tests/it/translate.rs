@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams
 use kube::core::params::ValidationDirective;
 use serde_json::{Value, json};
 use tsbridge::model::metadata::StripRules;
-use tsbridge::model::resolve::ClusterNamespaces;
+use tsbridge::model::resolve::{ClusterNamespaces, ClusterService, ServicePort};
 use tsbridge::model::translate::{MANAGED_BY_LABEL, translate_cluster};
 use tsbridge::model::{Converted, KubeObject, Resource, convert};
 
@@ -157,9 +157,33 @@ async fn apply_all(client: &kube::Client, ns: &str, direct_ns: &str) {
             .into_iter()
             .map(String::from)
             .collect(),
+        // The example's Services (tests/fixtures/crs/workloads.yaml), as the agent reports
+        // them: the ServiceSecuritySetting selects the workloads of `details`.
+        services: ["productpage", "reviews", "ratings", "details"]
+            .into_iter()
+            .map(|name| {
+                let service = ClusterService {
+                    name: name.into(),
+                    namespace: ns.into(),
+                    ports: vec![ServicePort {
+                        name: "http".into(),
+                        port: 9080,
+                        protocol: "TCP".into(),
+                        app_protocol: None,
+                    }],
+                    selector: [("app".to_string(), name.to_string())].into(),
+                };
+                ((ns.to_string(), name.to_string()), service)
+            })
+            .collect(),
     };
     let translation = translate_cluster(&inventory, &resources);
     assert!(translation.errors.is_empty(), "{:?}", translation.errors);
+    assert!(
+        translation.warnings.is_empty(),
+        "{:?}",
+        translation.warnings
+    );
     let kinds: std::collections::BTreeSet<&str> = translation
         .objects
         .keys()

@@ -1,12 +1,13 @@
-//! The upstream inventories: what the MP learns of this cluster as a whole (its objects and its
-//! namespaces), sent only from complete lists (`docs/restarts.md`), and the MP's answer.
+//! The upstream inventories: what the MP learns of this cluster as a whole (its objects, its
+//! namespaces and its Services), sent only from complete lists (`docs/restarts.md`), and the MP's answer.
 
 use std::collections::{BTreeMap, HashMap};
 
 use tokio::time::Instant;
 
+use super::listing::Change;
 use super::{INVENTORY_CHUNK, INVENTORY_WAIT, InventoryPhase, Reconciler};
-use crate::agent::watch::NamespaceEvent;
+use crate::agent::watch::{NamespaceEvent, ServiceEvent};
 use crate::model::status::PushState;
 use crate::proto::v1;
 use crate::proto::v1::agent_message::Message as Up;
@@ -26,14 +27,17 @@ impl Reconciler {
             .filter(|(listed, _)| !**listed)
             .map(|(_, w)| format!("{}.{}", w.resource.plural, w.resource.group))
             .collect();
-        if !self.namespaces_listed {
+        if !self.namespaces.listed {
             pending.push("namespaces".into());
+        }
+        if !self.services.listed {
+            pending.push("services".into());
         }
         pending
     }
 
-    /// Sends what this stream still lacks and the lists now allow: the full namespace
-    /// inventory, then the object inventory.
+    /// Sends what this stream still lacks and the lists now allow: the full namespace and
+    /// Service inventories, then the object inventory.
     /// A watch that cannot list (say RBAC forbids its kind) must not stop the rest: after
     /// [`INVENTORY_WAIT`] an incomplete inventory goes up, which lets pushes flow and deletes
     /// nothing in the MP, and the complete one follows when the lists are done.
@@ -41,8 +45,12 @@ impl Reconciler {
         if !self.leading || self.outbox.is_none() {
             return;
         }
-        if self.namespaces_listed && !self.namespaces_sent {
-            self.send_full_namespaces();
+        if self.namespaces.listed && !self.namespaces.sent {
+            self.namespaces.sent = self.send_namespaces(true, self.namespaces.all(), Vec::new());
+        }
+        if self.services.listed && !self.services.sent {
+            let all = self.services.items.values().cloned().collect();
+            self.services.sent = self.send_services(true, all, Vec::new());
         }
         let listed = self.objects_listed();
         let due = match self.inventory {
@@ -68,71 +76,45 @@ impl Reconciler {
         self.send_inventory();
     }
 
-    /// Applies one namespace event and tells the MP what changed.
+    /// Applies one namespace event and tells the MP what changed: at once when the stream has
+    /// the full list, else it is in the full list that follows.
     pub fn on_namespace(&mut self, event: NamespaceEvent) {
-        match event {
-            NamespaceEvent::Relist => self.namespaces_relist = Some(BTreeMap::new()),
-            NamespaceEvent::Seen(name, labels) => {
-                if let Some(relist) = self.namespaces_relist.as_mut() {
-                    relist.insert(name, labels);
-                } else if self.namespaces.get(&name) != Some(&labels) {
-                    self.namespaces.insert(name.clone(), labels.clone());
-                    self.send_namespace_change(vec![(name, labels)], Vec::new());
-                }
-            }
-            NamespaceEvent::Listed => {
-                if let Some(listed) = self.namespaces_relist.take() {
-                    self.namespaces = listed;
-                    self.namespaces_listed = true;
-                    // A re-list replaces the whole list: send it whole again.
-                    self.namespaces_sent = false;
-                    self.send_inventories();
-                }
-            }
-            NamespaceEvent::Deleted(name) => {
-                if let Some(relist) = self.namespaces_relist.as_mut() {
-                    relist.remove(&name);
-                }
-                if self.namespaces.remove(&name).is_some() {
-                    self.send_namespace_change(Vec::new(), vec![name]);
+        match self.namespaces.apply(event) {
+            Change::None => {}
+            Change::Whole => self.send_inventories(),
+            Change::Delta(upserts, removed) => {
+                if self.namespaces.sent {
+                    self.namespaces.sent = self.send_namespaces(false, upserts, removed);
                 }
             }
         }
     }
 
-    pub(super) fn send_full_namespaces(&mut self) {
-        let all: Vec<(String, BTreeMap<String, String>)> = self
-            .namespaces
-            .iter()
-            .map(|(n, l)| (n.clone(), l.clone()))
-            .collect();
-        self.namespaces_sent = self.send_namespaces(true, all, Vec::new());
-    }
-
-    /// One namespace changed: told at once when the stream has the full list, else it is in
-    /// the full list that follows.
-    pub(super) fn send_namespace_change(
-        &mut self,
-        upserts: Vec<(String, BTreeMap<String, String>)>,
-        removed: Vec<String>,
-    ) {
-        if self.namespaces_sent {
-            self.send_namespaces(false, upserts, removed);
+    /// Applies one Service event and tells the MP what changed, like [`Self::on_namespace`].
+    pub fn on_service(&mut self, event: ServiceEvent) {
+        match self.services.apply(event) {
+            Change::None => {}
+            Change::Whole => self.send_inventories(),
+            Change::Delta(upserts, removed) => {
+                if self.services.sent {
+                    let removed = removed.into_iter().map(|(ns, n)| format!("{ns}/{n}"));
+                    let upserts = upserts.into_iter().map(|(_, s)| s).collect();
+                    self.services.sent = self.send_services(false, upserts, removed.collect());
+                }
+            }
         }
     }
 
+    /// Sends a namespace inventory; false when it could not go (the MP's view is then behind
+    /// until the full list on the next connect repairs it).
     pub(super) fn send_namespaces(
         &mut self,
         full: bool,
         upserts: Vec<(String, BTreeMap<String, String>)>,
         removed: Vec<String>,
     ) -> bool {
-        if !self.leading || self.outbox.is_none() {
-            // The full list goes up on the next connect.
-            return false;
-        }
         let message = Up::Namespaces(v1::NamespaceInventory {
-            complete: full && self.namespaces_listed,
+            complete: full && self.namespaces.listed,
             full,
             upserts: upserts
                 .into_iter()
@@ -143,11 +125,33 @@ impl Reconciler {
                 .collect(),
             removed,
         });
+        self.send_list("namespace", message)
+    }
+
+    /// Sends a Service inventory, like [`Self::send_namespaces`].
+    pub(super) fn send_services(
+        &mut self,
+        full: bool,
+        upserts: Vec<v1::Service>,
+        removed: Vec<String>,
+    ) -> bool {
+        let message = Up::Services(v1::ServiceInventory {
+            complete: full && self.services.listed,
+            full,
+            upserts,
+            removed,
+        });
+        self.send_list("service", message)
+    }
+
+    fn send_list(&mut self, what: &str, message: Up) -> bool {
+        if !self.leading || self.outbox.is_none() {
+            // The full list goes up on the next connect.
+            return false;
+        }
         let sent = self.send(message);
         if !sent {
-            tracing::warn!("namespace inventory not sent; it is re-sent on reconnect");
-            // The MP's view is now behind: the next full list (on reconnect) repairs it.
-            self.namespaces_sent = false;
+            tracing::warn!("{what} inventory not sent; it is re-sent on reconnect");
         }
         sent
     }

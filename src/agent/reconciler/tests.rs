@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::agent::upstream::MpEvent;
-use crate::agent::watch::{NamespaceEvent, WatchEvent, ours};
+use crate::agent::watch::{NamespaceEvent, ServiceEvent, WatchEvent, ours};
 
 /// A reconciler over our kinds, leading, with the status writes it makes.
 fn reconciler(resync: Duration) -> (Reconciler, mpsc::UnboundedReceiver<StatusWrite>) {
@@ -109,7 +109,8 @@ fn nothing_is_inventoried_until_every_watch_has_listed() {
         reconciler.pending_lists(),
         vec![
             "tenants.tsb.tetrate.io".to_string(),
-            "namespaces".to_string()
+            "namespaces".to_string(),
+            "services".to_string()
         ]
     );
 
@@ -129,7 +130,10 @@ fn nothing_is_inventoried_until_every_watch_has_listed() {
         namespace_lists(&messages).is_empty(),
         "the namespaces have not listed yet"
     );
-    assert_eq!(reconciler.pending_lists(), vec!["namespaces".to_string()]);
+    assert_eq!(
+        reconciler.pending_lists(),
+        vec!["namespaces".to_string(), "services".to_string()]
+    );
 }
 
 #[test]
@@ -176,6 +180,73 @@ fn the_namespace_list_goes_up_whole_and_complete_and_changes_only_after_it() {
     let mut sent = connect(&mut reconciler);
     let messages = drain(&mut sent);
     let lists = namespace_lists(&messages);
+    assert!(lists.len() == 1 && lists[0].full && lists[0].complete);
+}
+
+fn service_lists(messages: &[Up]) -> Vec<&v1::ServiceInventory> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Up::Services(list) => Some(list),
+            _ => None,
+        })
+        .collect()
+}
+
+fn service(namespace: &str, name: &str) -> ServiceEvent {
+    let service = v1::Service {
+        name: name.into(),
+        namespace: namespace.into(),
+        selector: [("app".to_string(), name.to_string())].into(),
+        ..Default::default()
+    };
+    ServiceEvent::Seen((namespace.into(), name.into()), service)
+}
+
+#[test]
+fn the_service_list_goes_up_whole_and_complete_and_changes_only_after_it() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let mut sent = connect(&mut reconciler);
+    reconciler.on_service(ServiceEvent::Relist);
+    reconciler.on_service(service("app", "details"));
+    reconciler.on_service(ServiceEvent::Deleted(("app".into(), "gone".into())));
+    assert!(
+        service_lists(&drain(&mut sent)).is_empty(),
+        "nothing before the list is complete"
+    );
+    assert!(reconciler.pending_lists().contains(&"services".to_string()));
+    reconciler.on_service(service("app", "reviews"));
+    reconciler.on_service(ServiceEvent::Listed);
+    assert!(!reconciler.pending_lists().contains(&"services".to_string()));
+    let messages = drain(&mut sent);
+    let lists = service_lists(&messages);
+    assert_eq!(lists.len(), 1, "{messages:?}");
+    assert!(lists[0].full && lists[0].complete);
+    let names: Vec<&str> = lists[0].upserts.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["details", "reviews"]);
+    assert_eq!(lists[0].upserts[0].selector["app"], "details");
+
+    // A re-list says nothing until complete, then replaces the list whole.
+    reconciler.on_service(ServiceEvent::Relist);
+    reconciler.on_service(service("app", "details"));
+    assert!(service_lists(&drain(&mut sent)).is_empty());
+    reconciler.on_service(ServiceEvent::Listed);
+    let messages = drain(&mut sent);
+    let lists = service_lists(&messages);
+    assert!(lists.len() == 1 && lists[0].full && lists[0].upserts.len() == 1);
+
+    // Then changes alone: an unchanged Service says nothing, a deletion names it.
+    reconciler.on_service(service("app", "details"));
+    assert!(service_lists(&drain(&mut sent)).is_empty());
+    reconciler.on_service(ServiceEvent::Deleted(("app".into(), "details".into())));
+    let messages = drain(&mut sent);
+    let lists = service_lists(&messages);
+    assert!(lists.len() == 1 && !lists[0].full && lists[0].removed == ["app/details"]);
+
+    // On a new stream, the whole list again.
+    let mut sent = connect(&mut reconciler);
+    let messages = drain(&mut sent);
+    let lists = service_lists(&messages);
     assert!(lists.len() == 1 && lists[0].full && lists[0].complete);
 }
 
@@ -254,13 +325,14 @@ fn provisional_counts_keep_the_status_shown_for_the_same_etag() {
     reconciler.on_watch(WatchEvent::Seen(tenants, shown));
     reconciler.on_watch(WatchEvent::Listed(tenants));
     let key = reconciler.by_fqn["organizations/acme/tenants/a"].clone();
-    let tracked = &reconciler.objects[&key];
+    let tracked = reconciler.objects.get_mut(&key).expect("tracked");
     let low = v1::ObjectState {
         status: "ACCEPTED".into(),
         last_event: "XCP_ACCEPTED".into(),
         clusters_applied: 0,
         clusters_targeted: 0,
         provisional: true,
+        ..Default::default()
     };
     let PushState::Accepted(kept) =
         tracked.accepted("organizations/acme/tenants/a", "\"e1\"", Some(&low))

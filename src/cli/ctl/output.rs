@@ -111,6 +111,9 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
         "warnings": status.warnings.iter().map(|w| json!({
             "rule": w.rule, "field": w.field, "message": w.message, "fix": w.fix,
         })).collect::<Vec<_>>(),
+        "translationWarnings": status.translation_warnings.iter().map(|w| json!({
+            "rule": w.rule, "field": w.field, "message": w.message, "fix": w.fix,
+        })).collect::<Vec<_>>(),
     });
     match format {
         Format::Table => {
@@ -123,8 +126,9 @@ pub fn print_status(format: Format, status: &v1::ResourceStatus) -> anyhow::Resu
                     status.message.clone(),
                 ]],
             );
-            // Like kubectl's admission warnings: one line each, after the table.
-            for w in &status.warnings {
+            // Like kubectl's admission warnings: one line each, after the table: the fields
+            // that are not enforced, then what translation left out in some cluster.
+            for w in status.warnings.iter().chain(&status.translation_warnings) {
                 eprintln!(
                     "Warning: {}: {} {} ({}); fix: {}",
                     w.object, w.field, w.message, w.rule, w.fix

@@ -24,15 +24,7 @@ fn inventory(case: &Path) -> Vec<ClusterNamespaces> {
         Path::new(ROOT).join("inventory.yaml")
     };
     let text = std::fs::read_to_string(&path).expect("inventory");
-    let parsed: BTreeMap<String, Vec<String>> =
-        serde_saphyr::from_str(&text).expect("inventory parses");
-    parsed
-        .into_iter()
-        .map(|(cluster, namespaces)| ClusterNamespaces {
-            cluster,
-            namespaces: namespaces.into_iter().collect(),
-        })
-        .collect()
+    parse_inventory(&text).expect("inventory parses")
 }
 
 /// Every case directory, in name order.
@@ -59,6 +51,9 @@ fn render_case(case: &Path) -> (String, String) {
         Some(output) => {
             for error in &output.errors {
                 stderr.push_str(&format!("error: {error}\n"));
+            }
+            for warning in &output.warnings {
+                stderr.push_str(&format!("warning: {warning}\n"));
             }
             format(&output, RenderFormat::Yaml).expect("yaml")
         }

@@ -27,6 +27,7 @@ fn cluster(name: &str, namespaces: &[&str]) -> ClusterNamespaces {
     ClusterNamespaces {
         cluster: name.into(),
         namespaces: namespaces.iter().map(ToString::to_string).collect(),
+        ..Default::default()
     }
 }
 
@@ -164,5 +165,42 @@ fn an_inventory_file_names_every_cluster_and_a_bad_one_says_how_to_write_it() {
     assert!(
         message.contains("east: [bookinfo, istio-system]"),
         "{message}"
+    );
+}
+
+#[test]
+fn an_inventory_lists_namespaces_or_namespaces_and_services() {
+    let clusters = parse_inventory(
+        "old: [app, client]\n\
+         new:\n\
+         \x20 namespaces: [client]\n\
+         \x20 services:\n\
+         \x20   - name: details\n\
+         \x20     namespace: app\n\
+         \x20     ports: [{name: http, port: 9080, protocol: TCP, appProtocol: http}]\n\
+         \x20     selector: {app: details}\n",
+    )
+    .expect("parses");
+    let [new, old] = clusters.as_slice() else {
+        panic!("{clusters:?}")
+    };
+    assert_eq!(old.cluster, "old");
+    assert!(old.services.is_empty());
+    assert_eq!(old.namespaces.len(), 2);
+    assert_eq!(new.cluster, "new");
+    assert_eq!(
+        new.namespaces.iter().collect::<Vec<_>>(),
+        ["app", "client"],
+        "a Service's namespace is the cluster's"
+    );
+    let details = new
+        .service("app", "details.app.svc.cluster.local")
+        .expect("details");
+    assert_eq!(details.selector["app"], "details");
+    assert_eq!(details.ports[0].port, 9080);
+    assert_eq!(details.ports[0].app_protocol.as_deref(), Some("http"));
+    assert!(
+        parse_inventory("east: {namespaces: [a], servics: []}").is_err(),
+        "a typo is an error, not an empty list"
     );
 }

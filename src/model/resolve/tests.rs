@@ -9,6 +9,7 @@ fn cluster(name: &str, namespaces: &[&str]) -> ClusterNamespaces {
     ClusterNamespaces {
         cluster: name.to_string(),
         namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -271,6 +272,7 @@ fn resolves_ten_thousand_resources_quickly() {
     let inventory = ClusterNamespaces {
         cluster: "c1".into(),
         namespaces: namespaces.into_iter().collect(),
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let r = resolve(&inventory, &resources);

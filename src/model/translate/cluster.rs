@@ -8,7 +8,9 @@ use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
 use crate::model::object::Resource;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve, target_namespaces};
-use crate::model::translate::{Context, Generated, ObjectKey, generates_objects, translate};
+use crate::model::translate::{
+    Context, Generated, ObjectKey, generates_objects, translate_with_warnings,
+};
 
 /// The desired Istio objects of one cluster.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -20,6 +22,9 @@ pub struct Translation {
     /// Resources that did not translate, by FQN. A resource whose objects clash with another
     /// source's contributes none of them.
     pub errors: Vec<(String, Diagnostic)>,
+    /// Resources that translated without some part in this cluster, by FQN (e.g. a
+    /// ServiceSecuritySetting whose service the cluster does not have).
+    pub warnings: Vec<(String, Diagnostic)>,
 }
 
 /// The settings whose defaults reach a resource, and the ServiceTrafficSettings by service.
@@ -244,10 +249,16 @@ fn translate_with<'a>(
             ancestors: index.ancestors(resource),
             settings: index.settings(resource),
             resolution,
+            inventory: cluster,
         };
         let fqn = resource.fqn.to_string();
-        let objects = match translate(resource, &context) {
-            Ok(objects) => objects,
+        let objects = match translate_with_warnings(resource, &context) {
+            Ok((objects, warnings)) => {
+                translation
+                    .warnings
+                    .extend(warnings.into_iter().map(|w| (fqn.clone(), w)));
+                objects
+            }
             Err(diagnostic) => {
                 translation.errors.push((fqn, diagnostic));
                 continue;

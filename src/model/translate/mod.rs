@@ -26,7 +26,7 @@ use crate::model::diagnostic::{Diagnostic, RuleCode};
 use crate::model::kind::Kind;
 use crate::model::metadata::{MetadataMap, StripRules};
 use crate::model::object::{Resource, canonical_hash, fnv1a};
-use crate::model::resolve::Resolution;
+use crate::model::resolve::{ClusterNamespaces, Resolution};
 use crate::model::spec::Spec;
 
 pub use cluster::{
@@ -183,6 +183,8 @@ pub struct Context<'a> {
     /// The cluster's resolution, for selectors that name other workspaces and groups
     /// (reachability and authorization modes, authorization rules).
     pub resolution: &'a Resolution,
+    /// The cluster's inventory: its Services, for settings that select a service's workloads.
+    pub inventory: &'a ClusterNamespaces,
 }
 
 /// Translates one resource for one cluster (§7.2). Settings, workspaces, groups and tenants
@@ -190,7 +192,7 @@ pub struct Context<'a> {
 ///
 /// ```
 /// use std::collections::BTreeSet;
-/// use tsbridge::model::resolve::Resolution;
+/// use tsbridge::model::resolve::{ClusterNamespaces, Resolution};
 /// use tsbridge::model::translate::{Context, translate};
 /// use tsbridge::model::{Converted, KubeObject, convert, metadata::StripRules};
 ///
@@ -206,18 +208,28 @@ pub struct Context<'a> {
 /// };
 /// let namespaces = BTreeSet::from(["shop".to_string()]);
 /// let resolution = Resolution::default();
+/// let inventory = ClusterNamespaces::new("c1", namespaces.clone());
 /// let context = Context { cluster: "c1", namespaces: &namespaces, ancestors: vec![],
-///     settings: vec![], resolution: &resolution };
+///     settings: vec![], resolution: &resolution, inventory: &inventory };
 /// let objects = translate(&resource, &context).unwrap();
 /// assert_eq!(objects[0].kind, "PeerAuthentication");
 /// assert_eq!(objects[0].spec["mtls"]["mode"], "STRICT");
 /// ```
 pub fn translate(resource: &Resource, context: &Context<'_>) -> Result<Vec<Generated>, Diagnostic> {
+    translate_with_warnings(resource, context).map(|(objects, _)| objects)
+}
+
+/// [`translate`], with the warnings of a translation that went through but left something
+/// out in this cluster (e.g. a ServiceSecuritySetting whose service the cluster does not have).
+pub fn translate_with_warnings(
+    resource: &Resource,
+    context: &Context<'_>,
+) -> Result<(Vec<Generated>, Vec<Diagnostic>), Diagnostic> {
     if context.namespaces.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let out = Output::new(resource, context);
-    match &resource.spec {
+    let objects = match &resource.spec {
         Spec::TrafficSetting(spec) => Ok(traffic::traffic_setting(spec, context, &out)),
         Spec::ServiceRoute(spec) => route::service_route(spec, context, &out),
         Spec::ServiceTrafficSetting(spec) => traffic::service_traffic_setting(spec, context, &out),
@@ -233,7 +245,8 @@ pub fn translate(resource: &Resource, context: &Context<'_>) -> Result<Vec<Gener
             Ok(direct::pass_through(resource, spec, context, &out))
         }
         _ => Ok(Vec::new()),
-    }
+    }?;
+    Ok((objects, out.warnings.into_inner()))
 }
 
 /// True for kinds that can generate objects (BRIDGED config and direct-mode objects).
@@ -256,6 +269,8 @@ pub(crate) struct Output<'r> {
     resource: &'r Resource,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
+    /// What the translation left out here, said by name ([`translate_with_warnings`]).
+    warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 impl<'r> Output<'r> {
@@ -285,6 +300,7 @@ impl<'r> Output<'r> {
             resource,
             labels,
             annotations,
+            warnings: std::cell::RefCell::default(),
         }
     }
 
@@ -337,6 +353,18 @@ impl<'r> Output<'r> {
             .namespaces
             .contains(namespace)
             .then_some((namespace, host)))
+    }
+
+    /// A warning about the resource in this cluster: translation goes on without the part
+    /// `field` names.
+    fn warn(&self, field: &str, message: impl Into<String>, fix: &str) {
+        self.warnings.borrow_mut().push(Diagnostic::warning(
+            RuleCode::NotEnforced,
+            &self.resource.object_ref(),
+            field,
+            message,
+            fix,
+        ));
     }
 
     /// A field error about the resource (translation stops for it).

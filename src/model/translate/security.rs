@@ -249,14 +249,16 @@ pub(crate) fn security_setting(
         .as_ref()
         .and_then(|http| http.external.as_ref())
         .and_then(|backend| backend.endpoint().ok());
+    // TSB: a request without a token passes the JWT rules; with local rules on its claims
+    // it must carry one. A rule naming no subject then asks for any principal
+    // (`requestPrincipals: ["*"]`) inside the ALLOW policy: a DENY on `notRequestPrincipals`
+    // would also deny every TCP connection in the namespace (Istio: IST0133).
+    let require_token = jwt_rules.is_some();
     let local = setting
         .http_authorization
         .as_ref()
         .and_then(|http| http.local.as_ref())
-        .map(local_rules);
-    // TSB: a request without a token passes the JWT rules; with local rules on its claims
-    // it must carry one, which Istio needs said with a DENY on `notRequestPrincipals`.
-    let require_token = jwt_rules.is_some() && local.is_some();
+        .map(|local| local_rules(local, require_token));
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         if let Some(mode) = mtls {
@@ -277,18 +279,6 @@ pub(crate) fn security_setting(
                 Kind::AuthorizationPolicy,
                 namespace,
                 Some("ext-authz"),
-                spec,
-            ));
-        }
-        if require_token {
-            let spec = json!({
-                "action": "DENY",
-                "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}],
-            });
-            objects.push(out.object(
-                Kind::AuthorizationPolicy,
-                namespace,
-                Some("require-jwt"),
                 spec,
             ));
         }
@@ -380,8 +370,10 @@ struct LocalRule {
 }
 
 /// `authorization.http.local` as Istio rules: a rule per subject (subjects are ORed, a
-/// subject's claims ANDed, and Istio's `when` belongs to a rule, not to a source).
-fn local_rules(local: &LocalAuthz) -> Vec<LocalRule> {
+/// subject's claims ANDed, and Istio's `when` belongs to a rule, not to a source). With
+/// `require_token`, a rule without a JWT subject still needs a token.
+fn local_rules(local: &LocalAuthz, require_token: bool) -> Vec<LocalRule> {
+    let anyone = require_token.then(|| json!({"requestPrincipals": ["*"]}));
     let mut out = Vec::new();
     for rule in &local.rules {
         let to: Vec<Value> = rule
@@ -401,7 +393,7 @@ fn local_rules(local: &LocalAuthz) -> Vec<LocalRule> {
             .collect();
         if rule.from.is_empty() {
             out.push(LocalRule {
-                source: None,
+                source: anyone.clone(),
                 to: to.clone(),
                 when: Vec::new(),
             });
@@ -409,7 +401,7 @@ fn local_rules(local: &LocalAuthz) -> Vec<LocalRule> {
         for subject in &rule.from {
             let Some(claims) = &subject.jwt else {
                 out.push(LocalRule {
-                    source: None,
+                    source: anyone.clone(),
                     to: to.clone(),
                     when: Vec::new(),
                 });
@@ -545,25 +537,48 @@ fn jwt_rule(jwt: &Jwt) -> Value {
     rule
 }
 
-/// The `Host` values a request to `host` may carry inside the mesh: the FQDN and, for a
-/// Kubernetes service, its short forms, each with or without a port.
-fn host_forms(host: &str, namespace: &str) -> Vec<String> {
-    let mut forms = vec![host.to_string()];
-    if let Some(short) = host.strip_suffix(&format!(".{namespace}.svc.cluster.local")) {
-        forms.push(short.to_string());
-        forms.push(format!("{short}.{namespace}"));
-        forms.push(format!("{short}.{namespace}.svc"));
+/// The ServiceSecuritySetting's service in this cluster, as the workload selector its
+/// policies carry (`selector.matchLabels` = the Service's `spec.selector`). `None`, with a
+/// warning naming the service and the cluster, when the cluster has no such Service or it
+/// selects no pods: a policy without a selector would cover the whole namespace.
+fn service_selector(
+    namespace: &str,
+    host: &str,
+    context: &Context<'_>,
+    out: &Output<'_>,
+) -> Option<Value> {
+    let Some(service) = context.inventory.service(namespace, host) else {
+        out.warn(
+            "spec.service",
+            format!(
+                "{namespace}/{host} is not a Service of cluster {}: nothing is enforced for it there",
+                context.cluster
+            ),
+            "create the Service in that cluster (its agent reports it), or correct spec.service",
+        );
+        return None;
+    };
+    if service.selector.is_empty() {
+        out.warn(
+            "spec.service",
+            format!(
+                "Service {namespace}/{} in cluster {} has no spec.selector, so no workload to \
+                 select: nothing is enforced for it there",
+                service.name, context.cluster
+            ),
+            "give the Service a spec.selector naming its pods' labels",
+        );
+        return None;
     }
-    forms
-        .into_iter()
-        .flat_map(|h| [format!("{h}:*"), h])
-        .collect()
+    Some(json!({"matchLabels": service.selector}))
 }
 
-/// ServiceSecuritySetting: a DENY `AuthorizationPolicy` in the service's namespace that
-/// rejects requests to the service from callers its authorization mode does not allow. A
-/// DENY policy only narrows: an ALLOW policy keyed on the host would deny every other service
-/// of a namespace that has no ALLOW policy of its own.
+/// ServiceSecuritySetting: policies in the service's namespace that select the Service's
+/// workloads (its `spec.selector`): a `PeerAuthentication` for its own traffic mode, a
+/// `RequestAuthentication` for its JWT rules, and for its authorization mode an ALLOW policy
+/// (what the service allows, even beyond the group's namespace-wide policy: ALLOW policies
+/// add up) with a DENY policy (everybody else, which the group's policy may allow). Nothing
+/// is generated in a cluster without the Service (never a namespace-wide policy).
 pub(crate) fn service_security_setting(
     spec: &ServiceSecuritySettingSpec,
     context: &Context<'_>,
@@ -572,43 +587,90 @@ pub(crate) fn service_security_setting(
     let Some((namespace, host)) = out.targeted_service(spec.service.as_deref(), context)? else {
         return Ok(Vec::new());
     };
-    let setting = effective(context, spec.settings.as_ref());
-    let Some(authorization) = &setting.authorization else {
+    let Some(selector) = service_selector(namespace, host, context, out) else {
         return Ok(Vec::new());
     };
-    let to = json!([{"operation": {"hosts": host_forms(host, namespace)}}]);
-    let mut rules = Vec::new();
+    let own = spec.settings.clone().unwrap_or_default();
+    let setting = effective(context, Some(&own));
+    let mut objects = Vec::new();
+    // Only the service's own mode: the inherited one is already the namespace's.
+    if own
+        .traffic_mode()
+        .is_some_and(|m| m != AuthenticationMode::Unset)
+        && let Some(mode) = setting.traffic_mode.and_then(mtls_mode)
+    {
+        let spec = json!({"selector": selector, "mtls": {"mode": mode}});
+        objects.push(out.object(Kind::PeerAuthentication, namespace, None, spec));
+    }
+    let http = own
+        .authentication_settings
+        .as_ref()
+        .and_then(|a| a.http.as_ref());
+    if let Some(mut spec) = http.and_then(request_authentication) {
+        spec["selector"] = selector.clone();
+        objects.push(out.object(Kind::RequestAuthentication, namespace, None, spec));
+    }
+    if let Some(authorization) = &setting.authorization
+        && let Some((allowed, denied)) =
+            service_authorization(authorization, namespace, context, out)
+    {
+        let mut allow = json!({"selector": selector, "action": "ALLOW"});
+        if !allowed.is_empty() {
+            allow["rules"] = Value::Array(allowed);
+        }
+        objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some("allow"), allow));
+        let deny = json!({"selector": selector, "action": "DENY", "rules": denied});
+        objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, deny));
+    }
+    Ok(objects)
+}
+
+/// The Istio `mtls.mode` of a traffic mode.
+fn mtls_mode(mode: AuthenticationMode) -> Option<&'static str> {
+    match mode {
+        AuthenticationMode::Unset => None,
+        AuthenticationMode::Optional => Some("PERMISSIVE"),
+        AuthenticationMode::Required => Some("STRICT"),
+    }
+}
+
+/// A service's authorization as (ALLOW rules, DENY rules); `None` when the mode sets no
+/// policy (DISABLED, UNSET).
+fn service_authorization(
+    authorization: &AuthorizationSettings,
+    namespace: &str,
+    context: &Context<'_>,
+    out: &Output<'_>,
+) -> Option<(Vec<Value>, Vec<Value>)> {
     if authorization.mode == Some(AuthorizationMode::Rules) {
         let listed = authorization.rules.clone().unwrap_or_default();
-        let allowed: BTreeSet<String> = rule_sources(&listed.allow, namespace, context)
-            .into_iter()
-            .flatten()
-            .collect();
-        let others = Sources {
-            namespaces: allowed,
+        let allow_sets = rule_sources(&listed.allow, namespace, context);
+        let allowed = Sources {
+            namespaces: allow_sets.iter().flatten().cloned().collect(),
             ..Sources::default()
         };
-        rules.push(json!({"from": [{"source": others.deny_others()}], "to": to}));
+        let mut deny = vec![json!({"from": [{"source": allowed.deny_others()}]})];
         for namespaces in rule_sources(&listed.deny, namespace, context) {
-            rules.push(json!({"from": [{"source": {"namespaces": namespaces}}], "to": to}));
+            deny.push(json!({"from": [{"source": {"namespaces": namespaces}}]}));
         }
-    } else if let Some(sources) = mode_sources(
+        let allow = allow_sets
+            .into_iter()
+            .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
+            .collect();
+        return Some((allow, deny));
+    }
+    let sources = mode_sources(
         authorization,
         namespace,
         context.namespaces,
         context,
         &workspace_of(out),
-    ) {
-        rules.push(json!({"from": [{"source": sources.deny_others()}], "to": to}));
-    }
-    if rules.is_empty() {
-        return Ok(Vec::new());
-    }
-    let policy = json!({"action": "DENY", "rules": rules});
-    Ok(vec![out.object(
-        Kind::AuthorizationPolicy,
-        namespace,
-        None,
-        policy,
-    )])
+    )?;
+    let allow = if sources.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!({"from": sources.allow_from()})]
+    };
+    let deny = vec![json!({"from": [{"source": sources.deny_others()}]})];
+    Some((allow, deny))
 }

@@ -86,6 +86,7 @@ fn status_of(
         etag: record.etag.clone(),
         revision: u64::try_from(record.revision).unwrap_or_default(),
         clusters,
+        translation_warnings: own_state.translation_warnings,
     }
 }
 

@@ -13,6 +13,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::model::object::{DELETION_POLICY_ANNOTATION, Origin};
+use crate::model::resolve::{ClusterService, ServicePort};
 use crate::proto::v1;
 use crate::proto::v1::agent_message::Message as Up;
 use crate::proto::v1::agent_sync_service_server::AgentSyncService;
@@ -124,6 +125,29 @@ struct Session {
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// A full, complete namespace inventory arrived on this stream: `namespaces` is the truth.
     namespaces_complete: bool,
+    /// The cluster's Services by (namespace, name).
+    services: BTreeMap<(String, String), ClusterService>,
+    /// A full, complete Service inventory arrived on this stream: `services` is the truth.
+    services_complete: bool,
+}
+
+/// A reported Service as translation reads it.
+fn cluster_service(service: v1::Service) -> ClusterService {
+    ClusterService {
+        name: service.name,
+        namespace: service.namespace,
+        ports: service
+            .ports
+            .into_iter()
+            .map(|p| ServicePort {
+                name: p.name,
+                port: p.port,
+                protocol: p.protocol,
+                app_protocol: (!p.app_protocol.is_empty()).then_some(p.app_protocol),
+            })
+            .collect(),
+        selector: service.selector.into_iter().collect(),
+    }
 }
 
 impl Session {
@@ -279,6 +303,33 @@ impl Session {
             tracing::warn!(cluster = %self.cluster, %error, "storing the namespace inventory failed");
         }
         true
+    }
+
+    /// Records the cluster's Services (translation selects a service's workloads by them).
+    /// Returns true when they are known completely, so distribution may use them. Kept in
+    /// memory only: every stream starts with the full list.
+    fn services(&mut self, inventory: v1::ServiceInventory) -> bool {
+        if inventory.full && !inventory.complete {
+            // A partial list would look like deleted Services and drop their policies.
+            tracing::warn!(cluster = %self.cluster, "a full service inventory that is not complete; ignored");
+            return false;
+        }
+        if inventory.full {
+            self.services.clear();
+            self.services_complete = true;
+        }
+        for service in inventory.upserts {
+            let service = cluster_service(service);
+            self.services
+                .insert((service.namespace.clone(), service.name.clone()), service);
+        }
+        for removed in inventory.removed {
+            if let Some((namespace, name)) = removed.split_once('/') {
+                self.services
+                    .remove(&(namespace.to_string(), name.to_string()));
+            }
+        }
+        self.services_complete
     }
 
     async fn inventory(&mut self, chunk: v1::InventoryChunk) -> Option<v1::InventoryResult> {
@@ -514,6 +565,8 @@ impl AgentSyncService for SyncApi {
             inventory: Vec::new(),
             namespaces: BTreeMap::new(),
             namespaces_complete: false,
+            services: BTreeMap::new(),
+            services_complete: false,
         };
         // Answers and the distributor's deltas share one outbox; a task drives the session.
         let (outbox, answers) = mpsc::channel(OUTBOX);
@@ -525,6 +578,7 @@ impl AgentSyncService for SyncApi {
             outbox.clone(),
             hello.last_applied_revision,
             &hello.checksum,
+            hello.reports_services,
         );
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
@@ -556,6 +610,16 @@ impl AgentSyncService for SyncApi {
                                 &session.cluster,
                                 stream,
                                 session.namespaces.keys().cloned().collect(),
+                            );
+                        }
+                        None
+                    }
+                    Some(Up::Services(inventory)) => {
+                        if session.services(inventory) {
+                            distributor.services(
+                                &session.cluster,
+                                stream,
+                                session.services.clone(),
                             );
                         }
                         None

@@ -137,7 +137,10 @@ fn rbac_grants_exactly_what_the_agent_calls() {
     }
     let mut reads = ours();
     reads.extend(istio());
-    reads.insert(String::new(), ["namespaces".to_string()].into());
+    reads.insert(
+        String::new(),
+        ["namespaces".to_string(), "services".to_string()].into(),
+    );
     for verb in ["get", "list", "watch"] {
         assert_eq!(granted(rules, verb), reads, "{verb}");
     }

@@ -49,12 +49,6 @@ pub(super) const WASM_EXTENSION: Fate = NotEnforced(
 );
 pub(super) const WAF: Fate =
     NotEnforced("WAF rules are not translated yet: requests are not filtered");
-pub(super) const JWT: Fate = NotEnforced(
-    "JWT authentication is translated from a group's SecuritySetting and the defaults above it \
-     (a RequestAuthentication in the group's namespaces); set in a service's settings it is not \
-     applied (that needs the service's workloads, which the agent does not report yet): requests \
-     are not authenticated by it",
-);
 pub(super) const EXTERNAL_AUTHZ: Fate = NotEnforced(
     "external authorization is not translated yet (an AuthorizationPolicy CUSTOM action needs a \
      mesh extension provider): requests are not checked by it",

@@ -30,8 +30,8 @@ pub(super) const SECURITY_SETTING: Message = Message {
                 "RequestAuthentication jwtRules (issuer, audiences, jwksUri or jwks, fromHeaders, \
                  outputPayloadToHeader, outputClaimToHeaders) in every namespace of the group; a \
                  request without a token is not rejected by it, as TSB documents (authorization \
-                 decides: with authorization.http.local, a DENY AuthorizationPolicy on \
-                 notRequestPrincipals [*] rejects it)",
+                 decides: with authorization.http.local, every ALLOW rule also asks for a \
+                 request principal, so it is rejected)",
             ),
         },
         Field {
@@ -205,7 +205,8 @@ pub(super) const DEFAULT_SECURITY_SETTING: Message = Message {
             path: "authorization.mode",
             fate: Translated(
                 "inherited by the SecuritySettings (ALLOW AuthorizationPolicy) and \
-                 ServiceSecuritySettings (DENY AuthorizationPolicy) below that leave it unset",
+                 ServiceSecuritySettings (their ALLOW and DENY AuthorizationPolicies) below that \
+                 leave it unset",
             ),
         },
         Field {
@@ -298,22 +299,24 @@ pub(super) const SERVICE_SECURITY_SETTINGS: Message = Message {
         },
         Field {
             path: "authenticationSettings.trafficMode",
-            fate: NotEnforced(
-                "a per-service mTLS mode is not translated yet (needs a PeerAuthentication \
-                 selecting the service's pods): the group SecuritySetting's namespace-wide mode \
-                 applies",
+            fate: Translated(
+                "PeerAuthentication mtls.mode (REQUIRED: STRICT, OPTIONAL: PERMISSIVE) with \
+                 selector.matchLabels = the Service's selector, in each cluster whose agent \
+                 reports the Service",
             ),
         },
         Field {
             path: "authenticationSettings.http",
-            fate: JWT,
+            fate: Translated(
+                "RequestAuthentication jwtRules (as a SecuritySetting's) with \
+                 selector.matchLabels = the Service's selector",
+            ),
         },
         Field {
             path: "authentication",
-            fate: NotEnforced(
-                "a per-service mTLS mode is not translated yet (needs a PeerAuthentication \
-                 selecting the service's pods): the group SecuritySetting's namespace-wide mode \
-                 applies",
+            fate: Translated(
+                "PeerAuthentication mtls.mode with the Service's selector (deprecated; \
+                 authenticationSettings.trafficMode wins)",
             ),
         },
         Field {
@@ -323,21 +326,23 @@ pub(super) const SERVICE_SECURITY_SETTINGS: Message = Message {
         Field {
             path: "authorization.mode",
             fate: Translated(
-                "DENY AuthorizationPolicy for the service's hosts, from every caller the mode \
-                 does not allow (notNamespaces / notPrincipals)",
+                "AuthorizationPolicy pair with selector.matchLabels = the Service's selector: \
+                 ALLOW from the callers the mode allows (rules[].from.source namespaces / \
+                 principals), DENY from every other caller (notNamespaces / notPrincipals)",
             ),
         },
         Field {
             path: "authorization.serviceAccounts",
             fate: Translated(
-                "DENY AuthorizationPolicy notPrincipals / notNamespaces (CUSTOM mode)",
+                "ALLOW principals / namespaces and DENY notPrincipals / notNamespaces of the \
+                 Service's AuthorizationPolicies (CUSTOM mode)",
             ),
         },
         Field {
             path: "authorization.rules",
             fate: Translated(
-                "DENY AuthorizationPolicy rules (RULES mode): all but the allow[] namespaces, \
-                 plus the deny[] namespaces (security domains select nothing)",
+                "the Service's AuthorizationPolicies (RULES mode): ALLOW the allow[] namespaces, \
+                 DENY all but them plus the deny[] namespaces (security domains select nothing)",
             ),
         },
         Field {
@@ -380,8 +385,10 @@ pub(super) const SERVICE_SECURITY_SETTING: Message = Message {
         Field {
             path: "service",
             fate: Translated(
-                "AuthorizationPolicy namespace <namespace> and rules[].to.operation.hosts (the \
-                 FQDN and its short forms)",
+                "namespace <namespace> and selector.matchLabels (the selector of that Service as \
+                 the cluster's agent reports it) of the generated policies; where a cluster has \
+                 no such Service (or it has no selector), nothing is generated there and a \
+                 TSB1106 warning names the service and the cluster",
             ),
         },
         Field {
@@ -391,15 +398,16 @@ pub(super) const SERVICE_SECURITY_SETTING: Message = Message {
         Field {
             path: "subsets",
             fate: NotEnforced(
-                "per-subset security settings are not translated yet (they need policies \
-                 selecting the subset's pods): the service-wide settings apply to every subset",
+                "per-subset security settings are not translated yet: TSB names a subset of the \
+                 service's ServiceRoute, whose labels are not read here yet (policies would \
+                 select the Service's selector plus those labels), and Istio selectors cannot \
+                 exclude a subset's pods from the service-wide policies, so a subset could only \
+                 narrow them: the service-wide settings apply to every subset",
             ),
         },
         Field {
             path: "configGenerationMetadata",
-            fate: Translated(
-                "metadata.labels and metadata.annotations of the generated AuthorizationPolicy",
-            ),
+            fate: Translated("metadata.labels and metadata.annotations of the generated policies"),
         },
     ],
 };

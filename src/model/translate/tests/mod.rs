@@ -3,6 +3,7 @@
 mod gateway;
 mod route;
 mod security;
+mod service_security;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,6 +97,7 @@ pub(super) fn c1() -> ClusterNamespaces {
             .into_iter()
             .map(String::from)
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -363,6 +365,7 @@ fn nothing_for_tenancy_kinds_or_without_targets() {
     let nowhere = ClusterNamespaces {
         cluster: "eu-1".into(),
         namespaces: BTreeSet::from(["kube-system".to_string()]),
+        ..Default::default()
     };
     assert!(translate_cluster(&nowhere, &resources).objects.is_empty());
 }
@@ -389,7 +392,9 @@ fn every_kind_fixture_translates_for_a_matching_cluster() {
             .into_iter()
             .map(String::from)
             .collect(),
-    };
+        ..Default::default()
+    }
+    .with_services([service_security::service("bookinfo", "details")]);
     let t = translate_cluster(&cluster, &resources);
     assert!(t.errors.is_empty(), "{:?}", t.errors);
     let kinds: BTreeSet<&str> = t
@@ -444,6 +449,7 @@ fn every_kind_fixture_translates_for_a_matching_cluster() {
     let other = ClusterNamespaces {
         cluster: "eu-west-1".into(),
         namespaces: BTreeSet::from(["kube-system".to_string()]),
+        ..Default::default()
     };
     assert!(translate_cluster(&other, &resources).objects.is_empty());
 }
@@ -511,6 +517,7 @@ fn translates_ten_thousand_resources_quickly() {
     let cluster = ClusterNamespaces {
         cluster: "c1".into(),
         namespaces,
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let t = translate_cluster(&cluster, &resources);
@@ -546,6 +553,7 @@ fn a_tenancy_change_alters_only_the_subtree_of_its_influence_root() {
             .into_iter()
             .map(String::from)
             .collect(),
+        ..Default::default()
     };
     let before = translate_cluster(&cluster, &resources);
     let before_outputs = outputs(&before);
@@ -595,6 +603,7 @@ fn a_service_route_takes_the_closest_timeout() {
     let cluster = ClusterNamespaces {
         cluster: "eu-west-1".into(),
         namespaces: BTreeSet::from(["bookinfo".to_string()]),
+        ..Default::default()
     };
     let route_timeout = |resources: &[Resource]| {
         let t = translate_cluster(&cluster, resources);

@@ -211,11 +211,26 @@ fn local_authorization_is_anded_with_the_mode_and_requires_a_token_with_jwt_rule
              "when": [{"key": "request.auth.claims[group]", "values": ["admins"]}]}
         ]})
     );
+    // Only the ALLOW policy: a DENY on `notRequestPrincipals` would also deny TCP (IST0133).
+    assert_eq!(found.len(), 1, "{found:?}");
+
+    // A rule naming no subject still needs a token when JWT rules are set.
+    let t = run(vec![security_setting(json!({
+        "authenticationSettings": {"http": {"jwt": {"issuer": "https://id.example"}}},
+        "authorization": {"http": {"local": {"rules": [{
+            "name": "anyone-reads", "to": [{"methods": ["GET"]}]
+        }]}}}
+    }))]);
     assert_eq!(
-        spec("-require-jwt-"),
-        json!({"action": "DENY", "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]})
+        policies(&t, "a"),
+        vec![(
+            policies(&t, "a")[0].0.clone(),
+            json!({"action": "ALLOW", "rules": [{
+                "from": [{"source": {"requestPrincipals": ["*"]}}],
+                "to": [{"operation": {"methods": ["GET"]}}]
+            }]})
+        )]
     );
-    assert_eq!(found.len(), 2);
 }
 
 #[test]
@@ -316,43 +331,6 @@ fn stricter_defaults_cannot_be_loosened() {
     );
 }
 
-fn service_security_setting(namespace: &str, mode: &str) -> Resource {
-    let service = format!("{namespace}/details.{namespace}.svc.cluster.local");
-    let spec = json!({"service": service, "settings": {"authorization": {"mode": mode}}});
-    object(
-        SS,
-        "ServiceSecuritySetting",
-        "details",
-        "securityGroup",
-        "sg",
-        spec,
-    )
-}
-
-#[test]
-fn service_security_setting_denies_other_callers_of_the_service() {
-    let t = run(vec![service_security_setting("a", "NAMESPACE")]);
-    let policy = one(&t, "AuthorizationPolicy", "a");
-    assert!(policy.name.starts_with("tsb-sss-details-"));
-    assert_eq!(
-        policy.spec,
-        json!({"action": "DENY", "rules": [{
-            "from": [{"source": {"notNamespaces": ["a"]}}],
-            "to": [{"operation": {"hosts": [
-                "details.a.svc.cluster.local:*", "details.a.svc.cluster.local",
-                "details:*", "details", "details.a:*", "details.a", "details.a.svc:*", "details.a.svc"
-            ]}}]
-        }]})
-    );
-    assert_eq!(t.objects.len(), 1);
-    // CLUSTER denies unauthenticated callers only.
-    let t = run(vec![service_security_setting("b", "CLUSTER")]);
-    assert_eq!(
-        one(&t, "AuthorizationPolicy", "b").spec["rules"][0]["from"],
-        json!([{"source": {"notPrincipals": ["*"]}}])
-    );
-}
-
 /// `authenticationSettings.http` → a RequestAuthentication per namespace of the group, its
 /// jwtRules TSB's JWT rules field by field; `jwt` and `rules.jwt` alike.
 #[test]
@@ -379,6 +357,7 @@ fn jwt_authentication_becomes_a_request_authentication_in_every_namespace_of_the
     let cluster = ClusterNamespaces {
         cluster: "eu-west-1".into(),
         namespaces: BTreeSet::from(["bookinfo".to_string()]),
+        ..Default::default()
     };
     let t = translate_cluster(&cluster, &resources);
     assert!(t.errors.is_empty(), "{:?}", t.errors);
