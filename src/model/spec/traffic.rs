@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
+use crate::model::spec::common::ConfigGenerationMetadata;
+use crate::model::spec::ratelimit::RateLimiting;
 
 /// `reachability.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -25,7 +26,7 @@ pub enum ReachabilityMode {
 
 /// `reachability`: which services a sidecar can reach.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ReachabilitySettings {
     /// The mode.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,9 +34,6 @@ pub struct ReachabilitySettings {
     /// `<namespace>/<host>` entries (`./*`, `ns1/*`, `ns1/svc`, `*/svc`) for `CUSTOM`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
 /// `resilience.circuitBreakerSensitivity`: ejection after 20 / 10 / 5 consecutive failures.
@@ -54,7 +52,7 @@ pub enum CircuitBreakerSensitivity {
 
 /// `resilience.httpRetries`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct HttpRetries {
     /// Retry attempts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,14 +63,47 @@ pub struct HttpRetries {
     /// Envoy retry conditions (`5xx,connect-failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<String>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
+}
+
+/// `KeepAliveSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct KeepAliveSettings {
+    /// TCP keep-alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpKeepAliveSettings>,
+}
+
+/// `KeepAliveSettings.TcpKeepAliveSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TcpKeepAliveSettings {
+    /// Keep-alive of the downstream (client) connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<TcpKeepAlive>,
+    /// Keep-alive of the upstream (backend) connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<TcpKeepAlive>,
+}
+
+/// `TcpKeepAliveSettings.TcpKeepAlive`; unset values keep the OS defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TcpKeepAlive {
+    /// Unacknowledged probes before the connection is dead (Linux default 9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probes: Option<u32>,
+    /// Seconds idle before the first probe (Linux default 7200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_time: Option<u32>,
+    /// Seconds between probes (Linux default 75).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u32>,
 }
 
 /// `resilience`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ResilienceSettings {
     /// Request timeout as a duration string (`5s`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,20 +111,20 @@ pub struct ResilienceSettings {
     /// Retry policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_retries: Option<HttpRetries>,
-    /// TCP/HTTP keep-alive (not typed).
+    /// Deprecated for `keepAlive`: SO_KEEPALIVE on upstream sockets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_alive: Option<Value>,
+    pub tcp_keepalive: Option<bool>,
+    /// TCP keep-alive of upstream and downstream connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<KeepAliveSettings>,
     /// Outlier ejection sensitivity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circuit_breaker_sensitivity: Option<CircuitBreakerSensitivity>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
 /// `egress`: the egress gateway unknown traffic is sent through.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct EgressSettings {
     /// `<namespace>/<fqdn>` (pattern `^[^/]+/[^/]+$`, V7).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,9 +132,6 @@ pub struct EgressSettings {
     /// Deprecated and ignored by TSB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
 /// `traffic.tsb.tetrate.io/v2` `TrafficSetting`; also the shape of `defaultTrafficSetting`
@@ -126,16 +154,16 @@ pub struct TrafficSettingSpec {
     /// Egress gateway for unknown traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressSettings>,
-    /// Rate limiting (not typed).
+    /// Rate limiting of requests received by the group's sidecars.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate_limiting: Option<Value>,
-    /// Per-upstream settings (not typed).
+    pub rate_limiting: Option<RateLimiting>,
+    /// Per-upstream settings (newer TSB; free-form until typed, see docs/translation.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstream_traffic_settings: Vec<Value>,
-    /// Newer inbound settings (not typed).
+    /// Newer inbound settings (free-form until typed, see docs/translation.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound: Option<Value>,
-    /// Newer outbound settings (not typed).
+    /// Newer outbound settings (free-form until typed, see docs/translation.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Value>,
     /// Metadata for generated objects.

@@ -7,9 +7,10 @@ use serde_json::{Map, Value, json};
 use crate::model::diagnostic::Diagnostic;
 use crate::model::kind::Kind;
 use crate::model::spec::{
-    CircuitBreakerSensitivity, ReachabilityMode, ServiceTrafficSettingSpec, Spec,
-    TrafficSettingSpec,
+    CircuitBreakerSensitivity, KeepAliveSettings, ReachabilityMode, ServiceTrafficSettingSpec,
+    Spec, TcpKeepAlive, TrafficSettingSpec,
 };
+use crate::model::translate::ratelimit;
 use crate::model::translate::{Context, Generated, Output, split_service};
 
 /// Port of TSB egress gateways' mTLS listener, used when `egress.port` is not given.
@@ -62,9 +63,54 @@ fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
         {
             b.circuit_breaker_sensitivity = Some(c);
         }
+        if o.tcp_keepalive.is_some() {
+            b.tcp_keepalive = o.tcp_keepalive;
+        }
+        if let Some(keep_alive) = &o.keep_alive {
+            overlay_keep_alive(
+                b.keep_alive.get_or_insert_with(Default::default),
+                keep_alive,
+            );
+        }
     }
     if over.egress.as_ref().is_some_and(|e| e.host.is_some()) {
         base.egress.clone_from(&over.egress);
+    }
+    // A oneof of two different mechanisms: the lower level's choice is replaced whole.
+    if over
+        .rate_limiting
+        .as_ref()
+        .is_some_and(|r| r.settings.is_some() || r.external_service.is_some())
+    {
+        base.rate_limiting.clone_from(&over.rate_limiting);
+    }
+    if !over.upstream_traffic_settings.is_empty() {
+        base.upstream_traffic_settings
+            .clone_from(&over.upstream_traffic_settings);
+    }
+    if over.inbound.is_some() {
+        base.inbound.clone_from(&over.inbound);
+    }
+    if over.outbound.is_some() {
+        base.outbound.clone_from(&over.outbound);
+    }
+}
+
+/// Keep-alive values, each inherited on its own (a level may set only `probes`).
+fn overlay_keep_alive(base: &mut KeepAliveSettings, over: &KeepAliveSettings) {
+    let Some(over) = &over.tcp else {
+        return;
+    };
+    let base = base.tcp.get_or_insert_with(Default::default);
+    for (b, o) in [
+        (&mut base.downstream, &over.downstream),
+        (&mut base.upstream, &over.upstream),
+    ] {
+        let Some(o) = o else { continue };
+        let b = b.get_or_insert_with(Default::default);
+        b.probes = o.probes.or(b.probes);
+        b.idle_time = o.idle_time.or(b.idle_time);
+        b.interval = o.interval.or(b.interval);
     }
 }
 
@@ -78,15 +124,54 @@ fn consecutive_errors(sensitivity: CircuitBreakerSensitivity) -> Option<u32> {
     }
 }
 
-/// `trafficPolicy` of a DestinationRule from resilience (outlier detection), if any.
+/// `trafficPolicy` of a DestinationRule from resilience (outlier detection, upstream TCP
+/// keep-alive), if any.
 pub(super) fn traffic_policy(setting: &TrafficSettingSpec) -> Option<Value> {
-    let errors = setting
-        .resilience
+    let resilience = setting.resilience.as_ref()?;
+    let mut policy = Map::new();
+    if let Some(errors) = resilience
+        .circuit_breaker_sensitivity
+        .and_then(consecutive_errors)
+    {
+        // Envoy counts connection failures as 5xx for this detector, matching TSB's wording.
+        policy.insert(
+            "outlierDetection".into(),
+            json!({"consecutive5xxErrors": errors}),
+        );
+    }
+    let upstream = resilience
+        .keep_alive
         .as_ref()
-        .and_then(|r| r.circuit_breaker_sensitivity)
-        .and_then(consecutive_errors)?;
-    // Envoy counts connection failures as 5xx for this detector, matching TSB's wording.
-    Some(json!({"outlierDetection": {"consecutive5xxErrors": errors}}))
+        .and_then(|k| k.tcp.as_ref())
+        .and_then(|t| t.upstream.as_ref());
+    // `keepAlive` supersedes the deprecated `tcpKeepalive` flag; the flag alone turns
+    // SO_KEEPALIVE on with the OS's timings (an empty `tcpKeepalive`).
+    let keepalive = match upstream {
+        Some(upstream) => Some(tcp_keepalive(upstream)),
+        None => (resilience.tcp_keepalive == Some(true)).then(|| json!({})),
+    };
+    if let Some(keepalive) = keepalive {
+        policy.insert(
+            "connectionPool".into(),
+            json!({"tcp": {"tcpKeepalive": keepalive}}),
+        );
+    }
+    (!policy.is_empty()).then_some(Value::Object(policy))
+}
+
+/// Istio `ConnectionPoolSettings.TCPSettings.TcpKeepalive`: TSB gives seconds, Istio durations.
+fn tcp_keepalive(keep_alive: &TcpKeepAlive) -> Value {
+    let mut out = Map::new();
+    if let Some(probes) = keep_alive.probes {
+        out.insert("probes".into(), json!(probes));
+    }
+    if let Some(idle) = keep_alive.idle_time {
+        out.insert("time".into(), json!(format!("{idle}s")));
+    }
+    if let Some(interval) = keep_alive.interval {
+        out.insert("interval".into(), json!(format!("{interval}s")));
+    }
+    Value::Object(out)
 }
 
 /// Istio `HTTPRoute` fields for timeouts and retries, from resilience.
@@ -111,7 +196,8 @@ pub(super) fn http_resilience(setting: &TrafficSettingSpec, route: &mut Map<Stri
 }
 
 /// TrafficSetting: in every namespace of the group, a namespace-wide `Sidecar` (reachability,
-/// egress gateway) and a `DestinationRule` for the namespace's services (outlier detection).
+/// egress gateway), a `DestinationRule` for the namespace's services (outlier detection,
+/// keep-alive) and an `EnvoyFilter` rate limiting the requests its sidecars receive.
 pub(crate) fn traffic_setting(
     spec: &TrafficSettingSpec,
     context: &Context<'_>,
@@ -124,6 +210,10 @@ pub(crate) fn traffic_setting(
         .and_then(|e| Some((e.host.as_deref().and_then(split_service)?, e.port)));
     let mode = setting.reachability.as_ref().and_then(|r| r.mode);
     let policy = traffic_policy(&setting);
+    let rate_limit = setting
+        .rate_limiting
+        .as_ref()
+        .and_then(|r| ratelimit::envoy_filter(r, ratelimit::Context::SidecarInbound));
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         let hosts = match mode {
@@ -181,6 +271,9 @@ pub(crate) fn traffic_setting(
             let spec = json!({"host": format!("*.{namespace}.svc.cluster.local"), "trafficPolicy": policy});
             objects.push(out.object(Kind::DestinationRule, namespace, None, spec));
         }
+        if let Some(filter) = &rate_limit {
+            objects.push(out.object(Kind::EnvoyFilter, namespace, None, filter.clone()));
+        }
     }
     objects
 }
@@ -189,8 +282,9 @@ fn all_of(namespaces: &BTreeSet<String>) -> Vec<String> {
     namespaces.iter().map(|n| format!("{n}/*")).collect()
 }
 
-/// ServiceTrafficSetting: a `DestinationRule` for the service (outlier detection), in the
-/// service's namespace when the group has it here.
+/// ServiceTrafficSetting: a `DestinationRule` for the service (outlier detection, keep-alive),
+/// in the service's namespace when the group has it here. What would need the service's
+/// workloads (a Sidecar or an EnvoyFilter selecting them) is not generated.
 pub(crate) fn service_traffic_setting(
     spec: &ServiceTrafficSettingSpec,
     context: &Context<'_>,

@@ -2,6 +2,117 @@
 
 use super::*;
 
+/// A ServiceTrafficSetting field that needs a Sidecar or an EnvoyFilter selecting the
+/// service's workloads.
+const NEEDS_INVENTORY: Fate = NotEnforced(
+    "needs the service inventory: a per-service Sidecar or EnvoyFilter must select the \
+     service's workloads, which tsbridge cannot name yet (only the group's TrafficSetting \
+     configures sidecars)",
+);
+
+const DOWNSTREAM_KEEP_ALIVE: Fate = NotEnforced(
+    "downstream keep-alive needs socket options on the sidecars' inbound listeners (an \
+     EnvoyFilter), not generated yet: client connections keep the OS's keep-alive settings",
+);
+
+/// `upstreamTrafficSettings`, `inbound`, `outbound`.
+const NEWER_MESSAGE: Fate = NotEnforced(
+    "a newer TSB message that the API reference tsbridge follows does not define yet: accepted \
+     as free-form and not translated; use reachability, resilience, egress and rateLimiting",
+);
+
+/// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `rateLimiting`): an EnvoyFilter on the group's sidecars (`translate::ratelimit`).
+pub(super) const RATE_LIMITING: Message = Message {
+    name: "RateLimiting (TrafficSetting rateLimiting)",
+    fields: &[
+        Field {
+            path: "settings",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.local_ratelimit: one token bucket per rule, counted by each \
+                 sidecar on its own (TSB's rate limit server counts across replicas)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].dimensions[].remoteAddress",
+            fate: Translated(
+                "route rate_limits actions remote_address and descriptor entry \
+                 remote_address=<value>; the value * (every address on its own) cannot be a \
+                 local bucket: that rule is not enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].dimensions[].header",
+            fate: Translated(
+                "route rate_limits actions header_value_match (exact, prefix, safe_regex) and \
+                 its descriptor entry; without a value (every value on its own) the rule is not \
+                 enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].limit",
+            fate: Translated(
+                "descriptor token_bucket: max_tokens and tokens_per_fill = requestsPerUnit, \
+                 fill_interval = the unit",
+            ),
+        },
+        Field {
+            path: "settings.failClosed",
+            fate: NotEnforced(
+                "local rate limiting calls no server, so there is no failure to fail closed on",
+            ),
+        },
+        Field {
+            path: "settings.timeout",
+            fate: NotEnforced(
+                "local rate limiting calls no server, so there is no call to time out",
+            ),
+        },
+        Field {
+            path: "externalService",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.ratelimit calling the server",
+            ),
+        },
+        Field {
+            path: "externalService.domain",
+            fate: Translated("envoy.filters.http.ratelimit domain"),
+        },
+        Field {
+            path: "externalService.failClosed",
+            fate: Translated("envoy.filters.http.ratelimit failure_mode_deny"),
+        },
+        Field {
+            path: "externalService.timeout",
+            fate: Translated("envoy.filters.http.ratelimit timeout"),
+        },
+        Field {
+            path: "externalService.rateLimitServerUri",
+            fate: Translated(
+                "rate_limit_service.grpc_service.envoy_grpc.cluster_name outbound|<port>||<host> \
+                 (Istio's cluster: the server must be a service the sidecars can reach)",
+            ),
+        },
+        Field {
+            path: "externalService.rules",
+            fate: Translated(
+                "route rate_limits[].actions: source_cluster, destination_cluster, \
+                 remote_address, request_headers, header_value_match",
+            ),
+        },
+        Field {
+            path: "externalService.tls",
+            fate: NotEnforced(
+                "TLS towards the rate limit server is not translated yet (it needs a \
+                 DestinationRule for the server's host): a server in the mesh gets Istio's \
+                 mTLS, one outside it a plain-text connection",
+            ),
+        },
+    ],
+};
+
 /// `TrafficSetting` as the spec of its own kind: every namespace of the group.
 pub(super) const TRAFFIC_SETTING: Message = Message {
     name: "TrafficSetting",
@@ -57,8 +168,27 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
             ),
         },
         Field {
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "DestinationRule trafficPolicy.connectionPool.tcp.tcpKeepalive {} (SO_KEEPALIVE \
+                 with the OS's timings) when keepAlive.tcp.upstream is not set (it wins)",
+            ),
+        },
+        Field {
             path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "DestinationRule *.<ns>.svc.cluster.local trafficPolicy.connectionPool.tcp.\
+                 tcpKeepalive (probes, time = idleTime seconds, interval seconds), and the same in \
+                 the DestinationRule of each of the group's ServiceRoutes",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -66,19 +196,19 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: Model("container: see RateLimiting (TrafficSetting rateLimiting)"),
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "configGenerationMetadata",
@@ -134,8 +264,27 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
             ),
         },
         Field {
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "inherited by the settings below: DestinationRule trafficPolicy.connectionPool.\
+                 tcp.tcpKeepalive {} when no keepAlive.tcp.upstream is in force",
+            ),
+        },
+        Field {
             path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "inherited value by value by the TrafficSettings, ServiceTrafficSettings and \
+                 ServiceRoutes below: their DestinationRule trafficPolicy.connectionPool.tcp.\
+                 tcpKeepalive",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -143,19 +292,19 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: Model("container: see RateLimiting (TrafficSetting rateLimiting)"),
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "configGenerationMetadata",
@@ -182,10 +331,7 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "reachability",
-            fate: NotEnforced(
-                "a per-service reachability is not translated yet (needs a Sidecar selecting the \
-                 service's pods): only the group's TrafficSetting makes Sidecars",
-            ),
+            fate: NEEDS_INVENTORY,
         },
         Field {
             path: "resilience",
@@ -213,31 +359,46 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
             ),
         },
         Field {
-            path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
-        },
-        Field {
-            path: "egress",
-            fate: NotEnforced(
-                "a per-service egress gateway is not translated yet (needs a Sidecar selecting \
-                 the service's pods): only the group's TrafficSetting makes Sidecars",
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "DestinationRule <fqdn> trafficPolicy.connectionPool.tcp.tcpKeepalive {} when \
+                 keepAlive.tcp.upstream is not set (it wins)",
             ),
         },
         Field {
+            path: "resilience.keepAlive",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "DestinationRule <fqdn> trafficPolicy.connectionPool.tcp.tcpKeepalive (probes, \
+                 time = idleTime seconds, interval seconds)",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "egress",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: NEEDS_INVENTORY,
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "configGenerationMetadata",

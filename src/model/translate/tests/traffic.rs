@@ -134,3 +134,171 @@ fn service_traffic_setting_destination_rule() {
                "trafficPolicy": {"outlierDetection": {"consecutive5xxErrors": 20}}})
     );
 }
+
+#[test]
+fn keep_alive_sets_the_connection_pool_and_wins_over_the_deprecated_flag() {
+    let t = run(vec![traffic_setting(json!({"resilience": {
+        "tcpKeepalive": true,
+        "keepAlive": {"tcp": {"upstream": {"probes": 3, "idleTime": 30, "interval": 10}}}
+    }}))]);
+    assert_eq!(
+        one(&t, "DestinationRule", "a").spec["trafficPolicy"],
+        json!({"connectionPool": {"tcp": {"tcpKeepalive": {"probes": 3, "time": "30s", "interval": "10s"}}}})
+    );
+    // The deprecated flag alone: SO_KEEPALIVE with the OS's timings.
+    let t = run(vec![traffic_setting(
+        json!({"resilience": {"tcpKeepalive": true}}),
+    )]);
+    assert_eq!(
+        one(&t, "DestinationRule", "b").spec["trafficPolicy"],
+        json!({"connectionPool": {"tcp": {"tcpKeepalive": {}}}})
+    );
+    // Downstream keep-alive alone makes no DestinationRule.
+    let t = run(vec![traffic_setting(json!({"resilience": {
+        "keepAlive": {"tcp": {"downstream": {"probes": 3}}}
+    }}))]);
+    assert!(find(&t, "DestinationRule", "a").is_empty());
+}
+
+#[test]
+fn keep_alive_values_are_inherited_one_by_one() {
+    let t = run(vec![
+        workspace_setting(json!({"defaultTrafficSetting": {"resilience": {
+            "keepAlive": {"tcp": {"upstream": {"probes": 9, "idleTime": 600}}}
+        }}})),
+        traffic_setting(json!({"resilience": {
+            "keepAlive": {"tcp": {"upstream": {"probes": 2}}}
+        }})),
+    ]);
+    assert_eq!(
+        one(&t, "DestinationRule", "a").spec["trafficPolicy"]["connectionPool"]["tcp"]["tcpKeepalive"],
+        json!({"probes": 2, "time": "600s"})
+    );
+}
+
+fn patches(filter: &Value) -> (&Value, &Value) {
+    let patches = filter["configPatches"].as_array().unwrap();
+    assert_eq!(patches.len(), 2);
+    assert_eq!(patches[0]["applyTo"], "HTTP_FILTER");
+    assert_eq!(patches[0]["match"]["context"], "SIDECAR_INBOUND");
+    assert_eq!(patches[1]["applyTo"], "HTTP_ROUTE");
+    (
+        &patches[0]["patch"]["value"],
+        &patches[1]["patch"]["value"]["route"]["rate_limits"],
+    )
+}
+
+#[test]
+fn local_rate_limit_rules_become_descriptors_and_route_actions() {
+    let t = run(vec![traffic_setting(
+        json!({"rateLimiting": {"settings": {"rules": [
+            {"dimensions": [{"remoteAddress": {"value": "10.0.0.1"}}],
+             "limit": {"requestsPerUnit": 10, "unit": "MINUTE"}},
+            {"dimensions": [{"header": {"name": "x-user", "value": {"prefix": "gold"}}}],
+             "limit": {"requestsPerUnit": 5, "unit": "SECOND"}},
+            // Every distinct address on its own: not a local bucket, left out.
+            {"dimensions": [{"remoteAddress": {"value": "*"}}],
+             "limit": {"requestsPerUnit": 1, "unit": "HOUR"}}
+        ]}}}),
+    )]);
+    for ns in ["a", "b"] {
+        let filter = one(&t, "EnvoyFilter", ns);
+        assert_eq!(filter.api_version, "networking.istio.io/v1alpha3");
+        let (http_filter, limits) = patches(&filter.spec);
+        assert_eq!(http_filter["name"], "envoy.filters.http.local_ratelimit");
+        let config = &http_filter["typed_config"]["value"];
+        assert_eq!(
+            config["descriptors"],
+            json!([
+                {"entries": [{"key": "remote_address", "value": "10.0.0.1"}],
+                 "token_bucket": {"max_tokens": 10, "tokens_per_fill": 10, "fill_interval": "60s"}},
+                {"entries": [{"key": "header_match", "value": "rule-1-0"}],
+                 "token_bucket": {"max_tokens": 5, "tokens_per_fill": 5, "fill_interval": "1s"}}
+            ])
+        );
+        assert_eq!(
+            limits,
+            &json!([
+                {"actions": [{"remote_address": {}}]},
+                {"actions": [{"header_value_match": {"descriptor_value": "rule-1-0",
+                    "headers": [{"name": "x-user", "string_match": {"prefix": "gold"}}]}}]}
+            ])
+        );
+    }
+    // Only rules that cannot be local: nothing to generate.
+    let t = run(vec![traffic_setting(
+        json!({"rateLimiting": {"settings": {"rules": [
+            {"dimensions": [{"header": {"name": "x-user"}}], "limit": {"requestsPerUnit": 1, "unit": "DAY"}}
+        ]}}}),
+    )]);
+    assert!(find(&t, "EnvoyFilter", "a").is_empty());
+}
+
+#[test]
+fn external_rate_limit_service_calls_the_server_with_the_rule_actions() {
+    let t = run(vec![traffic_setting(
+        json!({"rateLimiting": {"externalService": {
+            "domain": "shop",
+            "failClosed": true,
+            "timeout": "0.5s",
+            "rateLimitServerUri": "grpc://ratelimit.rl.svc.cluster.local:8081",
+            "rules": [{"dimensions": [
+                {"sourceCluster": {}},
+                {"destinationCluster": {}},
+                {"remoteAddress": {}},
+                {"requestHeaders": {"headerName": "x-user", "descriptorKey": "user"}},
+                {"headerValueMatch": {"headers": {"x-tier": {"exact": "gold"}}, "descriptorValue": "gold"}}
+            ]}]
+        }}}),
+    )]);
+    let filter = one(&t, "EnvoyFilter", "a");
+    let (http_filter, limits) = patches(&filter.spec);
+    assert_eq!(http_filter["name"], "envoy.filters.http.ratelimit");
+    assert_eq!(
+        http_filter["typed_config"]["value"],
+        json!({
+            "domain": "shop",
+            "failure_mode_deny": true,
+            "timeout": "0.5s",
+            "rate_limit_service": {
+                "grpc_service": {"envoy_grpc": {"cluster_name": "outbound|8081||ratelimit.rl.svc.cluster.local"}},
+                "transport_api_version": "V3"
+            }
+        })
+    );
+    assert_eq!(
+        limits,
+        &json!([{"actions": [
+            {"source_cluster": {}},
+            {"destination_cluster": {}},
+            {"remote_address": {}},
+            {"request_headers": {"header_name": "x-user", "descriptor_key": "user"}},
+            {"header_value_match": {"descriptor_value": "gold",
+                "headers": [{"name": "x-tier", "string_match": {"exact": "gold"}}]}}
+        ]}])
+    );
+}
+
+#[test]
+fn rate_limiting_is_inherited_whole_and_replaced_whole() {
+    let external = json!({"externalService": {
+        "domain": "org", "rateLimitServerUri": "rl.rl.svc.cluster.local:8081",
+        "rules": [{"dimensions": [{"remoteAddress": {}}]}]
+    }});
+    let t = run(vec![
+        workspace_setting(json!({"defaultTrafficSetting": {"rateLimiting": external}})),
+        traffic_setting(json!({"reachability": {"mode": "NAMESPACE"}})),
+    ]);
+    let (http_filter, _) = patches(&one(&t, "EnvoyFilter", "a").spec);
+    assert_eq!(http_filter["name"], "envoy.filters.http.ratelimit");
+    let t = run(vec![
+        workspace_setting(json!({"defaultTrafficSetting": {"rateLimiting": external}})),
+        traffic_setting(json!({"rateLimiting": {"settings": {"rules": [
+            {"dimensions": [{"remoteAddress": {"value": "10.0.0.1"}}],
+             "limit": {"requestsPerUnit": 1, "unit": "SECOND"}}
+        ]}}})),
+    ]);
+    let (http_filter, _) = patches(&one(&t, "EnvoyFilter", "a").spec);
+    assert_eq!(http_filter["name"], "envoy.filters.http.local_ratelimit");
+    assert!(http_filter["typed_config"]["value"].get("domain").is_none());
+}

@@ -1,0 +1,513 @@
+//! L1 rules of TrafficSetting (as its own kind, a `defaultTrafficSetting` and a
+//! ServiceTrafficSetting's `settings`) and of the rate limiting messages it carries.
+
+use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
+use crate::model::spec::ratelimit::{
+    ExternalRateLimitServiceSettings, RateLimitRule, RateLimitSettings, RateLimitUnit, StringMatch,
+};
+use crate::model::spec::{HttpRetries, RateLimiting, ReachabilityMode, TrafficSettingSpec};
+use crate::model::translate::{is_local_rate_limit_rule, rate_limit_server_address};
+use crate::model::validate::is_namespace_slash_name;
+
+/// Conditions `httpRetries.retryOn` accepts (TSB's pattern).
+const RETRY_ON: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+/// Where diagnostics go: the object and the path of the setting inside its spec.
+struct At<'a> {
+    object: &'a ObjectRef,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+impl At<'_> {
+    fn required(&mut self, field: String, fix: &str) {
+        self.out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            self.object,
+            field,
+            "is required",
+            fix,
+        ));
+    }
+
+    fn schema(&mut self, field: String, message: impl Into<String>, fix: &str) {
+        self.out.push(Diagnostic::error(
+            RuleCode::SpecSchema,
+            self.object,
+            field,
+            message,
+            fix,
+        ));
+    }
+
+    fn deprecated(&mut self, field: String, fix: &str) {
+        self.out.push(Diagnostic::warning(
+            RuleCode::DeprecatedField,
+            self.object,
+            field,
+            "is deprecated",
+            fix,
+        ));
+    }
+}
+
+/// A TrafficSetting at `path` (`spec`, `spec.settings`, `spec.defaultTrafficSetting`).
+pub(super) fn check_traffic_setting(
+    spec: &TrafficSettingSpec,
+    path: &str,
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut at = At { object, out };
+    if let Some(egress) = &spec.egress {
+        match egress.host.as_deref() {
+            None => at.required(
+                format!("{path}.egress.host"),
+                "write <namespace>/<fqdn> of the egress gateway service, e.g. istio-system/istio-egressgateway",
+            ),
+            Some(host) if !is_namespace_slash_name(host) => at.out.push(Diagnostic::error(
+                RuleCode::RequiredField,
+                object,
+                format!("{path}.egress.host"),
+                format!("{host:?} does not match ^[^/]+/[^/]+$"),
+                "write <namespace>/<fqdn> of the egress gateway service",
+            )),
+            Some(_) => {}
+        }
+        if egress.port.is_some() {
+            at.deprecated(
+                format!("{path}.egress.port"),
+                "remove it: TSB ignores it and tsbridge uses the gateway's port 15443",
+            );
+        }
+    }
+    if let Some(reachability) = &spec.reachability {
+        for (i, host) in reachability.hosts.iter().enumerate() {
+            if !is_namespace_slash_name(host) {
+                at.schema(
+                    format!("{path}.reachability.hosts[{i}]"),
+                    format!("{host:?} is not <namespace>/<fqdn>"),
+                    "write e.g. ./*, ns1/*, ns1/svc1.com or */svc1.com",
+                );
+            }
+        }
+        if !reachability.hosts.is_empty()
+            && reachability
+                .mode
+                .is_some_and(|m| m != ReachabilityMode::Custom)
+        {
+            at.out.push(Diagnostic::warning(
+                RuleCode::SpecSchema,
+                object,
+                format!("{path}.reachability.hosts"),
+                "is read only in mode CUSTOM",
+                "set reachability.mode: CUSTOM, or remove the hosts",
+            ));
+        }
+    }
+    if let Some(resilience) = &spec.resilience {
+        if let Some(retries) = &resilience.http_retries {
+            check_retries(retries, &format!("{path}.resilience.httpRetries"), &mut at);
+        }
+        if resilience.tcp_keepalive.is_some() {
+            at.deprecated(
+                format!("{path}.resilience.tcpKeepalive"),
+                "use resilience.keepAlive.tcp.upstream instead, e.g. {probes: 3, idleTime: 30, interval: 10}",
+            );
+        }
+    }
+    if let Some(rate_limiting) = &spec.rate_limiting {
+        check_rate_limiting(rate_limiting, &format!("{path}.rateLimiting"), &mut at);
+    }
+}
+
+fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {
+    match retries.attempts {
+        None => at.required(format!("{path}.attempts"), "set attempts: 1 or more"),
+        Some(n) if n < 1 => at.schema(
+            format!("{path}.attempts"),
+            format!("{n} is less than 1"),
+            "set attempts: 1 or more",
+        ),
+        Some(_) => {}
+    }
+    if let Some(on) = retries.retry_on.as_deref()
+        && !on.is_empty()
+        && let Some(bad) = on.split(',').find(|c| !RETRY_ON.contains(c))
+    {
+        at.schema(
+            format!("{path}.retryOn"),
+            format!("{bad:?} is not a retry condition"),
+            "use a comma-separated list such as 5xx,connect-failure,reset",
+        );
+    }
+}
+
+/// `RateLimiting` (gateway/v2): exactly one of `settings` and `externalService`.
+fn check_rate_limiting(rate_limiting: &RateLimiting, path: &str, at: &mut At<'_>) {
+    match (&rate_limiting.settings, &rate_limiting.external_service) {
+        (Some(_), Some(_)) => at.schema(
+            path.to_string(),
+            "only one of settings and externalService may be set",
+            "keep settings (limits in the proxies) or externalService (your rate limit server)",
+        ),
+        (None, None) => at.required(
+            format!("{path}.settings"),
+            "add settings.rules, or externalService, or remove rateLimiting",
+        ),
+        (Some(settings), None) => check_settings(settings, &format!("{path}.settings"), at),
+        (None, Some(external)) => check_external(external, &format!("{path}.externalService"), at),
+    }
+}
+
+fn check_settings(settings: &RateLimitSettings, path: &str, at: &mut At<'_>) {
+    if settings.rules.is_empty() {
+        at.required(
+            format!("{path}.rules"),
+            "add a rule, e.g. {dimensions: [{remoteAddress: {value: 10.0.0.1}}], limit: {requestsPerUnit: 10, unit: MINUTE}}",
+        );
+    }
+    for (i, rule) in settings.rules.iter().enumerate() {
+        let rule_path = format!("{path}.rules[{i}]");
+        check_rule(rule, &rule_path, at);
+        if !rule.dimensions.is_empty() && !is_local_rate_limit_rule(rule) {
+            at.out.push(Diagnostic::warning(
+                RuleCode::SpecSchema,
+                at.object,
+                rule_path,
+                "counts every distinct remote address or header value on its own, which the \
+                 sidecars' local rate limit cannot do: the rule is not enforced",
+                "match a specific value (remoteAddress.value: 10.0.0.1, header.value.exact: \
+                 gold), or use externalService with a rate limit server",
+            ));
+        }
+    }
+}
+
+fn check_rule(rule: &RateLimitRule, path: &str, at: &mut At<'_>) {
+    if rule.dimensions.is_empty() {
+        at.required(
+            format!("{path}.dimensions"),
+            "add a dimension, e.g. {header: {name: x-user, value: {exact: gold}}}",
+        );
+    }
+    for (j, d) in rule.dimensions.iter().enumerate() {
+        let dim = format!("{path}.dimensions[{j}]");
+        match (&d.remote_address, &d.header) {
+            (Some(_), Some(_)) => at.schema(
+                dim,
+                "only one of remoteAddress and header may be set",
+                "split it into two dimensions",
+            ),
+            (None, None) => at.required(
+                format!("{dim}.remoteAddress"),
+                "set remoteAddress.value or header.name",
+            ),
+            (Some(address), None) => {
+                if address.value.as_deref().is_none_or(str::is_empty) {
+                    at.required(
+                        format!("{dim}.remoteAddress.value"),
+                        "set an address, or * for every address",
+                    );
+                }
+            }
+            (None, Some(header)) => {
+                if header.name.as_deref().is_none_or(str::is_empty) {
+                    at.required(format!("{dim}.header.name"), "name the header, e.g. x-user");
+                }
+                if let Some(value) = &header.value {
+                    check_string_match(value, &format!("{dim}.header.value"), at);
+                }
+            }
+        }
+    }
+    match &rule.limit {
+        None => at.required(
+            format!("{path}.limit"),
+            "add limit: {requestsPerUnit: 10, unit: MINUTE}",
+        ),
+        Some(limit) => {
+            if limit.requests_per_unit.is_none() {
+                at.required(
+                    format!("{path}.limit.requestsPerUnit"),
+                    "set requestsPerUnit, e.g. 10",
+                );
+            }
+            if limit.unit.is_none_or(|u| u == RateLimitUnit::Unknown) {
+                at.required(
+                    format!("{path}.limit.unit"),
+                    "set unit: SECOND, MINUTE, HOUR or DAY",
+                );
+            }
+        }
+    }
+}
+
+fn check_string_match(value: &StringMatch, path: &str, at: &mut At<'_>) {
+    let set = [&value.exact, &value.prefix, &value.regex]
+        .iter()
+        .filter(|v| v.is_some())
+        .count();
+    if set > 1 {
+        at.schema(
+            path.to_string(),
+            "only one of exact, prefix and regex may be set",
+            "keep one of them",
+        );
+    }
+}
+
+fn check_external(external: &ExternalRateLimitServiceSettings, path: &str, at: &mut At<'_>) {
+    if external.domain.as_deref().is_none_or(str::is_empty) {
+        at.required(
+            format!("{path}.domain"),
+            "set the rate limit domain, e.g. shop",
+        );
+    }
+    match external.rate_limit_server_uri.as_deref() {
+        None | Some("") => at.required(
+            format!("{path}.rateLimitServerUri"),
+            "set the server, e.g. grpc://ratelimit.ratelimit.svc.cluster.local:8081",
+        ),
+        Some(uri) if rate_limit_server_address(uri).is_none() => at.schema(
+            format!("{path}.rateLimitServerUri"),
+            format!("{uri:?} has no host and port"),
+            "write grpc://<host>:<port>, e.g. grpc://ratelimit.ratelimit.svc.cluster.local:8081",
+        ),
+        Some(_) => {}
+    }
+    if external.rules.is_empty() {
+        at.required(
+            format!("{path}.rules"),
+            "add a rule, e.g. {dimensions: [{remoteAddress: {}}]}",
+        );
+    }
+    for (i, rule) in external.rules.iter().enumerate() {
+        if rule.dimensions.is_empty() {
+            at.required(
+                format!("{path}.rules[{i}].dimensions"),
+                "add a dimension, e.g. {requestHeaders: {headerName: x-user, descriptorKey: user}}",
+            );
+        }
+        for (j, d) in rule.dimensions.iter().enumerate() {
+            let dim = format!("{path}.rules[{i}].dimensions[{j}]");
+            let set = [
+                d.source_cluster.is_some(),
+                d.destination_cluster.is_some(),
+                d.remote_address.is_some(),
+                d.request_headers.is_some(),
+                d.header_value_match.is_some(),
+            ]
+            .iter()
+            .filter(|s| **s)
+            .count();
+            if set != 1 {
+                at.schema(
+                    dim.clone(),
+                    format!("sets {set} of sourceCluster, destinationCluster, remoteAddress, requestHeaders and headerValueMatch"),
+                    "set exactly one of them per dimension",
+                );
+            }
+            if let Some(h) = &d.request_headers {
+                if h.header_name.as_deref().is_none_or(str::is_empty) {
+                    at.required(
+                        format!("{dim}.requestHeaders.headerName"),
+                        "name the header, e.g. x-user",
+                    );
+                }
+                if h.descriptor_key.as_deref().is_none_or(str::is_empty) {
+                    at.required(
+                        format!("{dim}.requestHeaders.descriptorKey"),
+                        "name the descriptor key, e.g. user",
+                    );
+                }
+            }
+            if let Some(m) = &d.header_value_match {
+                if m.headers.is_empty() {
+                    at.required(
+                        format!("{dim}.headerValueMatch.headers"),
+                        "add a header, e.g. {x-tier: {exact: gold}}",
+                    );
+                }
+                for (name, value) in &m.headers {
+                    check_string_match(
+                        value,
+                        &format!("{dim}.headerValueMatch.headers.{name}"),
+                        at,
+                    );
+                }
+                if m.descriptor_value.as_deref().is_none_or(str::is_empty) {
+                    at.required(
+                        format!("{dim}.headerValueMatch.descriptorValue"),
+                        "set the descriptor value, e.g. gold",
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::model::diagnostic::{RuleCode, Severity};
+    use crate::model::fixtures;
+    use crate::model::validate::validate_object;
+
+    /// (severity, rule, field) of every diagnostic but TSB1106, for a TrafficSetting `spec`.
+    fn check(spec: Value) -> Vec<(Severity, RuleCode, String)> {
+        let mut ts = fixtures::traffic_setting();
+        ts.spec = spec;
+        validate_object(&ts)
+            .into_iter()
+            .filter(|d| d.rule != RuleCode::NotEnforced)
+            .map(|d| (d.severity, d.rule, d.field))
+            .collect()
+    }
+
+    fn error(rule: RuleCode, field: &str) -> (Severity, RuleCode, String) {
+        (Severity::Error, rule, field.to_string())
+    }
+
+    fn warning(rule: RuleCode, field: &str) -> (Severity, RuleCode, String) {
+        (Severity::Warning, rule, field.to_string())
+    }
+
+    #[test]
+    fn retries_reachability_and_deprecations() {
+        assert_eq!(
+            check(json!({
+                "reachability": {"mode": "GROUP", "hosts": ["db"]},
+                "resilience": {"httpRetries": {"retryOn": "5xx,bogus"}, "tcpKeepalive": true},
+                "egress": {"host": "gw/egress", "port": 15443}
+            })),
+            [
+                warning(RuleCode::DeprecatedField, "spec.egress.port"),
+                error(RuleCode::SpecSchema, "spec.reachability.hosts[0]"),
+                warning(RuleCode::SpecSchema, "spec.reachability.hosts"),
+                error(
+                    RuleCode::RequiredField,
+                    "spec.resilience.httpRetries.attempts"
+                ),
+                error(RuleCode::SpecSchema, "spec.resilience.httpRetries.retryOn"),
+                warning(RuleCode::DeprecatedField, "spec.resilience.tcpKeepalive"),
+            ]
+        );
+        assert_eq!(
+            check(json!({"resilience": {"httpRetries": {"attempts": 0, "retryOn": ""}}})),
+            [error(
+                RuleCode::SpecSchema,
+                "spec.resilience.httpRetries.attempts"
+            )]
+        );
+    }
+
+    #[test]
+    fn local_rate_limit_rules() {
+        let at = "spec.rateLimiting.settings.rules";
+        assert_eq!(
+            check(json!({"rateLimiting": {"settings": {"rules": [
+                {"dimensions": [{"remoteAddress": {"value": "*"}, "header": {"name": "a"}}]},
+                {"dimensions": [{}], "limit": {"unit": "UNKNOWN"}},
+                {"dimensions": [{"header": {"name": "x", "value": {"exact": "a", "prefix": "b"}}}],
+                 "limit": {"requestsPerUnit": 1, "unit": "SECOND"}},
+                {"dimensions": [{"header": {"name": "x"}}],
+                 "limit": {"requestsPerUnit": 1, "unit": "SECOND"}}
+            ]}}})),
+            [
+                error(RuleCode::SpecSchema, &format!("{at}[0].dimensions[0]")),
+                error(RuleCode::RequiredField, &format!("{at}[0].limit")),
+                warning(RuleCode::SpecSchema, &format!("{at}[0]")),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}[1].dimensions[0].remoteAddress")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}[1].limit.requestsPerUnit")
+                ),
+                error(RuleCode::RequiredField, &format!("{at}[1].limit.unit")),
+                warning(RuleCode::SpecSchema, &format!("{at}[1]")),
+                error(
+                    RuleCode::SpecSchema,
+                    &format!("{at}[2].dimensions[0].header.value")
+                ),
+                warning(RuleCode::SpecSchema, &format!("{at}[3]")),
+            ]
+        );
+        assert_eq!(
+            check(json!({"rateLimiting": {}})),
+            [error(RuleCode::RequiredField, "spec.rateLimiting.settings")]
+        );
+    }
+
+    #[test]
+    fn external_rate_limit_service() {
+        let at = "spec.rateLimiting.externalService";
+        assert_eq!(
+            check(json!({"rateLimiting": {"externalService": {
+                "rateLimitServerUri": "grpc://ratelimit",
+                "rules": [{"dimensions": [
+                    {},
+                    {"remoteAddress": {}, "sourceCluster": {}},
+                    {"requestHeaders": {}},
+                    {"headerValueMatch": {}}
+                ]}, {}]
+            }}})),
+            [
+                error(RuleCode::RequiredField, &format!("{at}.domain")),
+                error(RuleCode::SpecSchema, &format!("{at}.rateLimitServerUri")),
+                error(
+                    RuleCode::SpecSchema,
+                    &format!("{at}.rules[0].dimensions[0]")
+                ),
+                error(
+                    RuleCode::SpecSchema,
+                    &format!("{at}.rules[0].dimensions[1]")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}.rules[0].dimensions[2].requestHeaders.headerName")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}.rules[0].dimensions[2].requestHeaders.descriptorKey")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}.rules[0].dimensions[3].headerValueMatch.headers")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}.rules[0].dimensions[3].headerValueMatch.descriptorValue")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}.rules[1].dimensions")
+                ),
+            ]
+        );
+        assert_eq!(
+            check(json!({"rateLimiting": {
+                "settings": {"rules": []},
+                "externalService": {}
+            }})),
+            [error(RuleCode::SpecSchema, "spec.rateLimiting")]
+        );
+    }
+}
