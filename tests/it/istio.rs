@@ -14,6 +14,8 @@ const KNOWN_WARNINGS: &[&str] = &[
     // A ServiceSecuritySetting becomes a namespace-wide DENY on HTTP attributes until the
     // agent reports Services and the policy can select the service's workloads (issue 15).
     "will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes",
+    // istioctl says this of every EnvoyFilter; rate limiting has no other Istio API.
+    "EnvoyFilter exposes internal implementation details that may change at any time",
 ];
 
 /// Messages of `istioctl analyze`, each a known gap with its reason.

@@ -104,19 +104,16 @@ fn local_filter(settings: &RateLimitSettings) -> Option<(Value, Vec<Value>)> {
     if descriptors.is_empty() {
         return None;
     }
-    let percent = json!({"default_value": {"numerator": 100, "denominator": "HUNDRED"}});
+    let all = json!({"numerator": 100, "denominator": "HUNDRED"});
     let filter = json!({
         "name": "envoy.filters.http.local_ratelimit",
         "typed_config": {
-            "@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
-            "type_url": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-            "value": {
-                "stat_prefix": "tsb_local_rate_limit",
-                "token_bucket": bucket(UNLIMITED_TOKENS, 1),
-                "filter_enabled": {"runtime_key": "tsb_local_rate_limit_enabled", "default_value": percent["default_value"]},
-                "filter_enforced": {"runtime_key": "tsb_local_rate_limit_enforced", "default_value": percent["default_value"]},
-                "descriptors": descriptors
-            }
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "tsb_local_rate_limit",
+            "token_bucket": bucket(UNLIMITED_TOKENS, 1),
+            "filter_enabled": {"runtime_key": "tsb_local_rate_limit_enabled", "default_value": all},
+            "filter_enforced": {"runtime_key": "tsb_local_rate_limit_enforced", "default_value": all},
+            "descriptors": descriptors
         }
     });
     Some((filter, route_limits))
@@ -197,14 +194,9 @@ fn external_filter(external: &ExternalRateLimitServiceSettings) -> Option<(Value
     if let Some(timeout) = &external.timeout {
         config["timeout"] = json!(timeout);
     }
-    let filter = json!({
-        "name": "envoy.filters.http.ratelimit",
-        "typed_config": {
-            "@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
-            "type_url": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
-            "value": config
-        }
-    });
+    config["@type"] =
+        json!("type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit");
+    let filter = json!({"name": "envoy.filters.http.ratelimit", "typed_config": config});
     Some((filter, route_limits))
 }
 

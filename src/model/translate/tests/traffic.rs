@@ -206,7 +206,7 @@ fn local_rate_limit_rules_become_descriptors_and_route_actions() {
         assert_eq!(filter.api_version, "networking.istio.io/v1alpha3");
         let (http_filter, limits) = patches(&filter.spec);
         assert_eq!(http_filter["name"], "envoy.filters.http.local_ratelimit");
-        let config = &http_filter["typed_config"]["value"];
+        let config = &http_filter["typed_config"];
         assert_eq!(
             config["descriptors"],
             json!([
@@ -255,8 +255,9 @@ fn external_rate_limit_service_calls_the_server_with_the_rule_actions() {
     let (http_filter, limits) = patches(&filter.spec);
     assert_eq!(http_filter["name"], "envoy.filters.http.ratelimit");
     assert_eq!(
-        http_filter["typed_config"]["value"],
+        http_filter["typed_config"],
         json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
             "domain": "shop",
             "failure_mode_deny": true,
             "timeout": "0.5s",
@@ -300,5 +301,5 @@ fn rate_limiting_is_inherited_whole_and_replaced_whole() {
     ]);
     let (http_filter, _) = patches(&one(&t, "EnvoyFilter", "a").spec);
     assert_eq!(http_filter["name"], "envoy.filters.http.local_ratelimit");
-    assert!(http_filter["typed_config"]["value"].get("domain").is_none());
+    assert!(http_filter["typed_config"].get("domain").is_none());
 }
