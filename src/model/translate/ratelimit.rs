@@ -1,4 +1,4 @@
-//! TSB `RateLimiting` → the `spec` of an Istio `EnvoyFilter` (Envoy's local or global rate
+//! TSB `RateLimiting` → `configPatches` of an Istio `EnvoyFilter` (Envoy's local or global rate
 //! limit HTTP filter, and the route `rate_limits` actions that make its descriptors).
 //!
 //! `settings` become Envoy's local rate limit: one token bucket per rule, counted by each
@@ -23,7 +23,7 @@ pub(super) enum Context {
 }
 
 impl Context {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::SidecarInbound => "SIDECAR_INBOUND",
         }
@@ -36,35 +36,36 @@ const HEADER_MATCH_KEY: &str = "header_match";
 /// one, and TSB limits only what the rules match, so it is large enough never to bind.
 const UNLIMITED_TOKENS: u32 = 1_000_000;
 
-/// The EnvoyFilter `spec` (no workload selector: the whole namespace), or `None` when nothing
-/// can be enforced (no rule left).
-pub(super) fn envoy_filter(rate_limiting: &RateLimiting, context: Context) -> Option<Value> {
-    let (filter, route_limits) = if let Some(external) = &rate_limiting.external_service {
-        external_filter(external)?
+/// The EnvoyFilter `configPatches` that add the rate limit filter and its route actions, or
+/// nothing when no rule can be enforced.
+pub(super) fn config_patches(rate_limiting: &RateLimiting, context: Context) -> Vec<Value> {
+    let built = if let Some(external) = &rate_limiting.external_service {
+        external_filter(external)
     } else {
-        local_filter(rate_limiting.settings.as_ref()?)?
+        rate_limiting.settings.as_ref().and_then(local_filter)
+    };
+    let Some((filter, route_limits)) = built else {
+        return Vec::new();
     };
     let context = context.as_str();
-    Some(json!({
-        "configPatches": [
-            {
-                "applyTo": "HTTP_FILTER",
-                "match": {
-                    "context": context,
-                    "listener": {"filterChain": {"filter": {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "subFilter": {"name": "envoy.filters.http.router"}
-                    }}}
-                },
-                "patch": {"operation": "INSERT_BEFORE", "value": filter}
+    vec![
+        json!({
+            "applyTo": "HTTP_FILTER",
+            "match": {
+                "context": context,
+                "listener": {"filterChain": {"filter": {
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "subFilter": {"name": "envoy.filters.http.router"}
+                }}}
             },
-            {
-                "applyTo": "HTTP_ROUTE",
-                "match": {"context": context},
-                "patch": {"operation": "MERGE", "value": {"route": {"rate_limits": route_limits}}}
-            }
-        ]
-    }))
+            "patch": {"operation": "INSERT_BEFORE", "value": filter}
+        }),
+        json!({
+            "applyTo": "HTTP_ROUTE",
+            "match": {"context": context},
+            "patch": {"operation": "MERGE", "value": {"route": {"rate_limits": route_limits}}}
+        }),
+    ]
 }
 
 /// Whether a local rule can be a single token bucket (no "every distinct value" dimension).

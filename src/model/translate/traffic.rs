@@ -159,6 +159,44 @@ pub(super) fn traffic_policy(setting: &TrafficSettingSpec) -> Option<Value> {
     (!policy.is_empty()).then_some(Value::Object(policy))
 }
 
+/// Linux socket option numbers for keep-alive (Envoy takes raw `setsockopt` arguments).
+const SOL_SOCKET: u32 = 1;
+const SO_KEEPALIVE: u32 = 9;
+const IPPROTO_TCP: u32 = 6;
+const TCP_KEEPIDLE: u32 = 4;
+const TCP_KEEPINTVL: u32 = 5;
+const TCP_KEEPCNT: u32 = 6;
+
+/// `keepAlive.tcp.downstream` → socket options on the sidecars' inbound listener (Istio has
+/// no API for them); Linux hands them on to every connection the listener accepts.
+fn downstream_keepalive(setting: &TrafficSettingSpec) -> Option<Value> {
+    let downstream = setting
+        .resilience
+        .as_ref()?
+        .keep_alive
+        .as_ref()?
+        .tcp
+        .as_ref()?
+        .downstream
+        .as_ref()?;
+    let option = |level: u32, name: u32, value: u32| json!({"level": level, "name": name, "int_value": value, "state": "STATE_LISTENING"});
+    let mut options = vec![option(SOL_SOCKET, SO_KEEPALIVE, 1)];
+    for (name, value) in [
+        (TCP_KEEPIDLE, downstream.idle_time),
+        (TCP_KEEPINTVL, downstream.interval),
+        (TCP_KEEPCNT, downstream.probes),
+    ] {
+        if let Some(value) = value {
+            options.push(option(IPPROTO_TCP, name, value));
+        }
+    }
+    Some(json!({
+        "applyTo": "LISTENER",
+        "match": {"context": "SIDECAR_INBOUND", "listener": {"name": "virtualInbound"}},
+        "patch": {"operation": "MERGE", "value": {"socket_options": options}}
+    }))
+}
+
 /// Istio `ConnectionPoolSettings.TCPSettings.TcpKeepalive`: TSB gives seconds, Istio durations.
 fn tcp_keepalive(keep_alive: &TcpKeepAlive) -> Value {
     let mut out = Map::new();
@@ -197,7 +235,8 @@ pub(super) fn http_resilience(setting: &TrafficSettingSpec, route: &mut Map<Stri
 
 /// TrafficSetting: in every namespace of the group, a namespace-wide `Sidecar` (reachability,
 /// egress gateway), a `DestinationRule` for the namespace's services (outlier detection,
-/// keep-alive) and an `EnvoyFilter` rate limiting the requests its sidecars receive.
+/// upstream keep-alive) and an `EnvoyFilter` for the sidecars' inbound side (rate limiting,
+/// downstream keep-alive).
 pub(crate) fn traffic_setting(
     spec: &TrafficSettingSpec,
     context: &Context<'_>,
@@ -210,10 +249,12 @@ pub(crate) fn traffic_setting(
         .and_then(|e| Some((e.host.as_deref().and_then(split_service)?, e.port)));
     let mode = setting.reachability.as_ref().and_then(|r| r.mode);
     let policy = traffic_policy(&setting);
-    let rate_limit = setting
+    let mut patches = setting
         .rate_limiting
         .as_ref()
-        .and_then(|r| ratelimit::envoy_filter(r, ratelimit::Context::SidecarInbound));
+        .map(|r| ratelimit::config_patches(r, ratelimit::Context::SidecarInbound))
+        .unwrap_or_default();
+    patches.extend(downstream_keepalive(&setting));
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         let hosts = match mode {
@@ -271,8 +312,9 @@ pub(crate) fn traffic_setting(
             let spec = json!({"host": format!("*.{namespace}.svc.cluster.local"), "trafficPolicy": policy});
             objects.push(out.object(Kind::DestinationRule, namespace, None, spec));
         }
-        if let Some(filter) = &rate_limit {
-            objects.push(out.object(Kind::EnvoyFilter, namespace, None, filter.clone()));
+        if !patches.is_empty() {
+            let spec = json!({"configPatches": patches});
+            objects.push(out.object(Kind::EnvoyFilter, namespace, None, spec));
         }
     }
     objects

@@ -10,9 +10,10 @@ const NEEDS_INVENTORY: Fate = NotEnforced(
      configures sidecars)",
 );
 
-const DOWNSTREAM_KEEP_ALIVE: Fate = NotEnforced(
-    "downstream keep-alive needs socket options on the sidecars' inbound listeners (an \
-     EnvoyFilter), not generated yet: client connections keep the OS's keep-alive settings",
+const DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
+    "EnvoyFilter (every namespace of the group) LISTENER virtualInbound socket_options: \
+     SO_KEEPALIVE, TCP_KEEPIDLE = idleTime, TCP_KEEPINTVL = interval, TCP_KEEPCNT = probes \
+     (Linux hands them on to the accepted client connections)",
 );
 
 /// `upstreamTrafficSettings`, `inbound`, `outbound`.

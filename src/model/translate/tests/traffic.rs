@@ -153,11 +153,23 @@ fn keep_alive_sets_the_connection_pool_and_wins_over_the_deprecated_flag() {
         one(&t, "DestinationRule", "b").spec["trafficPolicy"],
         json!({"connectionPool": {"tcp": {"tcpKeepalive": {}}}})
     );
-    // Downstream keep-alive alone makes no DestinationRule.
+    // Downstream keep-alive: socket options of the inbound listener, no DestinationRule.
     let t = run(vec![traffic_setting(json!({"resilience": {
-        "keepAlive": {"tcp": {"downstream": {"probes": 3}}}
+        "keepAlive": {"tcp": {"downstream": {"probes": 3, "interval": 7}}}
     }}))]);
     assert!(find(&t, "DestinationRule", "a").is_empty());
+    assert_eq!(
+        one(&t, "EnvoyFilter", "a").spec,
+        json!({"configPatches": [{
+            "applyTo": "LISTENER",
+            "match": {"context": "SIDECAR_INBOUND", "listener": {"name": "virtualInbound"}},
+            "patch": {"operation": "MERGE", "value": {"socket_options": [
+                {"level": 1, "name": 9, "int_value": 1, "state": "STATE_LISTENING"},
+                {"level": 6, "name": 5, "int_value": 7, "state": "STATE_LISTENING"},
+                {"level": 6, "name": 6, "int_value": 3, "state": "STATE_LISTENING"}
+            ]}}
+        }]})
+    );
 }
 
 #[test]
