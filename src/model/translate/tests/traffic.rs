@@ -315,3 +315,35 @@ fn rate_limiting_is_inherited_whole_and_replaced_whole() {
     assert_eq!(http_filter["name"], "envoy.filters.http.local_ratelimit");
     assert!(http_filter["typed_config"].get("domain").is_none());
 }
+
+#[test]
+fn service_traffic_setting_keep_alive_and_inherited_sensitivity() {
+    let t = run(vec![
+        workspace_setting(json!({"defaultTrafficSetting": {
+            "resilience": {"circuitBreakerSensitivity": "HIGH"},
+            // Needs the sidecars of the service: nothing generated for it here.
+            "rateLimiting": {"settings": {"rules": [{
+                "dimensions": [{"remoteAddress": {"value": "10.0.0.1"}}],
+                "limit": {"requestsPerUnit": 1, "unit": "SECOND"}
+            }]}}
+        }})),
+        object(
+            TS,
+            "ServiceTrafficSetting",
+            "ratings",
+            "trafficGroup",
+            "tg",
+            json!({"service": "b/ratings.b.svc.cluster.local", "settings": {"resilience": {
+                "keepAlive": {"tcp": {"upstream": {"idleTime": 45}}}
+            }}}),
+        ),
+    ]);
+    assert_eq!(
+        one(&t, "DestinationRule", "b").spec,
+        json!({"host": "ratings.b.svc.cluster.local", "trafficPolicy": {
+            "outlierDetection": {"consecutive5xxErrors": 5},
+            "connectionPool": {"tcp": {"tcpKeepalive": {"time": "45s"}}}
+        }})
+    );
+    assert!(find(&t, "EnvoyFilter", "b").is_empty());
+}
