@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::spec::auth::ClientTlsSettings;
 
-/// `RateLimiting`: exactly one of `settings` (TSB's rate limit server, or local limits) and
-/// `externalService` (the user's own server).
+/// `RateLimiting`: exactly one of `settings` (TSB's rate limit server), `local` (buckets in
+/// each proxy) and `externalService` (the user's own server).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RateLimiting {
@@ -19,6 +19,48 @@ pub struct RateLimiting {
     /// An external rate limit server (oneof `ratelimit_specifier`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_service: Option<ExternalRateLimitServiceSettings>,
+    /// Token buckets kept by each proxy (newer TSB; oneof `ratelimit_specifier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalRateLimitSettings>,
+}
+
+/// `LocalRateLimitSettings` (newer TSB): rules with their own token buckets, per replica.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LocalRateLimitSettings {
+    /// The rules, each independent of the others (REQUIRED, at least one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<LocalRateLimitRule>,
+    /// Distinct values kept for wildcard dimensions (default 20, least recently used dropped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_wildcard_dimensions: Option<u32>,
+}
+
+/// `LocalRateLimitSettings.RateLimitRule`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LocalRateLimitRule {
+    /// Conditions that must all match (REQUIRED, at least one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dimensions: Vec<RateLimitDimension>,
+    /// The rule's bucket (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_bucket: Option<TokenBucket>,
+}
+
+/// `TokenBucket`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct TokenBucket {
+    /// Capacity, and the tokens it starts with (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Tokens added each interval (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_fill: Option<u32>,
+    /// How often tokens are added, e.g. `60s` (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fill_interval: Option<String>,
 }
 
 /// `RateLimitSettings`: independent rules, each a list of dimensions and a limit.
@@ -79,6 +121,9 @@ pub struct HeaderDimension {
     /// A value to match; without it every value counts on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<StringMatch>,
+    /// Count requests whose header does not match instead (newer TSB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dont_match: Option<bool>,
 }
 
 /// `RateLimitSettings.RateLimitValue`.
@@ -220,4 +265,7 @@ pub struct HeaderValueMatch {
     /// The descriptor value (REQUIRED).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub descriptor_value: Option<String>,
+    /// Emit the entry when the headers do not match instead (newer TSB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dont_match: Option<bool>,
 }

@@ -63,6 +63,21 @@ pub struct HttpRetries {
     /// Envoy retry conditions (`5xx,connect-failure`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<String>,
+    /// Exponential back-off between attempts (newer TSB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_back_off: Option<RetryBackOff>,
+}
+
+/// `HTTPRetry.RetryBackOff` (newer TSB).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RetryBackOff {
+    /// Base interval, e.g. `25ms` (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_interval: Option<String>,
+    /// Cap of the interval (default 10 times the base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_interval: Option<String>,
 }
 
 /// `KeepAliveSettings`.

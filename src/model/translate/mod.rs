@@ -35,7 +35,7 @@ pub use cluster::{
     translate_only, translate_resolved,
 };
 pub(crate) use ratelimit::{
-    is_local_rule as is_local_rate_limit_rule, server_address as rate_limit_server_address,
+    is_single_bucket as is_single_rate_limit_bucket, server_address as rate_limit_server_address,
 };
 
 /// Ownership label on every generated object; the edge prunes by it.

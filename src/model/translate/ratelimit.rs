@@ -1,18 +1,18 @@
 //! TSB `RateLimiting` → `configPatches` of an Istio `EnvoyFilter` (Envoy's local or global rate
 //! limit HTTP filter, and the route `rate_limits` actions that make its descriptors).
 //!
-//! `settings` become Envoy's local rate limit: one token bucket per rule, counted by each
-//! proxy on its own (TSB counts them in its rate limit server across replicas). A rule that
-//! counts every distinct value on its own (`remoteAddress.value: "*"`, a header without a
-//! value) cannot be a local bucket and is left out (L1 warns about it). `externalService`
-//! becomes Envoy's rate limit filter calling the server at `rateLimitServerUri`.
+//! `local` and `settings` become Envoy's local rate limit: one token bucket per rule, counted
+//! by each proxy on its own (for `settings` TSB counts in its rate limit server across
+//! replicas). A rule that counts every distinct value on its own (`remoteAddress.value: "*"`,
+//! a header without a value) cannot be a single bucket and is left out (L1 warns about it).
+//! `externalService` becomes Envoy's rate limit filter calling the server at
+//! `rateLimitServerUri`.
 
 use serde_json::{Value, json};
 
 use crate::model::spec::RateLimiting;
 use crate::model::spec::ratelimit::{
-    ExternalRateLimitDimension, ExternalRateLimitServiceSettings, RateLimitDimension,
-    RateLimitRule, RateLimitSettings, StringMatch,
+    ExternalRateLimitDimension, ExternalRateLimitServiceSettings, RateLimitDimension, StringMatch,
 };
 
 /// Where the filter sits in the proxy: Istio's EnvoyFilter `context`.
@@ -41,8 +41,28 @@ const UNLIMITED_TOKENS: u32 = 1_000_000;
 pub(super) fn config_patches(rate_limiting: &RateLimiting, context: Context) -> Vec<Value> {
     let built = if let Some(external) = &rate_limiting.external_service {
         external_filter(external)
+    } else if let Some(local) = &rate_limiting.local {
+        local_filter(local.rules.iter().filter_map(|r| {
+            let bucket = r.token_bucket.as_ref()?;
+            let tokens = bucket.max_tokens?;
+            // TSB's default refill is a single token.
+            let fill = bucket.tokens_per_fill.unwrap_or(1);
+            Some((
+                &r.dimensions[..],
+                tokens,
+                fill,
+                bucket.fill_interval.clone()?,
+            ))
+        }))
     } else {
-        rate_limiting.settings.as_ref().and_then(local_filter)
+        rate_limiting.settings.as_ref().and_then(|settings| {
+            local_filter(settings.rules.iter().filter_map(|r| {
+                let limit = r.limit.as_ref()?;
+                let tokens = limit.requests_per_unit?;
+                let seconds = limit.unit.and_then(|u| u.seconds())?;
+                Some((&r.dimensions[..], tokens, tokens, format!("{seconds}s")))
+            }))
+        })
     };
     let Some((filter, route_limits)) = built else {
         return Vec::new();
@@ -68,30 +88,29 @@ pub(super) fn config_patches(rate_limiting: &RateLimiting, context: Context) -> 
     ]
 }
 
-/// Whether a local rule can be a single token bucket (no "every distinct value" dimension).
-pub(crate) fn is_local_rule(rule: &RateLimitRule) -> bool {
-    rule.dimensions.iter().all(|d| {
+/// Whether a rule's dimensions can make one token bucket (no "every distinct value"
+/// dimension: `remoteAddress.value: "*"`, a header without a value).
+pub(crate) fn is_single_bucket(dimensions: &[RateLimitDimension]) -> bool {
+    dimensions.iter().all(|d| {
         d.remote_address
             .as_ref()
             .is_some_and(|r| r.value.as_deref().is_some_and(|v| v != "*"))
             || d.header.as_ref().is_some_and(|h| h.value.is_some())
-    }) && rule.limit.as_ref().is_some_and(|l| {
-        l.requests_per_unit.is_some() && l.unit.and_then(|u| u.seconds()).is_some()
     })
 }
 
-fn local_filter(settings: &RateLimitSettings) -> Option<(Value, Vec<Value>)> {
+/// Envoy's local rate limit over `(dimensions, max_tokens, tokens_per_fill, fill_interval)`
+/// rules; rules that are not a single bucket are left out.
+fn local_filter<'r>(
+    rules: impl Iterator<Item = (&'r [RateLimitDimension], u32, u32, String)>,
+) -> Option<(Value, Vec<Value>)> {
     let mut descriptors = Vec::new();
     let mut route_limits = Vec::new();
-    for (i, rule) in settings.rules.iter().enumerate() {
-        if rule.dimensions.is_empty() || !is_local_rule(rule) {
+    for (i, (dimensions, tokens, fill, interval)) in rules.enumerate() {
+        if dimensions.is_empty() || !is_single_bucket(dimensions) {
             continue;
         }
-        let limit = rule.limit.as_ref()?;
-        let tokens = limit.requests_per_unit?;
-        let seconds = limit.unit.and_then(|u| u.seconds())?;
-        let (actions, entries): (Vec<Value>, Vec<Value>) = rule
-            .dimensions
+        let (actions, entries): (Vec<Value>, Vec<Value>) = dimensions
             .iter()
             .enumerate()
             .filter_map(|(j, d)| local_dimension(d, &format!("rule-{i}-{j}")))
@@ -99,7 +118,7 @@ fn local_filter(settings: &RateLimitSettings) -> Option<(Value, Vec<Value>)> {
         route_limits.push(json!({"actions": actions}));
         descriptors.push(json!({
             "entries": entries,
-            "token_bucket": bucket(tokens, seconds)
+            "token_bucket": bucket(tokens, fill, &interval)
         }));
     }
     if descriptors.is_empty() {
@@ -111,7 +130,7 @@ fn local_filter(settings: &RateLimitSettings) -> Option<(Value, Vec<Value>)> {
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "tsb_local_rate_limit",
-            "token_bucket": bucket(UNLIMITED_TOKENS, 1),
+            "token_bucket": bucket(UNLIMITED_TOKENS, UNLIMITED_TOKENS, "1s"),
             "filter_enabled": {"runtime_key": "tsb_local_rate_limit_enabled", "default_value": all},
             "filter_enforced": {"runtime_key": "tsb_local_rate_limit_enforced", "default_value": all},
             "descriptors": descriptors
@@ -120,8 +139,8 @@ fn local_filter(settings: &RateLimitSettings) -> Option<(Value, Vec<Value>)> {
     Some((filter, route_limits))
 }
 
-fn bucket(tokens: u32, seconds: u32) -> Value {
-    json!({"max_tokens": tokens, "tokens_per_fill": tokens, "fill_interval": format!("{seconds}s")})
+fn bucket(tokens: u32, fill: u32, interval: &str) -> Value {
+    json!({"max_tokens": tokens, "tokens_per_fill": fill, "fill_interval": interval})
 }
 
 /// A local dimension as (route action, descriptor entry); `value` tells this rule's header
@@ -141,9 +160,18 @@ fn local_dimension(dimension: &RateLimitDimension, value: &str) -> Option<(Value
     let name = header.name.as_deref()?;
     let matcher = header_matcher(name, header.value.as_ref()?);
     Some((
-        json!({"header_value_match": {"descriptor_value": value, "headers": [matcher]}}),
+        header_value_match(value, vec![matcher], header.dont_match),
         json!({"key": HEADER_MATCH_KEY, "value": value}),
     ))
+}
+
+/// Envoy's `header_value_match` action; `dontMatch` turns it into "emit when not matching".
+fn header_value_match(value: &str, headers: Vec<Value>, dont_match: Option<bool>) -> Value {
+    let mut action = json!({"descriptor_value": value, "headers": headers});
+    if dont_match == Some(true) {
+        action["expect_match"] = json!(false);
+    }
+    json!({"header_value_match": action})
 }
 
 /// Envoy `HeaderMatcher` for a TSB `StringMatch`.
@@ -223,8 +251,9 @@ fn external_action(dimension: &ExternalRateLimitDimension) -> Option<Value> {
         .iter()
         .map(|(name, value)| header_matcher(name, value))
         .collect();
-    Some(json!({"header_value_match": {
-        "descriptor_value": m.descriptor_value.as_deref()?,
-        "headers": headers
-    }}))
+    Some(header_value_match(
+        m.descriptor_value.as_deref()?,
+        headers,
+        m.dont_match,
+    ))
 }

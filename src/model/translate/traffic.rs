@@ -76,11 +76,11 @@ fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
     if over.egress.as_ref().is_some_and(|e| e.host.is_some()) {
         base.egress.clone_from(&over.egress);
     }
-    // A oneof of two different mechanisms: the lower level's choice is replaced whole.
+    // A oneof of different mechanisms: the lower level's choice is replaced whole.
     if over
         .rate_limiting
         .as_ref()
-        .is_some_and(|r| r.settings.is_some() || r.external_service.is_some())
+        .is_some_and(|r| r.settings.is_some() || r.external_service.is_some() || r.local.is_some())
     {
         base.rate_limiting.clone_from(&over.rate_limiting);
     }

@@ -3,10 +3,11 @@
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::spec::ratelimit::{
-    ExternalRateLimitServiceSettings, RateLimitRule, RateLimitSettings, RateLimitUnit, StringMatch,
+    ExternalRateLimitServiceSettings, LocalRateLimitSettings, RateLimitDimension, RateLimitRule,
+    RateLimitSettings, RateLimitUnit, StringMatch,
 };
 use crate::model::spec::{HttpRetries, RateLimiting, ReachabilityMode, TrafficSettingSpec};
-use crate::model::translate::{is_local_rate_limit_rule, rate_limit_server_address};
+use crate::model::translate::{is_single_rate_limit_bucket, rate_limit_server_address};
 use crate::model::validate::is_namespace_slash_name;
 
 /// Conditions `httpRetries.retryOn` accepts (TSB's pattern).
@@ -145,6 +146,16 @@ fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {
         ),
         Some(_) => {}
     }
+    if retries
+        .retry_back_off
+        .as_ref()
+        .is_some_and(|b| b.base_interval.as_deref().is_none_or(str::is_empty))
+    {
+        at.required(
+            format!("{path}.retryBackOff.baseInterval"),
+            "set baseInterval, e.g. 25ms",
+        );
+    }
     if let Some(on) = retries.retry_on.as_deref()
         && !on.is_empty()
         && let Some(bad) = on.split(',').find(|c| !RETRY_ON.contains(c))
@@ -157,20 +168,84 @@ fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {
     }
 }
 
-/// `RateLimiting` (gateway/v2): exactly one of `settings` and `externalService`.
+/// `RateLimiting` (gateway/v2): exactly one of `settings`, `local` and `externalService`.
 fn check_rate_limiting(rate_limiting: &RateLimiting, path: &str, at: &mut At<'_>) {
-    match (&rate_limiting.settings, &rate_limiting.external_service) {
-        (Some(_), Some(_)) => at.schema(
+    let set = [
+        rate_limiting.settings.is_some(),
+        rate_limiting.local.is_some(),
+        rate_limiting.external_service.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    if set > 1 {
+        at.schema(
             path.to_string(),
-            "only one of settings and externalService may be set",
-            "keep settings (limits in the proxies) or externalService (your rate limit server)",
-        ),
-        (None, None) => at.required(
+            "only one of settings, local and externalService may be set",
+            "keep settings or local (limits in the proxies) or externalService (your rate limit server)",
+        );
+        return;
+    }
+    if let Some(settings) = &rate_limiting.settings {
+        check_settings(settings, &format!("{path}.settings"), at);
+    } else if let Some(local) = &rate_limiting.local {
+        check_local(local, &format!("{path}.local"), at);
+    } else if let Some(external) = &rate_limiting.external_service {
+        check_external(external, &format!("{path}.externalService"), at);
+    } else {
+        at.required(
             format!("{path}.settings"),
-            "add settings.rules, or externalService, or remove rateLimiting",
-        ),
-        (Some(settings), None) => check_settings(settings, &format!("{path}.settings"), at),
-        (None, Some(external)) => check_external(external, &format!("{path}.externalService"), at),
+            "add settings.rules, local.rules or externalService, or remove rateLimiting",
+        );
+    }
+}
+
+/// The warning for a rule that counts every distinct value on its own.
+fn check_single_bucket(dimensions: &[RateLimitDimension], path: String, at: &mut At<'_>) {
+    if !dimensions.is_empty() && !is_single_rate_limit_bucket(dimensions) {
+        at.out.push(Diagnostic::warning(
+            RuleCode::SpecSchema,
+            at.object,
+            path,
+            "counts every distinct remote address or header value on its own, which the \
+             sidecars' local rate limit cannot do: the rule is not enforced",
+            "match a specific value (remoteAddress.value: 10.0.0.1, header.value.exact: \
+             gold), or use externalService with a rate limit server",
+        ));
+    }
+}
+
+fn check_local(local: &LocalRateLimitSettings, path: &str, at: &mut At<'_>) {
+    if local.rules.is_empty() {
+        at.required(
+            format!("{path}.rules"),
+            "add a rule, e.g. {dimensions: [{remoteAddress: {value: 10.0.0.1}}], tokenBucket: {maxTokens: 10, fillInterval: 60s}}",
+        );
+    }
+    for (i, rule) in local.rules.iter().enumerate() {
+        let rule_path = format!("{path}.rules[{i}]");
+        check_dimensions(&rule.dimensions, &rule_path, at);
+        match &rule.token_bucket {
+            None => at.required(
+                format!("{rule_path}.tokenBucket"),
+                "add tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 60s}",
+            ),
+            Some(bucket) => {
+                if bucket.max_tokens.is_none() {
+                    at.required(
+                        format!("{rule_path}.tokenBucket.maxTokens"),
+                        "set maxTokens, e.g. 10",
+                    );
+                }
+                if bucket.fill_interval.as_deref().is_none_or(str::is_empty) {
+                    at.required(
+                        format!("{rule_path}.tokenBucket.fillInterval"),
+                        "set fillInterval, e.g. 60s",
+                    );
+                }
+            }
+        }
+        check_single_bucket(&rule.dimensions, rule_path, at);
     }
 }
 
@@ -184,28 +259,43 @@ fn check_settings(settings: &RateLimitSettings, path: &str, at: &mut At<'_>) {
     for (i, rule) in settings.rules.iter().enumerate() {
         let rule_path = format!("{path}.rules[{i}]");
         check_rule(rule, &rule_path, at);
-        if !rule.dimensions.is_empty() && !is_local_rate_limit_rule(rule) {
-            at.out.push(Diagnostic::warning(
-                RuleCode::SpecSchema,
-                at.object,
-                rule_path,
-                "counts every distinct remote address or header value on its own, which the \
-                 sidecars' local rate limit cannot do: the rule is not enforced",
-                "match a specific value (remoteAddress.value: 10.0.0.1, header.value.exact: \
-                 gold), or use externalService with a rate limit server",
-            ));
-        }
+        check_single_bucket(&rule.dimensions, rule_path, at);
     }
 }
 
 fn check_rule(rule: &RateLimitRule, path: &str, at: &mut At<'_>) {
-    if rule.dimensions.is_empty() {
+    check_dimensions(&rule.dimensions, path, at);
+    match &rule.limit {
+        None => at.required(
+            format!("{path}.limit"),
+            "add limit: {requestsPerUnit: 10, unit: MINUTE}",
+        ),
+        Some(limit) => {
+            if limit.requests_per_unit.is_none() {
+                at.required(
+                    format!("{path}.limit.requestsPerUnit"),
+                    "set requestsPerUnit, e.g. 10",
+                );
+            }
+            if limit.unit.is_none_or(|u| u == RateLimitUnit::Unknown) {
+                at.required(
+                    format!("{path}.limit.unit"),
+                    "set unit: SECOND, MINUTE, HOUR or DAY",
+                );
+            }
+        }
+    }
+}
+
+/// `dimensions` of a `settings` or `local` rule at `path`.
+fn check_dimensions(dimensions: &[RateLimitDimension], path: &str, at: &mut At<'_>) {
+    if dimensions.is_empty() {
         at.required(
             format!("{path}.dimensions"),
             "add a dimension, e.g. {header: {name: x-user, value: {exact: gold}}}",
         );
     }
-    for (j, d) in rule.dimensions.iter().enumerate() {
+    for (j, d) in dimensions.iter().enumerate() {
         let dim = format!("{path}.dimensions[{j}]");
         match (&d.remote_address, &d.header) {
             (Some(_), Some(_)) => at.schema(
@@ -232,26 +322,6 @@ fn check_rule(rule: &RateLimitRule, path: &str, at: &mut At<'_>) {
                 if let Some(value) = &header.value {
                     check_string_match(value, &format!("{dim}.header.value"), at);
                 }
-            }
-        }
-    }
-    match &rule.limit {
-        None => at.required(
-            format!("{path}.limit"),
-            "add limit: {requestsPerUnit: 10, unit: MINUTE}",
-        ),
-        Some(limit) => {
-            if limit.requests_per_unit.is_none() {
-                at.required(
-                    format!("{path}.limit.requestsPerUnit"),
-                    "set requestsPerUnit, e.g. 10",
-                );
-            }
-            if limit.unit.is_none_or(|u| u == RateLimitUnit::Unknown) {
-                at.required(
-                    format!("{path}.limit.unit"),
-                    "set unit: SECOND, MINUTE, HOUR or DAY",
-                );
             }
         }
     }
@@ -453,6 +523,42 @@ mod tests {
         assert_eq!(
             check(json!({"rateLimiting": {}})),
             [error(RuleCode::RequiredField, "spec.rateLimiting.settings")]
+        );
+    }
+
+    #[test]
+    fn local_buckets_and_the_rate_limiting_oneof() {
+        let at = "spec.rateLimiting.local.rules";
+        assert_eq!(
+            check(json!({"rateLimiting": {"local": {"rules": [
+                {"dimensions": [{"remoteAddress": {"value": "*"}}], "tokenBucket": {}},
+                {"dimensions": [{"remoteAddress": {"value": "10.0.0.1"}}]}
+            ]}}})),
+            [
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}[0].tokenBucket.maxTokens")
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    &format!("{at}[0].tokenBucket.fillInterval")
+                ),
+                warning(RuleCode::SpecSchema, &format!("{at}[0]")),
+                error(RuleCode::RequiredField, &format!("{at}[1].tokenBucket")),
+            ]
+        );
+        assert_eq!(
+            check(json!({"rateLimiting": {"local": {"rules": []}, "settings": {"rules": []}}})),
+            [error(RuleCode::SpecSchema, "spec.rateLimiting")]
+        );
+        assert_eq!(
+            check(
+                json!({"resilience": {"httpRetries": {"attempts": 2, "retryBackOff": {"maxInterval": "1s"}}}})
+            ),
+            [error(
+                RuleCode::RequiredField,
+                "spec.resilience.httpRetries.retryBackOff.baseInterval"
+            )]
         );
     }
 

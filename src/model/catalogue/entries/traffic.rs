@@ -16,6 +16,11 @@ const DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
      (Linux hands them on to the accepted client connections)",
 );
 
+const RETRY_BACK_OFF: Fate = NotEnforced(
+    "Istio's retry policy has no base and maximum back-off intervals: Envoy's default back-off \
+     (25ms base, 250ms cap) applies",
+);
+
 /// `upstreamTrafficSettings`, `inbound`, `outbound`.
 const NEWER_MESSAGE: Fate = NotEnforced(
     "a newer TSB message that the API reference tsbridge follows does not define yet: accepted \
@@ -46,9 +51,9 @@ pub(super) const RATE_LIMITING: Message = Message {
         Field {
             path: "settings.rules[].dimensions[].header",
             fate: Translated(
-                "route rate_limits actions header_value_match (exact, prefix, safe_regex) and \
-                 its descriptor entry; without a value (every value on its own) the rule is not \
-                 enforced (L1 warns)",
+                "route rate_limits actions header_value_match (exact, prefix, safe_regex; \
+                 dontMatch: expect_match false) and its descriptor entry; without a value (every \
+                 value on its own) the rule is not enforced (L1 warns)",
             ),
         },
         Field {
@@ -68,6 +73,34 @@ pub(super) const RATE_LIMITING: Message = Message {
             path: "settings.timeout",
             fate: NotEnforced(
                 "local rate limiting calls no server, so there is no call to time out",
+            ),
+        },
+        Field {
+            path: "local",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.local_ratelimit: one token bucket per rule and replica",
+            ),
+        },
+        Field {
+            path: "local.rules[].dimensions",
+            fate: Translated(
+                "route rate_limits actions and descriptor entries as for settings (dontMatch: \
+                 header_value_match expect_match false); a wildcard dimension (value * or a \
+                 header without a value) is not enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "local.rules[].tokenBucket",
+            fate: Translated(
+                "descriptor token_bucket max_tokens, tokens_per_fill (default 1), fill_interval",
+            ),
+        },
+        Field {
+            path: "local.maxWildcardDimensions",
+            fate: NotEnforced(
+                "wildcard dimensions are not translated (each distinct value would need its own \
+                 bucket), so there is no cache to size",
             ),
         },
         Field {
@@ -100,7 +133,8 @@ pub(super) const RATE_LIMITING: Message = Message {
             path: "externalService.rules",
             fate: Translated(
                 "route rate_limits[].actions: source_cluster, destination_cluster, \
-                 remote_address, request_headers, header_value_match",
+                 remote_address, request_headers, header_value_match (dontMatch: expect_match \
+                 false)",
             ),
         },
         Field {
@@ -167,6 +201,10 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
                  group's ServiceRoutes (a service's ServiceTrafficSetting overrides it); Istio \
                  has no retries for services without a ServiceRoute",
             ),
+        },
+        Field {
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
         },
         Field {
             path: "resilience.tcpKeepalive",
@@ -265,6 +303,10 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
             ),
         },
         Field {
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
+        },
+        Field {
             path: "resilience.tcpKeepalive",
             fate: Translated(
                 "inherited by the settings below: DestinationRule trafficPolicy.connectionPool.\
@@ -358,6 +400,10 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
                 "VirtualService http[].retries (attempts, perTryTimeout, retryOn) of the same \
                  service's ServiceRoute in the workspace (none without a ServiceRoute)",
             ),
+        },
+        Field {
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
         },
         Field {
             path: "resilience.tcpKeepalive",

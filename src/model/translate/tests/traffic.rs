@@ -347,3 +347,27 @@ fn service_traffic_setting_keep_alive_and_inherited_sensitivity() {
     );
     assert!(find(&t, "EnvoyFilter", "b").is_empty());
 }
+
+#[test]
+fn local_rate_limit_buckets_and_dont_match() {
+    let t = run(vec![traffic_setting(
+        json!({"rateLimiting": {"local": {"rules": [
+        {"dimensions": [{"header": {"name": "x-tier", "value": {"exact": "gold"}, "dontMatch": true}}],
+         "tokenBucket": {"maxTokens": 50, "fillInterval": "10s"}},
+        {"dimensions": [{"remoteAddress": {"value": "*"}}],
+         "tokenBucket": {"maxTokens": 1, "fillInterval": "1s"}}
+    ], "maxWildcardDimensions": 10}}}),
+    )]);
+    let (http_filter, limits) = patches(&one(&t, "EnvoyFilter", "a").spec);
+    assert_eq!(
+        http_filter["typed_config"]["descriptors"],
+        json!([{"entries": [{"key": "header_match", "value": "rule-0-0"}],
+                "token_bucket": {"max_tokens": 50, "tokens_per_fill": 1, "fill_interval": "10s"}}])
+    );
+    assert_eq!(
+        limits,
+        &json!([{"actions": [{"header_value_match": {"descriptor_value": "rule-0-0",
+            "expect_match": false,
+            "headers": [{"name": "x-tier", "string_match": {"exact": "gold"}}]}}]}])
+    );
+}
