@@ -43,9 +43,9 @@ pub use tenancy::{
     WorkspaceSettingSpec, WorkspaceSpec,
 };
 pub use traffic::{
-    CircuitBreakerSensitivity, EgressSettings, HttpRetries, KeepAliveSettings, ReachabilityMode,
-    ReachabilitySettings, ResilienceSettings, ServiceTrafficSettingSpec, TcpKeepAlive,
-    TrafficSettingSpec,
+    CircuitBreakerSensitivity, EgressSettings, HttpRetries, InboundSettings, KeepAliveSettings,
+    ReachabilityMode, ReachabilitySettings, ResilienceSettings, ServiceTrafficSettingSpec,
+    TcpKeepAlive, TrafficSettingSpec,
 };
 
 /// A decoded spec: typed for TSB kinds, raw JSON for direct-mode Istio kinds.

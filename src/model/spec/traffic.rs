@@ -149,6 +149,108 @@ pub struct EgressSettings {
     pub port: Option<u32>,
 }
 
+/// `TrafficSetting.Inbound` (newer TSB).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct InboundSettings {
+    /// Rate limiting of the requests the sidecars receive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limiting: Option<RateLimiting>,
+    /// Resilience of inbound connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resilience: Option<DownstreamResilienceSettings>,
+    /// Failover that TSB makes the clients of these services follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_settings: Option<FailoverSettings>,
+}
+
+/// `DownstreamResilienceSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DownstreamResilienceSettings {
+    /// Connection pool of inbound connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<DownstreamConnectionPool>,
+    /// Connection and stream lifetimes of inbound mesh connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mesh_timeout: Option<MeshTimeout>,
+}
+
+/// `DownstreamResilienceSettings.ConnectionPoolSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DownstreamConnectionPool {
+    /// TCP settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<DownstreamTcp>,
+}
+
+/// `DownstreamResilienceSettings.ConnectionPoolSettings.TCP`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct DownstreamTcp {
+    /// Keep-alive of client connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<TcpKeepAlive>,
+}
+
+/// `DownstreamResilienceSettings.MeshTimeout` (durations as strings).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct MeshTimeout {
+    /// Age after which a connection is drained and closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connection_duration: Option<String>,
+    /// Longest lifetime of a stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stream_duration: Option<String>,
+    /// Longest lifetime of a downstream TCP connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_downstream_connection_duration: Option<String>,
+    /// Which proxies the timeouts apply to (`ProxyType`; default gateways and sidecars).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_type: Option<String>,
+}
+
+/// `FailoverSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct FailoverSettings {
+    /// Ordered endpoint labels for priority load balancing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failover_priority: Vec<String>,
+    /// Topology preference (`TopologyChoice`; default `CLUSTER`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology_choice: Option<String>,
+    /// Explicit region to region failover.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regional_failover: Vec<RegionalFailover>,
+    /// Load balancing between clusters from observed metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automatic_load_balancing: Option<AutomaticLoadBalancing>,
+}
+
+/// `FailoverSettings.RegionalFailover`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RegionalFailover {
+    /// Originating region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Region to fail over to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// `FailoverSettings.AutomaticLoadBalancing`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AutomaticLoadBalancing {
+    /// Whether it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
 /// `traffic.tsb.tetrate.io/v2` `TrafficSetting`; also the shape of `defaultTrafficSetting`
 /// and of a ServiceTrafficSetting's `settings`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -175,9 +277,10 @@ pub struct TrafficSettingSpec {
     /// Per-upstream settings (newer TSB; free-form until typed, see docs/translation.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstream_traffic_settings: Vec<Value>,
-    /// Newer inbound settings (free-form until typed, see docs/translation.md).
+    /// Inbound traffic: the group's workloads as servers (newer TSB; wins over `rateLimiting`
+    /// and `resilience.keepAlive.tcp.downstream` of the same object).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub inbound: Option<Value>,
+    pub inbound: Option<InboundSettings>,
     /// Newer outbound settings (free-form until typed, see docs/translation.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Value>,

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::model::diagnostic::Diagnostic;
 use crate::model::kind::Kind;
 use crate::model::spec::{
-    CircuitBreakerSensitivity, KeepAliveSettings, ReachabilityMode, ServiceTrafficSettingSpec,
-    Spec, TcpKeepAlive, TrafficSettingSpec,
+    CircuitBreakerSensitivity, InboundSettings, KeepAliveSettings, ReachabilityMode,
+    ServiceTrafficSettingSpec, Spec, TcpKeepAlive, TrafficSettingSpec,
 };
 use crate::model::translate::ratelimit;
 use crate::model::translate::{Context, Generated, Output, split_service};
@@ -35,13 +35,46 @@ pub(crate) fn effective(
             _ => None,
         };
         if let Some(level) = level {
-            overlay(&mut merged, level);
+            overlay(&mut merged, &newer_form(level));
         }
     }
     if let Some(own) = own {
-        overlay(&mut merged, own);
+        overlay(&mut merged, &newer_form(own));
     }
     merged
+}
+
+/// One level's setting with its deprecated inbound fields moved to `inbound`, where the same
+/// object does not set the newer field (the newer form wins inside an object; between levels
+/// the closest wins whatever form it uses).
+fn newer_form(setting: &TrafficSettingSpec) -> TrafficSettingSpec {
+    let mut out = setting.clone();
+    let rate_limiting = out.rate_limiting.take();
+    let downstream = out
+        .resilience
+        .as_mut()
+        .and_then(|r| r.keep_alive.as_mut())
+        .and_then(|k| k.tcp.as_mut())
+        .and_then(|t| t.downstream.take());
+    if rate_limiting.is_none() && downstream.is_none() {
+        return out;
+    }
+    let inbound = out.inbound.get_or_insert_with(Default::default);
+    if inbound.rate_limiting.is_none() {
+        inbound.rate_limiting = rate_limiting;
+    }
+    let keep_alive = &mut inbound
+        .resilience
+        .get_or_insert_with(Default::default)
+        .connection_pool
+        .get_or_insert_with(Default::default)
+        .tcp
+        .get_or_insert_with(Default::default)
+        .keep_alive;
+    if keep_alive.is_none() {
+        *keep_alive = downstream;
+    }
+    out
 }
 
 fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
@@ -76,7 +109,21 @@ fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
     if over.egress.as_ref().is_some_and(|e| e.host.is_some()) {
         base.egress.clone_from(&over.egress);
     }
-    // A oneof of different mechanisms: the lower level's choice is replaced whole.
+    if let Some(over) = &over.inbound {
+        overlay_inbound(base.inbound.get_or_insert_with(Default::default), over);
+    }
+    if !over.upstream_traffic_settings.is_empty() {
+        base.upstream_traffic_settings
+            .clone_from(&over.upstream_traffic_settings);
+    }
+    if over.outbound.is_some() {
+        base.outbound.clone_from(&over.outbound);
+    }
+}
+
+/// `inbound`: rate limiting whole (a oneof of different mechanisms), keep-alive and mesh
+/// timeouts value by value, failover whole.
+fn overlay_inbound(base: &mut InboundSettings, over: &InboundSettings) {
     if over
         .rate_limiting
         .as_ref()
@@ -84,15 +131,41 @@ fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
     {
         base.rate_limiting.clone_from(&over.rate_limiting);
     }
-    if !over.upstream_traffic_settings.is_empty() {
-        base.upstream_traffic_settings
-            .clone_from(&over.upstream_traffic_settings);
+    if over.failover_settings.is_some() {
+        base.failover_settings.clone_from(&over.failover_settings);
     }
-    if over.inbound.is_some() {
-        base.inbound.clone_from(&over.inbound);
+    let Some(over) = &over.resilience else {
+        return;
+    };
+    let b = base.resilience.get_or_insert_with(Default::default);
+    if let Some(keep_alive) = over
+        .connection_pool
+        .as_ref()
+        .and_then(|p| p.tcp.as_ref())
+        .and_then(|t| t.keep_alive.as_ref())
+    {
+        let tcp = b
+            .connection_pool
+            .get_or_insert_with(Default::default)
+            .tcp
+            .get_or_insert_with(Default::default);
+        overlay_tcp_keep_alive(&mut tcp.keep_alive, keep_alive);
     }
-    if over.outbound.is_some() {
-        base.outbound.clone_from(&over.outbound);
+    if let Some(o) = &over.mesh_timeout {
+        let t = b.mesh_timeout.get_or_insert_with(Default::default);
+        for (b, o) in [
+            (&mut t.max_connection_duration, &o.max_connection_duration),
+            (&mut t.max_stream_duration, &o.max_stream_duration),
+            (
+                &mut t.max_downstream_connection_duration,
+                &o.max_downstream_connection_duration,
+            ),
+            (&mut t.proxy_type, &o.proxy_type),
+        ] {
+            if o.is_some() {
+                b.clone_from(o);
+            }
+        }
     }
 }
 
@@ -106,12 +179,17 @@ fn overlay_keep_alive(base: &mut KeepAliveSettings, over: &KeepAliveSettings) {
         (&mut base.downstream, &over.downstream),
         (&mut base.upstream, &over.upstream),
     ] {
-        let Some(o) = o else { continue };
-        let b = b.get_or_insert_with(Default::default);
-        b.probes = o.probes.or(b.probes);
-        b.idle_time = o.idle_time.or(b.idle_time);
-        b.interval = o.interval.or(b.interval);
+        if let Some(o) = o {
+            overlay_tcp_keep_alive(b, o);
+        }
     }
+}
+
+fn overlay_tcp_keep_alive(base: &mut Option<TcpKeepAlive>, over: &TcpKeepAlive) {
+    let b = base.get_or_insert_with(Default::default);
+    b.probes = over.probes.or(b.probes);
+    b.idle_time = over.idle_time.or(b.idle_time);
+    b.interval = over.interval.or(b.interval);
 }
 
 /// Consecutive 5xx / connection failures before ejection (§7.2, documented values).
@@ -167,18 +245,10 @@ const TCP_KEEPIDLE: u32 = 4;
 const TCP_KEEPINTVL: u32 = 5;
 const TCP_KEEPCNT: u32 = 6;
 
-/// `keepAlive.tcp.downstream` → socket options on the sidecars' inbound listener (Istio has
+/// Downstream keep-alive (`inbound.resilience.connectionPool.tcp.keepAlive`, or the
+/// deprecated `resilience.keepAlive.tcp.downstream`) → socket options on the sidecars' inbound listener (Istio has
 /// no API for them); Linux hands them on to every connection the listener accepts.
-fn downstream_keepalive(setting: &TrafficSettingSpec) -> Option<Value> {
-    let downstream = setting
-        .resilience
-        .as_ref()?
-        .keep_alive
-        .as_ref()?
-        .tcp
-        .as_ref()?
-        .downstream
-        .as_ref()?;
+fn downstream_keepalive(downstream: &TcpKeepAlive) -> Value {
     let option = |level: u32, name: u32, value: u32| json!({"level": level, "name": name, "int_value": value, "state": "STATE_LISTENING"});
     let mut options = vec![option(SOL_SOCKET, SO_KEEPALIVE, 1)];
     for (name, value) in [
@@ -190,11 +260,11 @@ fn downstream_keepalive(setting: &TrafficSettingSpec) -> Option<Value> {
             options.push(option(IPPROTO_TCP, name, value));
         }
     }
-    Some(json!({
+    json!({
         "applyTo": "LISTENER",
         "match": {"context": "SIDECAR_INBOUND", "listener": {"name": "virtualInbound"}},
         "patch": {"operation": "MERGE", "value": {"socket_options": options}}
-    }))
+    })
 }
 
 /// Istio `ConnectionPoolSettings.TCPSettings.TcpKeepalive`: TSB gives seconds, Istio durations.
@@ -249,12 +319,20 @@ pub(crate) fn traffic_setting(
         .and_then(|e| Some((e.host.as_deref().and_then(split_service)?, e.port)));
     let mode = setting.reachability.as_ref().and_then(|r| r.mode);
     let policy = traffic_policy(&setting);
-    let mut patches = setting
-        .rate_limiting
-        .as_ref()
+    // `effective` has moved the deprecated inbound fields under `inbound`.
+    let inbound = setting.inbound.as_ref();
+    let mut patches = inbound
+        .and_then(|i| i.rate_limiting.as_ref())
         .map(|r| ratelimit::config_patches(r, ratelimit::Context::SidecarInbound))
         .unwrap_or_default();
-    patches.extend(downstream_keepalive(&setting));
+    patches.extend(
+        inbound
+            .and_then(|i| i.resilience.as_ref())
+            .and_then(|r| r.connection_pool.as_ref())
+            .and_then(|p| p.tcp.as_ref())
+            .and_then(|t| t.keep_alive.as_ref())
+            .map(downstream_keepalive),
+    );
     let mut objects = Vec::new();
     for namespace in context.namespaces {
         let hosts = match mode {

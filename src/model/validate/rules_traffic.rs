@@ -134,6 +134,39 @@ pub(super) fn check_traffic_setting(
     if let Some(rate_limiting) = &spec.rate_limiting {
         check_rate_limiting(rate_limiting, &format!("{path}.rateLimiting"), &mut at);
     }
+    if let Some(rate_limiting) = spec.inbound.as_ref().and_then(|i| i.rate_limiting.as_ref()) {
+        check_rate_limiting(
+            rate_limiting,
+            &format!("{path}.inbound.rateLimiting"),
+            &mut at,
+        );
+        if spec.rate_limiting.is_some() {
+            at.deprecated(
+                format!("{path}.rateLimiting"),
+                "it is ignored: inbound.rateLimiting of the same object wins; remove it",
+            );
+        }
+    }
+    let inbound_keep_alive = spec
+        .inbound
+        .as_ref()
+        .and_then(|i| i.resilience.as_ref())
+        .and_then(|r| r.connection_pool.as_ref())
+        .and_then(|p| p.tcp.as_ref())
+        .is_some_and(|t| t.keep_alive.is_some());
+    let downstream = spec
+        .resilience
+        .as_ref()
+        .and_then(|r| r.keep_alive.as_ref())
+        .and_then(|k| k.tcp.as_ref())
+        .is_some_and(|t| t.downstream.is_some());
+    if inbound_keep_alive && downstream {
+        at.deprecated(
+            format!("{path}.resilience.keepAlive.tcp.downstream"),
+            "it is ignored: inbound.resilience.connectionPool.tcp.keepAlive of the same object \
+             wins; remove it",
+        );
+    }
 }
 
 fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {

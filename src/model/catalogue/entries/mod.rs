@@ -384,6 +384,16 @@ pub const MOUNTS: &[Mount] = &[
     },
     Mount {
         kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
         at: "defaultSecuritySetting",
         message: &DEFAULT_SECURITY_SETTING,
     },
@@ -400,6 +410,16 @@ pub const MOUNTS: &[Mount] = &[
     Mount {
         kind: Kind::TenantSetting,
         at: "defaultTrafficSetting.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
         message: &RATE_LIMITING,
     },
     Mount {
@@ -425,6 +445,16 @@ pub const MOUNTS: &[Mount] = &[
     Mount {
         kind: Kind::WorkspaceSetting,
         at: "defaultTrafficSetting.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
         message: &RATE_LIMITING,
     },
     Mount {
@@ -460,6 +490,16 @@ pub const MOUNTS: &[Mount] = &[
     Mount {
         kind: Kind::TrafficSetting,
         at: "rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "inbound.rateLimiting",
         message: &RATE_LIMITING,
     },
     Mount {

@@ -10,6 +10,11 @@ const NEEDS_INVENTORY: Fate = NotEnforced(
      configures sidecars)",
 );
 
+const DEPRECATED_DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
+    "as inbound.resilience.connectionPool.tcp.keepAlive, which wins when the same object sets \
+     both",
+);
+
 const DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
     "EnvoyFilter (every namespace of the group) LISTENER virtualInbound socket_options: \
      SO_KEEPALIVE, TCP_KEEPIDLE = idleTime, TCP_KEEPINTVL = interval, TCP_KEEPCNT = probes \
@@ -21,10 +26,51 @@ const RETRY_BACK_OFF: Fate = NotEnforced(
      (25ms base, 250ms cap) applies",
 );
 
-/// `upstreamTrafficSettings`, `inbound`, `outbound`.
+const MESH_TIMEOUT: Fate = NotEnforced(
+    "mesh timeouts (connection and stream durations of inbound connections) are not translated \
+     yet: they need HTTP connection manager options on the sidecars' and gateways' listeners",
+);
+
+const FAILOVER: Fate = NotEnforced(
+    "failover settings are multicluster wiring (failover priority, regional failover, automatic \
+     load balancing across clusters), not translated yet",
+);
+
+/// `TrafficSetting.Inbound` of a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `inbound`); a ServiceTrafficSetting's needs the service inventory.
+pub(super) const INBOUND: Message = Message {
+    name: "TrafficSetting.Inbound",
+    fields: &[
+        Field {
+            path: "rateLimiting",
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); wins over \
+                 rateLimiting of the same object",
+            ),
+        },
+        Field {
+            path: "resilience",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.connectionPool.tcp.keepAlive",
+            fate: DOWNSTREAM_KEEP_ALIVE,
+        },
+        Field {
+            path: "resilience.meshTimeout",
+            fate: MESH_TIMEOUT,
+        },
+        Field {
+            path: "failoverSettings",
+            fate: FAILOVER,
+        },
+    ],
+};
+
+/// `upstreamTrafficSettings`, `outbound`.
 const NEWER_MESSAGE: Fate = NotEnforced(
-    "a newer TSB message that the API reference tsbridge follows does not define yet: accepted \
-     as free-form and not translated; use reachability, resilience, egress and rateLimiting",
+    "a newer TSB message that tsbridge does not type yet: accepted as free-form and not \
+     translated; use reachability, resilience and egress",
 );
 
 /// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
@@ -227,7 +273,7 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "resilience.keepAlive.tcp.downstream",
-            fate: DOWNSTREAM_KEEP_ALIVE,
+            fate: DEPRECATED_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -235,7 +281,10 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: Model("container: see RateLimiting (TrafficSetting rateLimiting)"),
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); deprecated for \
+                 inbound.rateLimiting, which wins when the same object sets both",
+            ),
         },
         Field {
             path: "upstreamTrafficSettings",
@@ -243,7 +292,7 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "inbound",
-            fate: NEWER_MESSAGE,
+            fate: Model("container: see TrafficSetting.Inbound"),
         },
         Field {
             path: "outbound",
@@ -327,7 +376,7 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "resilience.keepAlive.tcp.downstream",
-            fate: DOWNSTREAM_KEEP_ALIVE,
+            fate: DEPRECATED_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -335,7 +384,10 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: Model("container: see RateLimiting (TrafficSetting rateLimiting)"),
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); deprecated for \
+                 inbound.rateLimiting, which wins when the same object sets both",
+            ),
         },
         Field {
             path: "upstreamTrafficSettings",
@@ -343,7 +395,7 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "inbound",
-            fate: NEWER_MESSAGE,
+            fate: Model("container: see TrafficSetting.Inbound"),
         },
         Field {
             path: "outbound",
@@ -441,7 +493,27 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "inbound",
-            fate: NEWER_MESSAGE,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "inbound.rateLimiting",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "inbound.resilience",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "inbound.resilience.connectionPool.tcp.keepAlive",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "inbound.resilience.meshTimeout",
+            fate: MESH_TIMEOUT,
+        },
+        Field {
+            path: "inbound.failoverSettings",
+            fate: FAILOVER,
         },
         Field {
             path: "outbound",

@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 use super::{annotations, find, object, one, run};
 use crate::model::fixtures::{manifest, resource};
 use crate::model::object::Resource;
+use crate::model::translate::Translation;
 
 const TS: &str = "traffic.tsb.tetrate.io/v2";
 
@@ -190,7 +191,7 @@ fn keep_alive_values_are_inherited_one_by_one() {
 
 fn patches(filter: &Value) -> (&Value, &Value) {
     let patches = filter["configPatches"].as_array().unwrap();
-    assert_eq!(patches.len(), 2);
+    assert!(patches.len() >= 2, "{patches:?}");
     assert_eq!(patches[0]["applyTo"], "HTTP_FILTER");
     assert_eq!(patches[0]["match"]["context"], "SIDECAR_INBOUND");
     assert_eq!(patches[1]["applyTo"], "HTTP_ROUTE");
@@ -370,4 +371,42 @@ fn local_rate_limit_buckets_and_dont_match() {
             "expect_match": false,
             "headers": [{"name": "x-tier", "string_match": {"exact": "gold"}}]}}]}])
     );
+}
+
+#[test]
+fn inbound_wins_in_its_object_and_the_closest_level_wins_between_levels() {
+    let local = |address: &str| {
+        json!({"local": {"rules": [{
+            "dimensions": [{"remoteAddress": {"value": address}}],
+            "tokenBucket": {"maxTokens": 1, "fillInterval": "1s"}
+        }]}})
+    };
+    let address = |t: &Translation| {
+        let (http_filter, _) = patches(&one(t, "EnvoyFilter", "a").spec);
+        http_filter["typed_config"]["descriptors"][0]["entries"][0]["value"].clone()
+    };
+    // Both forms in one object: inbound wins, for rate limiting and downstream keep-alive.
+    let t = run(vec![traffic_setting(json!({
+        "rateLimiting": local("10.0.0.1"),
+        "resilience": {"keepAlive": {"tcp": {"downstream": {"probes": 1}}}},
+        "inbound": {
+            "rateLimiting": local("10.0.0.2"),
+            "resilience": {"connectionPool": {"tcp": {"keepAlive": {"probes": 2}}}}
+        }
+    }))]);
+    assert_eq!(address(&t), "10.0.0.2");
+    let listener = &one(&t, "EnvoyFilter", "a").spec["configPatches"][2];
+    assert_eq!(listener["applyTo"], "LISTENER");
+    assert_eq!(
+        listener["patch"]["value"]["socket_options"][1]["int_value"],
+        2
+    );
+    // The group's deprecated form over a workspace default in the newer form: the group wins.
+    let t = run(vec![
+        workspace_setting(
+            json!({"defaultTrafficSetting": {"inbound": {"rateLimiting": local("10.0.0.3")}}}),
+        ),
+        traffic_setting(json!({"rateLimiting": local("10.0.0.4")})),
+    ]);
+    assert_eq!(address(&t), "10.0.0.4");
 }
