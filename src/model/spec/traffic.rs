@@ -149,6 +149,30 @@ pub struct EgressSettings {
     pub port: Option<u32>,
 }
 
+/// `TrafficSetting.Outbound` (newer TSB).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Which services the sidecars can reach.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<ReachabilitySettings>,
+    /// Egress gateway for traffic to services outside the mesh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub egress: Option<OutboundEgress>,
+    /// Per-upstream client settings (free-form until typed, see docs/translation.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_traffic_settings: Vec<Value>,
+}
+
+/// `TrafficSetting.Outbound.EgressGateway`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct OutboundEgress {
+    /// `<namespace>/<fqdn>` of the egress gateway (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
 /// `TrafficSetting.Inbound` (newer TSB).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -281,9 +305,10 @@ pub struct TrafficSettingSpec {
     /// and `resilience.keepAlive.tcp.downstream` of the same object).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound: Option<InboundSettings>,
-    /// Newer outbound settings (free-form until typed, see docs/translation.md).
+    /// Outbound traffic: the group's workloads as clients (newer TSB; its `reachability` and
+    /// `egress` win over the deprecated ones of the same object).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outbound: Option<Value>,
+    pub outbound: Option<OutboundSettings>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,

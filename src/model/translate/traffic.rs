@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use crate::model::diagnostic::Diagnostic;
 use crate::model::kind::Kind;
 use crate::model::spec::{
-    CircuitBreakerSensitivity, InboundSettings, KeepAliveSettings, ReachabilityMode,
-    ServiceTrafficSettingSpec, Spec, TcpKeepAlive, TrafficSettingSpec,
+    CircuitBreakerSensitivity, EgressSettings, InboundSettings, KeepAliveSettings,
+    ReachabilityMode, ServiceTrafficSettingSpec, Spec, TcpKeepAlive, TrafficSettingSpec,
 };
 use crate::model::translate::ratelimit;
 use crate::model::translate::{Context, Generated, Output, split_service};
@@ -44,11 +44,25 @@ pub(crate) fn effective(
     merged
 }
 
-/// One level's setting with its deprecated inbound fields moved to `inbound`, where the same
-/// object does not set the newer field (the newer form wins inside an object; between levels
+/// One level's setting in one form: the deprecated inbound fields moved to `inbound` where the
+/// same object does not set the newer field, and `outbound.reachability` / `outbound.egress`
+/// put in place of the deprecated ones (the newer form wins inside an object; between levels
 /// the closest wins whatever form it uses).
 fn newer_form(setting: &TrafficSettingSpec) -> TrafficSettingSpec {
     let mut out = setting.clone();
+    // Outbound goes the other way: the Sidecar is built from `reachability` and `egress`, so
+    // `outbound`'s replace them (and the overlay keeps treating them as before).
+    if let Some(outbound) = out.outbound.as_mut() {
+        if let Some(reachability) = outbound.reachability.take() {
+            out.reachability = Some(reachability);
+        }
+        if let Some(egress) = outbound.egress.take() {
+            out.egress = Some(EgressSettings {
+                host: egress.host,
+                port: None,
+            });
+        }
+    }
     let rate_limiting = out.rate_limiting.take();
     let downstream = out
         .resilience
@@ -116,8 +130,13 @@ fn overlay(base: &mut TrafficSettingSpec, over: &TrafficSettingSpec) {
         base.upstream_traffic_settings
             .clone_from(&over.upstream_traffic_settings);
     }
-    if over.outbound.is_some() {
-        base.outbound.clone_from(&over.outbound);
+    if let Some(over) = &over.outbound
+        && !over.upstream_traffic_settings.is_empty()
+    {
+        base.outbound
+            .get_or_insert_with(Default::default)
+            .upstream_traffic_settings
+            .clone_from(&over.upstream_traffic_settings);
     }
 }
 

@@ -6,7 +6,9 @@ use crate::model::spec::ratelimit::{
     ExternalRateLimitServiceSettings, LocalRateLimitSettings, RateLimitDimension, RateLimitRule,
     RateLimitSettings, RateLimitUnit, StringMatch,
 };
-use crate::model::spec::{HttpRetries, RateLimiting, ReachabilityMode, TrafficSettingSpec};
+use crate::model::spec::{
+    HttpRetries, RateLimiting, ReachabilityMode, ReachabilitySettings, TrafficSettingSpec,
+};
 use crate::model::translate::{is_single_rate_limit_bucket, rate_limit_server_address};
 use crate::model::validate::is_namespace_slash_name;
 
@@ -55,7 +57,7 @@ impl At<'_> {
         ));
     }
 
-    fn deprecated(&mut self, field: String, fix: &str) {
+    fn deprecated(&mut self, field: String, fix: impl Into<String>) {
         self.out.push(Diagnostic::warning(
             RuleCode::DeprecatedField,
             self.object,
@@ -74,21 +76,42 @@ pub(super) fn check_traffic_setting(
     out: &mut Vec<Diagnostic>,
 ) {
     let mut at = At { object, out };
-    if let Some(egress) = &spec.egress {
-        match egress.host.as_deref() {
-            None => at.required(
-                format!("{path}.egress.host"),
-                "write <namespace>/<fqdn> of the egress gateway service, e.g. istio-system/istio-egressgateway",
-            ),
-            Some(host) if !is_namespace_slash_name(host) => at.out.push(Diagnostic::error(
-                RuleCode::RequiredField,
-                object,
-                format!("{path}.egress.host"),
-                format!("{host:?} does not match ^[^/]+/[^/]+$"),
-                "write <namespace>/<fqdn> of the egress gateway service",
-            )),
-            Some(_) => {}
+    if let Some(outbound) = &spec.outbound {
+        if let Some(egress) = &outbound.egress {
+            check_egress_host(
+                egress.host.as_deref(),
+                &format!("{path}.outbound.egress.host"),
+                &mut at,
+            );
         }
+        if let Some(reachability) = &outbound.reachability {
+            check_reachability(
+                reachability,
+                &format!("{path}.outbound.reachability"),
+                &mut at,
+            );
+        }
+        for (field, set) in [
+            (
+                "reachability",
+                spec.reachability.is_some() && outbound.reachability.is_some(),
+            ),
+            ("egress", spec.egress.is_some() && outbound.egress.is_some()),
+        ] {
+            if set {
+                at.deprecated(
+                    format!("{path}.{field}"),
+                    format!("it is ignored: outbound.{field} of the same object wins; remove it"),
+                );
+            }
+        }
+    }
+    if let Some(egress) = &spec.egress {
+        check_egress_host(
+            egress.host.as_deref(),
+            &format!("{path}.egress.host"),
+            &mut at,
+        );
         if egress.port.is_some() {
             at.deprecated(
                 format!("{path}.egress.port"),
@@ -97,28 +120,7 @@ pub(super) fn check_traffic_setting(
         }
     }
     if let Some(reachability) = &spec.reachability {
-        for (i, host) in reachability.hosts.iter().enumerate() {
-            if !is_namespace_slash_name(host) {
-                at.schema(
-                    format!("{path}.reachability.hosts[{i}]"),
-                    format!("{host:?} is not <namespace>/<fqdn>"),
-                    "write e.g. ./*, ns1/*, ns1/svc1.com or */svc1.com",
-                );
-            }
-        }
-        if !reachability.hosts.is_empty()
-            && reachability
-                .mode
-                .is_some_and(|m| m != ReachabilityMode::Custom)
-        {
-            at.out.push(Diagnostic::warning(
-                RuleCode::SpecSchema,
-                object,
-                format!("{path}.reachability.hosts"),
-                "is read only in mode CUSTOM",
-                "set reachability.mode: CUSTOM, or remove the hosts",
-            ));
-        }
+        check_reachability(reachability, &format!("{path}.reachability"), &mut at);
     }
     if let Some(resilience) = &spec.resilience {
         if let Some(retries) = &resilience.http_retries {
@@ -166,6 +168,49 @@ pub(super) fn check_traffic_setting(
             "it is ignored: inbound.resilience.connectionPool.tcp.keepAlive of the same object \
              wins; remove it",
         );
+    }
+}
+
+/// An egress gateway `host`: REQUIRED, `^[^/]+/[^/]+$`.
+fn check_egress_host(host: Option<&str>, field: &str, at: &mut At<'_>) {
+    match host {
+        None => at.required(
+            field.to_string(),
+            "write <namespace>/<fqdn> of the egress gateway service, e.g. istio-system/istio-egressgateway",
+        ),
+        Some(host) if !is_namespace_slash_name(host) => at.out.push(Diagnostic::error(
+            RuleCode::RequiredField,
+            at.object,
+            field.to_string(),
+            format!("{host:?} does not match ^[^/]+/[^/]+$"),
+            "write <namespace>/<fqdn> of the egress gateway service",
+        )),
+        Some(_) => {}
+    }
+}
+
+fn check_reachability(reachability: &ReachabilitySettings, path: &str, at: &mut At<'_>) {
+    for (i, host) in reachability.hosts.iter().enumerate() {
+        if !is_namespace_slash_name(host) {
+            at.schema(
+                format!("{path}.hosts[{i}]"),
+                format!("{host:?} is not <namespace>/<fqdn>"),
+                "write e.g. ./*, ns1/*, ns1/svc1.com or */svc1.com",
+            );
+        }
+    }
+    if !reachability.hosts.is_empty()
+        && reachability
+            .mode
+            .is_some_and(|m| m != ReachabilityMode::Custom)
+    {
+        at.out.push(Diagnostic::warning(
+            RuleCode::SpecSchema,
+            at.object,
+            format!("{path}.hosts"),
+            "is read only in mode CUSTOM",
+            "set reachability.mode: CUSTOM, or remove the hosts",
+        ));
     }
 }
 
@@ -517,6 +562,23 @@ mod tests {
                 RuleCode::SpecSchema,
                 "spec.resilience.httpRetries.attempts"
             )]
+        );
+    }
+
+    #[test]
+    fn outbound_wins_over_the_deprecated_fields() {
+        assert_eq!(
+            check(json!({
+                "reachability": {"mode": "CLUSTER"},
+                "egress": {"host": "gw/egress"},
+                "outbound": {"reachability": {"hosts": ["db"]}, "egress": {}}
+            })),
+            [
+                error(RuleCode::RequiredField, "spec.outbound.egress.host"),
+                error(RuleCode::SpecSchema, "spec.outbound.reachability.hosts[0]"),
+                warning(RuleCode::DeprecatedField, "spec.reachability"),
+                warning(RuleCode::DeprecatedField, "spec.egress"),
+            ]
         );
     }
 

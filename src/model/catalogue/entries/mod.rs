@@ -389,6 +389,11 @@ pub const MOUNTS: &[Mount] = &[
     },
     Mount {
         kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
         at: "defaultTrafficSetting.inbound.rateLimiting",
         message: &RATE_LIMITING,
     },
@@ -416,6 +421,11 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::TenantSetting,
         at: "defaultTrafficSetting.inbound",
         message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
     },
     Mount {
         kind: Kind::TenantSetting,
@@ -451,6 +461,11 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::WorkspaceSetting,
         at: "defaultTrafficSetting.inbound",
         message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
     },
     Mount {
         kind: Kind::WorkspaceSetting,
@@ -496,6 +511,11 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::TrafficSetting,
         at: "inbound",
         message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "outbound",
+        message: &OUTBOUND,
     },
     Mount {
         kind: Kind::TrafficSetting,

@@ -67,7 +67,30 @@ pub(super) const INBOUND: Message = Message {
     ],
 };
 
-/// `upstreamTrafficSettings`, `outbound`.
+/// `TrafficSetting.Outbound` of a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `outbound`).
+pub(super) const OUTBOUND: Message = Message {
+    name: "TrafficSetting.Outbound",
+    fields: &[
+        Field {
+            path: "reachability",
+            fate: Translated(
+                "as reachability (Sidecar egress[].hosts), which it replaces when the same object \
+                 sets both",
+            ),
+        },
+        Field {
+            path: "egress",
+            fate: EGRESS_PROXY,
+        },
+        Field {
+            path: "upstreamTrafficSettings",
+            fate: NEWER_MESSAGE,
+        },
+    ],
+};
+
+/// `upstreamTrafficSettings`, `outbound.upstreamTrafficSettings`.
 const NEWER_MESSAGE: Fate = NotEnforced(
     "a newer TSB message that tsbridge does not type yet: accepted as free-form and not \
      translated; use reachability, resilience and egress",
@@ -296,7 +319,7 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "outbound",
-            fate: NEWER_MESSAGE,
+            fate: Model("container: see TrafficSetting.Outbound"),
         },
         Field {
             path: "configGenerationMetadata",
@@ -399,7 +422,7 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "outbound",
-            fate: NEWER_MESSAGE,
+            fate: Model("container: see TrafficSetting.Outbound"),
         },
         Field {
             path: "configGenerationMetadata",
@@ -517,6 +540,18 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "outbound",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "outbound.reachability",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "outbound.egress",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "outbound.upstreamTrafficSettings",
             fate: NEWER_MESSAGE,
         },
         Field {

@@ -410,3 +410,29 @@ fn inbound_wins_in_its_object_and_the_closest_level_wins_between_levels() {
     ]);
     assert_eq!(address(&t), "10.0.0.4");
 }
+
+#[test]
+fn outbound_reachability_and_egress_replace_the_deprecated_ones() {
+    let t = run(vec![traffic_setting(json!({
+        "reachability": {"mode": "CLUSTER"},
+        "outbound": {
+            "reachability": {"mode": "NAMESPACE"},
+            "egress": {"host": "gw/egress.gw.svc.cluster.local"}
+        }
+    }))]);
+    assert_eq!(
+        one(&t, "Sidecar", "a").spec["egress"][0]["hosts"],
+        json!(["./*", "gw/egress.gw.svc.cluster.local"])
+    );
+    // A group's deprecated reachability over a workspace default's outbound one: the group wins.
+    let t = run(vec![
+        workspace_setting(
+            json!({"defaultTrafficSetting": {"outbound": {"reachability": {"mode": "NAMESPACE"}}}}),
+        ),
+        traffic_setting(json!({"reachability": {"mode": "CLUSTER"}})),
+    ]);
+    assert_eq!(
+        one(&t, "Sidecar", "a").spec["egress"][0]["hosts"],
+        json!(["*/*"])
+    );
+}
