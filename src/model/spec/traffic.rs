@@ -1,7 +1,6 @@
 //! Traffic kinds: TrafficSetting, ServiceRoute, ServiceTrafficSetting (§1.2).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::model::spec::common::ConfigGenerationMetadata;
 use crate::model::spec::ratelimit::RateLimiting;
@@ -149,6 +148,213 @@ pub struct EgressSettings {
     pub port: Option<u32>,
 }
 
+/// `UpstreamTrafficSetting`: settings of the clients of some hosts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamTrafficSetting {
+    /// Hosts from the service registry or ServiceEntries; wildcards allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The settings for their clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ClientTrafficSettings>,
+}
+
+/// `ClientTrafficSettings`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ClientTrafficSettings {
+    /// mTLS towards hosts without a sidecar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<UpstreamAuthentication>,
+    /// Load balancing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancerSettings>,
+    /// Resilience.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resilience: Option<UpstreamResilience>,
+}
+
+/// `AuthenticationSettings` of an upstream.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamAuthentication {
+    /// `AuthenticationMode` (`REQUIRED`: mesh mTLS to hosts without a sidecar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_mode: Option<String>,
+}
+
+/// `LoadBalancerSettings`: `simple` or `consistentHash`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct LoadBalancerSettings {
+    /// A standard algorithm (`ROUND_ROBIN`, `LEAST_CONN`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simple: Option<String>,
+    /// Consistent hashing (soft session affinity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistent_hash: Option<ConsistentHash>,
+}
+
+/// `ConsistentHashLB`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ConsistentHash {
+    /// Hash on a header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_header_name: Option<String>,
+    /// Hash on a cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_cookie: Option<HashCookie>,
+    /// Hash on the source IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_source_ip: Option<bool>,
+    /// Hash on a query parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_query_parameter_name: Option<String>,
+    /// Ring hash options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring_hash: Option<RingHash>,
+    /// Maglev options.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maglev: Option<Maglev>,
+}
+
+/// `ConsistentHashLB.HTTPCookie`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HashCookie {
+    /// Cookie name (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Cookie path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Cookie lifetime (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+/// `ConsistentHashLB.RingHash`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RingHash {
+    /// Minimum virtual nodes (default 1024).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_ring_size: Option<u64>,
+}
+
+/// `ConsistentHashLB.MagLev`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Maglev {
+    /// Table size (REQUIRED).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_size: Option<u64>,
+}
+
+/// `ClientTrafficSettings` resilience (`UpstreamResilienceSettings`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamResilience {
+    /// Outlier ejection sensitivity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker_sensitivity: Option<CircuitBreakerSensitivity>,
+    /// Connection pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_pool: Option<UpstreamConnectionPool>,
+    /// Custom outlier detection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// `ConnectionPoolSettings` of an upstream.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamConnectionPool {
+    /// HTTP settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<UpstreamHttp>,
+    /// TCP settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<UpstreamTcp>,
+}
+
+/// `ConnectionPoolSettings.HTTP`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamHttp {
+    /// Active requests (0: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    /// Requests per connection (1 disables keep-alive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_connection: Option<u32>,
+    /// Request timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
+    /// Retry policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<HttpRetries>,
+}
+
+/// `ConnectionPoolSettings.TCP`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct UpstreamTcp {
+    /// Connect timeout (default 10s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<String>,
+    /// Keep-alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<TcpKeepAlive>,
+    /// Connections (0: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+}
+
+/// `OutlierDetection`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct OutlierDetection {
+    /// Base ejection time (default 30s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_ejection_time: Option<String>,
+    /// Consecutive 5xx before ejection.
+    #[serde(rename = "consecutive5xx", skip_serializing_if = "Option::is_none")]
+    pub consecutive_5xx: Option<u32>,
+    /// Consecutive gateway failures before ejection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_gateway_failure: Option<u32>,
+    /// Consecutive local-origin failures before ejection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_local_origin_failure: Option<u32>,
+    /// Percent ejected on consecutive 5xx.
+    #[serde(
+        rename = "enforcingConsecutive5xx",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enforcing_consecutive_5xx: Option<u32>,
+    /// Percent ejected on gateway failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcing_consecutive_gateway_failure: Option<u32>,
+    /// Percent ejected on local-origin failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcing_consecutive_local_origin_failure: Option<u32>,
+    /// Analysis sweep interval (default 10s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Maximum ejected percent (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<u32>,
+    /// Maximum ejection time (default 300s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ejection_time: Option<String>,
+    /// Tell local-origin failures from external errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_external_local_origin_errors: Option<bool>,
+}
+
 /// `TrafficSetting.Outbound` (newer TSB).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -159,9 +365,9 @@ pub struct OutboundSettings {
     /// Egress gateway for traffic to services outside the mesh.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub egress: Option<OutboundEgress>,
-    /// Per-upstream client settings (free-form until typed, see docs/translation.md).
+    /// Per-upstream client settings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub upstream_traffic_settings: Vec<Value>,
+    pub upstream_traffic_settings: Vec<UpstreamTrafficSetting>,
 }
 
 /// `TrafficSetting.Outbound.EgressGateway`.
@@ -298,9 +504,9 @@ pub struct TrafficSettingSpec {
     /// Rate limiting of requests received by the group's sidecars.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limiting: Option<RateLimiting>,
-    /// Per-upstream settings (newer TSB; free-form until typed, see docs/translation.md).
+    /// Per-upstream client settings (newer TSB; deprecated for `outbound`'s).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub upstream_traffic_settings: Vec<Value>,
+    pub upstream_traffic_settings: Vec<UpstreamTrafficSetting>,
     /// Inbound traffic: the group's workloads as servers (newer TSB; wins over `rateLimiting`
     /// and `resilience.keepAlive.tcp.downstream` of the same object).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -92,8 +92,9 @@ pub(super) const OUTBOUND: Message = Message {
 
 /// `upstreamTrafficSettings`, `outbound.upstreamTrafficSettings`.
 const NEWER_MESSAGE: Fate = NotEnforced(
-    "a newer TSB message that tsbridge does not type yet: accepted as free-form and not \
-     translated; use reachability, resilience and egress",
+    "per-upstream client settings (load balancing, connection pools, outlier detection, \
+     authentication per host) are typed but not translated yet (they need a DestinationRule \
+     per host, and timeouts and retries a VirtualService): use resilience instead",
 );
 
 /// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
