@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod common;
 pub mod gateway;
+pub mod ratelimit;
 pub mod route;
 pub mod security;
 pub mod tenancy;
@@ -26,6 +27,10 @@ pub use common::{
 pub use gateway::{
     EgressGatewaySpec, IngressGatewaySpec, RouteTarget, Tier1GatewaySpec, UnifiedGatewaySpec,
 };
+pub use ratelimit::{
+    ExternalRateLimitDimension, ExternalRateLimitServiceSettings, RateLimitDimension,
+    RateLimitSettings, RateLimitUnit, RateLimiting, StringMatch,
+};
 pub use route::{
     HttpCookie, HttpMatchCondition, HttpRoute, PortLevelSetting, ServiceDestination,
     ServiceRouteSpec, StickySession, Subset, TcpMatchCondition, TcpRoute, TrafficType,
@@ -41,8 +46,9 @@ pub use tenancy::{
     WorkspaceSettingSpec, WorkspaceSpec,
 };
 pub use traffic::{
-    CircuitBreakerSensitivity, EgressSettings, HttpRetries, ReachabilityMode, ReachabilitySettings,
-    ResilienceSettings, ServiceTrafficSettingSpec, TrafficSettingSpec,
+    CircuitBreakerSensitivity, EgressSettings, HttpRetries, InboundSettings, KeepAliveSettings,
+    ReachabilityMode, ReachabilitySettings, ResilienceSettings, ServiceTrafficSettingSpec,
+    TcpKeepAlive, TrafficSettingSpec,
 };
 
 /// A decoded spec: typed for TSB kinds, raw JSON for direct-mode Istio kinds.
@@ -461,11 +467,15 @@ mod tests {
     }
 
     #[test]
-    fn partially_modelled_blocks_keep_unknown_fields() {
-        let spec =
-            json!({"resilience": {"httpRequestTimeout": "1s", "tcpKeepalive": {"probes": 3}}});
+    fn typed_traffic_blocks_round_trip_and_reject_unknown_fields() {
+        let spec = json!({"resilience": {
+            "httpRequestTimeout": "1s",
+            "keepAlive": {"tcp": {"upstream": {"probes": 3, "idleTime": 30, "interval": 5}}}
+        }});
         let decoded = Spec::decode(Kind::TrafficSetting, &spec).unwrap();
         assert_eq!(decoded.to_value(), spec);
+        let unknown = json!({"resilience": {"keepAlive": {"tcp": {"upstream": {"probe": 3}}}}});
+        assert!(Spec::decode(Kind::TrafficSetting, &unknown).is_err());
     }
 
     #[test]

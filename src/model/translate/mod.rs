@@ -13,6 +13,7 @@
 mod cluster;
 mod direct;
 mod gateway;
+mod ratelimit;
 mod route;
 mod security;
 mod traffic;
@@ -32,6 +33,9 @@ use crate::model::spec::Spec;
 pub use cluster::{
     Translation, affects_others, influence_root, influenced_roots, translate_cluster,
     translate_only, translate_resolved,
+};
+pub(crate) use ratelimit::{
+    is_single_bucket as is_single_rate_limit_bucket, server_address as rate_limit_server_address,
 };
 
 /// Ownership label on every generated object; the edge prunes by it.

@@ -13,6 +13,7 @@ mod analysis;
 mod annotations;
 mod rules_route;
 mod rules_security;
+mod rules_traffic;
 mod set;
 mod spec_rules;
 mod write_index;

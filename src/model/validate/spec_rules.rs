@@ -6,9 +6,9 @@ use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::kind::Kind;
 use crate::model::selector::{NamespaceSelector, SelectorError};
 use crate::model::spec::{
-    NamespaceSelectorSpec, RouteTarget, SecuritySettingSpec, Spec, TrafficSettingSpec,
-    WorkloadSelector,
+    NamespaceSelectorSpec, RouteTarget, SecuritySettingSpec, Spec, WorkloadSelector,
 };
+use crate::model::validate::rules_traffic::check_traffic_setting;
 
 /// `^[^/]+/[^/]+$`: exactly one `/` with something on both sides.
 pub fn is_namespace_slash_name(value: &str) -> bool {
@@ -79,25 +79,6 @@ pub(super) fn require_service(
             "write <namespace>/<fqdn>, e.g. checkout/cart.checkout.svc.cluster.local",
         )),
         Some(_) => {}
-    }
-}
-
-fn check_traffic_setting(
-    spec: &TrafficSettingSpec,
-    path: &str,
-    object: &ObjectRef,
-    out: &mut Vec<Diagnostic>,
-) {
-    if let Some(host) = spec.egress.as_ref().and_then(|e| e.host.as_deref())
-        && !is_namespace_slash_name(host)
-    {
-        out.push(Diagnostic::error(
-            RuleCode::RequiredField,
-            object,
-            format!("{path}.egress.host"),
-            format!("{host:?} does not match ^[^/]+/[^/]+$"),
-            "write <namespace>/<fqdn> of the egress gateway service",
-        ));
     }
 }
 

@@ -53,21 +53,6 @@ pub(super) const EXTERNAL_AUTHZ: Fate = NotEnforced(
     "external authorization is not translated yet (an AuthorizationPolicy CUSTOM action needs a \
      mesh extension provider): requests are not checked by it",
 );
-pub(super) const KEEP_ALIVE: Fate = NotEnforced(
-    "keep-alive is not translated yet (DestinationRule connectionPool tcp.tcpKeepalive)",
-);
-pub(super) const RATE_LIMITING: Fate = NotEnforced(
-    "rate limiting is not translated yet (needs a rate limit service or an EnvoyFilter): \
-     requests are not limited",
-);
-pub(super) const UPSTREAM: Fate =
-    NotEnforced("per-upstream traffic settings are not translated yet");
-pub(super) const INBOUND: Fate = NotEnforced(
-    "the newer inbound settings are not translated yet; use reachability, resilience and egress",
-);
-pub(super) const OUTBOUND: Fate = NotEnforced(
-    "the newer outbound settings are not translated yet; use reachability, resilience and egress",
-);
 pub(super) const GATEWAY_NAMESPACE: Fate = Translated(
     "metadata.namespace of the generated Istio Gateway, VirtualServices (and, for an \
      EgressGateway, AuthorizationPolicy)",
@@ -388,6 +373,26 @@ pub const MOUNTS: &[Mount] = &[
     },
     Mount {
         kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::OrganizationSetting,
         at: "defaultSecuritySetting",
         message: &DEFAULT_SECURITY_SETTING,
     },
@@ -400,6 +405,26 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::TenantSetting,
         at: "defaultTrafficSetting",
         message: &DEFAULT_TRAFFIC_SETTING,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
+    },
+    Mount {
+        kind: Kind::TenantSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
+        message: &RATE_LIMITING,
     },
     Mount {
         kind: Kind::TenantSetting,
@@ -420,6 +445,26 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::WorkspaceSetting,
         at: "defaultTrafficSetting",
         message: &DEFAULT_TRAFFIC_SETTING,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.outbound",
+        message: &OUTBOUND,
+    },
+    Mount {
+        kind: Kind::WorkspaceSetting,
+        at: "defaultTrafficSetting.inbound.rateLimiting",
+        message: &RATE_LIMITING,
     },
     Mount {
         kind: Kind::WorkspaceSetting,
@@ -450,6 +495,26 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::TrafficSetting,
         at: "",
         message: &TRAFFIC_SETTING,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "inbound",
+        message: &INBOUND,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "outbound",
+        message: &OUTBOUND,
+    },
+    Mount {
+        kind: Kind::TrafficSetting,
+        at: "inbound.rateLimiting",
+        message: &RATE_LIMITING,
     },
     Mount {
         kind: Kind::ServiceRoute,

@@ -2,6 +2,222 @@
 
 use super::*;
 
+/// A ServiceTrafficSetting field that needs a Sidecar or an EnvoyFilter selecting the
+/// service's workloads.
+const NEEDS_INVENTORY: Fate = NotEnforced(
+    "needs the service inventory: a per-service Sidecar or EnvoyFilter must select the \
+     service's workloads, which tsbridge cannot name yet (only the group's TrafficSetting \
+     configures sidecars)",
+);
+
+const DEPRECATED_DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
+    "as inbound.resilience.connectionPool.tcp.keepAlive, which wins when the same object sets \
+     both",
+);
+
+const DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
+    "EnvoyFilter (every namespace of the group) LISTENER virtualInbound socket_options: \
+     SO_KEEPALIVE, TCP_KEEPIDLE = idleTime, TCP_KEEPINTVL = interval, TCP_KEEPCNT = probes \
+     (Linux hands them on to the accepted client connections)",
+);
+
+const RETRY_BACK_OFF: Fate = NotEnforced(
+    "Istio's retry policy has no base and maximum back-off intervals: Envoy's default back-off \
+     (25ms base, 250ms cap) applies",
+);
+
+const MESH_TIMEOUT: Fate = NotEnforced(
+    "mesh timeouts (connection and stream durations of inbound connections) are not translated \
+     yet: they need HTTP connection manager options on the sidecars' and gateways' listeners",
+);
+
+const FAILOVER: Fate = NotEnforced(
+    "failover settings are multicluster wiring (failover priority, regional failover, automatic \
+     load balancing across clusters), not translated yet",
+);
+
+/// `TrafficSetting.Inbound` of a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `inbound`); a ServiceTrafficSetting's needs the service inventory.
+pub(super) const INBOUND: Message = Message {
+    name: "TrafficSetting.Inbound",
+    fields: &[
+        Field {
+            path: "rateLimiting",
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); wins over \
+                 rateLimiting of the same object",
+            ),
+        },
+        Field {
+            path: "resilience",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.connectionPool.tcp.keepAlive",
+            fate: DOWNSTREAM_KEEP_ALIVE,
+        },
+        Field {
+            path: "resilience.meshTimeout",
+            fate: MESH_TIMEOUT,
+        },
+        Field {
+            path: "failoverSettings",
+            fate: FAILOVER,
+        },
+    ],
+};
+
+/// `TrafficSetting.Outbound` of a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `outbound`).
+pub(super) const OUTBOUND: Message = Message {
+    name: "TrafficSetting.Outbound",
+    fields: &[
+        Field {
+            path: "reachability",
+            fate: Translated(
+                "as reachability (Sidecar egress[].hosts), which it replaces when the same object \
+                 sets both",
+            ),
+        },
+        Field {
+            path: "egress",
+            fate: EGRESS_PROXY,
+        },
+        Field {
+            path: "upstreamTrafficSettings",
+            fate: NEWER_MESSAGE,
+        },
+    ],
+};
+
+/// `upstreamTrafficSettings`, `outbound.upstreamTrafficSettings`.
+const NEWER_MESSAGE: Fate = NotEnforced(
+    "per-upstream client settings (load balancing, connection pools, outlier detection, \
+     authentication per host) are typed but not translated yet (they need a DestinationRule \
+     per host, and timeouts and retries a VirtualService): use resilience instead",
+);
+
+/// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
+/// `rateLimiting`): an EnvoyFilter on the group's sidecars (`translate::ratelimit`).
+pub(super) const RATE_LIMITING: Message = Message {
+    name: "RateLimiting (TrafficSetting rateLimiting)",
+    fields: &[
+        Field {
+            path: "settings",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.local_ratelimit: one token bucket per rule, counted by each \
+                 sidecar on its own (TSB's rate limit server counts across replicas)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].dimensions[].remoteAddress",
+            fate: Translated(
+                "route rate_limits actions remote_address and descriptor entry \
+                 remote_address=<value>; the value * (every address on its own) cannot be a \
+                 local bucket: that rule is not enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].dimensions[].header",
+            fate: Translated(
+                "route rate_limits actions header_value_match (exact, prefix, safe_regex; \
+                 dontMatch: expect_match false) and its descriptor entry; without a value (every \
+                 value on its own) the rule is not enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "settings.rules[].limit",
+            fate: Translated(
+                "descriptor token_bucket: max_tokens and tokens_per_fill = requestsPerUnit, \
+                 fill_interval = the unit",
+            ),
+        },
+        Field {
+            path: "settings.failClosed",
+            fate: NotEnforced(
+                "local rate limiting calls no server, so there is no failure to fail closed on",
+            ),
+        },
+        Field {
+            path: "settings.timeout",
+            fate: NotEnforced(
+                "local rate limiting calls no server, so there is no call to time out",
+            ),
+        },
+        Field {
+            path: "local",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.local_ratelimit: one token bucket per rule and replica",
+            ),
+        },
+        Field {
+            path: "local.rules[].dimensions",
+            fate: Translated(
+                "route rate_limits actions and descriptor entries as for settings (dontMatch: \
+                 header_value_match expect_match false); a wildcard dimension (value * or a \
+                 header without a value) is not enforced (L1 warns)",
+            ),
+        },
+        Field {
+            path: "local.rules[].tokenBucket",
+            fate: Translated(
+                "descriptor token_bucket max_tokens, tokens_per_fill (default 1), fill_interval",
+            ),
+        },
+        Field {
+            path: "local.maxWildcardDimensions",
+            fate: NotEnforced(
+                "wildcard dimensions are not translated (each distinct value would need its own \
+                 bucket), so there is no cache to size",
+            ),
+        },
+        Field {
+            path: "externalService",
+            fate: Translated(
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                 envoy.filters.http.ratelimit calling the server",
+            ),
+        },
+        Field {
+            path: "externalService.domain",
+            fate: Translated("envoy.filters.http.ratelimit domain"),
+        },
+        Field {
+            path: "externalService.failClosed",
+            fate: Translated("envoy.filters.http.ratelimit failure_mode_deny"),
+        },
+        Field {
+            path: "externalService.timeout",
+            fate: Translated("envoy.filters.http.ratelimit timeout"),
+        },
+        Field {
+            path: "externalService.rateLimitServerUri",
+            fate: Translated(
+                "rate_limit_service.grpc_service.envoy_grpc.cluster_name outbound|<port>||<host> \
+                 (Istio's cluster: the server must be a service the sidecars can reach)",
+            ),
+        },
+        Field {
+            path: "externalService.rules",
+            fate: Translated(
+                "route rate_limits[].actions: source_cluster, destination_cluster, \
+                 remote_address, request_headers, header_value_match (dontMatch: expect_match \
+                 false)",
+            ),
+        },
+        Field {
+            path: "externalService.tls",
+            fate: NotEnforced(
+                "TLS towards the rate limit server is not translated yet (it needs a \
+                 DestinationRule for the server's host): a server in the mesh gets Istio's \
+                 mTLS, one outside it a plain-text connection",
+            ),
+        },
+    ],
+};
+
 /// `TrafficSetting` as the spec of its own kind: every namespace of the group.
 pub(super) const TRAFFIC_SETTING: Message = Message {
     name: "TrafficSetting",
@@ -57,8 +273,31 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
             ),
         },
         Field {
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
+        },
+        Field {
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "DestinationRule trafficPolicy.connectionPool.tcp.tcpKeepalive {} (SO_KEEPALIVE \
+                 with the OS's timings) when keepAlive.tcp.upstream is not set (it wins)",
+            ),
+        },
+        Field {
             path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "DestinationRule *.<ns>.svc.cluster.local trafficPolicy.connectionPool.tcp.\
+                 tcpKeepalive (probes, time = idleTime seconds, interval seconds), and the same in \
+                 the DestinationRule of each of the group's ServiceRoutes",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: DEPRECATED_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -66,19 +305,22 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); deprecated for \
+                 inbound.rateLimiting, which wins when the same object sets both",
+            ),
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: Model("container: see TrafficSetting.Inbound"),
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: Model("container: see TrafficSetting.Outbound"),
         },
         Field {
             path: "configGenerationMetadata",
@@ -134,8 +376,31 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
             ),
         },
         Field {
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
+        },
+        Field {
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "inherited by the settings below: DestinationRule trafficPolicy.connectionPool.\
+                 tcp.tcpKeepalive {} when no keepAlive.tcp.upstream is in force",
+            ),
+        },
+        Field {
             path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "inherited value by value by the TrafficSettings, ServiceTrafficSettings and \
+                 ServiceRoutes below: their DestinationRule trafficPolicy.connectionPool.tcp.\
+                 tcpKeepalive",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: DEPRECATED_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
@@ -143,19 +408,22 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: Model(
+                "container: see RateLimiting (TrafficSetting rateLimiting); deprecated for \
+                 inbound.rateLimiting, which wins when the same object sets both",
+            ),
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: Model("container: see TrafficSetting.Inbound"),
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: Model("container: see TrafficSetting.Outbound"),
         },
         Field {
             path: "configGenerationMetadata",
@@ -182,10 +450,7 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "reachability",
-            fate: NotEnforced(
-                "a per-service reachability is not translated yet (needs a Sidecar selecting the \
-                 service's pods): only the group's TrafficSetting makes Sidecars",
-            ),
+            fate: NEEDS_INVENTORY,
         },
         Field {
             path: "resilience",
@@ -213,31 +478,82 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
             ),
         },
         Field {
-            path: "resilience.keepAlive",
-            fate: KEEP_ALIVE,
+            path: "resilience.httpRetries.retryBackOff",
+            fate: RETRY_BACK_OFF,
         },
         Field {
-            path: "egress",
-            fate: NotEnforced(
-                "a per-service egress gateway is not translated yet (needs a Sidecar selecting \
-                 the service's pods): only the group's TrafficSetting makes Sidecars",
+            path: "resilience.tcpKeepalive",
+            fate: Translated(
+                "DestinationRule <fqdn> trafficPolicy.connectionPool.tcp.tcpKeepalive {} when \
+                 keepAlive.tcp.upstream is not set (it wins)",
             ),
         },
         Field {
+            path: "resilience.keepAlive",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.upstream",
+            fate: Translated(
+                "DestinationRule <fqdn> trafficPolicy.connectionPool.tcp.tcpKeepalive (probes, \
+                 time = idleTime seconds, interval seconds)",
+            ),
+        },
+        Field {
+            path: "resilience.keepAlive.tcp.downstream",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "egress",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
             path: "rateLimiting",
-            fate: RATE_LIMITING,
+            fate: NEEDS_INVENTORY,
         },
         Field {
             path: "upstreamTrafficSettings",
-            fate: UPSTREAM,
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "inbound",
-            fate: INBOUND,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "inbound.rateLimiting",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "inbound.resilience",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "inbound.resilience.connectionPool.tcp.keepAlive",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "inbound.resilience.meshTimeout",
+            fate: MESH_TIMEOUT,
+        },
+        Field {
+            path: "inbound.failoverSettings",
+            fate: FAILOVER,
         },
         Field {
             path: "outbound",
-            fate: OUTBOUND,
+            fate: CONTAINER,
+        },
+        Field {
+            path: "outbound.reachability",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "outbound.egress",
+            fate: NEEDS_INVENTORY,
+        },
+        Field {
+            path: "outbound.upstreamTrafficSettings",
+            fate: NEWER_MESSAGE,
         },
         Field {
             path: "configGenerationMetadata",
