@@ -11,6 +11,7 @@
 
 mod analysis;
 mod annotations;
+mod rules_gateway;
 mod set;
 mod spec_rules;
 mod write_index;

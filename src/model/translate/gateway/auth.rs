@@ -1,0 +1,209 @@
+//! Per-server `authentication` and `authorization` of HTTP gateway servers → policies on the
+//! gateway workload (selector = `workloadSelector.labels`):
+//!
+//! - `authentication` → a `RequestAuthentication` per server with its JWT rules;
+//! - `authorization.local` → one ALLOW `AuthorizationPolicy` for the gateway: a rule per
+//!   (rule, subject) limited to the server's host, plus one rule letting through the hosts of
+//!   the servers without local rules (ALLOW policies on a workload deny what none allows);
+//! - `authorization.external` → a CUSTOM `AuthorizationPolicy` per server, limited to its
+//!   host, naming the provider [`ext_authz_provider`] derives from the uri. The user declares
+//!   that provider in `meshConfig.extensionProviders` (uri, headers, TLS are set there).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::model::kind::Kind;
+use crate::model::spec::auth::{
+    Authorization, HttpAuthentication, HttpOperation, Jwt, LocalAuthzRule, Subject,
+};
+use crate::model::translate::{Generated, Output};
+
+use super::Server;
+
+/// A server's authentication and authorization, as written.
+#[derive(Default)]
+pub(super) struct ServerAuth<'s> {
+    authentication: Option<&'s HttpAuthentication>,
+    authorization: Option<&'s Authorization>,
+}
+
+impl<'s> ServerAuth<'s> {
+    pub(super) fn new(
+        authentication: Option<&'s HttpAuthentication>,
+        authorization: Option<&'s Authorization>,
+    ) -> ServerAuth<'s> {
+        ServerAuth {
+            authentication,
+            authorization,
+        }
+    }
+}
+
+/// The name of the mesh extension provider for an external authorization server: `ext-authz-`
+/// and the uri in lowercase with every run of other characters than `a-z0-9` turned into
+/// one `-` (e.g. `grpc://authz.auth:9000` → `ext-authz-grpc-authz-auth-9000`). Deterministic,
+/// so the user can declare it in `meshConfig.extensionProviders` once for every policy that
+/// uses the same server.
+pub(crate) fn ext_authz_provider(uri: &str) -> String {
+    let mut name = String::from("ext-authz");
+    let mut dash = true;
+    for c in uri.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_alphanumeric() {
+            if dash {
+                name.push('-');
+            }
+            name.push(c);
+            dash = false;
+        } else {
+            dash = true;
+        }
+    }
+    name
+}
+
+/// The host forms a request to a server may carry (with and without a port).
+fn hosts(server: &Server<'_>) -> Vec<String> {
+    let host = server.host();
+    vec![host.to_string(), format!("{host}:*")]
+}
+
+/// The policies of every server's authentication and authorization.
+pub(super) fn policies(
+    servers: &[Server<'_>],
+    labels: &BTreeMap<String, String>,
+    namespace: &str,
+    out: &Output<'_>,
+) -> Vec<Generated> {
+    let selector = json!({"matchLabels": labels});
+    let mut objects = Vec::new();
+    for server in servers {
+        let Some(authentication) = server.auth.authentication else {
+            continue;
+        };
+        let rules: Vec<Value> = authentication
+            .jwt_rules()
+            .into_iter()
+            .map(jwt_rule)
+            .collect();
+        if rules.is_empty() {
+            continue;
+        }
+        let spec = json!({"selector": selector, "jwtRules": rules});
+        let part = format!("{}-authn", server.part);
+        objects.push(out.object(Kind::RequestAuthentication, namespace, Some(&part), spec));
+    }
+    let local: Vec<(&Server<'_>, &[LocalAuthzRule])> = servers
+        .iter()
+        .filter_map(|s| Some((s, s.auth.authorization?.local.as_ref()?.rules.as_slice())))
+        .collect();
+    if !local.is_empty() {
+        let mut rules: Vec<Value> = local
+            .iter()
+            .flat_map(|(server, rules)| {
+                let hosts = hosts(server);
+                rules.iter().flat_map(move |rule| local_rule(rule, &hosts))
+            })
+            .collect();
+        let guarded: Vec<String> = local.iter().flat_map(|(s, _)| hosts(s)).collect();
+        // Servers without local rules stay open; their hosts are not among the guarded ones.
+        rules.push(json!({"to": [{"operation": {"notHosts": guarded}}]}));
+        let spec = json!({"selector": selector, "action": "ALLOW", "rules": rules});
+        objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some("authz"), spec));
+    }
+    for server in servers {
+        let Some(external) = server.auth.authorization.and_then(|a| a.external.as_ref()) else {
+            continue;
+        };
+        let Some(uri) = external.uri.as_deref() else {
+            continue;
+        };
+        let spec = json!({
+            "selector": selector,
+            "action": "CUSTOM",
+            "provider": {"name": ext_authz_provider(uri)},
+            "rules": [{"to": [{"operation": {"hosts": hosts(server)}}]}],
+        });
+        let part = format!("{}-ext-authz", server.part);
+        objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some(&part), spec));
+    }
+    objects
+}
+
+/// TSB `JWT` → Istio `JWTRule`, field by field.
+fn jwt_rule(jwt: &Jwt) -> Value {
+    let mut rule = json!({"issuer": jwt.issuer});
+    if !jwt.audiences.is_empty() {
+        rule["audiences"] = json!(jwt.audiences);
+    }
+    if let Some(uri) = &jwt.jwks_uri {
+        rule["jwksUri"] = json!(uri);
+    }
+    if let Some(jwks) = &jwt.jwks {
+        rule["jwks"] = json!(jwks);
+    }
+    if let Some(header) = &jwt.output_payload_to_header {
+        rule["outputPayloadToHeader"] = json!(header);
+    }
+    if !jwt.output_claim_to_headers.is_empty() {
+        rule["outputClaimToHeaders"] = json!(jwt.output_claim_to_headers);
+    }
+    if !jwt.from_headers.is_empty() {
+        rule["fromHeaders"] = json!(jwt.from_headers);
+    }
+    rule
+}
+
+/// One Istio rule per subject of a local rule (a subject's claims are a rule-level `when`),
+/// or one without `from` when it lists no subject.
+fn local_rule(rule: &LocalAuthzRule, hosts: &[String]) -> Vec<Value> {
+    let to: Vec<Value> = if rule.to.is_empty() {
+        vec![json!({"operation": {"hosts": hosts}})]
+    } else {
+        rule.to.iter().map(|op| operation(op, hosts)).collect()
+    };
+    if rule.from.is_empty() {
+        return vec![json!({"to": to})];
+    }
+    rule.from
+        .iter()
+        .map(|subject| {
+            let mut out = json!({"to": to});
+            // An empty subject matches every request.
+            if let Some((principal, conditions)) = subject_parts(subject) {
+                out["from"] = json!([{"source": {"requestPrincipals": [principal]}}]);
+                if !conditions.is_empty() {
+                    out["when"] = Value::Array(conditions);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+fn operation(op: &HttpOperation, hosts: &[String]) -> Value {
+    let mut operation = json!({"hosts": hosts});
+    if !op.paths.is_empty() {
+        operation["paths"] = json!(op.paths);
+    }
+    if !op.methods.is_empty() {
+        operation["methods"] = json!(op.methods);
+    }
+    json!({"operation": operation})
+}
+
+/// `iss`/`sub` → a request principal `<iss>/<sub>` (`*` for a missing one: any valid token),
+/// other claims → `request.auth.claims[...]` conditions.
+fn subject_parts(subject: &Subject) -> Option<(String, Vec<Value>)> {
+    let jwt = subject.jwt.as_ref()?;
+    let principal = match (jwt.iss.as_deref(), jwt.sub.as_deref()) {
+        (None, None) => "*".to_string(),
+        (iss, sub) => format!("{}/{}", iss.unwrap_or("*"), sub.unwrap_or("*")),
+    };
+    let conditions = jwt
+        .other
+        .iter()
+        .map(|(claim, value)| json!({"key": format!("request.auth.claims[{claim}]"), "values": [value]}))
+        .collect();
+    Some((principal, conditions))
+}
