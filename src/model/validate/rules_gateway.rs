@@ -533,3 +533,137 @@ fn egress(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::model::diagnostic::Severity;
+    use crate::model::kind::Kind;
+
+    /// `(severity, code, field)` of every finding on `spec` of `kind`.
+    fn findings(kind: Kind, spec: Value) -> Vec<(Severity, RuleCode, String)> {
+        let spec = Spec::decode(kind, &spec).expect("decodes");
+        let object = ObjectRef {
+            group: "gateway.tsb.tetrate.io".into(),
+            kind: kind.name().into(),
+            name: "gw".into(),
+            namespace: None,
+            fqn: None,
+        };
+        let mut out = Vec::new();
+        check_gateway(&spec, &object, &mut out);
+        out.into_iter()
+            .map(|d| (d.severity, d.rule, d.field))
+            .collect()
+    }
+
+    fn error(code: RuleCode, field: &str) -> (Severity, RuleCode, String) {
+        (Severity::Error, code, field.to_string())
+    }
+
+    #[test]
+    fn ingress_servers_need_their_required_fields_and_a_route_or_a_redirect() {
+        let found = findings(
+            Kind::IngressGateway,
+            json!({"http": [
+                {"port": 15443, "routing": {"rules": [
+                    {"route": {"host": "productpage"}, "redirect": {"redirectCode": 200, "scheme": "ftp"}},
+                    {"match": [{"uri": {"exact": "/a", "prefix": "/"}}]}
+                ]}},
+                {"name": "ok", "port": 80, "hostname": "ok.example.com",
+                 "routing": {"rules": [{"route": {"host": "ns/ok.ns.svc.cluster.local"}}]}}
+            ],
+            "tlsPassthrough": [{"name": "p", "port": 443, "hostname": "p.example.com"}]}),
+        );
+        assert_eq!(
+            found,
+            [
+                error(RuleCode::RequiredField, "spec.http[0].name"),
+                error(RuleCode::RequiredField, "spec.http[0].hostname"),
+                error(RuleCode::SpecSchema, "spec.http[0].port"),
+                error(
+                    RuleCode::SpecSchema,
+                    "spec.http[0].routing.rules[0].redirect.redirectCode"
+                ),
+                error(
+                    RuleCode::SpecSchema,
+                    "spec.http[0].routing.rules[0].redirect.scheme"
+                ),
+                error(RuleCode::SpecSchema, "spec.http[0].routing.rules[0]"),
+                error(
+                    RuleCode::SpecSchema,
+                    "spec.http[0].routing.rules[1].match[0].uri"
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    "spec.http[0].routing.rules[1].route"
+                ),
+                error(RuleCode::RequiredField, "spec.tlsPassthrough[0].route"),
+            ]
+        );
+    }
+
+    #[test]
+    fn tls_rate_limits_routes_and_transit_follow_the_reference() {
+        let found = findings(
+            Kind::UnifiedGateway,
+            json!({"http": [
+                {"name": "a", "port": 443, "hostname": "a.example.com",
+                 "tls": {"secretName": "a-certs"},
+                 "rateLimiting": {"settings": {"rules": [{"dimensions": [{}]}]}},
+                 "routing": {"rules": [{"route": {"serviceDestination": {"host": "svc"}}}]}},
+                {"name": "t", "hostname": "t.example.com", "transit": true, "port": 80,
+                 "routing": {"rules": [{"route": {"clusterDestination": {"clusters": [{"name": "c", "labels": {"x": "y"}}]}}}]}}
+            ],
+            "tcp": [{"name": "db", "port": 9000, "hostname": "db.example.com", "route": {}}],
+            "egressAuthorization": [{"from": {"mode": "CLUSTER"}}]}),
+        );
+        assert_eq!(
+            found,
+            [
+                (
+                    Severity::Warning,
+                    RuleCode::SpecSchema,
+                    "spec.http[0].tls.mode".to_string()
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    "spec.http[0].rateLimiting.settings.rules[0].dimensions[0].remoteAddress"
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    "spec.http[0].rateLimiting.settings.rules[0].limit"
+                ),
+                error(
+                    RuleCode::SpecSchema,
+                    "spec.http[0].routing.rules[0].route.serviceDestination.host"
+                ),
+                error(RuleCode::SpecSchema, "spec.http[1]"),
+                error(
+                    RuleCode::SpecSchema,
+                    "spec.http[1].routing.rules[0].route.clusterDestination.clusters[0]"
+                ),
+                error(
+                    RuleCode::RequiredField,
+                    "spec.tcp[0].route.serviceDestination"
+                ),
+                error(RuleCode::RequiredField, "spec.egressAuthorization[0].to"),
+            ]
+        );
+    }
+
+    #[test]
+    fn tier1_external_servers_forward_or_redirect() {
+        let found = findings(
+            Kind::Tier1Gateway,
+            json!({"externalServers": [{"name": "m", "hostname": "m.example.com", "port": 80,
+                "clusters": [{"name": "c3"}], "redirect": {"scheme": "https"}}]}),
+        );
+        assert_eq!(
+            found,
+            [error(RuleCode::SpecSchema, "spec.externalServers[0]")]
+        );
+    }
+}

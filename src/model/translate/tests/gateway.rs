@@ -297,19 +297,24 @@ fn server_tls_modes() {
     assert!(disabled.get("tls").is_none());
 }
 
-#[test]
-fn gateway_routes_split_over_the_service_route_subsets() {
-    let route = object(
+/// A ServiceRoute of `a/reviews` splitting `v1_weight` to v1 and the rest to v2.
+fn reviews_route(v1_weight: u32) -> Resource {
+    object(
         "traffic.tsb.tetrate.io/v2",
         "ServiceRoute",
         "reviews",
         "trafficGroup",
         "tg",
         json!({"service": "a/reviews.a.svc.cluster.local", "subsets": [
-            {"name": "v1", "labels": {"version": "v1"}, "weight": 80},
-            {"name": "v2", "labels": {"version": "v2"}, "weight": 20}
+            {"name": "v1", "labels": {"version": "v1"}, "weight": v1_weight},
+            {"name": "v2", "labels": {"version": "v2"}, "weight": 100 - v1_weight}
         ]}),
-    );
+    )
+}
+
+#[test]
+fn gateway_routes_split_over_the_service_route_subsets() {
+    let route = reviews_route(80);
     let gw = gateway(
         "IngressGateway",
         "shop",
@@ -392,4 +397,21 @@ fn server_authentication_and_authorization_become_gateway_policies() {
                "provider": {"name": "ext-authz-grpc-authz-auth-svc-cluster-local-9000"},
                "rules": [{"to": [{"operation": {"hosts": ["ext.example.com", "ext.example.com:*"]}}]}]})
     );
+}
+
+#[test]
+fn a_service_route_subset_change_reaches_every_gateway_of_the_organization() {
+    use crate::model::fqn::Fqn;
+    use crate::model::translate::influenced_roots;
+    let (before, after) = (reviews_route(80), reviews_route(50));
+    let organization = Fqn::organization(before.fqn.organization_name().unwrap());
+    assert_eq!(
+        influenced_roots(None, Some(&after)),
+        std::slice::from_ref(&organization)
+    );
+    assert_eq!(
+        influenced_roots(Some(&before), Some(&after)),
+        [organization]
+    );
+    assert!(influenced_roots(Some(&before), Some(&before)).is_empty());
 }
