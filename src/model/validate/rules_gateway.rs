@@ -357,10 +357,51 @@ impl Destination for RouteTo {
     }
 }
 
+/// Istio runs one CUSTOM provider per workload: servers of one gateway naming different
+/// external authorization servers cannot all be enforced (a warning on each later one).
+fn one_external_authorizer(spec: &Spec, check: &mut Check<'_>) {
+    let servers: Vec<(String, Option<&crate::model::spec::auth::Authorization>)> = match spec {
+        Spec::IngressGateway(s) => (s.http.iter().enumerate())
+            .map(|(i, s)| (format!("spec.http[{i}]"), s.authorization.as_ref()))
+            .collect(),
+        Spec::UnifiedGateway(s) => (s.http.iter().enumerate())
+            .map(|(i, s)| (format!("spec.http[{i}]"), s.authorization.as_ref()))
+            .collect(),
+        Spec::Tier1Gateway(s) => (s.external_servers.iter().enumerate())
+            .map(|(i, s)| {
+                (
+                    format!("spec.externalServers[{i}]"),
+                    s.authorization.as_ref(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut first: Option<&str> = None;
+    for (path, authorization) in servers {
+        let uri = authorization
+            .and_then(|a| a.external.as_ref())
+            .and_then(|e| e.uri.as_deref());
+        let Some(uri) = uri else { continue };
+        match first {
+            None => first = Some(uri),
+            Some(first) if first != uri => check.out.push(Diagnostic::warning(
+                RuleCode::SpecSchema,
+                check.object,
+                format!("{path}.authorization.external.uri"),
+                format!("names another authorization server than an earlier server ({first}); Istio runs one CUSTOM provider per gateway workload, so only one of them takes effect"),
+                "use one external authorization server for every server of the gateway, or split the servers into gateways on different workloads",
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
 /// The gateway kinds' rules (the workload selector and the unified Gateway's mix check are in
 /// `spec_rules`).
 pub(super) fn check_gateway(spec: &Spec, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
     let mut check = Check { object, out };
+    one_external_authorizer(spec, &mut check);
     match spec {
         Spec::IngressGateway(s) => {
             for (i, server) in s.http.iter().enumerate() {
@@ -651,6 +692,28 @@ mod tests {
                 ),
                 error(RuleCode::RequiredField, "spec.egressAuthorization[0].to"),
             ]
+        );
+    }
+
+    #[test]
+    fn one_external_authorization_server_per_gateway() {
+        let server = |name: &str, uri: &str| {
+            json!({"name": name, "port": 80, "hostname": format!("{name}.example.com"),
+                   "authorization": {"external": {"uri": uri}},
+                   "routing": {"rules": [{"route": {"host": "ns/a.ns.svc.cluster.local"}}]}})
+        };
+        let found = findings(
+            Kind::IngressGateway,
+            json!({"http": [server("a", "grpc://authz:9000"), server("b", "grpc://authz:9000"),
+                            server("c", "https://other.example.com")]}),
+        );
+        assert_eq!(
+            found,
+            [(
+                Severity::Warning,
+                RuleCode::SpecSchema,
+                "spec.http[2].authorization.external.uri".to_string()
+            )]
         );
     }
 

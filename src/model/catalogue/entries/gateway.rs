@@ -228,8 +228,18 @@ pub(super) const EGRESS_GATEWAY: Message = Message {
         f(
             "authorization",
             Translated(
-                "ALLOW AuthorizationPolicy on the gateway pods, one rule per entry: to[] → \
-                 rules[].to.operation.hosts (host and host:*); no entry denies everything",
+                "ALLOW AuthorizationPolicy on the gateway pods, one rule per entry; no entry \
+                 denies everything",
+            ),
+        ),
+        f(
+            "authorization[].to",
+            Translated(
+                "rules[].to.operation.hosts (host and host:*); and per host without a \
+                 wildcard, in the gateway namespace (exportTo .): ServiceEntry \
+                 (MESH_EXTERNAL, DNS, 443 HTTPS), VirtualService bound to the gateway routing \
+                 to it, DestinationRule originating TLS (SIMPLE, sni, system CAs); a wildcard host is \
+                 authorized but not forwarded (the gateway cannot resolve it)",
             ),
         ),
         f(

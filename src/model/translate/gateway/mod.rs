@@ -273,8 +273,10 @@ pub(crate) fn gateway(
             "hosts": ["*"],
             "tls": {"mode": "ISTIO_MUTUAL"}
         }));
-        let policy = egress::authorization(&s.authorization, labels, namespace, context, out);
+        let (policy, allowed) =
+            egress::authorization(&s.authorization, labels, namespace, context, out);
         objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, policy));
+        objects.extend(egress::forwarding(&allowed, &gateway_name, namespace, out));
     }
     if !gateway_servers.is_empty() {
         let spec = json!({"selector": labels, "servers": gateway_servers});

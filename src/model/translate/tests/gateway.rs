@@ -157,7 +157,7 @@ fn egress_gateway_listener_and_authorization() {
             "workloadSelector": selector("egress"),
             "authorization": [
                 {"from": {"mode": "WORKSPACE"}, "to": ["api.example.com"]},
-                {"from": {"mode": "CUSTOM", "serviceAccounts": ["a/client"]}, "to": ["x.example.com"]},
+                {"from": {"mode": "CUSTOM", "serviceAccounts": ["a/client", "b/*"]}, "to": ["x.example.com"]},
                 {"from": {"mode": "DISABLED"}, "to": ["dropped.example.com"]}
             ]
         }),
@@ -178,10 +178,20 @@ fn egress_gateway_listener_and_authorization() {
                 "from": [{"source": {"namespaces": ["a", "b", "gw", "legacy"]}}],
                 "to": [{"operation": {"hosts": ["api.example.com", "api.example.com:*"]}}]
             }, {
-                "from": [{"source": {"principals": ["*/ns/a/sa/client"]}}],
+                "from": [{"source": {"principals": ["*/ns/a/sa/client"]}}, {"source": {"namespaces": ["b"]}}],
                 "to": [{"operation": {"hosts": ["x.example.com", "x.example.com:*"]}}]
             }]
         })
+    );
+    // Each allowed host gets a ServiceEntry, a VirtualService and a DestinationRule.
+    let entries = find(&t, "ServiceEntry", "gw");
+    let hosts: Vec<&Value> = entries.iter().map(|e| &e.spec["hosts"][0]).collect();
+    assert_eq!(hosts, [&json!("api.example.com"), &json!("x.example.com")]);
+    assert_eq!(find(&t, "DestinationRule", "gw").len(), 2);
+    assert_eq!(
+        find(&t, "DestinationRule", "gw")[0].spec["trafficPolicy"],
+        json!({"tls": {"mode": "SIMPLE", "sni": "api.example.com",
+                       "caCertificates": "/etc/ssl/certs/ca-certificates.crt"}})
     );
     // No authorization entry: the policy has no rule, so it denies everything.
     let t = run(vec![gateway(
