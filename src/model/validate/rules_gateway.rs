@@ -397,11 +397,89 @@ fn one_external_authorizer(spec: &Spec, check: &mut Check<'_>) {
     }
 }
 
+/// Server names are unique within the lists the reference groups together (they name the
+/// generated Istio Gateway's ports, which must be unique too).
+fn unique_names(spec: &Spec, check: &mut Check<'_>) {
+    fn names<'s>(
+        field: &str,
+        list: impl Iterator<Item = Option<&'s str>>,
+    ) -> Vec<(String, &'s str)> {
+        list.enumerate()
+            .filter_map(|(i, name)| Some((format!("spec.{field}[{i}].name"), name?)))
+            .collect()
+    }
+    let groups: Vec<Vec<(String, &str)>> = match spec {
+        Spec::IngressGateway(s) => vec![
+            [
+                names("http", s.http.iter().map(|s| s.name.as_deref())),
+                names("tcp", s.tcp.iter().map(|s| s.name.as_deref())),
+                names(
+                    "tlsPassthrough",
+                    s.tls_passthrough.iter().map(|s| s.name.as_deref()),
+                ),
+            ]
+            .concat(),
+        ],
+        Spec::UnifiedGateway(s) => vec![
+            [
+                names("http", s.http.iter().map(|s| s.name.as_deref())),
+                names("tcp", s.tcp.iter().map(|s| s.name.as_deref())),
+                names("tls", s.tls.iter().map(|s| s.name.as_deref())),
+            ]
+            .concat(),
+        ],
+        Spec::Tier1Gateway(s) => vec![
+            [
+                names(
+                    "externalServers",
+                    s.external_servers.iter().map(|s| s.name.as_deref()),
+                ),
+                names(
+                    "passthroughServers",
+                    s.passthrough_servers.iter().map(|s| s.name.as_deref()),
+                ),
+            ]
+            .concat(),
+            names(
+                "internalServers",
+                s.internal_servers.iter().map(|s| s.name.as_deref()),
+            ),
+            [
+                names(
+                    "tcpExternalServers",
+                    s.tcp_external_servers.iter().map(|s| s.name.as_deref()),
+                ),
+                names(
+                    "tcpInternalServers",
+                    s.tcp_internal_servers.iter().map(|s| s.name.as_deref()),
+                ),
+            ]
+            .concat(),
+        ],
+        _ => Vec::new(),
+    };
+    for group in groups {
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, name) in group {
+            if !name.is_empty() && !seen.insert(name) {
+                check.shape(
+                    path,
+                    format!(
+                        "{name:?} names an earlier server too; server names are unique in a gateway"
+                    ),
+                    "give every server its own name",
+                );
+            }
+        }
+    }
+}
+
 /// The gateway kinds' rules (the workload selector and the unified Gateway's mix check are in
 /// `spec_rules`).
 pub(super) fn check_gateway(spec: &Spec, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
     let mut check = Check { object, out };
     one_external_authorizer(spec, &mut check);
+    unique_names(spec, &mut check);
     match spec {
         Spec::IngressGateway(s) => {
             for (i, server) in s.http.iter().enumerate() {
