@@ -26,9 +26,12 @@ const SERVER_HOSTNAME: Fate = Translated(
      passthrough); the hosts of its AuthorizationPolicy rules",
 );
 const RATE_LIMITING: Fate = NotEnforced(
-    "gateway rate limiting is not translated: TSB enforces `settings` with its own rate limit \
-     server and `externalService` with Envoy's global rate limit filter, both wired by \
-     EnvoyFilters tsbridge does not generate yet; requests through this server are not limited",
+    "gateway rate limiting is not translated: TSB counts `settings` limits in its own rate limit \
+     server (one count for all gateway replicas, per unique remote address or header value) and \
+     sends `externalService` descriptors to the user's server, both through Envoy's global rate \
+     limit filter wired by EnvoyFilters tsbridge does not generate; Envoy's local rate limit \
+     would count per replica and cannot keep a bucket per unique value, so it is not used as a \
+     stand-in. Requests through this server are not limited",
 );
 const CLUSTER_DESTINATION: Fate = NotEnforced(
     "routes to other clusters are not translated (they need the other clusters' gateway \
