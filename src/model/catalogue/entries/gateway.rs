@@ -77,9 +77,12 @@ const DISABLE_EXTERNAL_AUTHZ: Fate = NotEnforced(
      AuthorizationPolicy selects the server's host, and an AuthorizationPolicy cannot select a \
      VirtualService route; every route of the server is checked",
 );
-const ROUTE_TLS: Fate = NotEnforced(
-    "TLS from the gateway to an external service is not translated (it needs a DestinationRule \
-     scoped to the gateway workload): the gateway connects as its mesh settings say",
+const ROUTE_TLS: Fate = Translated(
+    "DestinationRule for the host in the gateway namespace, on the gateway pods only \
+     (workloadSelector, exportTo .): trafficPolicy.tls mode (DISABLED → DISABLE, SIMPLE, \
+     MUTUAL), secretName → credentialName, files → clientCertificate, privateKey, \
+     caCertificates, subjectAltNames; with the subsets of the host's ServiceRoute; the first \
+     setting written for a host wins",
 );
 const MATCH: Fate =
     Translated("VirtualService http[].match[] uri and headers (exact, prefix, regex)");

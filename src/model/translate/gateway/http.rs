@@ -5,11 +5,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::model::resolve::target_namespaces;
-use crate::model::spec::Spec;
 use crate::model::spec::gateway::{
     CorsPolicy, HeaderOperations, HttpMatchCondition, HttpModifyAction, HttpRouting,
     HttpRoutingConfig, Redirect,
 };
+use crate::model::spec::{Spec, Subset};
 use crate::model::translate::{Context, split_service};
 
 /// One HTTP rule of either gateway kind, with the server's CORS policy.
@@ -220,31 +220,46 @@ pub(super) fn destinations(
     Some(Value::Array(entries))
 }
 
-/// Named subsets and weights of the first ServiceRoute (in FQN order) of `service` that
-/// targets `namespace` in this cluster. Weights follow the ServiceRoute's own split: as
-/// written (a missing one is 0) when any is given, else an even split with the remainder on
-/// the first subset, and none for a single subset.
-fn service_route_subsets(
+/// The subsets of the first ServiceRoute (in FQN order) of `service` that targets
+/// `namespace` in this cluster; none when there is none or it does not translate (a subset
+/// without a name).
+pub(super) fn service_route<'c>(
     service: &str,
     namespace: &str,
-    context: &Context<'_>,
-) -> Vec<(String, Option<u32>)> {
+    context: &Context<'c>,
+) -> &'c [Subset] {
     let route = context
         .service_routes
         .get(service)
         .into_iter()
         .flatten()
         .find(|r| target_namespaces(context.resolution, r).contains(namespace));
-    let Some(Spec::ServiceRoute(spec)) = route.map(|r| &r.spec) else {
-        return Vec::new();
-    };
-    let named: Vec<(&str, Option<u32>)> = spec
-        .subsets
+    match route.map(|r| &r.spec) {
+        Some(Spec::ServiceRoute(spec))
+            if spec
+                .subsets
+                .iter()
+                .all(|s| s.name.as_deref().is_some_and(|n| !n.is_empty())) =>
+        {
+            &spec.subsets
+        }
+        _ => &[],
+    }
+}
+
+/// Named subsets and weights of [`service_route`]. Weights follow the ServiceRoute's own
+/// split: as written (a missing one is 0) when any is given, else an even split with the
+/// remainder on the first subset, and none for a single subset.
+fn service_route_subsets(
+    service: &str,
+    namespace: &str,
+    context: &Context<'_>,
+) -> Vec<(String, Option<u32>)> {
+    let named: Vec<(&str, Option<u32>)> = service_route(service, namespace, context)
         .iter()
-        .filter_map(|s| Some((s.name.as_deref().filter(|n| !n.is_empty())?, s.weight)))
+        .filter_map(|s| Some((s.name.as_deref()?, s.weight)))
         .collect();
-    if named.len() != spec.subsets.len() || named.is_empty() {
-        // The ServiceRoute itself does not translate (a subset without a name).
+    if named.is_empty() {
         return Vec::new();
     }
     let count = named.len() as u32;

@@ -13,12 +13,13 @@ use serde_json::{Value, json};
 
 use crate::model::diagnostic::Diagnostic;
 use crate::model::kind::Kind;
+use crate::model::spec::auth::{ClientTlsSettings, TlsMode};
 use crate::model::spec::gateway::{
     GatewayHttpServer, GatewayTcpServer, GatewayTlsServer, HttpServer, Route, RouteTo,
-    ServerTlsMode, ServerTlsSettings, TcpServer, TlsPassthroughServer,
+    ServerTlsMode, ServerTlsSettings, TcpServer, TlsPassthroughServer, UnifiedGatewaySpec,
 };
 use crate::model::spec::{Spec, WorkloadSelector};
-use crate::model::translate::{Context, Generated, Output, generated_name};
+use crate::model::translate::{Context, Generated, Output, generated_name, split_service};
 
 pub(crate) use http::HttpRoute;
 
@@ -267,6 +268,9 @@ pub(crate) fn gateway(
         }
     }
     objects.extend(auth::policies(&list, labels, namespace, out));
+    if let Spec::UnifiedGateway(s) = spec {
+        objects.extend(upstream_tls(s, labels, namespace, context, out));
+    }
     if let Spec::EgressGateway(s) = spec {
         gateway_servers.push(json!({
             "port": {"number": EGRESS_PORT, "name": "https-egress", "protocol": "HTTPS"},
@@ -283,6 +287,96 @@ pub(crate) fn gateway(
         objects.insert(0, out.object(Kind::IstioGateway, namespace, None, spec));
     }
     Ok(objects)
+}
+
+/// `serviceDestination.tls` → a `DestinationRule` for that host on the gateway pods only
+/// (`workloadSelector`, exported nowhere else), with the TLS the gateway originates; it
+/// repeats the subsets of the host's ServiceRoute, since for the gateway it takes the place of
+/// the ServiceRoute's rule. The first setting written for a host wins.
+fn upstream_tls(
+    spec: &UnifiedGatewaySpec,
+    labels: &BTreeMap<String, String>,
+    namespace: &str,
+    context: &Context<'_>,
+    out: &Output<'_>,
+) -> Vec<Generated> {
+    let http = spec.http.iter().filter(|s| s.transit != Some(true));
+    let rules = http.flat_map(|s| s.routing.iter().flat_map(|r| &r.rules));
+    let tcp = spec.tcp.iter().filter(|s| s.transit != Some(true));
+    let routes = (rules.filter_map(|r| r.route.as_ref()))
+        .chain(tcp.filter_map(|s| s.route.as_ref()))
+        .chain(spec.tls.iter().filter_map(|s| s.route.as_ref()));
+    let mut by_host: BTreeMap<&str, &ClientTlsSettings> = BTreeMap::new();
+    for service in routes.filter_map(|r| r.service_destination.as_ref()) {
+        if let (Some(host), Some(tls)) = (service.host.as_deref(), service.tls.as_ref()) {
+            by_host.entry(host).or_insert(tls);
+        }
+    }
+    let mut objects = Vec::new();
+    for (service, tls) in by_host {
+        let Some((service_namespace, host)) = split_service(service) else {
+            continue;
+        };
+        let mut rule = json!({
+            "host": host,
+            "exportTo": ["."],
+            "workloadSelector": {"matchLabels": labels},
+            "trafficPolicy": {"tls": client_tls(tls)},
+        });
+        let subsets: Vec<Value> = http::service_route(service, service_namespace, context)
+            .iter()
+            .map(|s| json!({"name": s.name, "labels": s.labels}))
+            .collect();
+        if !subsets.is_empty() {
+            rule["subsets"] = Value::Array(subsets);
+        }
+        let part = format!("tls-{host}");
+        objects.push(out.object(Kind::DestinationRule, namespace, Some(&part), rule));
+    }
+    objects
+}
+
+/// Istio TLS settings with `mode`, the Secret (`credentialName`) and the file paths set.
+fn tls_material(mode: &str, secret: &Option<String>, files: [(&str, Option<&String>); 3]) -> Value {
+    let mut out = json!({"mode": mode});
+    if let Some(secret) = secret {
+        out["credentialName"] = json!(secret);
+    }
+    for (key, value) in files {
+        if let Some(value) = value {
+            out[key] = json!(value);
+        }
+    }
+    out
+}
+
+/// TSB `ClientTLSSettings` → Istio `ClientTLSSettings`.
+fn client_tls(tls: &ClientTlsSettings) -> Value {
+    let mode = match tls.mode {
+        None | Some(TlsMode::Disabled) => "DISABLE",
+        Some(TlsMode::Simple) => "SIMPLE",
+        Some(TlsMode::Mutual) => "MUTUAL",
+    };
+    let files = tls.files.as_ref();
+    let mut out = tls_material(
+        mode,
+        &tls.secret_name,
+        [
+            (
+                "clientCertificate",
+                files.and_then(|f| f.client_certificate.as_ref()),
+            ),
+            ("privateKey", files.and_then(|f| f.private_key.as_ref())),
+            (
+                "caCertificates",
+                files.and_then(|f| f.ca_certificates.as_ref()),
+            ),
+        ],
+    );
+    if !tls.subject_alt_names.is_empty() {
+        out["subjectAltNames"] = json!(tls.subject_alt_names);
+    }
+    out
 }
 
 /// `workloadSelector.namespace` and `.labels`, both required (V7).
@@ -343,21 +437,22 @@ fn server_tls(tls: &ServerTlsSettings) -> Option<Value> {
         ServerTlsMode::Simple => "SIMPLE",
         ServerTlsMode::Mutual => "MUTUAL",
     };
-    let mut out = json!({"mode": mode});
-    if let Some(secret) = &tls.secret_name {
-        out["credentialName"] = json!(secret);
-    }
-    if let Some(files) = &tls.files {
-        for (key, value) in [
-            ("serverCertificate", &files.server_certificate),
-            ("privateKey", &files.private_key),
-            ("caCertificates", &files.ca_certificates),
-        ] {
-            if let Some(value) = value {
-                out[key] = json!(value);
-            }
-        }
-    }
+    let files = tls.files.as_ref();
+    let mut out = tls_material(
+        mode,
+        &tls.secret_name,
+        [
+            (
+                "serverCertificate",
+                files.and_then(|f| f.server_certificate.as_ref()),
+            ),
+            ("privateKey", files.and_then(|f| f.private_key.as_ref())),
+            (
+                "caCertificates",
+                files.and_then(|f| f.ca_certificates.as_ref()),
+            ),
+        ],
+    );
     if let Some(version) = tls.min_protocol_version {
         out["minProtocolVersion"] = json!(version.istio());
     }

@@ -425,3 +425,27 @@ fn a_service_route_subset_change_reaches_every_gateway_of_the_organization() {
     );
     assert!(influenced_roots(Some(&before), Some(&before)).is_empty());
 }
+
+#[test]
+fn a_service_destination_tls_becomes_a_destination_rule_on_the_gateway_pods() {
+    let rule = json!({"route": {"serviceDestination": {
+        "host": "a/reviews.a.svc.cluster.local", "port": 9443,
+        "tls": {"mode": "SIMPLE", "secretName": "reviews-ca", "subjectAltNames": ["reviews"]}
+    }}});
+    let t = run(vec![
+        reviews_route(70),
+        gateway("Gateway", "web", unified_http(rule, json!({}))),
+    ]);
+    let rules = find(&t, "DestinationRule", "gw");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].spec,
+        json!({
+            "host": "reviews.a.svc.cluster.local",
+            "exportTo": ["."],
+            "workloadSelector": {"matchLabels": {"app": "web"}},
+            "trafficPolicy": {"tls": {"mode": "SIMPLE", "credentialName": "reviews-ca", "subjectAltNames": ["reviews"]}},
+            "subsets": [{"name": "v1", "labels": {"version": "v1"}}, {"name": "v2", "labels": {"version": "v2"}}]
+        })
+    );
+}
