@@ -72,10 +72,11 @@ const EXTERNAL_AUTHZ_PROVIDER: Fate = NotEnforced(
      includeRequestHeadersInCheck, TLS), which the user declares in meshConfig: tsbridge does \
      not write mesh config",
 );
-const DISABLE_EXTERNAL_AUTHZ: Fate = NotEnforced(
-    "a route cannot opt out of the server's external authorization: the CUSTOM \
-     AuthorizationPolicy selects the server's host, and an AuthorizationPolicy cannot select a \
-     VirtualService route; every route of the server is checked",
+const DISABLE_EXTERNAL_AUTHZ: Fate = Translated(
+    "notPaths of the server's CUSTOM AuthorizationPolicy (exact /x, prefix /x*) for a rule whose \
+     matches are all uri exact or prefix matches that no earlier checked rule can also match; \
+     any other such rule (headers, regex, no match, or overlapping an earlier rule) stays \
+     checked, since a policy cannot select a VirtualService route",
 );
 const ROUTE_TLS: Fate = Translated(
     "DestinationRule for the host in the gateway namespace, on the gateway pods only \

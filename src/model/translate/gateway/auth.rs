@@ -17,6 +17,7 @@ use crate::model::kind::Kind;
 use crate::model::spec::auth::{
     Authorization, HttpAuthentication, HttpOperation, Jwt, LocalAuthzRule, Subject,
 };
+use crate::model::spec::gateway::{HttpMatchCondition, HttpRouteRule};
 use crate::model::translate::{Generated, Output};
 
 use super::Server;
@@ -26,6 +27,8 @@ use super::Server;
 pub(super) struct ServerAuth<'s> {
     authentication: Option<&'s HttpAuthentication>,
     authorization: Option<&'s Authorization>,
+    /// Paths (Istio form) the external authorization skips ([`skipped_paths`]).
+    skipped: Vec<String>,
 }
 
 impl<'s> ServerAuth<'s> {
@@ -36,8 +39,70 @@ impl<'s> ServerAuth<'s> {
         ServerAuth {
             authentication,
             authorization,
+            skipped: Vec::new(),
         }
     }
+
+    /// With the paths the external authorization skips.
+    pub(super) fn skipping(mut self, skipped: Vec<String>) -> ServerAuth<'s> {
+        self.skipped = skipped;
+        self
+    }
+}
+
+/// A uri condition as an exact path or a prefix; `None` for anything else (regex, headers).
+fn uri_pattern(condition: &HttpMatchCondition) -> Option<(bool, &str)> {
+    let uri = condition
+        .uri
+        .as_ref()
+        .filter(|_| condition.headers.is_empty())?;
+    match (&uri.exact, &uri.prefix, &uri.regex) {
+        (Some(exact), None, None) => Some((false, exact)),
+        (None, Some(prefix), None) => Some((true, prefix)),
+        _ => None,
+    }
+}
+
+/// Whether two uri patterns (`(is_prefix, text)`) can match one path.
+fn overlap((a_prefix, a): (bool, &str), (b_prefix, b): (bool, &str)) -> bool {
+    match (a_prefix, b_prefix) {
+        (false, false) => a == b,
+        (false, true) => a.starts_with(b),
+        (true, false) => b.starts_with(a),
+        (true, true) => a.starts_with(b) || b.starts_with(a),
+    }
+}
+
+/// `disableExternalAuthorization` → the paths of those rules, as CUSTOM policy `notPaths`
+/// (exact `/x`, prefix `/x*`). Only where that is exact: a rule whose conditions are all
+/// uri exact or prefix matches, none of which an earlier checked rule could also match (the
+/// first matching rule routes a request); any other rule stays checked, the stricter choice.
+pub(super) fn skipped_paths(rules: &[HttpRouteRule]) -> Vec<String> {
+    let mut earlier: Vec<Option<(bool, &str)>> = Vec::new();
+    let mut skipped = Vec::new();
+    for rule in rules {
+        let patterns: Vec<Option<(bool, &str)>> = if rule.match_.is_empty() {
+            vec![None]
+        } else {
+            rule.match_.iter().map(uri_pattern).collect()
+        };
+        let skip = rule.disable_external_authorization == Some(true)
+            && patterns.iter().all(|p| {
+                p.is_some_and(|p| earlier.iter().all(|e| e.is_some_and(|e| !overlap(p, e))))
+            });
+        if skip {
+            skipped.extend(patterns.into_iter().flatten().map(|(prefix, path)| {
+                if prefix {
+                    format!("{path}*")
+                } else {
+                    path.to_string()
+                }
+            }));
+        } else {
+            earlier.extend(patterns);
+        }
+    }
+    skipped
 }
 
 /// The name of the mesh extension provider for an external authorization server: `ext-authz-`
@@ -118,11 +183,15 @@ pub(super) fn policies(
         let Some(uri) = external.uri.as_deref() else {
             continue;
         };
+        let mut operation = json!({"hosts": hosts(server)});
+        if !server.auth.skipped.is_empty() {
+            operation["notPaths"] = json!(server.auth.skipped);
+        }
         let spec = json!({
             "selector": selector,
             "action": "CUSTOM",
             "provider": {"name": ext_authz_provider(uri)},
-            "rules": [{"to": [{"operation": {"hosts": hosts(server)}}]}],
+            "rules": [{"to": [{"operation": operation}]}],
         });
         let part = format!("{}-ext-authz", server.part);
         objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some(&part), spec));

@@ -144,7 +144,14 @@ fn unified_http(i: usize, s: &GatewayHttpServer) -> Option<Server<'_>> {
         hostname: s.hostname.as_deref(),
         tls: s.tls.as_ref(),
         http: http::unified_routes(s.routing.as_ref()),
-        auth: auth::ServerAuth::new(s.authentication.as_ref(), s.authorization.as_ref()),
+        auth: auth::ServerAuth::new(s.authentication.as_ref(), s.authorization.as_ref()).skipping(
+            auth::skipped_paths(
+                s.routing
+                    .as_ref()
+                    .map(|r| r.rules.as_slice())
+                    .unwrap_or_default(),
+            ),
+        ),
         ..Server::new("http", i, Protocol::Http)
     })
 }

@@ -449,3 +449,31 @@ fn a_service_destination_tls_becomes_a_destination_rule_on_the_gateway_pods() {
         })
     );
 }
+
+#[test]
+fn routes_without_external_authorization_become_not_paths_where_exact() {
+    let route = json!({"serviceDestination": {"host": "a/web.a.svc.cluster.local"}});
+    let spec = json!({
+        "workloadSelector": selector("web"),
+        "http": [{"name": "web", "port": 80, "hostname": "web.example.com",
+                  "authorization": {"external": {"uri": "grpc://authz:9000"}},
+                  "routing": {"rules": [
+                      {"match": [{"uri": {"prefix": "/admin"}}], "route": route},
+                      // Skipped: nothing earlier can match these paths.
+                      {"match": [{"uri": {"prefix": "/public"}}, {"uri": {"exact": "/health"}}],
+                       "route": route, "disableExternalAuthorization": true},
+                      // Kept: /admin/open is routed by the checked /admin rule first.
+                      {"match": [{"uri": {"exact": "/admin/open"}}], "route": route,
+                       "disableExternalAuthorization": true},
+                      // Kept: a header match cannot be a path.
+                      {"match": [{"headers": {"x-open": {"exact": "1"}}}], "route": route,
+                       "disableExternalAuthorization": true}
+                  ]}}]
+    });
+    let t = run(vec![gateway("Gateway", "web", spec)]);
+    assert_eq!(
+        one(&t, "AuthorizationPolicy", "gw").spec["rules"],
+        json!([{"to": [{"operation": {"hosts": ["web.example.com", "web.example.com:*"],
+                                      "notPaths": ["/public*", "/health"]}}]}])
+    );
+}
