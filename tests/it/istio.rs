@@ -198,8 +198,6 @@ fn every_golden_passes_istioctl_validate() {
 
 /// Warnings of `istioctl analyze` on a live namespace, each a known gap or analyzer limit.
 const KNOWN_LIVE: &[&str] = &[
-    // A gateway route to a service with a ServiceRoute does not split by its subsets yet.
-    "[IST0140]",
     // The analyzer looks DestinationRule hosts up exactly; the TrafficSetting's
     // `*.<namespace>.svc.cluster.local` rule does cover the namespace's Services.
     "[IST0174] (DestinationRule NS/tsb-ts-",

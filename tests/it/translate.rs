@@ -76,7 +76,7 @@ fn objects(ns: &str, direct_ns: &str) -> Vec<KubeObject> {
         }))
         .expect("group"),
         direct("networking.istio.io/v1beta1", "ServiceEntry", "payments-api", ns, iig.clone(), json!({
-            "hosts": ["api.payments.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS",
+            "hosts": ["api.partner.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS",
             "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]
         })),
         direct("networking.istio.io/v1alpha3", "EnvoyFilter", "buffer", ns, iig, json!({

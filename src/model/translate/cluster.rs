@@ -9,7 +9,7 @@ use crate::model::kind::Kind;
 use crate::model::object::Resource;
 use crate::model::resolve::{ClusterNamespaces, Resolution, resolve, target_namespaces};
 use crate::model::translate::{
-    Context, Generated, ObjectKey, generates_objects, translate_with_warnings,
+    Context, Generated, ObjectKey, ServiceRoutes, generates_objects, translate_with_warnings,
 };
 
 /// The desired Istio objects of one cluster.
@@ -37,6 +37,8 @@ struct Index<'a> {
     service_settings: HashMap<(Fqn, &'a str), Vec<&'a Resource>>,
     /// TrafficSettings by their traffic group.
     group_settings: HashMap<&'a Fqn, Vec<&'a Resource>>,
+    /// ServiceRoutes by service, for gateway routes ([`Context::service_routes`]).
+    service_routes: ServiceRoutes<'a>,
 }
 
 impl<'a> Index<'a> {
@@ -46,8 +48,18 @@ impl<'a> Index<'a> {
             settings: HashMap::new(),
             service_settings: HashMap::new(),
             group_settings: HashMap::new(),
+            service_routes: ServiceRoutes::new(),
         };
         for resource in resources {
+            if resource.kind == Kind::ServiceRoute
+                && let Some(service) = resource.spec.service()
+            {
+                index
+                    .service_routes
+                    .entry(service)
+                    .or_default()
+                    .push(resource);
+            }
             // Only what can be an ancestor or a setting: the objects that generate config (all
             // but a few of a large set) are never looked up, and hashing their FQNs was most
             // of an incremental translation's cost.
@@ -84,6 +96,9 @@ impl<'a> Index<'a> {
                 }
                 _ => {}
             }
+        }
+        for routes in index.service_routes.values_mut() {
+            routes.sort_by(|a, b| a.fqn.cmp(&b.fqn));
         }
         index
     }
@@ -161,6 +176,25 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         crate::model::spec::Spec::TrafficSetting(s) => s.resilience.clone(),
         _ => None,
     };
+    // Gateways anywhere in the organization split their routes to a service over its
+    // ServiceRoute's subsets: a change of the service or the subsets reaches all of them.
+    let split = |r: &Resource| match &r.spec {
+        crate::model::spec::Spec::ServiceRoute(s) => Some((s.service.clone(), s.subsets.clone())),
+        _ => None,
+    };
+    let routes: Vec<&Resource> = [old, new]
+        .into_iter()
+        .flatten()
+        .filter(|r| r.kind == Kind::ServiceRoute)
+        .collect();
+    if !routes.is_empty() && old.map(split) != new.map(split) {
+        let mut roots: Vec<Fqn> = routes
+            .iter()
+            .filter_map(|r| r.fqn.organization_name().map(Fqn::organization))
+            .collect();
+        roots.dedup();
+        return roots;
+    }
     if let (Some(old), Some(new)) = (old, new)
         && old.kind == Kind::TrafficSetting
         && new.kind == Kind::TrafficSetting
@@ -250,6 +284,7 @@ fn translate_with<'a>(
             settings: index.settings(resource),
             resolution,
             inventory: cluster,
+            service_routes: &index.service_routes,
         };
         let fqn = resource.fqn.to_string();
         let objects = match translate_with_warnings(resource, &context) {

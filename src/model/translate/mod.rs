@@ -189,7 +189,13 @@ pub struct Context<'a> {
     pub resolution: &'a Resolution,
     /// The cluster's inventory: its Services, for settings that select a service's workloads.
     pub inventory: &'a ClusterNamespaces,
+    /// Every ServiceRoute of the set by its `spec.service` (`<namespace>/<fqdn>`), in FQN
+    /// order: gateway routes to a service split traffic over its ServiceRoute's subsets.
+    pub service_routes: &'a ServiceRoutes<'a>,
 }
+
+/// ServiceRoutes by `spec.service`, each list in FQN order ([`Context::service_routes`]).
+pub type ServiceRoutes<'a> = BTreeMap<&'a str, Vec<&'a Resource>>;
 
 /// Translates one resource for one cluster (§7.2). Settings, workspaces, groups and tenants
 /// produce nothing themselves; neither does a resource with no target namespace here.
@@ -213,8 +219,10 @@ pub struct Context<'a> {
 /// let namespaces = BTreeSet::from(["shop".to_string()]);
 /// let resolution = Resolution::default();
 /// let inventory = ClusterNamespaces::new("c1", namespaces.clone());
+/// let routes = Default::default();
 /// let context = Context { cluster: "c1", namespaces: &namespaces, ancestors: vec![],
-///     settings: vec![], resolution: &resolution, inventory: &inventory };
+///     settings: vec![], resolution: &resolution, inventory: &inventory,
+///     service_routes: &routes };
 /// let objects = translate(&resource, &context).unwrap();
 /// assert_eq!(objects[0].kind, "PeerAuthentication");
 /// assert_eq!(objects[0].spec["mtls"]["mode"], "STRICT");

@@ -498,7 +498,7 @@ fn request_authentication(http: &HttpAuthentication) -> Option<Value> {
 }
 
 /// One TSB JWT as an Istio `jwtRules` entry.
-fn jwt_rule(jwt: &Jwt) -> Value {
+pub(crate) fn jwt_rule(jwt: &Jwt) -> Value {
     let mut rule = json!({"issuer": jwt.issuer});
     if !jwt.audiences.is_empty() {
         rule["audiences"] = json!(jwt.audiences);

@@ -11,6 +11,7 @@
 
 mod analysis;
 mod annotations;
+mod rules_gateway;
 mod rules_route;
 mod rules_security;
 mod rules_traffic;

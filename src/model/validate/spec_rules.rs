@@ -264,6 +264,7 @@ pub fn check_spec(kind: Kind, spec: &Spec, object: &ObjectRef, out: &mut Vec<Dia
                 object,
                 out,
             );
+            super::rules_gateway::check_gateway(spec, object, out);
         }
         Spec::UnifiedGateway(gateway) => {
             check_workload_selector(
@@ -272,6 +273,7 @@ pub fn check_spec(kind: Kind, spec: &Spec, object: &ObjectRef, out: &mut Vec<Dia
                 object,
                 out,
             );
+            super::rules_gateway::check_gateway(spec, object, out);
             let targets = gateway.route_targets();
             if let Some((_, first)) = targets.first()
                 && let Some((field, _)) = targets.iter().find(|(_, t)| t != first)

@@ -1,8 +1,13 @@
 //! Gateway kinds: IngressGateway, EgressGateway, Tier1Gateway, the unified Gateway and their shared messages.
+//! Fates follow `translate::gateway` (servers, TLS, routes), `translate::gateway::http` (HTTP
+//! rules) and `translate::gateway::auth` (per-server authentication and authorization).
 
 use super::*;
 
-/// Tier1 servers: only the listener is generated, nothing is forwarded.
+const fn f(path: &'static str, fate: Fate) -> Field {
+    Field { path, fate }
+}
+
 /// Egress through a gateway: the Sidecar's `egressProxy` that carries it is ignored by Istio.
 pub(super) const EGRESS_PROXY: Fate = NotEnforced(
     "egress through a gateway is not enforced: the generated Sidecar's \
@@ -11,336 +16,397 @@ pub(super) const EGRESS_PROXY: Fate = NotEnforced(
      egress hosts",
 );
 
-/// Per-server authentication on a gateway: no RequestAuthentication is generated for it.
-pub(super) const GATEWAY_AUTHENTICATION: Fate = NotEnforced(
-    "per-server authentication is not translated yet (no RequestAuthentication is generated on \
-     the gateway workload); requests through this server are not authenticated by it",
+const SERVER_NAME: Fate = Translated(
+    "Istio Gateway servers[].port.name (<protocol>-<name>) and the generated VirtualService's \
+     name",
 );
-/// Per-server authorization on a gateway.
-pub(super) const GATEWAY_AUTHORIZATION: Fate = NotEnforced(
-    "per-server authorization is not translated yet (no AuthorizationPolicy is generated on the \
-     gateway workload); this server admits every request",
+const SERVER_PORT: Fate = Translated("Istio Gateway servers[].port.number");
+const SERVER_HOSTNAME: Fate = Translated(
+    "Istio Gateway servers[].hosts and the server's VirtualService hosts (and sniHosts for TLS \
+     passthrough); the hosts of its AuthorizationPolicy rules",
 );
-/// Rate limits on a gateway server.
-pub(super) const GATEWAY_RATE_LIMITING: Fate =
-    NotEnforced("gateway rate limiting is not translated yet (Istio needs an EnvoyFilter for it)");
-/// CORS on a gateway route.
-pub(super) const GATEWAY_CORS: Fate =
-    NotEnforced("CORS is not translated yet (VirtualService http[].corsPolicy is not generated)");
-/// Header and path changes on a gateway route.
-pub(super) const GATEWAY_MODIFY: Fate = NotEnforced(
-    "rewrites and header changes are not translated yet (VirtualService http[].rewrite and \
-     headers are not generated)",
+const RATE_LIMITING: Fate = NotEnforced(
+    "gateway rate limiting is not translated: TSB counts `settings` limits in its own rate limit \
+     server (one count for all gateway replicas, per unique remote address or header value) and \
+     sends `externalService` descriptors to the user's server, both through Envoy's global rate \
+     limit filter wired by EnvoyFilters tsbridge does not generate; Envoy's local rate limit \
+     would count per replica and cannot keep a bucket per unique value, so it is not used as a \
+     stand-in. Requests through this server are not limited",
 );
-/// Redirects on a gateway route.
-pub(super) const GATEWAY_REDIRECT: Fate = NotEnforced(
-    "redirects are not translated yet (VirtualService http[].redirect is not generated); the \
-     rule routes instead",
-);
-/// Fixed responses on a gateway route.
-pub(super) const GATEWAY_DIRECT_RESPONSE: Fate = NotEnforced(
-    "direct responses are not translated yet (VirtualService http[].directResponse is not \
-     generated)",
-);
-/// Routes to other clusters from a unified gateway.
-pub(super) const CLUSTER_DESTINATION: Fate = NotEnforced(
+const CLUSTER_DESTINATION: Fate = NotEnforced(
     "routes to other clusters are not translated (they need the other clusters' gateway \
-     addresses and multicluster wiring); the listener forwards nothing for them",
+     addresses and multicluster wiring): the rule forwards nothing",
 );
-
-pub(super) const TIER1_SERVERS: Fate = NotEnforced(
-    "routes to other clusters are not translated yet (they need the clusters' gateway \
-     addresses): only an Istio Gateway listener (port, hostname, tls) is generated, and it \
-     forwards nothing",
+const TIER1_CLUSTERS: Fate = NotEnforced(
+    "routes to other clusters are not translated (they need the clusters' gateway addresses and \
+     multicluster wiring): the listener is generated but forwards nothing",
 );
+const TRANSIT: Fate = NotEnforced(
+    "transit (mesh-internal, cross-cluster) servers are not translated (multicluster \
+     forwarding over port 15443): no listener or route is generated for a server with transit: \
+     true",
+);
+const INTERNAL_SERVERS: Fate = NotEnforced(
+    "internal (cross-cluster) servers are not translated (multicluster forwarding over port \
+     15443): nothing is generated for them",
+);
+const JWT_AUTHENTICATION: Fate = Translated(
+    "RequestAuthentication on the gateway workload (selector.matchLabels = \
+     workloadSelector.labels), one per server: jwtRules (issuer, audiences, jwksUri, jwks, \
+     outputPayloadToHeader, outputClaimToHeaders, fromHeaders); Istio applies it to every host \
+     of the workload",
+);
+const LOCAL_AUTHZ: Fate = Translated(
+    "one ALLOW AuthorizationPolicy on the gateway workload: per rule and subject, \
+     from.source.requestPrincipals (<iss>/<sub>), when request.auth.claims[<claim>] for other \
+     claims, to.operation hosts (the server's hostname), paths and methods; a last rule allows \
+     the hosts of servers without local rules (to.operation.notHosts)",
+);
+const EXTERNAL_AUTHZ_URI: Fate = Translated(
+    "CUSTOM AuthorizationPolicy on the gateway workload for the server's hostname, \
+     provider.name = tsbridge-ext-authz-<scheme>-<host>-<port>[-<path>] (as a SecuritySetting's); \
+     declare that provider in meshConfig.extensionProviders (warning TSB1107 gives the entry)",
+);
+const EXTERNAL_AUTHZ_PROVIDER: Fate = NotEnforced(
+    "set in the mesh's extensionProviders entry the CUSTOM policy names (headersToUpstream / \
+     includeRequestHeadersInCheck, TLS), which the user declares in meshConfig: tsbridge does \
+     not write mesh config",
+);
+const DISABLE_EXTERNAL_AUTHZ: Fate = Translated(
+    "notPaths of the server's CUSTOM AuthorizationPolicy (exact /x, prefix /x*) for a rule whose \
+     matches are all uri exact or prefix matches that no earlier checked rule can also match; \
+     any other such rule (headers, regex, no match, or overlapping an earlier rule) stays \
+     checked, since a policy cannot select a VirtualService route",
+);
+const ROUTE_TLS: Fate = Translated(
+    "DestinationRule for the host in the gateway namespace, on the gateway pods only \
+     (workloadSelector, exportTo .): trafficPolicy.tls mode (DISABLED → DISABLE, SIMPLE, \
+     MUTUAL), secretName → credentialName, files → clientCertificate, privateKey, \
+     caCertificates, subjectAltNames; with the subsets of the host's ServiceRoute; the first \
+     setting written for a host wins",
+);
+const MATCH: Fate =
+    Translated("VirtualService http[].match[] uri and headers (exact, prefix, regex)");
+const REWRITE: Fate = Translated("VirtualService http[].rewrite (uri, authority)");
+const HEADERS: Fate =
+    Translated("VirtualService http[].headers.request / .response (set, add, remove)");
+const REDIRECT: Fate = Translated(
+    "VirtualService http[].redirect (uri, authority, port, scheme, redirectCode) instead of a \
+     route",
+);
+const CORS: Fate = Translated(
+    "VirtualService http[].corsPolicy on every route of the server: allowOrigins (exact; * as \
+     regex .*), allowMethods, allowHeaders, exposeHeaders, maxAge, allowCredentials",
+);
+const SERVICE_HOST: Fate = Translated(
+    "VirtualService route[].destination.host (the FQDN); when a ServiceRoute of that service \
+     translates in the cluster, one destination per subset with its weight",
+);
+const SERVICE_PORT: Fate = Translated("VirtualService route[].destination.port.number");
 
-/// What translation ignores inside an HTTP server of the ingress and unified gateways (their
-/// server lists are free-form; each kind's `http` entry says what is translated).
-pub(super) const HTTP_SERVER: Message = Message {
-    name: "HTTPServer",
+/// `ServerTLSSettings`, wherever a server has one.
+pub(super) const SERVER_TLS: Message = Message {
+    name: "ServerTLSSettings",
     fields: &[
-        Field {
-            path: "[].authentication",
-            fate: GATEWAY_AUTHENTICATION,
-        },
-        Field {
-            path: "[].authorization",
-            fate: GATEWAY_AUTHORIZATION,
-        },
-        Field {
-            path: "[].rateLimiting",
-            fate: GATEWAY_RATE_LIMITING,
-        },
-        Field {
-            path: "[].routing.corsPolicy",
-            fate: GATEWAY_CORS,
-        },
-        Field {
-            path: "[].routing.rules[].modify",
-            fate: GATEWAY_MODIFY,
-        },
-        Field {
-            path: "[].routing.rules[].redirect",
-            fate: GATEWAY_REDIRECT,
-        },
-        Field {
-            path: "[].routing.rules[].directResponse",
-            fate: GATEWAY_DIRECT_RESPONSE,
-        },
+        f(
+            "mode",
+            Translated(
+                "Istio Gateway servers[].tls.mode (SIMPLE, MUTUAL) with protocol HTTPS or TLS; \
+                 DISABLED, the default, gives a plain HTTP or TCP server",
+            ),
+        ),
+        f(
+            "secretName",
+            Translated("Istio Gateway servers[].tls.credentialName"),
+        ),
+        f(
+            "files",
+            Translated(
+                "Istio Gateway servers[].tls.serverCertificate, privateKey and caCertificates",
+            ),
+        ),
+        f(
+            "minProtocolVersion",
+            Translated("Istio Gateway servers[].tls.minProtocolVersion"),
+        ),
+        f(
+            "maxProtocolVersion",
+            Translated("Istio Gateway servers[].tls.maxProtocolVersion"),
+        ),
+        f(
+            "cipherSuites",
+            Translated("Istio Gateway servers[].tls.cipherSuites"),
+        ),
+        f(
+            "subjectAltNames",
+            Translated("Istio Gateway servers[].tls.subjectAltNames"),
+        ),
     ],
 };
+
+/// What an HTTP server of the ingress and unified gateways has in common.
+pub(super) const HTTP_SERVER: Message = Message {
+    name: "HttpServer",
+    fields: &[
+        f("[].name", SERVER_NAME),
+        f("[].port", SERVER_PORT),
+        f("[].hostname", SERVER_HOSTNAME),
+        f("[].tls", CONTAINER),
+        f("[].authentication", JWT_AUTHENTICATION),
+        f("[].authorization", CONTAINER),
+        f("[].authorization.local", LOCAL_AUTHZ),
+        f("[].authorization.external", CONTAINER),
+        f("[].authorization.external.uri", EXTERNAL_AUTHZ_URI),
+        f(
+            "[].authorization.external.includeRequestHeaders",
+            EXTERNAL_AUTHZ_PROVIDER,
+        ),
+        f("[].authorization.external.tls", EXTERNAL_AUTHZ_PROVIDER),
+        f("[].rateLimiting", RATE_LIMITING),
+        f("[].routing", CONTAINER),
+        f("[].routing.corsPolicy", CORS),
+        f("[].routing.rules", CONTAINER),
+        f("[].routing.rules[].match", MATCH),
+        f("[].routing.rules[].modify", CONTAINER),
+        f("[].routing.rules[].modify.rewrite", REWRITE),
+        f("[].routing.rules[].modify.headers", HEADERS),
+        f("[].routing.rules[].redirect", REDIRECT),
+        f("[].routing.rules[].route", CONTAINER),
+    ],
+};
+
+const WORKLOAD_SELECTOR: [Field; 3] = [
+    f("workloadSelector", CONTAINER),
+    f("workloadSelector.namespace", GATEWAY_NAMESPACE),
+    f("workloadSelector.labels", GATEWAY_LABELS),
+];
 
 pub(super) const INGRESS_GATEWAY: Message = Message {
     name: "IngressGateway",
     fields: &[
-        Field {
-            path: "displayName",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "description",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "workloadSelector",
-            fate: CONTAINER,
-        },
-        Field {
-            path: "workloadSelector.namespace",
-            fate: GATEWAY_NAMESPACE,
-        },
-        Field {
-            path: "workloadSelector.labels",
-            fate: GATEWAY_LABELS,
-        },
-        Field {
-            path: "http",
-            fate: Translated(
-                "Istio Gateway servers[] (port, hostname, name; HTTPS with tls.mode and \
-                 tls.secretName → credentialName) and a VirtualService per server: \
-                 routing.rules[].match (uri, headers, method, queryParams) and route (host, \
-                 port)",
+        f("displayName", DISPLAY),
+        f("description", DISPLAY),
+        WORKLOAD_SELECTOR[0],
+        WORKLOAD_SELECTOR[1],
+        WORKLOAD_SELECTOR[2],
+        f("http", CONTAINER),
+        f("http[].routing.rules[].route.host", SERVICE_HOST),
+        f("http[].routing.rules[].route.port", SERVICE_PORT),
+        f("tcp", CONTAINER),
+        f("tcp[].name", SERVER_NAME),
+        f("tcp[].port", SERVER_PORT),
+        f("tcp[].hostname", SERVER_HOSTNAME),
+        f(
+            "tcp[].route",
+            Translated(
+                "VirtualService tcp[] (match port) to route.host and route.port, split over the service's ServiceRoute subsets",
             ),
-        },
-        Field {
-            path: "tcp",
-            fate: Translated(
-                "Istio Gateway servers[] (TCP, or TLS with tls) and VirtualService tcp[] to \
-                 route (host, port)",
+        ),
+        f("tlsPassthrough", CONTAINER),
+        f("tlsPassthrough[].name", SERVER_NAME),
+        f("tlsPassthrough[].port", SERVER_PORT),
+        f("tlsPassthrough[].hostname", SERVER_HOSTNAME),
+        f(
+            "tlsPassthrough[].route",
+            Translated(
+                "Istio Gateway servers[] TLS PASSTHROUGH and VirtualService tls[] (port, sniHosts) to route.host and route.port, split over the service's ServiceRoute subsets",
             ),
-        },
-        Field {
-            path: "tlsPassthrough",
-            fate: Translated(
-                "Istio Gateway servers[] (TLS PASSTHROUGH) and VirtualService tls[] (sniHosts) to \
-                 route (host, port)",
+        ),
+        f("extension", WASM_EXTENSION),
+        f("waf", WAF),
+        f(
+            "configGenerationMetadata",
+            Translated(
+                "metadata.labels and metadata.annotations of the generated Gateway, \
+                 VirtualServices and policies",
             ),
-        },
-        Field {
-            path: "extension",
-            fate: WASM_EXTENSION,
-        },
-        Field {
-            path: "waf",
-            fate: WAF,
-        },
-        Field {
-            path: "configGenerationMetadata",
-            fate: Translated(
-                "metadata.labels and metadata.annotations of the generated Gateway and \
-                 VirtualServices",
-            ),
-        },
+        ),
     ],
 };
 
 pub(super) const EGRESS_GATEWAY: Message = Message {
     name: "EgressGateway",
     fields: &[
-        Field {
-            path: "displayName",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "description",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "workloadSelector",
-            fate: CONTAINER,
-        },
-        Field {
-            path: "workloadSelector.namespace",
-            fate: GATEWAY_NAMESPACE,
-        },
-        Field {
-            path: "workloadSelector.labels",
-            fate: GATEWAY_LABELS,
-        },
-        Field {
-            path: "authorization",
-            fate: Translated(
-                "ALLOW AuthorizationPolicy on the gateway pods: from.mode / from.fqn → \
-                 rules[].from.source, to[] → rules[].to.operation.hosts; no entry denies \
-                 everything",
+        f("displayName", DISPLAY),
+        f("description", DISPLAY),
+        WORKLOAD_SELECTOR[0],
+        WORKLOAD_SELECTOR[1],
+        WORKLOAD_SELECTOR[2],
+        f(
+            "authorization",
+            Translated(
+                "ALLOW AuthorizationPolicy on the gateway pods, one rule per entry; no entry \
+                 denies everything",
             ),
-        },
-        Field {
-            path: "extension",
-            fate: WASM_EXTENSION,
-        },
-        Field {
-            path: "configGenerationMetadata",
-            fate: Translated(
+        ),
+        f(
+            "authorization[].to",
+            Translated(
+                "rules[].to.operation.hosts (host and host:*); and per host without a \
+                 wildcard, in the gateway namespace (exportTo .): ServiceEntry \
+                 (MESH_EXTERNAL, DNS, 443 HTTPS), VirtualService bound to the gateway routing \
+                 to it, DestinationRule originating TLS (SIMPLE, sni, system CAs); a wildcard host is \
+                 authorized but not forwarded (the gateway cannot resolve it)",
+            ),
+        ),
+        f(
+            "authorization[].from",
+            Translated(
+                "rules[].from.source: mode CLUSTER → principals *, NAMESPACE / GROUP / \
+                 WORKSPACE → namespaces, CUSTOM → principals of serviceAccounts; absent: any \
+                 caller; other modes drop the entry",
+            ),
+        ),
+        f(
+            "authorization[].from.rules",
+            NotEnforced(
+                "an egress rule's from.rules is not read: use mode and serviceAccounts; the \
+                 entry is dropped unless its mode selects callers",
+            ),
+        ),
+        f(
+            "authorization[].from.http",
+            NotEnforced("an egress rule's from.http is not read: it authorizes nothing here"),
+        ),
+        f("extension", WASM_EXTENSION),
+        f(
+            "configGenerationMetadata",
+            Translated(
                 "metadata.labels and metadata.annotations of the generated Gateway and \
                  AuthorizationPolicy",
             ),
-        },
+        ),
     ],
 };
 
 pub(super) const TIER1_GATEWAY: Message = Message {
     name: "Tier1Gateway",
     fields: &[
-        Field {
-            path: "displayName",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "description",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "workloadSelector",
-            fate: CONTAINER,
-        },
-        Field {
-            path: "workloadSelector.namespace",
-            fate: GATEWAY_NAMESPACE,
-        },
-        Field {
-            path: "workloadSelector.labels",
-            fate: GATEWAY_LABELS,
-        },
-        Field {
-            path: "externalServers",
-            fate: TIER1_SERVERS,
-        },
-        Field {
-            path: "tcpExternalServers",
-            fate: TIER1_SERVERS,
-        },
-        Field {
-            path: "passthroughServers",
-            fate: TIER1_SERVERS,
-        },
-        Field {
-            path: "internalServers",
-            fate: NotEnforced(
-                "internal (cross-cluster) servers are not translated yet (multicluster wiring)",
+        f("displayName", DISPLAY),
+        f("description", DISPLAY),
+        WORKLOAD_SELECTOR[0],
+        WORKLOAD_SELECTOR[1],
+        WORKLOAD_SELECTOR[2],
+        f("externalServers", CONTAINER),
+        f("externalServers[].name", SERVER_NAME),
+        f("externalServers[].port", SERVER_PORT),
+        f("externalServers[].hostname", SERVER_HOSTNAME),
+        f("externalServers[].clusters", TIER1_CLUSTERS),
+        f("externalServers[].redirect", REDIRECT),
+        f("externalServers[].authentication", JWT_AUTHENTICATION),
+        f("externalServers[].authorization", CONTAINER),
+        f("externalServers[].authorization.local", LOCAL_AUTHZ),
+        f("externalServers[].authorization.external", CONTAINER),
+        f(
+            "externalServers[].authorization.external.uri",
+            EXTERNAL_AUTHZ_URI,
+        ),
+        f(
+            "externalServers[].authorization.external.includeRequestHeaders",
+            EXTERNAL_AUTHZ_PROVIDER,
+        ),
+        f(
+            "externalServers[].authorization.external.tls",
+            EXTERNAL_AUTHZ_PROVIDER,
+        ),
+        f("externalServers[].rateLimiting", RATE_LIMITING),
+        f("tcpExternalServers", CONTAINER),
+        f("tcpExternalServers[].name", SERVER_NAME),
+        f("tcpExternalServers[].port", SERVER_PORT),
+        f("tcpExternalServers[].hostname", SERVER_HOSTNAME),
+        f("tcpExternalServers[].clusters", TIER1_CLUSTERS),
+        f("passthroughServers", CONTAINER),
+        f("passthroughServers[].name", SERVER_NAME),
+        f("passthroughServers[].port", SERVER_PORT),
+        f("passthroughServers[].hostname", SERVER_HOSTNAME),
+        f("passthroughServers[].clusters", TIER1_CLUSTERS),
+        f("internalServers", INTERNAL_SERVERS),
+        f("tcpInternalServers", INTERNAL_SERVERS),
+        f("extension", WASM_EXTENSION),
+        f("waf", WAF),
+        f(
+            "configGenerationMetadata",
+            Translated(
+                "metadata.labels and metadata.annotations of the generated Gateway, \
+                 VirtualServices and policies",
             ),
-        },
-        Field {
-            path: "tcpInternalServers",
-            fate: NotEnforced(
-                "internal (cross-cluster) TCP servers are not translated yet (multicluster \
-                 wiring)",
-            ),
-        },
-        Field {
-            path: "extension",
-            fate: WASM_EXTENSION,
-        },
-        Field {
-            path: "waf",
-            fate: WAF,
-        },
-        Field {
-            path: "configGenerationMetadata",
-            fate: Translated("metadata.labels and metadata.annotations of the generated Gateway"),
-        },
+        ),
     ],
 };
 
 pub(super) const UNIFIED_GATEWAY: Message = Message {
     name: "Gateway",
     fields: &[
-        Field {
-            path: "displayName",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "description",
-            fate: DISPLAY,
-        },
-        Field {
-            path: "workloadSelector",
-            fate: CONTAINER,
-        },
-        Field {
-            path: "workloadSelector.namespace",
-            fate: GATEWAY_NAMESPACE,
-        },
-        Field {
-            path: "workloadSelector.labels",
-            fate: GATEWAY_LABELS,
-        },
-        Field {
-            path: "http",
-            fate: Translated(
-                "Istio Gateway servers[] (port, hostname, name; HTTPS with tls.mode and \
-                 tls.secretName → credentialName) and a VirtualService per server: \
-                 routing.rules[].match (uri, headers, method, queryParams) and \
-                 route.serviceDestination (host, port)",
+        f("displayName", DISPLAY),
+        f("description", DISPLAY),
+        WORKLOAD_SELECTOR[0],
+        WORKLOAD_SELECTOR[1],
+        WORKLOAD_SELECTOR[2],
+        f("http", CONTAINER),
+        f("http[].transit", TRANSIT),
+        f("http[].routing.rules[].route.serviceDestination", CONTAINER),
+        f(
+            "http[].routing.rules[].route.serviceDestination.host",
+            SERVICE_HOST,
+        ),
+        f(
+            "http[].routing.rules[].route.serviceDestination.port",
+            SERVICE_PORT,
+        ),
+        f(
+            "http[].routing.rules[].route.serviceDestination.tls",
+            ROUTE_TLS,
+        ),
+        f(
+            "http[].routing.rules[].route.clusterDestination",
+            CLUSTER_DESTINATION,
+        ),
+        f(
+            "http[].routing.rules[].disableExternalAuthorization",
+            DISABLE_EXTERNAL_AUTHZ,
+        ),
+        f("tcp", CONTAINER),
+        f("tcp[].name", SERVER_NAME),
+        f("tcp[].port", SERVER_PORT),
+        f("tcp[].hostname", SERVER_HOSTNAME),
+        f("tcp[].transit", TRANSIT),
+        f("tcp[].route", CONTAINER),
+        f(
+            "tcp[].route.serviceDestination",
+            Translated(
+                "VirtualService tcp[] (match port) to serviceDestination host and port, split over the service's ServiceRoute subsets",
             ),
-        },
-        Field {
-            path: "http[].routing.rules[].route.clusterDestination",
-            fate: CLUSTER_DESTINATION,
-        },
-        Field {
-            path: "tcp",
-            fate: Translated(
-                "Istio Gateway servers[] (TCP, or TLS with tls) and VirtualService tcp[] to \
-                 route.serviceDestination (host, port)",
+        ),
+        f("tcp[].route.serviceDestination.tls", ROUTE_TLS),
+        f("tcp[].route.clusterDestination", CLUSTER_DESTINATION),
+        f("tls", CONTAINER),
+        f("tls[].name", SERVER_NAME),
+        f("tls[].port", SERVER_PORT),
+        f("tls[].hostname", SERVER_HOSTNAME),
+        f("tls[].route", CONTAINER),
+        f(
+            "tls[].route.serviceDestination",
+            Translated(
+                "Istio Gateway servers[] TLS PASSTHROUGH and VirtualService tls[] (port, sniHosts) to serviceDestination host and port, split over the service's ServiceRoute subsets",
             ),
-        },
-        Field {
-            path: "tcp[].route.clusterDestination",
-            fate: CLUSTER_DESTINATION,
-        },
-        Field {
-            path: "tls",
-            fate: Translated(
-                "Istio Gateway servers[] (TLS PASSTHROUGH) and VirtualService tls[] (sniHosts) to \
-                 route.serviceDestination (host, port)",
+        ),
+        f("tls[].route.serviceDestination.tls", ROUTE_TLS),
+        f("tls[].route.clusterDestination", CLUSTER_DESTINATION),
+        f(
+            "egressAuthorization",
+            NotEnforced(
+                "the unified Gateway's egress authorization (not on the TSB reference page \
+                 this follows) is not translated: no AuthorizationPolicy is generated for it",
             ),
-        },
-        Field {
-            path: "tls[].route.clusterDestination",
-            fate: CLUSTER_DESTINATION,
-        },
-        Field {
-            path: "egressAuthorization",
-            fate: NotEnforced(
-                "the unified Gateway's egress authorization is not translated yet: no \
-                 AuthorizationPolicy is generated for it",
+        ),
+        f("waf", WAF),
+        f("wasmPlugins", WASM_EXTENSION),
+        f(
+            "configGenerationMetadata",
+            Translated(
+                "metadata.labels and metadata.annotations of the generated Gateway, \
+                 VirtualServices and policies",
             ),
-        },
-        Field {
-            path: "waf",
-            fate: WAF,
-        },
-        Field {
-            path: "wasmPlugins",
-            fate: WASM_EXTENSION,
-        },
-        Field {
-            path: "configGenerationMetadata",
-            fate: Translated(
-                "metadata.labels and metadata.annotations of the generated Gateway and \
-                 VirtualServices",
-            ),
-        },
+        ),
     ],
 };

@@ -557,6 +557,16 @@ pub const MOUNTS: &[Mount] = &[
         message: &HTTP_SERVER,
     },
     Mount {
+        kind: Kind::IngressGateway,
+        at: "http[].tls",
+        message: &SERVER_TLS,
+    },
+    Mount {
+        kind: Kind::IngressGateway,
+        at: "tcp[].tls",
+        message: &SERVER_TLS,
+    },
+    Mount {
         kind: Kind::EgressGateway,
         at: "",
         message: &EGRESS_GATEWAY,
@@ -567,6 +577,16 @@ pub const MOUNTS: &[Mount] = &[
         message: &TIER1_GATEWAY,
     },
     Mount {
+        kind: Kind::Tier1Gateway,
+        at: "externalServers[].tls",
+        message: &SERVER_TLS,
+    },
+    Mount {
+        kind: Kind::Tier1Gateway,
+        at: "tcpExternalServers[].tls",
+        message: &SERVER_TLS,
+    },
+    Mount {
         kind: Kind::UnifiedGateway,
         at: "",
         message: &UNIFIED_GATEWAY,
@@ -575,5 +595,15 @@ pub const MOUNTS: &[Mount] = &[
         kind: Kind::UnifiedGateway,
         at: "http",
         message: &HTTP_SERVER,
+    },
+    Mount {
+        kind: Kind::UnifiedGateway,
+        at: "http[].tls",
+        message: &SERVER_TLS,
+    },
+    Mount {
+        kind: Kind::UnifiedGateway,
+        at: "tcp[].tls",
+        message: &SERVER_TLS,
     },
 ];

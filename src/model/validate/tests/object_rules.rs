@@ -415,10 +415,10 @@ fn unified_gateway_may_not_mix_cluster_and_service_routes() {
     gw.kind = "Gateway".into();
     gw.spec = json!({
         "workloadSelector": {"namespace": "checkout-edge", "labels": {"app": "gw"}},
-        "http": [{"name": "a", "hostname": "a.example", "routing": {"rules": [
+        "http": [{"name": "a", "port": 80, "hostname": "a.example", "routing": {"rules": [
             {"route": {"clusterDestination": {"clusters": [{"name": "eu-1"}]}}}
         ]}}],
-        "tcp": [{"name": "t", "hostname": "t.example", "route": {"serviceDestination": {"host": "checkout/db"}}}]
+        "tcp": [{"name": "t", "port": 9000, "hostname": "t.example", "route": {"serviceDestination": {"host": "checkout/db"}}}]
     });
     assert_eq!(
         errors(&validate_object(&gw)),
@@ -436,16 +436,15 @@ fn inline_secrets_are_rejected_but_references_and_public_material_pass() {
     let mut ig = fixtures::ingress_gateway();
     ig.spec["http"][0]["tls"] = json!({
         "mode": "SIMPLE",
-        "secretName": "checkout-cert",
-        "files": {"privateKey": "/etc/certs/key.pem"}
+        "files": {"serverCertificate": "/etc/certs/cert.pem", "privateKey": "/etc/certs/key.pem"}
     });
     ig.spec["http"][0]["authentication"] =
         json!({"jwt": {"issuer": "https://id.acme", "jwks": "{\"keys\":[]}"}});
     assert!(without_advisories(validate_object(&ig)).is_empty());
 
-    ig.spec["http"][0]["tls"]["key"] =
+    ig.spec["http"][0]["tls"]["files"]["privateKey"] =
         json!("-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAK\n-----END RSA PRIVATE KEY-----");
-    ig.spec["http"][0]["extra"] = json!([
+    ig.spec["http"][0]["tls"]["cipherSuites"] = json!([
         "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
     ]);
     let mut found = errors(&validate_object(&ig));
@@ -453,8 +452,14 @@ fn inline_secrets_are_rejected_but_references_and_public_material_pass() {
     assert_eq!(
         found,
         [
-            (RuleCode::InlineSecret, "spec.http[0].extra[0]".to_string()),
-            (RuleCode::InlineSecret, "spec.http[0].tls.key".to_string()),
+            (
+                RuleCode::InlineSecret,
+                "spec.http[0].tls.cipherSuites[0]".to_string()
+            ),
+            (
+                RuleCode::InlineSecret,
+                "spec.http[0].tls.files.privateKey".to_string()
+            ),
         ]
     );
 }

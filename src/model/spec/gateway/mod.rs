@@ -1,12 +1,17 @@
 //! Gateway kinds: IngressGateway, EgressGateway, Tier1Gateway and the unified Gateway (§1.2).
 //!
-//! Server lists are large, versioned TSB structures; they are carried as JSON values and
-//! inspected only where a rule needs them (V7 mix check, L3 references).
+//! Every field is typed as the TSB reference defines it: the servers in [`servers`], the
+//! gateway common messages in [`common`].
+
+pub mod common;
+pub mod servers;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::model::spec::common::{ConfigGenerationMetadata, WorkloadSelector};
+
+pub use common::*;
+pub use servers::*;
 
 /// `gateway.tsb.tetrate.io/v2` `IngressGateway`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -23,19 +28,19 @@ pub struct IngressGatewaySpec {
     pub workload_selector: Option<WorkloadSelector>,
     /// HTTP(S) servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<Value>,
+    pub http: Vec<HttpServer>,
     /// TCP servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp: Vec<Value>,
+    pub tcp: Vec<TcpServer>,
     /// TLS passthrough servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tls_passthrough: Vec<Value>,
+    pub tls_passthrough: Vec<TlsPassthroughServer>,
     /// Wasm extensions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extension: Vec<Value>,
+    pub extension: Vec<WasmExtensionAttachment>,
     /// WAF rules.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waf: Option<Value>,
+    pub waf: Option<WafSettings>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,
@@ -56,10 +61,10 @@ pub struct EgressGatewaySpec {
     pub workload_selector: Option<WorkloadSelector>,
     /// `{from, to[]}` rules; an empty list denies everything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub authorization: Vec<Value>,
+    pub authorization: Vec<EgressAuthorization>,
     /// Wasm extensions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extension: Vec<Value>,
+    pub extension: Vec<WasmExtensionAttachment>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,
@@ -80,25 +85,25 @@ pub struct Tier1GatewaySpec {
     pub workload_selector: Option<WorkloadSelector>,
     /// External HTTP servers routing to clusters.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub external_servers: Vec<Value>,
+    pub external_servers: Vec<Tier1ExternalServer>,
     /// Internal servers for cross-cluster forwarding.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub internal_servers: Vec<Value>,
+    pub internal_servers: Vec<Tier1InternalServer>,
     /// TLS passthrough servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub passthrough_servers: Vec<Value>,
+    pub passthrough_servers: Vec<Tier1PassthroughServer>,
     /// External TCP servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp_external_servers: Vec<Value>,
+    pub tcp_external_servers: Vec<Tier1TcpExternalServer>,
     /// Mesh-internal TCP servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp_internal_servers: Vec<Value>,
+    pub tcp_internal_servers: Vec<Tier1TcpInternalServer>,
     /// Wasm extensions.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub extension: Vec<Value>,
+    pub extension: Vec<WasmExtensionAttachment>,
     /// WAF rules.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waf: Option<Value>,
+    pub waf: Option<WafSettings>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,
@@ -119,22 +124,23 @@ pub struct UnifiedGatewaySpec {
     pub workload_selector: Option<WorkloadSelector>,
     /// HTTP(S) servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<Value>,
+    pub http: Vec<GatewayHttpServer>,
     /// TCP servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp: Vec<Value>,
+    pub tcp: Vec<GatewayTcpServer>,
     /// TLS (SNI) servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tls: Vec<Value>,
-    /// Egress authorization.
+    pub tls: Vec<GatewayTlsServer>,
+    /// Egress authorization (accepted by earlier tsbridge CRDs; not in the TSB reference
+    /// page this follows, shaped like EgressGateway's `authorization`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub egress_authorization: Vec<Value>,
+    pub egress_authorization: Vec<EgressAuthorization>,
     /// WAF rules.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub waf: Option<Value>,
+    pub waf: Option<WafSettings>,
     /// Wasm plugin attachments.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub wasm_plugins: Vec<Value>,
+    pub wasm_plugins: Vec<WasmExtensionAttachment>,
     /// Metadata for generated objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_generation_metadata: Option<ConfigGenerationMetadata>,
@@ -149,36 +155,44 @@ pub enum RouteTarget {
     Services,
 }
 
+impl RouteTo {
+    /// Which kind of destination it names, with the field path suffix.
+    fn targets(&self) -> impl Iterator<Item = (&'static str, RouteTarget)> {
+        let clusters = self
+            .cluster_destination
+            .as_ref()
+            .map(|_| ("clusterDestination", RouteTarget::Clusters));
+        let services = self
+            .service_destination
+            .as_ref()
+            .map(|_| ("serviceDestination", RouteTarget::Services));
+        clusters.into_iter().chain(services)
+    }
+}
+
 impl UnifiedGatewaySpec {
     /// Every route destination with its field path, in document order.
     pub fn route_targets(&self) -> Vec<(String, RouteTarget)> {
         let mut found = Vec::new();
-        let mut visit = |path: String, route: Option<&Value>| {
-            let Some(route) = route else { return };
-            if route.get("clusterDestination").is_some() {
-                found.push((format!("{path}.clusterDestination"), RouteTarget::Clusters));
-            }
-            if route.get("serviceDestination").is_some() {
-                found.push((format!("{path}.serviceDestination"), RouteTarget::Services));
+        let mut visit = |path: String, route: Option<&RouteTo>| {
+            for (field, target) in route.into_iter().flat_map(RouteTo::targets) {
+                found.push((format!("{path}.{field}"), target));
             }
         };
         for (i, server) in self.http.iter().enumerate() {
-            let rules = server
-                .pointer("/routing/rules")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            for (j, rule) in rules.iter().enumerate() {
+            let rules = server.routing.iter().flat_map(|r| &r.rules);
+            for (j, rule) in rules.enumerate() {
                 visit(
                     format!("spec.http[{i}].routing.rules[{j}].route"),
-                    rule.get("route"),
+                    rule.route.as_ref(),
                 );
             }
         }
-        for (field, servers) in [("tcp", &self.tcp), ("tls", &self.tls)] {
-            for (i, server) in servers.iter().enumerate() {
-                visit(format!("spec.{field}[{i}].route"), server.get("route"));
-            }
+        for (i, server) in self.tcp.iter().enumerate() {
+            visit(format!("spec.tcp[{i}].route"), server.route.as_ref());
+        }
+        for (i, server) in self.tls.iter().enumerate() {
+            visit(format!("spec.tls[{i}].route"), server.route.as_ref());
         }
         found
     }
