@@ -198,7 +198,7 @@ name: tsbridge-demo-workloads
 version: 0.1.0
 CHART
 cp tests/fixtures/crs/workloads.yaml "$state/workloads/templates/workloads.yaml"
-for secret in bookinfo-certs tier1-certs; do
+for secret in bookinfo-certs bookinfo-tier1-certs; do
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$secret.example.com" \
     -keyout "$state/certs/$secret.key" -out "$state/certs/$secret.crt" 2>/dev/null
   cat >"$state/workloads/templates/$secret.yaml" <<SECRET

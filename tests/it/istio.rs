@@ -218,7 +218,7 @@ pub(crate) async fn create_workloads(client: &kube::Client, ns: &str) {
         .replace("bookinfo", ns);
     let mut objects: Vec<serde_json::Value> =
         serde_saphyr::from_multiple(&text).expect("workloads parse");
-    for secret in ["bookinfo-certs", "tier1-certs"] {
+    for secret in ["bookinfo-certs", "bookinfo-tier1-certs"] {
         let key = rcgen::KeyPair::generate().expect("key");
         let params =
             rcgen::CertificateParams::new(vec![format!("{secret}.example.com")]).expect("params");
