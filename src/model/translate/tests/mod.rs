@@ -4,6 +4,7 @@ mod gateway;
 mod route;
 mod security;
 mod service_security;
+mod service_traffic;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
