@@ -246,7 +246,6 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
             protocol: "TCP".into(),
             app_protocol: String::new(),
         }],
-        ..Default::default()
     };
     let services = |full: bool, complete: bool, upserts: Vec<v1::Service>, removed: &[&str]| {
         v1::agent_message::Message::Services(v1::ServiceInventory {
