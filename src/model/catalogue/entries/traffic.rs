@@ -108,8 +108,12 @@ pub(super) const OUTBOUND: Message = Message {
 /// `upstreamTrafficSettings`, `outbound.upstreamTrafficSettings`.
 const NEWER_MESSAGE: Fate = NotEnforced(
     "per-upstream client settings (load balancing, connection pools, outlier detection, \
-     authentication per host) are typed but not translated yet (they need a DestinationRule \
-     per host, and timeouts and retries a VirtualService): use resilience instead",
+     authentication per host) are typed but not translated: they would be a DestinationRule per \
+     upstream host in the clients' namespaces, which Istio prefers to the host's own \
+     DestinationRule for those clients without merging them (its ServiceRoute subsets and \
+     ServiceTrafficSetting policy would be lost, breaking subset routing), and their timeouts \
+     and retries a second VirtualService for hosts that have one (an Istio conflict, IST0109): \
+     use resilience, or a ServiceTrafficSetting of the upstream service, instead",
 );
 
 /// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
