@@ -4,6 +4,7 @@
 //! limiting and downstream keep-alive (`Sidecar` and `EnvoyFilter` selecting its workloads).
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use serde_json::{Map, Value, json};
 
@@ -67,13 +68,18 @@ fn serves_http(service: &ClusterService) -> bool {
     service.ports.iter().any(carries_http)
 }
 
-/// Whether the set has a ServiceRoute for the Service `name` of `namespace`: it carries the
-/// service's timeouts, and a second VirtualService for its host would conflict (IST0109).
-fn has_service_route(context: &Context<'_>, namespace: &str, name: &str) -> bool {
-    context.service_routes.keys().any(|service| {
-        split_service(service)
-            .is_some_and(|(ns, host)| ns == namespace && host.split('.').next() == Some(name))
-    })
+/// The names of the Services of `namespace` that have a ServiceRoute in the set: it carries
+/// their timeouts, and a second VirtualService for one host would conflict (IST0109). Keys are
+/// `<namespace>/<fqdn>`, sorted, so only the namespace's range is read.
+fn routed_services<'c>(context: &Context<'c>, namespace: &str) -> BTreeSet<&'c str> {
+    let prefix = format!("{namespace}/");
+    context
+        .service_routes
+        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+        .map(|(service, _)| *service)
+        .take_while(|service| service.starts_with(&prefix))
+        .filter_map(|service| split_service(service)?.1.split('.').next())
+        .collect()
 }
 
 /// Whether timeouts or retries are in force.
@@ -117,12 +123,15 @@ pub(super) fn unrouted_services(
         .filter(|(ns, _)| *ns == namespace)
         .filter_map(|(_, host)| host.split('.').next())
         .collect();
+    let routed = routed_services(context, namespace);
     context
         .inventory
         .services
-        .values()
-        .filter(|s| s.namespace == namespace && !configured.contains(s.name.as_str()))
-        .filter(|s| serves_http(s) && !has_service_route(context, namespace, &s.name))
+        .range((namespace.to_string(), String::new())..)
+        .map(|(_, service)| service)
+        .take_while(|s| s.namespace == namespace)
+        .filter(|s| !configured.contains(s.name.as_str()) && !routed.contains(s.name.as_str()))
+        .filter(|s| serves_http(s))
         .map(|s| {
             let spec = timeout_route(setting, s);
             out.object(Kind::VirtualService, namespace, Some(&s.name), spec)
@@ -183,7 +192,7 @@ pub(crate) fn service_traffic_setting(
     let own = spec.settings.as_ref().map(newer_form).unwrap_or_default();
     let name = host.split('.').next().unwrap_or(host);
     let parts = ServiceParts {
-        route: has_http_resilience(&setting) && !has_service_route(context, namespace, name),
+        route: has_http_resilience(&setting) && !routed_services(context, namespace).contains(name),
         sidecar: own.reachability.as_ref().is_some_and(|r| {
             r.mode.is_some_and(|m| m != ReachabilityMode::Unset) || !r.hosts.is_empty()
         }) || own.egress.as_ref().is_some_and(|e| e.host.is_some()),
