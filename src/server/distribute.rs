@@ -561,12 +561,20 @@ impl Distributor {
                 let connected = link.outbox.is_some()
                     && link.namespaces_known
                     && (link.services_known || !link.services_expected);
-                // The service-scoped settings, when the Services changed: they read them.
+                // What reads the Services, when they changed: service-scoped settings, and
+                // TrafficSettings (timeouts of the services without a ServiceRoute).
                 let by_services = if connected && std::mem::take(&mut link.services_changed) {
                     state
                         .resources
                         .iter()
-                        .filter(|(_, r)| r.kind == Kind::ServiceSecuritySetting)
+                        .filter(|(_, r)| {
+                            matches!(
+                                r.kind,
+                                Kind::ServiceSecuritySetting
+                                    | Kind::ServiceTrafficSetting
+                                    | Kind::TrafficSetting
+                            )
+                        })
                         .map(|(fqn, _)| fqn.clone())
                         .collect()
                 } else {

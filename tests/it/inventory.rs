@@ -217,10 +217,14 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
         "spec": {"service": "app/details.app.svc.cluster.local",
                  "settings": {"authorization": {"mode": "NAMESPACE"}}}
     });
-    for object in hierarchy("inv", &["*/app".to_string()])
-        .iter()
-        .chain([&setting])
-    {
+    let mut objects = hierarchy("inv", &["*/app".to_string()]);
+    // Timeouts: a VirtualService for each HTTP Service without a ServiceRoute.
+    for object in &mut objects {
+        if object["kind"] == "TrafficSetting" {
+            object["spec"]["resilience"]["httpRequestTimeout"] = json!("2s");
+        }
+    }
+    for object in objects.iter().chain([&setting]) {
         api_apply(&api, object).await;
     }
     let namespaces = v1::agent_message::Message::Namespaces(v1::NamespaceInventory {
@@ -236,7 +240,12 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
         name: "details".into(),
         namespace: "app".into(),
         selector: [("app".to_string(), "details".to_string())].into(),
-        ..Default::default()
+        ports: vec![v1::ServicePort {
+            name: "http".into(),
+            port: 9080,
+            protocol: "TCP".into(),
+            app_protocol: String::new(),
+        }],
     };
     let services = |full: bool, complete: bool, upserts: Vec<v1::Service>, removed: &[&str]| {
         v1::agent_message::Message::Services(v1::ServiceInventory {
@@ -246,18 +255,15 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
             removed: removed.iter().map(ToString::to_string).collect(),
         })
     };
-    let policies = |deltas: &[v1::Delta]| -> Vec<v1::DesiredObject> {
+    let of_kind = |deltas: &[v1::Delta], kind: &str| -> Vec<v1::DesiredObject> {
         deltas
             .iter()
             .flat_map(|d| &d.upserts)
-            .filter(|o| {
-                o.key
-                    .as_ref()
-                    .is_some_and(|k| k.kind == "AuthorizationPolicy")
-            })
+            .filter(|o| o.key.as_ref().is_some_and(|k| k.kind == kind))
             .cloned()
             .collect()
     };
+    let policies = |deltas: &[v1::Delta]| of_kind(deltas, "AuthorizationPolicy");
 
     let mut stream = Stream::open_with(
         &mp,
@@ -290,14 +296,19 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
         "{deltas:?}"
     );
     assert!(policies(&deltas).is_empty(), "{deltas:?}");
+    assert!(of_kind(&deltas, "VirtualService").is_empty(), "{deltas:?}");
 
-    // The Service appears: its policies, selecting its pods.
+    // The Service appears: its policies, selecting its pods, and its timeouts.
     stream
         .send(services(false, false, vec![details], &[]))
         .await;
     let deltas = stream.deltas(Duration::from_secs(3)).await;
     let added = policies(&deltas);
     assert_eq!(added.len(), 2, "{deltas:?}");
+    let routes = of_kind(&deltas, "VirtualService");
+    assert_eq!(routes.len(), 1, "{deltas:?}");
+    let route: Value = serde_json::from_str(&routes[0].object_json).expect("JSON");
+    assert_eq!(route["spec"]["http"][0]["timeout"], "2s");
     for policy in &added {
         let object: Value = serde_json::from_str(&policy.object_json).expect("JSON");
         assert_eq!(
@@ -312,8 +323,12 @@ async fn the_mp_distributes_on_complete_service_lists_and_follows_their_changes(
         .await;
     let deltas = stream.deltas(Duration::from_secs(3)).await;
     let removed: Vec<&v1::ObjectKey> = deltas.iter().flat_map(|d| &d.removals).collect();
-    assert_eq!(removed.len(), 2, "{deltas:?}");
-    assert!(removed.iter().all(|k| k.kind == "AuthorizationPolicy"));
+    assert_eq!(removed.len(), 3, "{deltas:?}");
+    assert!(
+        removed
+            .iter()
+            .all(|k| k.kind == "AuthorizationPolicy" || k.kind == "VirtualService")
+    );
 
     // An older agent: distributed to on its namespaces, no Service known.
     let mut old = Stream::open_with(

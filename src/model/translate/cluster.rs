@@ -37,6 +37,8 @@ struct Index<'a> {
     service_settings: HashMap<(Fqn, &'a str), Vec<&'a Resource>>,
     /// TrafficSettings by their traffic group.
     group_settings: HashMap<&'a Fqn, Vec<&'a Resource>>,
+    /// ServiceTrafficSettings by their traffic group ([`Context::group_service_settings`]).
+    group_service_settings: HashMap<&'a Fqn, Vec<&'a Resource>>,
     /// ServiceRoutes by service, for gateway routes ([`Context::service_routes`]).
     service_routes: ServiceRoutes<'a>,
 }
@@ -48,6 +50,7 @@ impl<'a> Index<'a> {
             settings: HashMap::new(),
             service_settings: HashMap::new(),
             group_settings: HashMap::new(),
+            group_service_settings: HashMap::new(),
             service_routes: ServiceRoutes::new(),
         };
         for resource in resources {
@@ -83,6 +86,13 @@ impl<'a> Index<'a> {
                     }
                 }
                 Kind::ServiceTrafficSetting => {
+                    if let Some(group) = &resource.parent {
+                        index
+                            .group_service_settings
+                            .entry(group)
+                            .or_default()
+                            .push(resource);
+                    }
                     if let (Some(workspace), Some(service)) = (
                         resource.fqn.ancestor(Kind::Workspace),
                         resource.spec.service(),
@@ -118,7 +128,8 @@ impl<'a> Index<'a> {
     }
 
     /// Settings of the organization, tenant and workspace above `resource`, root first, then,
-    /// for a ServiceRoute, its group's TrafficSetting and its service's ServiceTrafficSetting.
+    /// for a ServiceRoute or a ServiceTrafficSetting, its group's TrafficSetting, and for a
+    /// ServiceRoute its service's ServiceTrafficSetting.
     fn settings(&self, resource: &Resource) -> Vec<&'a Resource> {
         let levels = [
             resource.fqn.organization_name().map(Fqn::organization),
@@ -130,8 +141,10 @@ impl<'a> Index<'a> {
             .flatten()
             .flat_map(|level| self.settings.get(level).into_iter().flatten().copied())
             .collect();
-        if resource.kind == Kind::ServiceRoute
-            && let Some(group) = resource.fqn.ancestor(Kind::TrafficGroup)
+        if matches!(
+            resource.kind,
+            Kind::ServiceRoute | Kind::ServiceTrafficSetting
+        ) && let Some(group) = resource.fqn.ancestor(Kind::TrafficGroup)
         {
             settings.extend(
                 self.group_settings
@@ -157,6 +170,18 @@ impl<'a> Index<'a> {
         }
         settings
     }
+
+    /// For a TrafficSetting, the ServiceTrafficSettings of its group.
+    fn group_service_settings(&self, resource: &Resource) -> Vec<&'a Resource> {
+        match (&resource.kind, &resource.parent) {
+            (Kind::TrafficSetting, Some(group)) => self
+                .group_service_settings
+                .get(group)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Whether a change to an object of `kind` can change how *other* objects translate (scope,
@@ -168,12 +193,19 @@ pub fn affects_others(kind: Kind) -> bool {
 
 /// The roots of the subtrees a change from `old` to `new` (`None`: absent) can alter beyond
 /// the object itself, given an unchanged resolution ([`influence_root`] of each side whose kind
-/// [`affects_others`]). A TrafficSetting reaches its group's ServiceRoutes only through
-/// `resilience`, so a change that keeps it (and the group) alters only the setting: a
-/// reachability change in a group of 10,000 ServiceRoutes re-translates one object, not all.
+/// [`affects_others`]). A TrafficSetting reaches its group's ServiceRoutes and
+/// ServiceTrafficSettings only through the settings they inherit, so a change that keeps them
+/// (and the group), e.g. of its description or metadata, alters only the setting.
 pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<Fqn> {
-    let resilience = |r: &Resource| match &r.spec {
-        crate::model::spec::Spec::TrafficSetting(s) => s.resilience.clone(),
+    let inherited = |r: &Resource| match &r.spec {
+        crate::model::spec::Spec::TrafficSetting(s) => {
+            Some(crate::model::spec::TrafficSettingSpec {
+                display_name: None,
+                description: None,
+                config_generation_metadata: None,
+                ..s.clone()
+            })
+        }
         _ => None,
     };
     // Gateways anywhere in the organization split their routes to a service over its
@@ -199,7 +231,7 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         && old.kind == Kind::TrafficSetting
         && new.kind == Kind::TrafficSetting
         && old.parent == new.parent
-        && resilience(old) == resilience(new)
+        && inherited(old) == inherited(new)
     {
         return Vec::new();
     }
@@ -282,6 +314,7 @@ fn translate_with<'a>(
             namespaces: &namespaces,
             ancestors: index.ancestors(resource),
             settings: index.settings(resource),
+            group_service_settings: index.group_service_settings(resource),
             resolution,
             inventory: cluster,
             service_routes: &index.service_routes,

@@ -16,6 +16,7 @@ mod gateway;
 mod ratelimit;
 mod route;
 mod security;
+mod service_traffic;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,9 +182,13 @@ pub struct Context<'a> {
     pub ancestors: Vec<&'a Resource>,
     /// Settings whose defaults apply, root first: OrganizationSetting, TenantSetting and
     /// WorkspaceSetting objects above the resource (their `defaultTrafficSetting` /
-    /// `defaultSecuritySetting`), then, for a ServiceRoute, the ServiceTrafficSetting of the
-    /// same service in its workspace.
+    /// `defaultSecuritySetting`), then, for a ServiceRoute or a ServiceTrafficSetting, its
+    /// group's TrafficSetting, then, for a ServiceRoute, the ServiceTrafficSetting of the same
+    /// service in its workspace.
     pub settings: Vec<&'a Resource>,
+    /// For a TrafficSetting, the ServiceTrafficSettings of its group: their services'
+    /// timeouts and retries are theirs to carry, not the TrafficSetting's.
+    pub group_service_settings: Vec<&'a Resource>,
     /// The cluster's resolution, for selectors that name other workspaces and groups
     /// (reachability and authorization modes, authorization rules).
     pub resolution: &'a Resolution,
@@ -221,7 +226,7 @@ pub type ServiceRoutes<'a> = BTreeMap<&'a str, Vec<&'a Resource>>;
 /// let inventory = ClusterNamespaces::new("c1", namespaces.clone());
 /// let routes = Default::default();
 /// let context = Context { cluster: "c1", namespaces: &namespaces, ancestors: vec![],
-///     settings: vec![], resolution: &resolution, inventory: &inventory,
+///     settings: vec![], group_service_settings: vec![], resolution: &resolution, inventory: &inventory,
 ///     service_routes: &routes };
 /// let objects = translate(&resource, &context).unwrap();
 /// assert_eq!(objects[0].kind, "PeerAuthentication");
@@ -244,7 +249,9 @@ pub fn translate_with_warnings(
     let objects = match &resource.spec {
         Spec::TrafficSetting(spec) => Ok(traffic::traffic_setting(spec, context, &out)),
         Spec::ServiceRoute(spec) => route::service_route(spec, context, &out),
-        Spec::ServiceTrafficSetting(spec) => traffic::service_traffic_setting(spec, context, &out),
+        Spec::ServiceTrafficSetting(spec) => {
+            service_traffic::service_traffic_setting(spec, context, &out)
+        }
         Spec::SecuritySetting(spec) => Ok(security::security_setting(spec, context, &out)),
         Spec::ServiceSecuritySetting(spec) => {
             security::service_security_setting(spec, context, &out)

@@ -18,14 +18,25 @@ use crate::model::spec::ratelimit::{
 /// Where the filter sits in the proxy: Istio's EnvoyFilter `context`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Context {
-    /// Requests received by a sidecar's workload.
+    /// Requests received by a sidecar's workload (every sidecar of a namespace).
     SidecarInbound,
+    /// Requests received by one service's workloads, in addition to their namespace's filter.
+    ServiceInbound,
 }
 
 impl Context {
     pub(super) fn as_str(self) -> &'static str {
         match self {
-            Self::SidecarInbound => "SIDECAR_INBOUND",
+            Self::SidecarInbound | Self::ServiceInbound => "SIDECAR_INBOUND",
+        }
+    }
+
+    /// How this filter's header rules name their descriptors: a service's filter runs next to
+    /// its namespace's on the same routes, and each must count only its own rules' requests.
+    fn rule_prefix(self) -> &'static str {
+        match self {
+            Self::SidecarInbound => "rule",
+            Self::ServiceInbound => "service-rule",
         }
     }
 }
@@ -42,26 +53,32 @@ pub(super) fn config_patches(rate_limiting: &RateLimiting, context: Context) -> 
     let built = if let Some(external) = &rate_limiting.external_service {
         external_filter(external)
     } else if let Some(local) = &rate_limiting.local {
-        local_filter(local.rules.iter().filter_map(|r| {
-            let bucket = r.token_bucket.as_ref()?;
-            let tokens = bucket.max_tokens?;
-            // TSB's default refill is a single token.
-            let fill = bucket.tokens_per_fill.unwrap_or(1);
-            Some((
-                &r.dimensions[..],
-                tokens,
-                fill,
-                bucket.fill_interval.clone()?,
-            ))
-        }))
+        local_filter(
+            context,
+            local.rules.iter().filter_map(|r| {
+                let bucket = r.token_bucket.as_ref()?;
+                let tokens = bucket.max_tokens?;
+                // TSB's default refill is a single token.
+                let fill = bucket.tokens_per_fill.unwrap_or(1);
+                Some((
+                    &r.dimensions[..],
+                    tokens,
+                    fill,
+                    bucket.fill_interval.clone()?,
+                ))
+            }),
+        )
     } else {
         rate_limiting.settings.as_ref().and_then(|settings| {
-            local_filter(settings.rules.iter().filter_map(|r| {
-                let limit = r.limit.as_ref()?;
-                let tokens = limit.requests_per_unit?;
-                let seconds = limit.unit.and_then(|u| u.seconds())?;
-                Some((&r.dimensions[..], tokens, tokens, format!("{seconds}s")))
-            }))
+            local_filter(
+                context,
+                settings.rules.iter().filter_map(|r| {
+                    let limit = r.limit.as_ref()?;
+                    let tokens = limit.requests_per_unit?;
+                    let seconds = limit.unit.and_then(|u| u.seconds())?;
+                    Some((&r.dimensions[..], tokens, tokens, format!("{seconds}s")))
+                }),
+            )
         })
     };
     let Some((filter, route_limits)) = built else {
@@ -102,6 +119,7 @@ pub(crate) fn is_single_bucket(dimensions: &[RateLimitDimension]) -> bool {
 /// Envoy's local rate limit over `(dimensions, max_tokens, tokens_per_fill, fill_interval)`
 /// rules; rules that are not a single bucket are left out.
 fn local_filter<'r>(
+    context: Context,
     rules: impl Iterator<Item = (&'r [RateLimitDimension], u32, u32, String)>,
 ) -> Option<(Value, Vec<Value>)> {
     let mut descriptors = Vec::new();
@@ -113,7 +131,7 @@ fn local_filter<'r>(
         let (actions, entries): (Vec<Value>, Vec<Value>) = dimensions
             .iter()
             .enumerate()
-            .filter_map(|(j, d)| local_dimension(d, &format!("rule-{i}-{j}")))
+            .filter_map(|(j, d)| local_dimension(d, &format!("{}-{i}-{j}", context.rule_prefix())))
             .unzip();
         route_limits.push(json!({"actions": actions}));
         descriptors.push(json!({

@@ -4,14 +4,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::model::diagnostic::Diagnostic;
 use crate::model::kind::Kind;
 use crate::model::spec::{
     CircuitBreakerSensitivity, EgressSettings, InboundSettings, KeepAliveSettings,
-    ReachabilityMode, ServiceTrafficSettingSpec, Spec, TcpKeepAlive, TrafficSettingSpec,
+    ReachabilityMode, Spec, TcpKeepAlive, TrafficSettingSpec,
 };
-use crate::model::translate::ratelimit;
 use crate::model::translate::{Context, Generated, Output, split_service};
+use crate::model::translate::{ratelimit, service_traffic};
 
 /// Port of TSB egress gateways' mTLS listener, used when `egress.port` is not given.
 const EGRESS_GATEWAY_PORT: u32 = 15443;
@@ -48,7 +47,7 @@ pub(crate) fn effective(
 /// same object does not set the newer field, and `outbound.reachability` / `outbound.egress`
 /// put in place of the deprecated ones (the newer form wins inside an object; between levels
 /// the closest wins whatever form it uses).
-fn newer_form(setting: &TrafficSettingSpec) -> TrafficSettingSpec {
+pub(super) fn newer_form(setting: &TrafficSettingSpec) -> TrafficSettingSpec {
     let mut out = setting.clone();
     // Outbound goes the other way: the Sidecar is built from `reachability` and `egress`, so
     // `outbound`'s replace them (and the overlay keeps treating them as before).
@@ -267,7 +266,7 @@ const TCP_KEEPCNT: u32 = 6;
 /// Downstream keep-alive (`inbound.resilience.connectionPool.tcp.keepAlive`, or the
 /// deprecated `resilience.keepAlive.tcp.downstream`) → socket options on the sidecars' inbound listener (Istio has
 /// no API for them); Linux hands them on to every connection the listener accepts.
-fn downstream_keepalive(downstream: &TcpKeepAlive) -> Value {
+pub(super) fn downstream_keepalive(downstream: &TcpKeepAlive) -> Value {
     let option = |level: u32, name: u32, value: u32| json!({"level": level, "name": name, "int_value": value, "state": "STATE_LISTENING"});
     let mut options = vec![option(SOL_SOCKET, SO_KEEPALIVE, 1)];
     for (name, value) in [
@@ -324,85 +323,23 @@ pub(super) fn http_resilience(setting: &TrafficSettingSpec, route: &mut Map<Stri
 
 /// TrafficSetting: in every namespace of the group, a namespace-wide `Sidecar` (reachability,
 /// egress gateway), a `DestinationRule` for the namespace's services (outlier detection,
-/// upstream keep-alive) and an `EnvoyFilter` for the sidecars' inbound side (rate limiting,
-/// downstream keep-alive).
+/// upstream keep-alive), an `EnvoyFilter` for the sidecars' inbound side (rate limiting,
+/// downstream keep-alive), and a `VirtualService` with the timeouts and retries for each HTTP
+/// Service of the cluster there that has neither a ServiceRoute nor a ServiceTrafficSetting
+/// of the group (those carry them).
 pub(crate) fn traffic_setting(
     spec: &TrafficSettingSpec,
     context: &Context<'_>,
     out: &Output<'_>,
 ) -> Vec<Generated> {
     let setting = effective(context, Some(spec));
-    let egress = setting
-        .egress
-        .as_ref()
-        .and_then(|e| Some((e.host.as_deref().and_then(split_service)?, e.port)));
-    let mode = setting.reachability.as_ref().and_then(|r| r.mode);
     let policy = traffic_policy(&setting);
     // `effective` has moved the deprecated inbound fields under `inbound`.
-    let inbound = setting.inbound.as_ref();
-    let mut patches = inbound
-        .and_then(|i| i.rate_limiting.as_ref())
-        .map(|r| ratelimit::config_patches(r, ratelimit::Context::SidecarInbound))
-        .unwrap_or_default();
-    patches.extend(
-        inbound
-            .and_then(|i| i.resilience.as_ref())
-            .and_then(|r| r.connection_pool.as_ref())
-            .and_then(|p| p.tcp.as_ref())
-            .and_then(|t| t.keep_alive.as_ref())
-            .map(downstream_keepalive),
-    );
+    let mut patches = rate_limit_patches(&setting, ratelimit::Context::SidecarInbound);
+    patches.extend(downstream_keep_alive(&setting).map(downstream_keepalive));
     let mut objects = Vec::new();
     for namespace in context.namespaces {
-        let hosts = match mode {
-            None | Some(ReachabilityMode::Unset) if egress.is_none() => None,
-            None | Some(ReachabilityMode::Unset) | Some(ReachabilityMode::Cluster) => {
-                Some(vec!["*/*".to_string()])
-            }
-            Some(ReachabilityMode::Namespace) => Some(vec!["./*".to_string()]),
-            Some(ReachabilityMode::Group) => Some(all_of(context.namespaces)),
-            Some(ReachabilityMode::Workspace) => {
-                let workspace = context.resolution.namespaces_of(
-                    &out.resource
-                        .fqn
-                        .ancestor(Kind::Workspace)
-                        .unwrap_or_else(|| out.resource.fqn.clone()),
-                );
-                Some(all_of(if workspace.is_empty() {
-                    context.namespaces
-                } else {
-                    &workspace
-                }))
-            }
-            Some(ReachabilityMode::Custom) => {
-                let hosts = &setting
-                    .reachability
-                    .as_ref()
-                    .map(|r| r.hosts.clone())
-                    .unwrap_or_default();
-                // An empty CUSTOM list would be an invalid Sidecar: keep the namespace itself.
-                Some(if hosts.is_empty() {
-                    vec!["./*".to_string()]
-                } else {
-                    hosts.clone()
-                })
-            }
-        };
-        if let Some(mut hosts) = hosts {
-            let mut sidecar = json!({});
-            if let Some(((gw_namespace, gw_host), port)) = egress {
-                let entry = format!("{gw_namespace}/{gw_host}");
-                if !hosts.contains(&entry) && !hosts.iter().any(|h| h == "*/*") {
-                    hosts.push(entry);
-                }
-                // Unknown destinations go through the egress gateway (ALLOW_ANY is required
-                // for `egressProxy`).
-                sidecar["outboundTrafficPolicy"] = json!({
-                    "mode": "ALLOW_ANY",
-                    "egressProxy": {"host": gw_host, "port": {"number": port.unwrap_or(EGRESS_GATEWAY_PORT)}}
-                });
-            }
-            sidecar["egress"] = json!([{"hosts": hosts}]);
+        if let Some(sidecar) = sidecar_spec(&setting, context, out) {
             objects.push(out.object(Kind::Sidecar, namespace, None, sidecar));
         }
         if let Some(policy) = &policy {
@@ -413,31 +350,100 @@ pub(crate) fn traffic_setting(
             let spec = json!({"configPatches": patches});
             objects.push(out.object(Kind::EnvoyFilter, namespace, None, spec));
         }
+        objects.extend(service_traffic::unrouted_services(
+            &setting, namespace, context, out,
+        ));
     }
     objects
 }
 
-fn all_of(namespaces: &BTreeSet<String>) -> Vec<String> {
-    namespaces.iter().map(|n| format!("{n}/*")).collect()
+/// The rate limit `configPatches` of the inbound rate limiting in force (newer form).
+pub(super) fn rate_limit_patches(
+    setting: &TrafficSettingSpec,
+    context: ratelimit::Context,
+) -> Vec<Value> {
+    setting
+        .inbound
+        .as_ref()
+        .and_then(|i| i.rate_limiting.as_ref())
+        .map(|r| ratelimit::config_patches(r, context))
+        .unwrap_or_default()
 }
 
-/// ServiceTrafficSetting: a `DestinationRule` for the service (outlier detection, keep-alive),
-/// in the service's namespace when the group has it here. What would need the service's
-/// workloads (a Sidecar or an EnvoyFilter selecting them) is not generated.
-pub(crate) fn service_traffic_setting(
-    spec: &ServiceTrafficSettingSpec,
+/// The downstream keep-alive in force (newer form).
+pub(super) fn downstream_keep_alive(setting: &TrafficSettingSpec) -> Option<&TcpKeepAlive> {
+    setting
+        .inbound
+        .as_ref()
+        .and_then(|i| i.resilience.as_ref())
+        .and_then(|r| r.connection_pool.as_ref())
+        .and_then(|p| p.tcp.as_ref())
+        .and_then(|t| t.keep_alive.as_ref())
+}
+
+/// The `Sidecar` spec (egress hosts, egress gateway) of the reachability and egress in force,
+/// or `None` when neither asks for one (Istio's default already reaches everything).
+pub(super) fn sidecar_spec(
+    setting: &TrafficSettingSpec,
     context: &Context<'_>,
     out: &Output<'_>,
-) -> Result<Vec<Generated>, Diagnostic> {
-    let Some((namespace, host)) = out.targeted_service(spec.service.as_deref(), context)? else {
-        return Ok(Vec::new());
+) -> Option<Value> {
+    let egress = setting
+        .egress
+        .as_ref()
+        .and_then(|e| Some((e.host.as_deref().and_then(split_service)?, e.port)));
+    let mode = setting.reachability.as_ref().and_then(|r| r.mode);
+    let mut hosts = match mode {
+        None | Some(ReachabilityMode::Unset) if egress.is_none() => return None,
+        None | Some(ReachabilityMode::Unset) | Some(ReachabilityMode::Cluster) => {
+            vec!["*/*".to_string()]
+        }
+        Some(ReachabilityMode::Namespace) => vec!["./*".to_string()],
+        Some(ReachabilityMode::Group) => all_of(context.namespaces),
+        Some(ReachabilityMode::Workspace) => {
+            let workspace = context.resolution.namespaces_of(
+                &out.resource
+                    .fqn
+                    .ancestor(Kind::Workspace)
+                    .unwrap_or_else(|| out.resource.fqn.clone()),
+            );
+            all_of(if workspace.is_empty() {
+                context.namespaces
+            } else {
+                &workspace
+            })
+        }
+        Some(ReachabilityMode::Custom) => {
+            let hosts = setting
+                .reachability
+                .as_ref()
+                .map(|r| r.hosts.clone())
+                .unwrap_or_default();
+            // An empty CUSTOM list would be an invalid Sidecar: keep the namespace itself.
+            if hosts.is_empty() {
+                vec!["./*".to_string()]
+            } else {
+                hosts
+            }
+        }
     };
-    let setting = effective(context, spec.settings.as_ref());
-    Ok(traffic_policy(&setting)
-        .map(|policy| {
-            let spec = json!({"host": host, "trafficPolicy": policy});
-            out.object(Kind::DestinationRule, namespace, None, spec)
-        })
-        .into_iter()
-        .collect())
+    let mut sidecar = json!({});
+    if let Some(((gw_namespace, gw_host), port)) = egress {
+        let entry = format!("{gw_namespace}/{gw_host}");
+        if !hosts.contains(&entry) && !hosts.iter().any(|h| h == "*/*") {
+            hosts.push(entry);
+        }
+        // Unknown destinations go through the egress gateway (ALLOW_ANY is required for
+        // `egressProxy`).
+        sidecar["outboundTrafficPolicy"] = json!({
+            "mode": "ALLOW_ANY",
+            "egressProxy": {"host": gw_host, "port": {"number": port.unwrap_or(EGRESS_GATEWAY_PORT)}}
+        });
+    }
+    sidecar["egress"] = json!([{"hosts": hosts}]);
+    Some(sidecar)
+}
+
+fn all_of(namespaces: &BTreeSet<String>) -> Vec<String> {
+    namespaces.iter().map(|n| format!("{n}/*")).collect()
 }

@@ -532,6 +532,16 @@ pub const MOUNTS: &[Mount] = &[
         message: &SERVICE_TRAFFIC_SETTINGS,
     },
     Mount {
+        kind: Kind::ServiceTrafficSetting,
+        at: "settings.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
+        kind: Kind::ServiceTrafficSetting,
+        at: "settings.inbound.rateLimiting",
+        message: &RATE_LIMITING,
+    },
+    Mount {
         kind: Kind::SecuritySetting,
         at: "",
         message: &SECURITY_SETTING,

@@ -2,12 +2,27 @@
 
 use super::*;
 
-/// A ServiceTrafficSetting field that needs a Sidecar or an EnvoyFilter selecting the
-/// service's workloads.
-const NEEDS_INVENTORY: Fate = NotEnforced(
-    "needs the service inventory: a per-service Sidecar or EnvoyFilter must select the \
-     service's workloads, which tsbridge cannot name yet (only the group's TrafficSetting \
-     configures sidecars)",
+/// A ServiceTrafficSetting's own reachability or egress: a Sidecar selecting the Service's
+/// workloads.
+const SERVICE_SIDECAR: Fate = Translated(
+    "Sidecar with workloadSelector.labels = the Service's spec.selector (in each cluster that \
+     reports the Service), egress[].hosts and outboundTrafficPolicy of the setting in force \
+     (the group's overlaid by the service's): it replaces the namespace's Sidecar for those \
+     workloads",
+);
+
+/// A ServiceTrafficSetting's own downstream keep-alive.
+const SERVICE_DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
+    "EnvoyFilter with workloadSelector.labels = the Service's spec.selector and priority 10 \
+     (applied after the namespace's): LISTENER virtualInbound socket_options of the keep-alive \
+     in force, value by value",
+);
+
+/// A ServiceTrafficSetting's own rate limiting.
+const SERVICE_RATE_LIMITING: Fate = Model(
+    "container: see RateLimiting (TrafficSetting rateLimiting); an EnvoyFilter with \
+     workloadSelector.labels = the Service's spec.selector, in addition to the group's (a \
+     request must pass both: a warning says so)",
 );
 
 const DEPRECATED_DOWNSTREAM_KEEP_ALIVE: Fate = Translated(
@@ -37,7 +52,7 @@ const FAILOVER: Fate = NotEnforced(
 );
 
 /// `TrafficSetting.Inbound` of a TrafficSetting or a `defaultTrafficSetting` (mounted at
-/// `inbound`); a ServiceTrafficSetting's needs the service inventory.
+/// `inbound`); a ServiceTrafficSetting's are in its own message.
 pub(super) const INBOUND: Message = Message {
     name: "TrafficSetting.Inbound",
     fields: &[
@@ -93,8 +108,12 @@ pub(super) const OUTBOUND: Message = Message {
 /// `upstreamTrafficSettings`, `outbound.upstreamTrafficSettings`.
 const NEWER_MESSAGE: Fate = NotEnforced(
     "per-upstream client settings (load balancing, connection pools, outlier detection, \
-     authentication per host) are typed but not translated yet (they need a DestinationRule \
-     per host, and timeouts and retries a VirtualService): use resilience instead",
+     authentication per host) are typed but not translated: they would be a DestinationRule per \
+     upstream host in the clients' namespaces, which Istio prefers to the host's own \
+     DestinationRule for those clients without merging them (its ServiceRoute subsets and \
+     ServiceTrafficSetting policy would be lost, breaking subset routing), and their timeouts \
+     and retries a second VirtualService for hosts that have one (an Istio conflict, IST0109): \
+     use resilience, or a ServiceTrafficSetting of the upstream service, instead",
 );
 
 /// TSB's `RateLimiting` in a TrafficSetting or a `defaultTrafficSetting` (mounted at
@@ -105,7 +124,8 @@ pub(super) const RATE_LIMITING: Message = Message {
         Field {
             path: "settings",
             fate: Translated(
-                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group, or a ServiceTrafficSetting's \
+                 Service's workloads) with \
                  envoy.filters.http.local_ratelimit: one token bucket per rule, counted by each \
                  sidecar on its own (TSB's rate limit server counts across replicas)",
             ),
@@ -148,7 +168,8 @@ pub(super) const RATE_LIMITING: Message = Message {
         Field {
             path: "local",
             fate: Translated(
-                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group, or a ServiceTrafficSetting's \
+                 Service's workloads) with \
                  envoy.filters.http.local_ratelimit: one token bucket per rule and replica",
             ),
         },
@@ -176,7 +197,8 @@ pub(super) const RATE_LIMITING: Message = Message {
         Field {
             path: "externalService",
             fate: Translated(
-                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group) with \
+                "EnvoyFilter (SIDECAR_INBOUND, every namespace of the group, or a ServiceTrafficSetting's \
+                 Service's workloads) with \
                  envoy.filters.http.ratelimit calling the server",
             ),
         },
@@ -259,17 +281,19 @@ pub(super) const TRAFFIC_SETTING: Message = Message {
         Field {
             path: "resilience.httpRequestTimeout",
             fate: Translated(
-                "VirtualService http[].timeout of the group's ServiceRoutes (a service's \
-                 ServiceTrafficSetting overrides it); Istio has no timeout for services without \
-                 a ServiceRoute",
+                "VirtualService http[].timeout of the group's ServiceRoutes, and of a \
+                 VirtualService <name>.<ns>.svc.cluster.local per Service the cluster reports in \
+                 the group's namespaces without a ServiceRoute, when a port can carry HTTP (a \
+                 service's ServiceTrafficSetting overrides it)",
             ),
         },
         Field {
             path: "resilience.httpRetries",
             fate: Translated(
                 "VirtualService http[].retries (attempts, perTryTimeout, retryOn) of the \
-                 group's ServiceRoutes (a service's ServiceTrafficSetting overrides it); Istio \
-                 has no retries for services without a ServiceRoute",
+                 group's ServiceRoutes, and of a VirtualService <name>.<ns>.svc.cluster.local per \
+                 Service the cluster reports in the group's namespaces without a ServiceRoute, \
+                 when a port can carry HTTP (a service's ServiceTrafficSetting overrides it)",
             ),
         },
         Field {
@@ -366,13 +390,16 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
         },
         Field {
             path: "resilience.httpRequestTimeout",
-            fate: Translated("inherited by the ServiceRoutes below: VirtualService http[].timeout"),
+            fate: Translated(
+                "inherited by the TrafficSettings, ServiceTrafficSettings and ServiceRoutes \
+                 below: VirtualService http[].timeout",
+            ),
         },
         Field {
             path: "resilience.httpRetries",
             fate: Translated(
-                "inherited by the ServiceRoutes below: VirtualService http[].retries (attempts, \
-                 perTryTimeout, retryOn)",
+                "inherited by the TrafficSettings, ServiceTrafficSettings and ServiceRoutes \
+                 below: VirtualService http[].retries (attempts, perTryTimeout, retryOn)",
             ),
         },
         Field {
@@ -436,7 +463,8 @@ pub(super) const DEFAULT_TRAFFIC_SETTING: Message = Message {
 };
 
 /// `TrafficSetting` as a ServiceTrafficSetting's `settings`: outlier detection for the
-/// service, and the timeouts and retries of the same service's ServiceRoute.
+/// service, the timeouts and retries of the same service's ServiceRoute (or its own
+/// VirtualService), and a Sidecar and an EnvoyFilter selecting the Service's workloads.
 pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
     name: "TrafficSetting (ServiceTrafficSetting settings)",
     fields: &[
@@ -450,7 +478,7 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "reachability",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_SIDECAR,
         },
         Field {
             path: "resilience",
@@ -467,14 +495,18 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
             path: "resilience.httpRequestTimeout",
             fate: Translated(
                 "VirtualService http[].timeout of the same service's ServiceRoute in the \
-                 workspace (none without a ServiceRoute)",
+                 workspace; without one, of a VirtualService <name>.<ns>.svc.cluster.local with \
+                 one route, when the cluster reports the Service with a port that can carry \
+                 HTTP (none for TCP-only services)",
             ),
         },
         Field {
             path: "resilience.httpRetries",
             fate: Translated(
                 "VirtualService http[].retries (attempts, perTryTimeout, retryOn) of the same \
-                 service's ServiceRoute in the workspace (none without a ServiceRoute)",
+                 service's ServiceRoute in the workspace; without one, of a VirtualService \
+                 <name>.<ns>.svc.cluster.local with one route, when the cluster reports the \
+                 Service with a port that can carry HTTP (none for TCP-only services)",
             ),
         },
         Field {
@@ -501,15 +533,15 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "resilience.keepAlive.tcp.downstream",
-            fate: NEEDS_INVENTORY,
+            fate: DEPRECATED_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "egress",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_SIDECAR,
         },
         Field {
             path: "rateLimiting",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_RATE_LIMITING,
         },
         Field {
             path: "upstreamTrafficSettings",
@@ -521,7 +553,7 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "inbound.rateLimiting",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_RATE_LIMITING,
         },
         Field {
             path: "inbound.resilience",
@@ -529,7 +561,7 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "inbound.resilience.connectionPool.tcp.keepAlive",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_DOWNSTREAM_KEEP_ALIVE,
         },
         Field {
             path: "inbound.resilience.meshTimeout",
@@ -545,11 +577,11 @@ pub(super) const SERVICE_TRAFFIC_SETTINGS: Message = Message {
         },
         Field {
             path: "outbound.reachability",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_SIDECAR,
         },
         Field {
             path: "outbound.egress",
-            fate: NEEDS_INVENTORY,
+            fate: SERVICE_SIDECAR,
         },
         Field {
             path: "outbound.upstreamTrafficSettings",
@@ -791,7 +823,8 @@ pub(super) const SERVICE_TRAFFIC_SETTING: Message = Message {
             path: "service",
             fate: Translated(
                 "DestinationRule host (<fqdn>) in namespace <namespace>; also picks the \
-                 ServiceRoute that takes its timeouts and retries",
+                 ServiceRoute that takes its timeouts and retries, and the cluster's Service \
+                 whose ports and spec.selector the VirtualService, Sidecar and EnvoyFilter use",
             ),
         },
         Field {
@@ -801,7 +834,8 @@ pub(super) const SERVICE_TRAFFIC_SETTING: Message = Message {
         Field {
             path: "configGenerationMetadata",
             fate: Translated(
-                "metadata.labels and metadata.annotations of the generated DestinationRule",
+                "metadata.labels and metadata.annotations of the generated DestinationRule, \
+                 VirtualService, Sidecar and EnvoyFilter",
             ),
         },
     ],

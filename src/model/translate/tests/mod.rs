@@ -4,6 +4,7 @@ mod gateway;
 mod route;
 mod security;
 mod service_security;
+mod service_traffic;
 mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -627,24 +628,34 @@ fn a_service_route_takes_the_closest_timeout() {
     );
 }
 
-/// A TrafficSetting reaches its group's ServiceRoutes only through `resilience`.
+/// A TrafficSetting reaches its group's ServiceRoutes and ServiceTrafficSettings only through
+/// what they inherit (a description or metadata change re-translates the setting alone).
 #[test]
-fn a_traffic_setting_change_reaches_its_group_only_through_resilience() {
+fn a_traffic_setting_change_reaches_its_group_only_through_what_it_passes_on() {
     let resources = every_kind();
     let setting = resources
         .iter()
         .find(|r| r.kind == Kind::TrafficSetting)
         .expect("a TrafficSetting");
     let group = setting.parent.clone().expect("its group");
-    let mut reachability = setting.clone();
+    let mut description = setting.clone();
     let mut resilience = setting.clone();
+    let mut reachability = setting.clone();
+    if let crate::model::spec::Spec::TrafficSetting(spec) = &mut description.spec {
+        spec.description = Some("another description".into());
+    }
     if let crate::model::spec::Spec::TrafficSetting(spec) = &mut reachability.spec {
         spec.reachability = None;
     }
     if let crate::model::spec::Spec::TrafficSetting(spec) = &mut resilience.spec {
         spec.resilience = None;
     }
-    assert!(influenced_roots(Some(setting), Some(&reachability)).is_empty());
+    assert!(influenced_roots(Some(setting), Some(&description)).is_empty());
+    // A ServiceTrafficSetting's own Sidecar carries the group's reachability.
+    assert_eq!(
+        influenced_roots(Some(setting), Some(&reachability)),
+        std::slice::from_ref(&group)
+    );
     assert_eq!(
         influenced_roots(Some(setting), Some(&resilience)),
         std::slice::from_ref(&group)
