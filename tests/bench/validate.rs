@@ -183,7 +183,8 @@ fn workspace_objects(t: usize, w: usize) -> Vec<Value> {
             json!({
                 "service": format!("{ns}/svc-{i}.{ns}.svc.cluster.local"),
                 "settings": {"authorization": {"mode": "RULES", "rules": {"allow": [
-                    {"from": {"fqn": format!("organizations/acme/tenants/{tenant}/workspaces/{ws}")}}
+                    {"from": {"fqn": format!("organizations/acme/tenants/{tenant}/workspaces/{ws}")},
+                     "to": {"fqn": format!("organizations/acme/tenants/{tenant}/workspaces/{ws}")}}
                 ]}}}
             }),
         ));
@@ -337,7 +338,15 @@ fn main() {
         time(|| check(copies.pop().expect("one copy per repetition")));
     assert_eq!(report.checked, objects, "every generated object is config");
     // Valid: no error, and warnings only for fields translation does not enforce.
-    assert_eq!(report.errors(), 0, "{:?}", report.findings.first());
+    assert_eq!(
+        report.errors(),
+        0,
+        "{:?}",
+        report
+            .findings
+            .iter()
+            .find(|f| f.diagnostic.severity == tsbridge::model::diagnostic::Severity::Error)
+    );
     assert!(
         report.findings.iter().all(|f| f.diagnostic.severity
             != tsbridge::model::diagnostic::Severity::Warning
