@@ -222,11 +222,9 @@ fn conflicts(
             "set local rules on the service only, or on every subset instead of the service",
         );
     }
-    let peer = Kind::PeerAuthentication.name();
-    let custom = scope.name(Some("ext-authz"));
     move |g: &Generated| {
-        !(drop_peer && g.kind == peer
-            || drop_custom && custom.as_deref().is_some_and(|c| g.name.contains(c)))
+        let custom = g.kind == Kind::AuthorizationPolicy.name() && g.spec["action"] == "CUSTOM";
+        !(drop_peer && g.kind == Kind::PeerAuthentication.name() || drop_custom && custom)
     }
 }
 

@@ -231,6 +231,16 @@ fn selecting<'t>(t: &'t Translation, kind: &str, labels: Value) -> Vec<&'t Value
         .collect()
 }
 
+/// The rules of the one ALLOW policy selecting exactly `labels`.
+fn allow_rules(t: &Translation, labels: Value) -> Value {
+    let allow: Vec<&Value> = selecting(t, "AuthorizationPolicy", labels)
+        .into_iter()
+        .filter(|p| p["action"] == "ALLOW")
+        .collect();
+    assert_eq!(allow.len(), 1, "{allow:#?}");
+    allow[0]["rules"].clone()
+}
+
 fn warning_fields(t: &Translation) -> Vec<&str> {
     t.warnings.iter().map(|(_, d)| d.field.as_str()).collect()
 }
@@ -307,16 +317,8 @@ fn below_a_stricter_service_a_subset_may_only_tighten() {
         json!([{"name": "v1", "settings": {"authorization": {"mode": "CLUSTER"}}}]),
     );
     // CLUSTER is looser than NAMESPACE: the subset keeps the service's mode.
-    let allow: Vec<&Value> = selecting(
-        &t,
-        "AuthorizationPolicy",
-        json!({"app": "details", "version": "v1"}),
-    )
-    .into_iter()
-    .filter(|p| p["action"] == "ALLOW")
-    .collect();
     assert_eq!(
-        allow[0]["rules"],
+        allow_rules(&t, json!({"app": "details", "version": "v1"})),
         json!([{"from": [{"source": {"namespaces": ["a"]}}]}])
     );
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
@@ -333,12 +335,8 @@ fn local_rules_join_the_service_allow_policy_and_ask_for_a_token_under_jwt_rules
         }),
         json!([]),
     );
-    let allow: Vec<&Value> = selecting(&t, "AuthorizationPolicy", json!({"app": "details"}))
-        .into_iter()
-        .filter(|p| p["action"] == "ALLOW")
-        .collect();
     assert_eq!(
-        allow[0]["rules"],
+        allow_rules(&t, json!({"app": "details"})),
         json!([{"from": [{"source": {"namespaces": ["a"], "requestPrincipals": ["*"]}}],
                 "to": [{"operation": {"methods": ["GET"]}}]}])
     );
@@ -349,4 +347,61 @@ fn local_rules_join_the_service_allow_policy_and_ask_for_a_token_under_jwt_rules
         "no namespace-wide DENY on notRequestPrincipals"
     );
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+}
+
+#[test]
+fn a_serviceroute_subset_change_retranslates_the_organization() {
+    use crate::model::translate::influenced_roots;
+    let route = |labels: Value| {
+        object(
+            "traffic.tsb.tetrate.io/v2",
+            "ServiceRoute",
+            "details",
+            "trafficGroup",
+            "tg",
+            json!({"service": "a/details.a.svc.cluster.local",
+                   "subsets": [{"name": "v1", "labels": labels}]}),
+        )
+    };
+    let before = route(json!({"version": "v1"}));
+    let after = route(json!({"version": "v1-canary"}));
+    let roots = influenced_roots(Some(&before), Some(&after));
+    let sss = setting("a", json!({}));
+    assert!(
+        roots
+            .iter()
+            .any(|root| sss.fqn.to_string().starts_with(&root.to_string())),
+        "{roots:?}"
+    );
+}
+
+#[test]
+fn subset_jwt_rules_and_local_rules_that_the_service_would_widen_are_reported() {
+    let jwt =
+        json!({"jwt": {"issuer": "https://id.example", "jwksUri": "https://id.example/jwks"}});
+    let t = with_subsets(
+        json!({"authenticationSettings": {"http": jwt},
+               "authorization": {"mode": "NAMESPACE"}}),
+        json!([{"name": "v2", "settings": {
+            "authenticationSettings": {"http": jwt},
+            "authorization": {"http": {"local": {"rules": [
+                {"name": "read", "to": [{"methods": ["GET"]}]}]}}}}}]),
+    );
+    let v2 = json!({"app": "details", "version": "v2"});
+    assert_eq!(selecting(&t, "RequestAuthentication", v2.clone()).len(), 1);
+    // The subset keeps the service's mode, ANDed with its own local rules.
+    assert_eq!(
+        allow_rules(&t, v2),
+        json!([{"from": [{"source": {"namespaces": ["a"], "requestPrincipals": ["*"]}}],
+                "to": [{"operation": {"methods": ["GET"]}}]}])
+    );
+    let mut fields = warning_fields(&t);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "spec.subsets[0].settings.authenticationSettings.http",
+            "spec.subsets[0].settings.authorization.http.local",
+        ]
+    );
 }
