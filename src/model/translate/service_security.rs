@@ -228,11 +228,13 @@ fn conflicts(
     }
 }
 
-/// Whether the setting sets an authorization mode or HTTP authorization itself.
+/// Whether the setting sets an authorization mode or local HTTP rules itself (what its
+/// ALLOW/DENY pair is made of; external authorization is a policy of its own).
 fn sets_authorization(own: &SecuritySettingSpec) -> bool {
-    own.authorization
-        .as_ref()
-        .is_some_and(|a| a.mode.is_some_and(|m| m != AuthorizationMode::Unset) || a.http.is_some())
+    own.authorization.as_ref().is_some_and(|a| {
+        a.mode.is_some_and(|m| m != AuthorizationMode::Unset)
+            || a.http.as_ref().is_some_and(|h| h.local.is_some())
+    })
 }
 
 /// Whether every caller `narrow` allows is one `wide` allows.
