@@ -6,7 +6,7 @@ use serde_json::Value;
 pub use crate::model::spec::auth::{
     Authorization, ClaimToHeader, HttpAuthentication, Jwt, JwtHeader, JwtRules,
 };
-use crate::model::spec::common::{ConfigGenerationMetadata, Extra};
+use crate::model::spec::common::ConfigGenerationMetadata;
 
 /// `propagationStrategy` (§4.3).
 #[derive(
@@ -260,17 +260,14 @@ impl SecuritySettingSpec {
 
 /// `subsets[]` of a ServiceSecuritySetting.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SubsetSecuritySetting {
-    /// Subset name.
+    /// Name of a subset of the service's ServiceRoute (REQUIRED).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Settings replacing the service-wide ones for this subset.
+    /// Settings replacing the service-wide ones for this subset (REQUIRED).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<SecuritySettingSpec>,
-    /// Fields tsbridge does not type.
-    #[serde(flatten, skip_serializing_if = "Extra::is_empty")]
-    pub extra: Extra,
 }
 
 /// `security.tsb.tetrate.io/v2` `ServiceSecuritySetting`.

@@ -209,7 +209,8 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         _ => None,
     };
     // Gateways anywhere in the organization split their routes to a service over its
-    // ServiceRoute's subsets: a change of the service or the subsets reaches all of them.
+    // ServiceRoute's subsets, and ServiceSecuritySettings select a subset's pods by its
+    // labels: a change of the service or the subsets reaches all of them.
     let split = |r: &Resource| match &r.spec {
         crate::model::spec::Spec::ServiceRoute(s) => Some((s.service.clone(), s.subsets.clone())),
         _ => None,

@@ -16,6 +16,7 @@ mod gateway;
 mod ratelimit;
 mod route;
 mod security;
+mod service_security;
 mod service_traffic;
 mod traffic;
 
@@ -254,7 +255,7 @@ pub fn translate_with_warnings(
         }
         Spec::SecuritySetting(spec) => Ok(security::security_setting(spec, context, &out)),
         Spec::ServiceSecuritySetting(spec) => {
-            security::service_security_setting(spec, context, &out)
+            service_security::service_security_setting(spec, context, &out)
         }
         Spec::IngressGateway(_)
         | Spec::EgressGateway(_)

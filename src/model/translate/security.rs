@@ -7,13 +7,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::model::diagnostic::Diagnostic;
 use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
 use crate::model::spec::auth::{Authorization, HttpAuthentication, Jwt, LocalAuthz};
 use crate::model::spec::{
     AuthenticationMode, AuthorizationMode, AuthorizationRule, AuthorizationSettings,
-    SecuritySettingSpec, ServiceSecuritySettingSpec, Spec,
+    SecuritySettingSpec, Spec,
 };
 use crate::model::translate::{Context, Generated, Output};
 
@@ -35,7 +34,7 @@ pub(crate) struct Effective {
 }
 
 impl Effective {
-    fn overlay(&mut self, over: &SecuritySettingSpec) {
+    pub(super) fn overlay(&mut self, over: &SecuritySettingSpec) {
         if let Some(mode) = over
             .traffic_mode()
             .filter(|m| *m != AuthenticationMode::Unset)
@@ -89,18 +88,18 @@ pub(crate) fn effective(context: &Context<'_>, own: Option<&SecuritySettingSpec>
 
 /// Who is allowed, as Istio `source` blocks (ORed).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Sources {
-    namespaces: BTreeSet<String>,
-    principals: BTreeSet<String>,
+pub(super) struct Sources {
+    pub(super) namespaces: BTreeSet<String>,
+    pub(super) principals: BTreeSet<String>,
 }
 
 impl Sources {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.namespaces.is_empty() && self.principals.is_empty()
     }
 
     /// `from` entries of an ALLOW rule: each block matches on its own.
-    fn allow_from(&self) -> Vec<Value> {
+    pub(super) fn allow_from(&self) -> Vec<Value> {
         let mut from = Vec::new();
         if !self.namespaces.is_empty() {
             from.push(json!({"source": {"namespaces": self.namespaces}}));
@@ -112,7 +111,7 @@ impl Sources {
     }
 
     /// The one `source` of a DENY rule matching everybody else: the negations are ANDed.
-    fn deny_others(&self) -> Value {
+    pub(super) fn deny_others(&self) -> Value {
         let mut source = json!({});
         if !self.namespaces.is_empty() {
             source["notNamespaces"] = json!(self.namespaces);
@@ -166,7 +165,7 @@ fn rule_applies(rule: &AuthorizationRule, namespace: &str, context: &Context<'_>
 
 /// Sources of the rules in `rules` that apply to `namespace`; a rule whose `from` selects no
 /// namespace here is left out (an empty Istio source would match everybody).
-fn rule_sources(
+pub(super) fn rule_sources(
     rules: &[AuthorizationRule],
     namespace: &str,
     context: &Context<'_>,
@@ -181,7 +180,7 @@ fn rule_sources(
 
 /// Who a mode allows to call workloads in `namespace`; `None` for DISABLED/UNSET (no policy)
 /// and for RULES, which is handled rule by rule.
-fn mode_sources(
+pub(super) fn mode_sources(
     authorization: &AuthorizationSettings,
     namespace: &str,
     group_namespaces: &BTreeSet<String>,
@@ -216,7 +215,7 @@ fn mode_sources(
     })
 }
 
-fn workspace_of(out: &Output<'_>) -> Fqn {
+pub(super) fn workspace_of(out: &Output<'_>) -> Fqn {
     out.resource
         .fqn
         .ancestor(Kind::Workspace)
@@ -234,11 +233,7 @@ pub(crate) fn security_setting(
     out: &Output<'_>,
 ) -> Vec<Generated> {
     let setting = effective(context, Some(spec));
-    let mtls = setting.traffic_mode.and_then(|mode| match mode {
-        AuthenticationMode::Unset => None,
-        AuthenticationMode::Optional => Some("PERMISSIVE"),
-        AuthenticationMode::Required => Some("STRICT"),
-    });
+    let mtls = setting.traffic_mode.and_then(mtls_mode);
     let workspace = workspace_of(out);
     let jwt_rules = setting
         .http_authentication
@@ -360,7 +355,7 @@ fn deny_policy(
 /// One Istio rule of a local HTTP authorization rule: one subject (its claims ANDed), the
 /// operations it may perform.
 #[derive(Debug, Clone, PartialEq)]
-struct LocalRule {
+pub(super) struct LocalRule {
     /// `requestPrincipals` of the subject's `iss`/`sub` (`None`: no subject).
     source: Option<Value>,
     /// `to[].operation` (empty: any operation).
@@ -372,7 +367,7 @@ struct LocalRule {
 /// `authorization.http.local` as Istio rules: a rule per subject (subjects are ORed, a
 /// subject's claims ANDed, and Istio's `when` belongs to a rule, not to a source). With
 /// `require_token`, a rule without a JWT subject still needs a token.
-fn local_rules(local: &LocalAuthz, require_token: bool) -> Vec<LocalRule> {
+pub(super) fn local_rules(local: &LocalAuthz, require_token: bool) -> Vec<LocalRule> {
     let anyone = require_token.then(|| json!({"requestPrincipals": ["*"]}));
     let mut out = Vec::new();
     for rule in &local.rules {
@@ -438,7 +433,10 @@ fn local_rules(local: &LocalAuthz, require_token: bool) -> Vec<LocalRule> {
 /// The ALLOW policy of a namespace: the peers the mode allows AND the local HTTP rules (two
 /// ALLOW policies would OR in Istio, so each peer rule is crossed with each local rule, the
 /// local subject's principals merged into every peer source). `None`: nothing restricted.
-fn allow_policy(peers: Option<Vec<Vec<Value>>>, local: Option<&[LocalRule]>) -> Option<Value> {
+pub(super) fn allow_policy(
+    peers: Option<Vec<Vec<Value>>>,
+    local: Option<&[LocalRule]>,
+) -> Option<Value> {
     let rules: Vec<Value> = match (peers, local) {
         (None, None) => return None,
         (Some(peers), None) => peers
@@ -492,7 +490,7 @@ fn istio_rule(peers: Option<&Vec<Value>>, rule: &LocalRule) -> Value {
 /// `authenticationSettings.http` → a namespace-wide `RequestAuthentication` whose `jwtRules`
 /// are TSB's JWT rules field by field. As TSB documents, a request without a token is not
 /// rejected by these rules (authorization decides that); one with a token that fails them is.
-fn request_authentication(http: &HttpAuthentication) -> Option<Value> {
+pub(super) fn request_authentication(http: &HttpAuthentication) -> Option<Value> {
     let rules: Vec<Value> = http.jwt_rules().into_iter().map(jwt_rule).collect();
     (!rules.is_empty()).then(|| json!({"jwtRules": rules}))
 }
@@ -537,140 +535,11 @@ pub(crate) fn jwt_rule(jwt: &Jwt) -> Value {
     rule
 }
 
-/// The ServiceSecuritySetting's service in this cluster, as the workload selector its
-/// policies carry (`selector.matchLabels` = the Service's `spec.selector`). `None`, with a
-/// warning naming the service and the cluster, when the cluster has no such Service or it
-/// selects no pods: a policy without a selector would cover the whole namespace.
-fn service_selector(
-    namespace: &str,
-    host: &str,
-    context: &Context<'_>,
-    out: &Output<'_>,
-) -> Option<Value> {
-    let Some(service) = context.inventory.service(namespace, host) else {
-        out.warn(
-            "spec.service",
-            format!(
-                "{namespace}/{host} is not a Service of cluster {}: nothing is enforced for it there",
-                context.cluster
-            ),
-            "create the Service in that cluster (its agent reports it), or correct spec.service",
-        );
-        return None;
-    };
-    if service.selector.is_empty() {
-        out.warn(
-            "spec.service",
-            format!(
-                "Service {namespace}/{} in cluster {} has no spec.selector, so no workload to \
-                 select: nothing is enforced for it there",
-                service.name, context.cluster
-            ),
-            "give the Service a spec.selector naming its pods' labels",
-        );
-        return None;
-    }
-    Some(json!({"matchLabels": service.selector}))
-}
-
-/// ServiceSecuritySetting: policies in the service's namespace that select the Service's
-/// workloads (its `spec.selector`): a `PeerAuthentication` for its own traffic mode, a
-/// `RequestAuthentication` for its JWT rules, and for its authorization mode an ALLOW policy
-/// (what the service allows, even beyond the group's namespace-wide policy: ALLOW policies
-/// add up) with a DENY policy (everybody else, which the group's policy may allow). Nothing
-/// is generated in a cluster without the Service (never a namespace-wide policy).
-pub(crate) fn service_security_setting(
-    spec: &ServiceSecuritySettingSpec,
-    context: &Context<'_>,
-    out: &Output<'_>,
-) -> Result<Vec<Generated>, Diagnostic> {
-    let Some((namespace, host)) = out.targeted_service(spec.service.as_deref(), context)? else {
-        return Ok(Vec::new());
-    };
-    let Some(selector) = service_selector(namespace, host, context, out) else {
-        return Ok(Vec::new());
-    };
-    let own = spec.settings.clone().unwrap_or_default();
-    let setting = effective(context, Some(&own));
-    let mut objects = Vec::new();
-    // Only the service's own mode: the inherited one is already the namespace's.
-    if own
-        .traffic_mode()
-        .is_some_and(|m| m != AuthenticationMode::Unset)
-        && let Some(mode) = setting.traffic_mode.and_then(mtls_mode)
-    {
-        let spec = json!({"selector": selector, "mtls": {"mode": mode}});
-        objects.push(out.object(Kind::PeerAuthentication, namespace, None, spec));
-    }
-    let http = own
-        .authentication_settings
-        .as_ref()
-        .and_then(|a| a.http.as_ref());
-    if let Some(mut spec) = http.and_then(request_authentication) {
-        spec["selector"] = selector.clone();
-        objects.push(out.object(Kind::RequestAuthentication, namespace, None, spec));
-    }
-    if let Some(authorization) = &setting.authorization
-        && let Some((allowed, denied)) =
-            service_authorization(authorization, namespace, context, out)
-    {
-        let mut allow = json!({"selector": selector, "action": "ALLOW"});
-        if !allowed.is_empty() {
-            allow["rules"] = Value::Array(allowed);
-        }
-        objects.push(out.object(Kind::AuthorizationPolicy, namespace, Some("allow"), allow));
-        let deny = json!({"selector": selector, "action": "DENY", "rules": denied});
-        objects.push(out.object(Kind::AuthorizationPolicy, namespace, None, deny));
-    }
-    Ok(objects)
-}
-
 /// The Istio `mtls.mode` of a traffic mode.
-fn mtls_mode(mode: AuthenticationMode) -> Option<&'static str> {
+pub(super) fn mtls_mode(mode: AuthenticationMode) -> Option<&'static str> {
     match mode {
         AuthenticationMode::Unset => None,
         AuthenticationMode::Optional => Some("PERMISSIVE"),
         AuthenticationMode::Required => Some("STRICT"),
     }
-}
-
-/// A service's authorization as (ALLOW rules, DENY rules); `None` when the mode sets no
-/// policy (DISABLED, UNSET).
-fn service_authorization(
-    authorization: &AuthorizationSettings,
-    namespace: &str,
-    context: &Context<'_>,
-    out: &Output<'_>,
-) -> Option<(Vec<Value>, Vec<Value>)> {
-    if authorization.mode == Some(AuthorizationMode::Rules) {
-        let listed = authorization.rules.clone().unwrap_or_default();
-        let allow_sets = rule_sources(&listed.allow, namespace, context);
-        let allowed = Sources {
-            namespaces: allow_sets.iter().flatten().cloned().collect(),
-            ..Sources::default()
-        };
-        let mut deny = vec![json!({"from": [{"source": allowed.deny_others()}]})];
-        for namespaces in rule_sources(&listed.deny, namespace, context) {
-            deny.push(json!({"from": [{"source": {"namespaces": namespaces}}]}));
-        }
-        let allow = allow_sets
-            .into_iter()
-            .map(|namespaces| json!({"from": [{"source": {"namespaces": namespaces}}]}))
-            .collect();
-        return Some((allow, deny));
-    }
-    let sources = mode_sources(
-        authorization,
-        namespace,
-        context.namespaces,
-        context,
-        &workspace_of(out),
-    )?;
-    let allow = if sources.is_empty() {
-        Vec::new()
-    } else {
-        vec![json!({"from": sources.allow_from()})]
-    };
-    let deny = vec![json!({"from": [{"source": sources.deny_others()}]})];
-    Some((allow, deny))
 }

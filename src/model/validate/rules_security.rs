@@ -6,13 +6,13 @@
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
 use crate::model::fqn::{Collection, Fqn, FqnNode};
-use crate::model::kind::Kind;
 use crate::model::spec::SecuritySettingSpec;
 use crate::model::spec::auth::{
     Authorization, AuthzEndpoint, AuthzProtocol, ClientTlsSettings, ExternalAuthzBackend,
     HttpAuthentication, LocalAuthz, TlsMode,
 };
 use crate::model::spec::security::AuthorizationRule;
+use crate::model::spec::security::SubsetSecuritySetting;
 
 /// `HttpOperation.methods` values the reference accepts.
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -85,6 +85,32 @@ pub(super) fn check_security_setting(
                 object,
                 format!("{path}.extension[{i}].fqn"),
                 "name the WasmExtension, e.g. organizations/acme/extensions/hello-world",
+            ));
+        }
+    }
+}
+
+/// `subsets[]` of a ServiceSecuritySetting: name and settings are REQUIRED (the settings
+/// themselves are checked as any SecuritySetting).
+pub(super) fn check_subsets(
+    subsets: &[SubsetSecuritySetting],
+    object: &ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    for (i, subset) in subsets.iter().enumerate() {
+        let at = format!("spec.subsets[{i}]");
+        if subset.name.as_deref().is_none_or(str::is_empty) {
+            out.push(required(
+                object,
+                format!("{at}.name"),
+                "name a subset of the service's ServiceRoute, e.g. v1",
+            ));
+        }
+        if subset.settings.is_none() {
+            out.push(required(
+                object,
+                format!("{at}.settings"),
+                "give the subset's settings, e.g. {authorization: {mode: NAMESPACE}}",
             ));
         }
     }
@@ -244,11 +270,7 @@ fn check_external(
                         "remove includeRequestHeaders, or use an http:// or https:// uri",
                     ));
                 }
-                // A ServiceSecuritySetting's HTTP authorization is not translated (TSB1106
-                // says so): no CUSTOM policy, so no provider to declare.
-                if object.kind != Kind::ServiceSecuritySetting.name() {
-                    out.push(extension_provider(&endpoint, external, path, object));
-                }
+                out.push(extension_provider(&endpoint, external, path, object));
             }
         }
     }

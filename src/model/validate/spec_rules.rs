@@ -212,6 +212,7 @@ pub fn check_spec(kind: Kind, spec: &Spec, object: &ObjectRef, out: &mut Vec<Dia
             if let Some(settings) = &s.settings {
                 check_security_setting(settings, "spec.settings", object, out);
             }
+            super::rules_security::check_subsets(&s.subsets, object, out);
             for (i, subset) in s.subsets.iter().enumerate() {
                 if let Some(settings) = &subset.settings {
                     check_security_setting(

@@ -49,10 +49,6 @@ pub(super) const WASM_EXTENSION: Fate = NotEnforced(
 );
 pub(super) const WAF: Fate =
     NotEnforced("WAF rules are not translated yet: requests are not filtered");
-pub(super) const EXTERNAL_AUTHZ: Fate = NotEnforced(
-    "external authorization is not translated yet (an AuthorizationPolicy CUSTOM action needs a \
-     mesh extension provider): requests are not checked by it",
-);
 pub(super) const GATEWAY_NAMESPACE: Fate = Translated(
     "metadata.namespace of the generated Istio Gateway, VirtualServices (and, for an \
      EgressGateway, AuthorizationPolicy)",
@@ -554,6 +550,11 @@ pub const MOUNTS: &[Mount] = &[
     Mount {
         kind: Kind::ServiceSecuritySetting,
         at: "settings",
+        message: &SERVICE_SECURITY_SETTINGS,
+    },
+    Mount {
+        kind: Kind::ServiceSecuritySetting,
+        at: "subsets[].settings",
         message: &SERVICE_SECURITY_SETTINGS,
     },
     Mount {

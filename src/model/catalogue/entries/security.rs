@@ -280,8 +280,9 @@ pub(super) const DEFAULT_SECURITY_SETTING: Message = Message {
     ],
 };
 
-/// `SecuritySetting` as a ServiceSecuritySetting's `settings`: only authorization is
-/// translated (`translate::security::service_security_setting`).
+/// `SecuritySetting` as a ServiceSecuritySetting's `settings` and each subset's `settings`
+/// (`translate::service_security`): a subset's policies select the Service's selector plus
+/// the subset's ServiceRoute labels.
 pub(super) const SERVICE_SECURITY_SETTINGS: Message = Message {
     name: "SecuritySetting (ServiceSecuritySetting settings)",
     fields: &[
@@ -345,15 +346,43 @@ pub(super) const SERVICE_SECURITY_SETTINGS: Message = Message {
                  DENY all but them plus the deny[] namespaces (security domains select nothing)",
             ),
         },
+        // authorization.http and .external: containers, covered by `authorization`.
         Field {
-            path: "authorization.http",
-            fate: EXTERNAL_AUTHZ,
+            path: "authorization.http.external.uri",
+            fate: Translated(
+                "AuthorizationPolicy action CUSTOM, rules [{}], provider.name \
+                 tsbridge-ext-authz-<scheme>-<host>-<port>[-<path>] (the same provider as a \
+                 SecuritySetting's) with selector.matchLabels = the Service's selector; Istio's \
+                 meshConfig.extensionProviders must declare that provider: warning TSB1107 gives \
+                 the entry. A subset keeps the service's server when the service sets another \
+                 one (Istio allows one provider per workload; a warning says so)",
+            ),
+        },
+        Field {
+            path: "authorization.http.external.includeRequestHeaders",
+            fate: EXTERNAL_HEADERS,
+        },
+        Field {
+            path: "authorization.http.external.tls",
+            fate: EXTERNAL_TLS,
+        },
+        Field {
+            path: "authorization.http.local",
+            fate: Translated(
+                "rules[] of the Service's ALLOW AuthorizationPolicy (as a SecuritySetting's: \
+                 requestPrincipals, request.auth.claims conditions, to.operation, ANDed with the \
+                 mode's sources); ALLOW policies add up, so they cannot narrow what a wider ALLOW \
+                 policy on the same pods admits (the group's namespace-wide one, or for a \
+                 subset the service's: a warning says so)",
+            ),
         },
         Field {
             path: "propagationStrategy",
-            fate: NotEnforced(
-                "nothing inherits from a ServiceSecuritySetting (per-subset settings are not \
-                 translated), so the strategy constrains nothing",
+            fate: Translated(
+                "STRICTER: a subset's trafficMode and authorization.mode may only tighten the \
+                 service's (a looser one is ignored: the subset's PeerAuthentication and \
+                 AuthorizationPolicies keep the service's); REPLACE: a subset's settings \
+                 replace the service's field by field",
             ),
         },
         Field {
@@ -397,12 +426,20 @@ pub(super) const SERVICE_SECURITY_SETTING: Message = Message {
         },
         Field {
             path: "subsets",
+            fate: CONTAINER,
+        },
+        Field {
+            path: "subsets[].name",
+            fate: Translated(
+                "selector.matchLabels of the subset's policies: the Service's selector plus the \
+                 labels of the subset of that name in the service's ServiceRoute (none there: \
+                 nothing is generated for it and a warning names it)",
+            ),
+        },
+        Field {
+            path: "subsets[].settings.propagationStrategy",
             fate: NotEnforced(
-                "per-subset security settings are not translated yet: TSB names a subset of the \
-                 service's ServiceRoute, whose labels are not read here yet (policies would \
-                 select the Service's selector plus those labels), and Istio selectors cannot \
-                 exclude a subset's pods from the service-wide policies, so a subset could only \
-                 narrow them: the service-wide settings apply to every subset",
+                "nothing inherits from a subset's settings, so the strategy constrains nothing",
             ),
         },
         Field {

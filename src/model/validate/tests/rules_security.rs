@@ -216,18 +216,38 @@ fn jwt_authentication_needs_an_issuer_one_key_source_and_one_form() {
 }
 
 #[test]
-fn a_service_setting_names_no_provider_since_its_http_authorization_is_not_translated() {
+fn a_service_setting_names_the_provider_of_its_custom_policy_and_requires_subset_fields() {
     let mut sss = security_setting(json!({
         "service": "app/details.app.svc.cluster.local",
-        "settings": {"authorization": {"http": {"external": {"uri": "grpc://opa:9191"}}}}
+        "settings": {"authorization": {"http": {"external": {"uri": "grpc://opa:9191"}}}},
+        "subsets": [
+            {"name": "v1", "settings": {"authorization": {"http": {"external": {"uri": "ftp://x"}}}}},
+            {"settings": {}},
+            {"name": "v2"}
+        ]
     }));
     sss.kind = "ServiceSecuritySetting".into();
     let diagnostics = validate_object(&sss);
-    assert!(errors(&diagnostics).is_empty(), "{diagnostics:?}");
-    assert!(
-        diagnostics
-            .iter()
-            .all(|d| d.rule != RuleCode::ExtensionProvider)
+    let provider: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.rule == RuleCode::ExtensionProvider)
+        .map(|d| d.field.as_str())
+        .collect();
+    assert_eq!(provider, ["spec.settings.authorization.http.external.uri"]);
+    let mut found = errors(&diagnostics);
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        found,
+        [
+            (
+                RuleCode::SpecSchema,
+                "spec.subsets[0].settings.authorization.http.external.uri".to_string()
+            ),
+            (RuleCode::RequiredField, "spec.subsets[1].name".to_string()),
+            (
+                RuleCode::RequiredField,
+                "spec.subsets[2].settings".to_string()
+            ),
+        ]
     );
-    assert!(diagnostics.iter().any(|d| d.rule == RuleCode::NotEnforced));
 }
