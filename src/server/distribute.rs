@@ -20,7 +20,8 @@ use crate::model::kind::Kind;
 use crate::model::resolve::{ClusterNamespaces, ClusterService, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, influenced_roots, is_passthrough, translate_only, translate_resolved,
+    ObjectKey, Translation, influenced_roots, is_passthrough, reads_service_routes,
+    service_route_split_changed, translate_only, translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -189,6 +190,9 @@ struct State {
     /// Roots of the subtrees whose translation changed objects can alter ([`influence_root`] of
     /// each changed tenancy object or setting, old and new).
     scopes: BTreeSet<Fqn>,
+    /// A ServiceRoute's service or subsets changed since the last send: what reads ServiceRoutes
+    /// ([`reads_service_routes`]: gateways, service settings) translates again.
+    route_readers_stale: bool,
 }
 
 /// See the module docs.
@@ -507,7 +511,10 @@ impl Distributor {
                     Some((_, Ok(resource))) => Some(resource),
                     _ => None,
                 };
-                let roots = influenced_roots(state.resources.get(&change.fqn), new);
+                let old = state.resources.get(&change.fqn);
+                let readers_stale = service_route_split_changed(old, new);
+                let roots = influenced_roots(old, new);
+                state.route_readers_stale |= readers_stale;
                 state.scopes.extend(roots);
                 match decoded {
                     Some((record, Ok(resource))) => {
@@ -553,7 +560,16 @@ impl Distributor {
             let scopes = std::mem::take(&mut state.scopes);
             let structural = !scopes.is_empty();
             // What the changes can alter where the resolution stays the same.
-            let affected = within(&state.resources, &changed, &scopes);
+            let mut affected = within(&state.resources, &changed, &scopes);
+            if std::mem::take(&mut state.route_readers_stale) {
+                affected.extend(
+                    state
+                        .resources
+                        .iter()
+                        .filter(|(_, r)| reads_service_routes(r.kind))
+                        .map(|(fqn, _)| fqn.clone()),
+                );
+            }
             let mut whole: Option<Vec<Resource>> = None;
             for (cluster, link) in &mut state.links {
                 // A stream without its complete namespace (and Service) list yet is treated

@@ -208,25 +208,14 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         }
         _ => None,
     };
-    // Gateways anywhere in the organization split their routes to a service over its
-    // ServiceRoute's subsets, and ServiceSecuritySettings select a subset's pods by its
-    // labels: a change of the service or the subsets reaches all of them.
-    let split = |r: &Resource| match &r.spec {
-        crate::model::spec::Spec::ServiceRoute(s) => Some((s.service.clone(), s.subsets.clone())),
-        _ => None,
-    };
-    let routes: Vec<&Resource> = [old, new]
+    // What reads a ServiceRoute's service and subsets elsewhere (gateways, service security
+    // settings) is found by kind, not by subtree: see [`reads_service_routes`].
+    if [old, new]
         .into_iter()
         .flatten()
-        .filter(|r| r.kind == Kind::ServiceRoute)
-        .collect();
-    if !routes.is_empty() && old.map(split) != new.map(split) {
-        let mut roots: Vec<Fqn> = routes
-            .iter()
-            .filter_map(|r| r.fqn.organization_name().map(Fqn::organization))
-            .collect();
-        roots.dedup();
-        return roots;
+        .any(|r| r.kind == Kind::ServiceRoute)
+    {
+        return Vec::new();
     }
     if let (Some(old), Some(new)) = (old, new)
         && old.kind == Kind::TrafficSetting
@@ -244,6 +233,37 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         .collect();
     roots.dedup();
     roots
+}
+
+/// Whether a change from `old` to `new` alters what other objects read of ServiceRoutes: the
+/// service and the subsets (names, labels, weights). Gateways anywhere split their routes to a
+/// service over its ServiceRoute's subsets, and ServiceSecuritySettings select a subset's pods
+/// by its labels; the distributor then re-translates the objects of the kinds
+/// [`reads_service_routes`] names (few), not the organization (every ServiceRoute in it).
+pub fn service_route_split_changed(old: Option<&Resource>, new: Option<&Resource>) -> bool {
+    let split = |r: &Resource| match &r.spec {
+        crate::model::spec::Spec::ServiceRoute(s) => Some((s.service.clone(), s.subsets.clone())),
+        _ => None,
+    };
+    let routes = [old, new]
+        .into_iter()
+        .flatten()
+        .any(|r| r.kind == Kind::ServiceRoute);
+    routes && old.and_then(split) != new.and_then(split)
+}
+
+/// The kinds whose translation reads other objects' ServiceRoutes ([`Context::service_routes`]).
+pub fn reads_service_routes(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::IngressGateway
+            | Kind::EgressGateway
+            | Kind::Tier1Gateway
+            | Kind::UnifiedGateway
+            | Kind::ServiceSecuritySetting
+            | Kind::TrafficSetting
+            | Kind::ServiceTrafficSetting
+    )
 }
 
 /// The subtree whose translation a change to `resource` (a kind where [`affects_others`] is

@@ -410,20 +410,26 @@ fn server_authentication_and_authorization_become_gateway_policies() {
 }
 
 #[test]
-fn a_service_route_subset_change_reaches_every_gateway_of_the_organization() {
-    use crate::model::fqn::Fqn;
-    use crate::model::translate::influenced_roots;
+fn a_service_route_subset_change_reaches_every_gateway_by_kind() {
+    use crate::model::kind::Kind;
+    use crate::model::translate::service_route_split_changed as changed;
+    use crate::model::translate::{influenced_roots, reads_service_routes};
     let (before, after) = (reviews_route(80), reviews_route(50));
-    let organization = Fqn::organization(before.fqn.organization_name().unwrap());
-    assert_eq!(
-        influenced_roots(None, Some(&after)),
-        std::slice::from_ref(&organization)
-    );
-    assert_eq!(
-        influenced_roots(Some(&before), Some(&after)),
-        [organization]
-    );
-    assert!(influenced_roots(Some(&before), Some(&before)).is_empty());
+    // Created, re-weighted, deleted: what reads ServiceRoutes translates again...
+    assert!(changed(None, Some(&after)));
+    assert!(changed(Some(&before), Some(&after)));
+    assert!(changed(Some(&before), None));
+    assert!(!changed(Some(&before), Some(&before)));
+    for kind in [
+        Kind::IngressGateway,
+        Kind::UnifiedGateway,
+        Kind::ServiceSecuritySetting,
+    ] {
+        assert!(reads_service_routes(kind), "{kind:?}");
+    }
+    assert!(!reads_service_routes(Kind::ServiceRoute));
+    // ...found by kind, not as the organization's subtree (every ServiceRoute in it).
+    assert!(influenced_roots(Some(&before), Some(&after)).is_empty());
 }
 
 #[test]

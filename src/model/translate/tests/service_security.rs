@@ -350,8 +350,8 @@ fn local_rules_join_the_service_allow_policy_and_ask_for_a_token_under_jwt_rules
 }
 
 #[test]
-fn a_serviceroute_subset_change_retranslates_the_organization() {
-    use crate::model::translate::influenced_roots;
+fn a_serviceroute_subset_change_retranslates_the_service_settings() {
+    use crate::model::translate::{reads_service_routes, service_route_split_changed};
     let route = |labels: Value| {
         object(
             "traffic.tsb.tetrate.io/v2",
@@ -365,14 +365,8 @@ fn a_serviceroute_subset_change_retranslates_the_organization() {
     };
     let before = route(json!({"version": "v1"}));
     let after = route(json!({"version": "v1-canary"}));
-    let roots = influenced_roots(Some(&before), Some(&after));
-    let sss = setting("a", json!({}));
-    assert!(
-        roots
-            .iter()
-            .any(|root| sss.fqn.to_string().starts_with(&root.to_string())),
-        "{roots:?}"
-    );
+    assert!(service_route_split_changed(Some(&before), Some(&after)));
+    assert!(reads_service_routes(setting("a", json!({})).kind));
 }
 
 #[test]
