@@ -20,8 +20,8 @@ use crate::model::kind::Kind;
 use crate::model::resolve::{ClusterNamespaces, ClusterService, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, influenced_roots, is_passthrough, reads_service_routes,
-    service_route_split_changed, translate_only, translate_resolved,
+    ObjectKey, Translation, influenced_roots, is_passthrough, stale_readers, translate_only,
+    translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
@@ -190,9 +190,9 @@ struct State {
     /// Roots of the subtrees whose translation changed objects can alter ([`influence_root`] of
     /// each changed tenancy object or setting, old and new).
     scopes: BTreeSet<Fqn>,
-    /// A ServiceRoute's service or subsets changed since the last send: what reads ServiceRoutes
-    /// ([`reads_service_routes`]: gateways, service settings) translates again.
-    route_readers_stale: bool,
+    /// Kinds whose every object translates again at the next send ([`stale_readers`]: what
+    /// reads a changed ServiceRoute or TrafficSetting from elsewhere).
+    stale_kinds: BTreeSet<Kind>,
 }
 
 /// See the module docs.
@@ -512,9 +512,9 @@ impl Distributor {
                     _ => None,
                 };
                 let old = state.resources.get(&change.fqn);
-                let readers_stale = service_route_split_changed(old, new);
+                let readers = stale_readers(old, new);
                 let roots = influenced_roots(old, new);
-                state.route_readers_stale |= readers_stale;
+                state.stale_kinds.extend(readers.iter().copied());
                 state.scopes.extend(roots);
                 match decoded {
                     Some((record, Ok(resource))) => {
@@ -561,12 +561,13 @@ impl Distributor {
             let structural = !scopes.is_empty();
             // What the changes can alter where the resolution stays the same.
             let mut affected = within(&state.resources, &changed, &scopes);
-            if std::mem::take(&mut state.route_readers_stale) {
+            let stale_kinds = std::mem::take(&mut state.stale_kinds);
+            if !stale_kinds.is_empty() {
                 affected.extend(
                     state
                         .resources
                         .iter()
-                        .filter(|(_, r)| reads_service_routes(r.kind))
+                        .filter(|(_, r)| stale_kinds.contains(&r.kind))
                         .map(|(fqn, _)| fqn.clone()),
                 );
             }

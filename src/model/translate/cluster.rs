@@ -209,7 +209,7 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
         _ => None,
     };
     // What reads a ServiceRoute's service and subsets elsewhere (gateways, service security
-    // settings) is found by kind, not by subtree: see [`reads_service_routes`].
+    // settings) is found by kind, not by subtree: see [`stale_readers`].
     if [old, new]
         .into_iter()
         .flatten()
@@ -217,11 +217,14 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
     {
         return Vec::new();
     }
+    // A group's ServiceRoutes read only what its TrafficSetting says about resilience
+    // ([`read_by_routes`]); its ServiceTrafficSettings read the rest and are found by kind
+    // ([`stale_readers`]), so a reachability change does not re-translate every route.
     if let (Some(old), Some(new)) = (old, new)
         && old.kind == Kind::TrafficSetting
         && new.kind == Kind::TrafficSetting
         && old.parent == new.parent
-        && inherited(old) == inherited(new)
+        && (inherited(old) == inherited(new) || read_by_routes(old) == read_by_routes(new))
     {
         return Vec::new();
     }
@@ -235,11 +238,60 @@ pub fn influenced_roots(old: Option<&Resource>, new: Option<&Resource>) -> Vec<F
     roots
 }
 
+/// What a group's ServiceRoutes read of its TrafficSetting: everything but reachability,
+/// egress and rate limiting (Sidecars and inbound filters of the group's namespaces and of
+/// its ServiceTrafficSettings' workloads), display fields and metadata.
+fn read_by_routes(resource: &Resource) -> Option<crate::model::spec::TrafficSettingSpec> {
+    let crate::model::spec::Spec::TrafficSetting(s) = &resource.spec else {
+        return None;
+    };
+    let mut view = s.clone();
+    view.display_name = None;
+    view.description = None;
+    view.config_generation_metadata = None;
+    view.reachability = None;
+    view.egress = None;
+    view.rate_limiting = None;
+    if let Some(outbound) = &mut view.outbound {
+        outbound.reachability = None;
+        outbound.egress = None;
+    }
+    if let Some(inbound) = &mut view.inbound {
+        inbound.rate_limiting = None;
+    }
+    Some(view)
+}
+
+/// The kinds whose every object translates again after a change from `old` to `new`, on top
+/// of [`influenced_roots`]' subtrees: the objects that read the changed one from elsewhere in
+/// the organization, found by kind because they are few (gateways, service settings) while
+/// the subtree would hold every ServiceRoute.
+pub fn stale_readers(old: Option<&Resource>, new: Option<&Resource>) -> &'static [Kind] {
+    const ROUTE_READERS: &[Kind] = &[
+        Kind::IngressGateway,
+        Kind::EgressGateway,
+        Kind::Tier1Gateway,
+        Kind::UnifiedGateway,
+        Kind::ServiceSecuritySetting,
+        Kind::TrafficSetting,
+        Kind::ServiceTrafficSetting,
+    ];
+    if service_route_split_changed(old, new) {
+        return ROUTE_READERS;
+    }
+    let traffic_setting = |r: Option<&Resource>| r.is_some_and(|r| r.kind == Kind::TrafficSetting);
+    if traffic_setting(old) || traffic_setting(new) {
+        // Its ServiceTrafficSettings overlay it (their Sidecars carry its reachability).
+        return &[Kind::ServiceTrafficSetting];
+    }
+    &[]
+}
+
 /// Whether a change from `old` to `new` alters what other objects read of ServiceRoutes: the
 /// service and the subsets (names, labels, weights). Gateways anywhere split their routes to a
 /// service over its ServiceRoute's subsets, and ServiceSecuritySettings select a subset's pods
 /// by its labels; the distributor then re-translates the objects of the kinds
-/// [`reads_service_routes`] names (few), not the organization (every ServiceRoute in it).
+/// [`stale_readers`] names (few), not the organization (every ServiceRoute in it).
 pub fn service_route_split_changed(old: Option<&Resource>, new: Option<&Resource>) -> bool {
     let split = |r: &Resource| match &r.spec {
         crate::model::spec::Spec::ServiceRoute(s) => Some((s.service.clone(), s.subsets.clone())),
@@ -250,20 +302,6 @@ pub fn service_route_split_changed(old: Option<&Resource>, new: Option<&Resource
         .flatten()
         .any(|r| r.kind == Kind::ServiceRoute);
     routes && old.and_then(split) != new.and_then(split)
-}
-
-/// The kinds whose translation reads other objects' ServiceRoutes ([`Context::service_routes`]).
-pub fn reads_service_routes(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::IngressGateway
-            | Kind::EgressGateway
-            | Kind::Tier1Gateway
-            | Kind::UnifiedGateway
-            | Kind::ServiceSecuritySetting
-            | Kind::TrafficSetting
-            | Kind::ServiceTrafficSetting
-    )
 }
 
 /// The subtree whose translation a change to `resource` (a kind where [`affects_others`] is

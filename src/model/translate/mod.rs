@@ -33,8 +33,8 @@ use crate::model::resolve::{ClusterNamespaces, Resolution};
 use crate::model::spec::Spec;
 
 pub use cluster::{
-    Translation, affects_others, influence_root, influenced_roots, reads_service_routes,
-    service_route_split_changed, translate_cluster, translate_only, translate_resolved,
+    Translation, affects_others, influence_root, influenced_roots, service_route_split_changed,
+    stale_readers, translate_cluster, translate_only, translate_resolved,
 };
 pub(crate) use ratelimit::{
     is_single_bucket as is_single_rate_limit_bucket, server_address as rate_limit_server_address,

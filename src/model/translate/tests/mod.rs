@@ -651,10 +651,12 @@ fn a_traffic_setting_change_reaches_its_group_only_through_what_it_passes_on() {
         spec.resilience = None;
     }
     assert!(influenced_roots(Some(setting), Some(&description)).is_empty());
-    // A ServiceTrafficSetting's own Sidecar carries the group's reachability.
+    // The group's ServiceRoutes do not read reachability; its ServiceTrafficSettings do (their
+    // own Sidecar carries it), and are found by kind.
+    assert!(influenced_roots(Some(setting), Some(&reachability)).is_empty());
     assert_eq!(
-        influenced_roots(Some(setting), Some(&reachability)),
-        std::slice::from_ref(&group)
+        crate::model::translate::stale_readers(Some(setting), Some(&reachability)),
+        [Kind::ServiceTrafficSetting]
     );
     assert_eq!(
         influenced_roots(Some(setting), Some(&resilience)),

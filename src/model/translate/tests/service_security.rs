@@ -351,7 +351,7 @@ fn local_rules_join_the_service_allow_policy_and_ask_for_a_token_under_jwt_rules
 
 #[test]
 fn a_serviceroute_subset_change_retranslates_the_service_settings() {
-    use crate::model::translate::{reads_service_routes, service_route_split_changed};
+    use crate::model::translate::{service_route_split_changed, stale_readers};
     let route = |labels: Value| {
         object(
             "traffic.tsb.tetrate.io/v2",
@@ -366,7 +366,8 @@ fn a_serviceroute_subset_change_retranslates_the_service_settings() {
     let before = route(json!({"version": "v1"}));
     let after = route(json!({"version": "v1-canary"}));
     assert!(service_route_split_changed(Some(&before), Some(&after)));
-    assert!(reads_service_routes(setting("a", json!({})).kind));
+    let readers = stale_readers(Some(&before), Some(&after));
+    assert!(readers.contains(&setting("a", json!({})).kind));
 }
 
 #[test]
