@@ -11,6 +11,7 @@
 
 mod analysis;
 mod annotations;
+mod findings;
 mod rules_gateway;
 mod rules_route;
 mod rules_security;

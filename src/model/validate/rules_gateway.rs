@@ -8,36 +8,12 @@ use crate::model::spec::gateway::{
     ClusterDestination, HttpMatchCondition, RateLimiting, Redirect, Route, RouteTo, ServerTlsMode,
     ServerTlsSettings, StringMatch,
 };
+use crate::model::validate::findings::Findings as Check;
 
 /// Port reserved by TSB for the gateways' mTLS (east-west and egress) listener.
 const RESERVED_PORT: u32 = 15443;
 
-struct Check<'a> {
-    object: &'a ObjectRef,
-    out: &'a mut Vec<Diagnostic>,
-}
-
 impl Check<'_> {
-    fn required(&mut self, field: String, fix: &str) {
-        self.out.push(Diagnostic::error(
-            RuleCode::RequiredField,
-            self.object,
-            field,
-            "is required",
-            fix,
-        ));
-    }
-
-    fn shape(&mut self, field: String, message: impl Into<String>, fix: &str) {
-        self.out.push(Diagnostic::error(
-            RuleCode::SpecSchema,
-            self.object,
-            field,
-            message,
-            fix,
-        ));
-    }
-
     fn text(&mut self, path: &str, field: &str, value: Option<&str>, fix: &str) {
         if value.is_none_or(str::is_empty) {
             self.required(format!("{path}.{field}"), fix);

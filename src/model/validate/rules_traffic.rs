@@ -10,6 +10,7 @@ use crate::model::spec::{
     HttpRetries, RateLimiting, ReachabilityMode, ReachabilitySettings, TrafficSettingSpec,
 };
 use crate::model::translate::{is_single_rate_limit_bucket, rate_limit_server_address};
+use crate::model::validate::findings::Findings as At;
 use crate::model::validate::is_namespace_slash_name;
 
 /// Conditions `httpRetries.retryOn` accepts (TSB's pattern).
@@ -30,33 +31,7 @@ const RETRY_ON: &[&str] = &[
     "unavailable",
 ];
 
-/// Where diagnostics go: the object and the path of the setting inside its spec.
-struct At<'a> {
-    object: &'a ObjectRef,
-    out: &'a mut Vec<Diagnostic>,
-}
-
 impl At<'_> {
-    fn required(&mut self, field: String, fix: &str) {
-        self.out.push(Diagnostic::error(
-            RuleCode::RequiredField,
-            self.object,
-            field,
-            "is required",
-            fix,
-        ));
-    }
-
-    fn schema(&mut self, field: String, message: impl Into<String>, fix: &str) {
-        self.out.push(Diagnostic::error(
-            RuleCode::SpecSchema,
-            self.object,
-            field,
-            message,
-            fix,
-        ));
-    }
-
     fn deprecated(&mut self, field: String, fix: impl Into<String>) {
         self.out.push(Diagnostic::warning(
             RuleCode::DeprecatedField,
@@ -192,7 +167,7 @@ fn check_egress_host(host: Option<&str>, field: &str, at: &mut At<'_>) {
 fn check_reachability(reachability: &ReachabilitySettings, path: &str, at: &mut At<'_>) {
     for (i, host) in reachability.hosts.iter().enumerate() {
         if !is_namespace_slash_name(host) {
-            at.schema(
+            at.shape(
                 format!("{path}.hosts[{i}]"),
                 format!("{host:?} is not <namespace>/<fqdn>"),
                 "write e.g. ./*, ns1/*, ns1/svc1.com or */svc1.com",
@@ -217,7 +192,7 @@ fn check_reachability(reachability: &ReachabilitySettings, path: &str, at: &mut 
 fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {
     match retries.attempts {
         None => at.required(format!("{path}.attempts"), "set attempts: 1 or more"),
-        Some(n) if n < 1 => at.schema(
+        Some(n) if n < 1 => at.shape(
             format!("{path}.attempts"),
             format!("{n} is less than 1"),
             "set attempts: 1 or more",
@@ -238,7 +213,7 @@ fn check_retries(retries: &HttpRetries, path: &str, at: &mut At<'_>) {
         && !on.is_empty()
         && let Some(bad) = on.split(',').find(|c| !RETRY_ON.contains(c))
     {
-        at.schema(
+        at.shape(
             format!("{path}.retryOn"),
             format!("{bad:?} is not a retry condition"),
             "use a comma-separated list such as 5xx,connect-failure,reset",
@@ -257,7 +232,7 @@ fn check_rate_limiting(rate_limiting: &RateLimiting, path: &str, at: &mut At<'_>
     .filter(|s| **s)
     .count();
     if set > 1 {
-        at.schema(
+        at.shape(
             path.to_string(),
             "only one of settings, local and externalService may be set",
             "keep settings or local (limits in the proxies) or externalService (your rate limit server)",
@@ -376,7 +351,7 @@ fn check_dimensions(dimensions: &[RateLimitDimension], path: &str, at: &mut At<'
     for (j, d) in dimensions.iter().enumerate() {
         let dim = format!("{path}.dimensions[{j}]");
         match (&d.remote_address, &d.header) {
-            (Some(_), Some(_)) => at.schema(
+            (Some(_), Some(_)) => at.shape(
                 dim,
                 "only one of remoteAddress and header may be set",
                 "split it into two dimensions",
@@ -411,7 +386,7 @@ fn check_string_match(value: &StringMatch, path: &str, at: &mut At<'_>) {
         .filter(|v| v.is_some())
         .count();
     if set > 1 {
-        at.schema(
+        at.shape(
             path.to_string(),
             "only one of exact, prefix and regex may be set",
             "keep one of them",
@@ -431,7 +406,7 @@ fn check_external(external: &ExternalRateLimitServiceSettings, path: &str, at: &
             format!("{path}.rateLimitServerUri"),
             "set the server, e.g. grpc://ratelimit.ratelimit.svc.cluster.local:8081",
         ),
-        Some(uri) if rate_limit_server_address(uri).is_none() => at.schema(
+        Some(uri) if rate_limit_server_address(uri).is_none() => at.shape(
             format!("{path}.rateLimitServerUri"),
             format!("{uri:?} has no host and port"),
             "write grpc://<host>:<port>, e.g. grpc://ratelimit.ratelimit.svc.cluster.local:8081",
@@ -464,7 +439,7 @@ fn check_external(external: &ExternalRateLimitServiceSettings, path: &str, at: &
             .filter(|s| **s)
             .count();
             if set != 1 {
-                at.schema(
+                at.shape(
                     dim.clone(),
                     format!("sets {set} of sourceCluster, destinationCluster, remoteAddress, requestHeaders and headerValueMatch"),
                     "set exactly one of them per dimension",
