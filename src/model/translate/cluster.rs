@@ -51,17 +51,12 @@ impl<'a> Index<'a> {
             service_settings: HashMap::new(),
             group_settings: HashMap::new(),
             group_service_settings: HashMap::new(),
-            service_routes: ServiceRoutes::new(),
+            service_routes: ServiceRoutes::default(),
         };
+        let mut routes = Vec::new();
         for resource in resources {
-            if resource.kind == Kind::ServiceRoute
-                && let Some(service) = resource.spec.service()
-            {
-                index
-                    .service_routes
-                    .entry(service)
-                    .or_default()
-                    .push(resource);
+            if resource.kind == Kind::ServiceRoute {
+                routes.push(resource);
             }
             // Only what can be an ancestor or a setting: the objects that generate config (all
             // but a few of a large set) are never looked up, and hashing their FQNs was most
@@ -107,9 +102,7 @@ impl<'a> Index<'a> {
                 _ => {}
             }
         }
-        for routes in index.service_routes.values_mut() {
-            routes.sort_by(|a, b| a.fqn.cmp(&b.fqn));
-        }
+        index.service_routes = ServiceRoutes::new(routes);
         index
     }
 

@@ -201,7 +201,67 @@ pub struct Context<'a> {
 }
 
 /// ServiceRoutes by `spec.service`, each list in FQN order ([`Context::service_routes`]).
-pub type ServiceRoutes<'a> = BTreeMap<&'a str, Vec<&'a Resource>>;
+///
+/// Built on first use: most incremental translations (a Sidecar for a changed TrafficSetting)
+/// never read it, and indexing 10,000 ServiceRoutes by service for each of them and each
+/// cluster was most of their cost.
+#[derive(Debug, Default)]
+pub struct ServiceRoutes<'a> {
+    routes: Vec<&'a Resource>,
+    /// Indexes into `routes` of those with a service, by (service, FQN). Positions, not
+    /// references, keep the type covariant in `'a` (a cell of `&'a` would not be).
+    sorted: std::cell::OnceCell<Vec<usize>>,
+}
+
+impl<'a> ServiceRoutes<'a> {
+    /// The ServiceRoutes among `resources` (other kinds are skipped).
+    pub fn new(resources: impl IntoIterator<Item = &'a Resource>) -> ServiceRoutes<'a> {
+        ServiceRoutes {
+            routes: resources
+                .into_iter()
+                .filter(|r| r.kind == Kind::ServiceRoute)
+                .collect(),
+            sorted: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn service(&self, position: usize) -> &'a str {
+        self.routes[position].spec.service().unwrap_or_default()
+    }
+
+    fn sorted(&self) -> &[usize] {
+        self.sorted.get_or_init(|| {
+            let mut sorted: Vec<usize> = (0..self.routes.len())
+                .filter(|&i| self.routes[i].spec.service().is_some())
+                .collect();
+            sorted.sort_by(|&a, &b| {
+                (self.service(a), &self.routes[a].fqn).cmp(&(self.service(b), &self.routes[b].fqn))
+            });
+            sorted
+        })
+    }
+
+    /// The ServiceRoutes of `service` (`<namespace>/<fqdn>`), in FQN order.
+    pub fn get<'s>(&'s self, service: &'s str) -> impl Iterator<Item = &'a Resource> + 's {
+        let sorted = self.sorted();
+        let first = sorted.partition_point(|&i| self.service(i) < service);
+        sorted[first..]
+            .iter()
+            .take_while(move |&&i| self.service(i) == service)
+            .map(|&i| self.routes[i])
+    }
+
+    /// The services with a ServiceRoute, in order and each once, from `start` on.
+    pub fn services_from(&self, start: &str) -> impl Iterator<Item = &'a str> + '_ {
+        let sorted = self.sorted();
+        let first = sorted.partition_point(|&i| self.service(i) < start);
+        let mut last: Option<&'a str> = None;
+        sorted[first..].iter().filter_map(move |&i| {
+            let service = self.service(i);
+            (last.replace(service) != Some(service)).then_some(service)
+        })
+    }
+}
 
 /// Translates one resource for one cluster (§7.2). Settings, workspaces, groups and tenants
 /// produce nothing themselves; neither does a resource with no target namespace here.

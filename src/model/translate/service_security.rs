@@ -397,12 +397,10 @@ fn subset_labels<'c>(
     ];
     hosts
         .iter()
-        .filter_map(|host| {
-            context
-                .service_routes
-                .get(format!("{namespace}/{host}").as_str())
+        .flat_map(|host| {
+            let service = format!("{namespace}/{host}");
+            context.service_routes.get(&service).collect::<Vec<_>>()
         })
-        .flatten()
         .filter_map(|route| match &route.spec {
             Spec::ServiceRoute(spec) => Some(spec),
             _ => None,

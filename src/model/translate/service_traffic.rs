@@ -4,7 +4,6 @@
 //! limiting and downstream keep-alive (`Sidecar` and `EnvoyFilter` selecting its workloads).
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
 use serde_json::{Map, Value, json};
 
@@ -75,8 +74,7 @@ fn routed_services<'c>(context: &Context<'c>, namespace: &str) -> BTreeSet<&'c s
     let prefix = format!("{namespace}/");
     context
         .service_routes
-        .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-        .map(|(service, _)| *service)
+        .services_from(&prefix)
         .take_while(|service| service.starts_with(&prefix))
         .filter_map(|service| split_service(service)?.1.split('.').next())
         .collect()

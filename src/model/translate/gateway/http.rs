@@ -231,8 +231,6 @@ pub(super) fn service_route<'c>(
     let route = context
         .service_routes
         .get(service)
-        .into_iter()
-        .flatten()
         .find(|r| target_namespaces(context.resolution, r).contains(namespace));
     match route.map(|r| &r.spec) {
         Some(Spec::ServiceRoute(spec))
