@@ -26,15 +26,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// One `--server` address, trimmed (a list in the environment may have spaces after commas).
+fn parse_server(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("an empty management-plane address".into());
+    }
+    Ok(text.to_string())
+}
+
 /// Runs the agent of one cluster.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// This cluster's name, as registered in the management plane.
     #[arg(long, env = "TSBRIDGE_CLUSTER")]
     pub cluster: String,
-    /// Management-plane URL (https://host:port, or http:// on loopback with --insecure).
-    #[arg(long, env = "TSBRIDGE_SERVER")]
-    pub server: String,
+    /// Management-plane URL (https://host:port, or http:// on loopback with --insecure). Give it
+    /// several times (or a comma-separated list) to name each replica: the agent is on one at a
+    /// time and moves to the next when its stream cannot be opened or ends.
+    #[arg(long, env = "TSBRIDGE_SERVER", required = true, num_args = 1.., value_delimiter = ',', value_parser = parse_server)]
+    pub server: Vec<String>,
     /// Kubeconfig of the cluster; in-cluster configuration when absent.
     #[arg(long, env = "TSBRIDGE_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -106,5 +117,34 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("5d").unwrap_err().contains("ms, s, m, h"));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        agent: Args,
+    }
+
+    fn servers(args: &[&str]) -> Vec<String> {
+        use clap::Parser;
+        let mut argv = vec!["agent", "--cluster", "eu"];
+        argv.extend(args);
+        Cli::try_parse_from(argv).expect("parses").agent.server
+    }
+
+    #[test]
+    fn server_takes_one_address_several_flags_or_a_comma_list() {
+        assert_eq!(
+            servers(&["--server", "https://mp:9443"]),
+            ["https://mp:9443"]
+        );
+        assert_eq!(
+            servers(&["--server", "https://a:9443", "--server", "https://b:9443"]),
+            ["https://a:9443", "https://b:9443"]
+        );
+        assert_eq!(
+            servers(&["--server", "https://a:9443, https://b:9443"]),
+            ["https://a:9443", "https://b:9443"]
+        );
     }
 }

@@ -23,6 +23,8 @@ pub struct AgentMetrics {
     pub drift_reverted: Counter,
     /// Generated objects a full resync would have pruned, kept by the mass-prune guard.
     pub prune_held: Gauge,
+    /// 1 for the management-plane address the sync stream is open to, 0 for the others.
+    pub upstream_connected: Family<Labels, Gauge>,
 }
 
 impl AgentMetrics {
@@ -35,6 +37,7 @@ impl AgentMetrics {
             held: Gauge::default(),
             drift_reverted: Counter::default(),
             prune_held: Gauge::default(),
+            upstream_connected: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -67,7 +70,19 @@ impl AgentMetrics {
             "Generated objects a full resync would prune, kept until an admin confirms",
             metrics.prune_held.clone(),
         );
+        sub.register(
+            "upstream_connected",
+            "1 for the management-plane address (--server) the sync stream is open to, else 0",
+            metrics.upstream_connected.clone(),
+        );
         metrics
+    }
+
+    /// Says whether the stream to `server` is open.
+    pub fn upstream(&self, server: &str, connected: bool) {
+        self.upstream_connected
+            .get_or_create(&vec![("server".to_string(), server.to_string())])
+            .set(i64::from(connected));
     }
 
     /// Counts one answer.

@@ -5,6 +5,7 @@
 
 pub mod applier;
 pub mod args;
+pub mod error;
 pub mod metrics;
 pub mod reconciler;
 pub mod status;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use args::Args;
+pub use error::Error;
 
 use crate::runtime::Shutdown;
 
@@ -77,27 +79,32 @@ fn default_identity() -> String {
     format!("{host}-{suffix:08x}")
 }
 
-/// Runs the agent until SIGINT/SIGTERM.
-pub async fn run(args: Args) -> Result<(), RunError> {
-    args.log.init()?;
-    if args.insecure {
-        let loopback = args
-            .server
+/// Refuses a `--server` address the agent would talk plaintext to off loopback.
+fn check_server(server: &str, insecure: bool) -> Result<(), RunError> {
+    if insecure {
+        let loopback = server
             .strip_prefix("http://")
             .and_then(|rest| rest.split(['/', ':']).next())
             .is_some_and(|host| host == "127.0.0.1" || host == "localhost" || host == "[::1]");
         if !loopback {
             return Err(RunError::Flags(format!(
-                "--insecure talks plaintext and is refused for {}; use http://127.0.0.1:PORT or \
-                 give --tls-cert, --tls-key and --ca with an https:// URL",
-                args.server
+                "--insecure talks plaintext and is refused for {server}; use http://127.0.0.1:PORT or \
+                 give --tls-cert, --tls-key and --ca with an https:// URL"
             )));
         }
-    } else if !args.server.starts_with("https://") {
+    } else if !server.starts_with("https://") {
         return Err(RunError::Flags(format!(
-            "--server {} must be https:// (or http:// on loopback with --insecure)",
-            args.server
+            "--server {server} must be https:// (or http:// on loopback with --insecure)"
         )));
+    }
+    Ok(())
+}
+
+/// Runs the agent until SIGINT/SIGTERM.
+pub async fn run(args: Args) -> Result<(), RunError> {
+    args.log.init()?;
+    for server in &args.server {
+        check_server(server, args.insecure)?;
     }
     let client = kube_client(&args).await?;
     let shutdown = Shutdown::new();
@@ -167,13 +174,14 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let (mp_tx, mut mp_rx) = mpsc::channel(4096);
     upstream::spawn(
         upstream::Connection {
-            server: args.server.clone(),
+            servers: args.server.clone(),
             cluster: args.cluster.clone(),
             identity: args.tls_cert.clone().zip(args.tls_key.clone()),
             ca: args.ca.clone(),
             token_file: args.token_file.clone(),
             position,
             applier,
+            metrics: metrics.clone(),
         },
         leading.clone(),
         mp_tx,
@@ -184,7 +192,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let mut reconciler = reconciler::Reconciler::new(
         reconciler::Settings {
             cluster: args.cluster.clone(),
-            server: args.server.clone(),
+            server: args.server.join(", "),
             delete_grace: args.delete_grace,
             resync_interval: args.resync_interval,
         },

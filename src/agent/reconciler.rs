@@ -525,7 +525,7 @@ impl Reconciler {
             }
             MpEvent::Disconnected(reason) => {
                 self.new_stream(None);
-                self.last_error = reason;
+                self.last_error = reason.to_string();
                 self.down_since.get_or_insert_with(Instant::now);
                 self.clear_in_flight();
             }

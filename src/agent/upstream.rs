@@ -1,6 +1,7 @@
 //! The agent's end of the sync stream: connects while this replica leads, says hello, and
-//! relays the management plane's answers to the reconciler. Reconnects with backoff; the
-//! reconciler re-sends the full inventory on every `Connected`.
+//! relays the management plane's answers to the reconciler. When a stream cannot be opened or
+//! ends, it moves to the next `--server` address ([`Failover`]); the reconciler re-sends the
+//! full inventory on every `Connected`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,14 +9,22 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tracing::Instrument;
 
+use crate::agent::error::{Error, Result};
+use crate::agent::metrics::AgentMetrics;
 use crate::proto::v1;
 use crate::proto::v1::agent_sync_service_client::AgentSyncServiceClient;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
 
+mod failover;
+pub use failover::Failover;
+
 /// Messages queued towards the MP before the reconciler waits.
 const OUTBOX: usize = 4096;
+/// How long one address may take to accept a connection: what a dead replica costs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the reconciler hears from the management plane.
 #[derive(Debug)]
@@ -23,7 +32,7 @@ pub enum MpEvent {
     /// A stream is open; send through this.
     Connected(mpsc::Sender<v1::AgentMessage>, v1::Welcome),
     /// The stream ended or could not be opened.
-    Disconnected(String),
+    Disconnected(Error),
     /// The answer to one push or removal.
     Result(v1::PushResult),
     /// The answer to an inventory.
@@ -35,8 +44,8 @@ pub enum MpEvent {
 /// How to reach the management plane.
 #[derive(Debug, Clone)]
 pub struct Connection {
-    /// URL.
-    pub server: String,
+    /// Management-plane addresses, tried in turn.
+    pub servers: Vec<String>,
     /// This cluster.
     pub cluster: String,
     /// mTLS client pair.
@@ -49,70 +58,84 @@ pub struct Connection {
     pub position: crate::agent::applier::Position,
     /// Where deltas go.
     pub applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
+    /// Which address the agent is on.
+    pub metrics: AgentMetrics,
+}
+
+/// Reads a file a flag names.
+async fn read(flag: &'static str, path: &std::path::Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|source| Error::File {
+        flag,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl Connection {
     /// Files are read on every connect, so rotated certificates take effect on reconnect.
-    async fn endpoint(&self) -> Result<Endpoint, String> {
-        let mut endpoint = Endpoint::from_shared(self.server.clone())
-            .map_err(|e| format!("--server {}: {e}", self.server))?
-            .connect_timeout(Duration::from_secs(5))
+    async fn endpoint(&self, server: &str) -> Result<Endpoint> {
+        let mut endpoint = Endpoint::from_shared(server.to_string())
+            .map_err(|source| Error::Address {
+                server: server.to_string(),
+                source,
+            })?
+            .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_timeout(Duration::from_secs(10));
-        if self.server.starts_with("https://") {
+        if server.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = &self.ca {
-                let pem = tokio::fs::read(ca)
-                    .await
-                    .map_err(|e| format!("--ca {}: {e}", ca.display()))?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
+                tls = tls.ca_certificate(Certificate::from_pem(read("--ca", ca).await?));
             }
             if let Some((cert, key)) = &self.identity {
-                let cert_pem = tokio::fs::read(cert)
-                    .await
-                    .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
-                let key_pem = tokio::fs::read(key)
-                    .await
-                    .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+                let cert_pem = read("--tls-cert", cert).await?;
+                let key_pem = read("--tls-key", key).await?;
                 tls = tls.identity(Identity::from_pem(cert_pem, key_pem));
             }
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| format!("TLS to {}: {e}", self.server))?;
+            endpoint = endpoint.tls_config(tls).map_err(|source| Error::Tls {
+                server: server.to_string(),
+                source,
+            })?;
         }
         Ok(endpoint)
     }
 
-    async fn token(&self) -> Result<Option<String>, String> {
+    async fn token(&self) -> Result<Option<String>> {
         match &self.token_file {
             None => Ok(None),
-            Some(path) => tokio::fs::read_to_string(path)
-                .await
-                .map(|t| Some(t.trim().to_string()))
-                .map_err(|e| format!("--token-file {}: {e}", path.display())),
+            Some(path) => {
+                let text = read("--token-file", path).await?;
+                Ok(Some(String::from_utf8_lossy(&text).trim().to_string()))
+            }
         }
     }
 
     /// One session: open, hello, relay until the stream ends, leadership is lost or shutdown.
+    /// `opened` is set when the management plane has welcomed the agent.
     async fn session(
         &self,
+        server: &str,
         events: &mpsc::Sender<MpEvent>,
         leading: &mut watch::Receiver<bool>,
         shutdown: &Shutdown,
-    ) -> Result<(), String> {
+        opened: &mut Option<tokio::time::Instant>,
+    ) -> Result<()> {
         let channel = self
-            .endpoint()
+            .endpoint(server)
             .await?
             .connect()
             .await
-            .map_err(|e| format!("connecting to {}: {e}", self.server))?;
+            .map_err(|source| Error::Connect {
+                server: server.to_string(),
+                source,
+            })?;
         let bearer = self
             .token()
             .await?
             .map(|t| format!("Bearer {t}").parse::<tonic::metadata::AsciiMetadataValue>())
             .transpose()
-            .map_err(|e| format!("--token-file: {e}"))?;
+            .map_err(|_| Error::Token)?;
         let mut client = AgentSyncServiceClient::with_interceptor(
             channel,
             move |mut request: tonic::Request<()>| {
@@ -140,23 +163,27 @@ impl Connection {
                 reports_services: true,
             })),
         };
-        outbox
-            .send(hello)
-            .await
-            .map_err(|_| "outbox closed".to_string())?;
+        // The receiver is alive: it is moved into the request just below.
+        let _ = outbox.try_send(hello);
         let mut incoming = client
             .sync(ReceiverStream::new(outgoing))
             .await
-            .map_err(|status| format!("{}: {}", code_of(&status), status.message()))?
+            .map_err(|status| Error::status(server, status))?
             .into_inner();
         let welcome = match incoming.message().await {
             Ok(Some(v1::ServerMessage {
                 message: Some(Down::Welcome(welcome)),
             })) => welcome,
-            Ok(_) => return Err("the management plane did not answer hello".into()),
-            Err(status) => return Err(format!("{}: {}", code_of(&status), status.message())),
+            Ok(_) => {
+                return Err(Error::NoWelcome {
+                    server: server.to_string(),
+                });
+            }
+            Err(status) => return Err(Error::status(server, status)),
         };
-        tracing::info!(grants = ?welcome.grants, "connected to the management plane");
+        *opened = Some(tokio::time::Instant::now());
+        self.metrics.upstream(server, true);
+        tracing::info!(%server, grants = ?welcome.grants, "connected to the management plane");
         if events
             .send(MpEvent::Connected(outbox.clone(), welcome))
             .await
@@ -169,7 +196,7 @@ impl Connection {
                 () = shutdown.cancelled() => return Ok(()),
                 changed = leading.changed() => {
                     if changed.is_err() || !*leading.borrow() {
-                        return Err("no longer the leader".into());
+                        return Err(Error::NotLeader);
                     }
                     continue;
                 }
@@ -195,8 +222,12 @@ impl Connection {
                     continue;
                 }
                 Ok(Some(_)) => continue,
-                Ok(None) => return Err("the management plane closed the stream".into()),
-                Err(status) => return Err(format!("{}: {}", code_of(&status), status.message())),
+                Ok(None) => {
+                    return Err(Error::Closed {
+                        server: server.to_string(),
+                    });
+                }
+                Err(status) => return Err(Error::status(server, status)),
             };
             if events.send(event).await.is_err() {
                 return Ok(());
@@ -205,12 +236,8 @@ impl Connection {
     }
 }
 
-/// `UNAVAILABLE`-style name of a status code.
-fn code_of(status: &tonic::Status) -> String {
-    format!("{:?}", status.code())
-}
-
-/// Keeps a session open while this replica leads.
+/// Keeps a session open while this replica leads, moving between addresses as [`Failover`]
+/// says.
 pub fn spawn(
     connection: Connection,
     mut leading: watch::Receiver<bool>,
@@ -218,9 +245,12 @@ pub fn spawn(
     shutdown: &Shutdown,
 ) {
     let stop = shutdown.clone();
-    let span = tracing::info_span!("upstream", server = %connection.server);
+    let span = tracing::info_span!("upstream", servers = %connection.servers.join(","));
     shutdown.spawn(span, async move {
-        let mut backoff = Duration::from_millis(250);
+        let mut failover = Failover::new(connection.servers.clone());
+        for server in failover.servers() {
+            connection.metrics.upstream(server, false);
+        }
         loop {
             while !*leading.borrow_and_update() {
                 tokio::select! {
@@ -228,27 +258,32 @@ pub fn spawn(
                     changed = leading.changed() => if changed.is_err() { return },
                 }
             }
-            let started = tokio::time::Instant::now();
-            let ended = connection.session(&events, &mut leading, &stop).await;
+            let server = failover.current().to_string();
+            let mut opened = None;
+            let ended = connection
+                .session(&server, &events, &mut leading, &stop, &mut opened)
+                .instrument(tracing::info_span!("session", %server))
+                .await;
+            connection.metrics.upstream(&server, false);
             if stop.token().is_cancelled() {
                 return;
             }
-            let reason = match ended {
-                Ok(()) => "stream ended".to_string(),
-                Err(reason) => reason,
+            let lasted = opened.map_or(Duration::ZERO, |at| at.elapsed());
+            let wait = failover.ended(lasted);
+            let error = match ended {
+                Ok(()) => Error::Closed {
+                    server: server.clone(),
+                },
+                Err(error) => error,
             };
-            tracing::warn!(%reason, "management plane stream down");
-            if events.send(MpEvent::Disconnected(reason)).await.is_err() {
+            tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream down");
+            if events.send(MpEvent::Disconnected(error)).await.is_err() {
                 return;
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff = Duration::from_millis(250);
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     });
 }
