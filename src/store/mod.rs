@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+pub use delivery::{ClusterDelivery, DeliveredObject, DeliveryChanges, DeliveryWrite, EdgeRecord};
+
+pub mod delivery;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -354,6 +357,60 @@ impl Store {
     /// The token with this hash, if any.
     pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         dispatch!(self.find_token(hash))
+    }
+
+    // --- distribution state (see `delivery.rs`) ---
+
+    /// Claims `cluster`'s stream for `replica`: in one transaction creates the row if missing,
+    /// increments generation, sets replica and connected = true, assigns a new seq; returns the
+    /// row. The cluster need not be registered (no foreign key to the clusters table).
+    pub async fn claim_cluster(&self, cluster: &str, replica: &str) -> Result<ClusterDelivery> {
+        dispatch!(self.claim_cluster(cluster, replica))
+    }
+
+    /// Applies every write whose generation still matches (a cluster without a row has
+    /// generation 0), in ONE transaction; returns, per write in order, whether it was applied.
+    /// Every changed row (edge or cluster) gets the next seq; the cluster row changes only when
+    /// a cluster field is set (a write of edges alone leaves it, and creates none). An edge's
+    /// `cluster` is the write's. Several writes of one (cluster, generation) in a call apply
+    /// in order (objects None keeps an earlier Some). Then notifies (see
+    /// [`Store::subscribe_delivery`]).
+    pub async fn write_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<bool>> {
+        dispatch!(self.write_deliveries(writes))
+    }
+
+    /// If the cluster has a held prune: sets confirm_prune = true (new seq, notify) and returns
+    /// the held prune; None otherwise. Any replica may call it.
+    pub async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
+        dispatch!(self.confirm_prune(cluster))
+    }
+
+    /// Cluster rows and edge rows (objects = None) with seq > after, ascending by seq, at most
+    /// `limit` rows of each (0 = 1,000), read from one snapshot. When a table fills its limit,
+    /// rows of the other beyond it are left for the next call, so `last_seq` is always a
+    /// position before which nothing is left unread.
+    pub async fn delivery_since(&self, after: i64, limit: u32) -> Result<DeliveryChanges> {
+        dispatch!(self.delivery_since(after, limit))
+    }
+
+    /// One cluster's row and its edge rows that are not tombstones (sorted by source), WITH
+    /// objects.
+    pub async fn cluster_delivery(
+        &self,
+        cluster: &str,
+    ) -> Result<(Option<ClusterDelivery>, Vec<EdgeRecord>)> {
+        dispatch!(self.cluster_delivery(cluster))
+    }
+
+    /// The latest delivery seq known to this process, starting at the seq at connect time;
+    /// moved by this process's writes, and on PostgreSQL by every replica's (LISTEN/NOTIFY on
+    /// [`postgres::DELIVERY_CHANNEL`], with the 1 s poll fallback of [`Store::subscribe`]).
+    /// Only grows; read the changes with [`Store::delivery_since`].
+    pub fn subscribe_delivery(&self) -> tokio::sync::watch::Receiver<i64> {
+        match self {
+            Store::Sqlite(store) => store.subscribe_delivery(),
+            Store::Postgres(store) => store.subscribe_delivery(),
+        }
     }
 }
 

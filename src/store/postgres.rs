@@ -10,10 +10,12 @@
 //! lock; `snapshot` reads in one `REPEATABLE READ` transaction.
 //!
 //! **Notifications.** A commit runs `pg_notify('tsbridge_revisions', '<revision>')` in its
-//! transaction, so the notification goes out when (and only if) it commits. `connect` spawns
-//! one task (span `store_notify`) that `LISTEN`s on its own connection and also polls
-//! the revision every second, so a lost connection or notification delays a replica by at
-//! most a second. It reconnects with exponential backoff (1 s to 30 s) while polling on.
+//! transaction, so the notification goes out when (and only if) it commits; delivery writes
+//! likewise announce their last seq on `tsbridge_delivery`. `connect` spawns one task (span
+//! `store_notify`) that `LISTEN`s on both channels on its own connection and also polls the
+//! revision and the delivery seq every second, so a lost connection or notification delays a
+//! replica by at most a second. It reconnects with exponential backoff (1 s to 30 s) while
+//! polling on.
 //!
 //! **Task lifetime.** The task stops when the last clone of the store is dropped: the shared
 //! state holds a [`DropGuard`] of the task's cancellation token. It then drops the revision
@@ -21,7 +23,12 @@
 //!
 //! **Connections.** Reads use an sqlx pool without its ping before each acquire (that ping
 //! doubled the round trips of every query). Commits use up to four connections of their own
-//! (see `Committers`): sqlx's pool would still add a ping on release to each commit.
+//! (see `Committers`), and delivery writes four more: sqlx's pool would still add a ping on
+//! release to each commit.
+//!
+//! **Delivery state.** `claim_cluster`, `confirm_prune` and `write_deliveries` are each one
+//! call of a function of `migrations/postgres/0003_delivery.sql`, which locks the one
+//! `delivery_meta` row first, so delivery seqs are committed in order (see `delivery.rs`).
 //!
 //! **Migrations.** sqlx's migrator takes a PostgreSQL advisory lock, so replicas may start
 //! together.
@@ -40,16 +47,20 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
+use super::delivery::{self, ClusterRow, EdgeRow};
 use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
 use super::{
-    AuditEntry, AuditQuery, ChangeEvent, ClusterRecord, Committed, Error, Record, Result,
-    TokenRecord, WriteBatch,
+    AuditEntry, AuditQuery, ChangeEvent, ClusterDelivery, ClusterRecord, Committed,
+    DeliveryChanges, DeliveryWrite, EdgeRecord, Error, Record, Result, TokenRecord, WriteBatch,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/postgres");
 
 /// The notification channel commits announce their revision on.
 pub const CHANNEL: &str = "tsbridge_revisions";
+
+/// The notification channel delivery writes announce their last seq on.
+pub const DELIVERY_CHANNEL: &str = "tsbridge_delivery";
 
 /// Connections per replica (the listener has one more of its own).
 const POOL_SIZE: u32 = 16;
@@ -71,7 +82,10 @@ pub struct PgStore {
 struct Inner {
     pool: PgPool,
     committers: Committers,
+    /// Delivery writes have their own connections: they must not queue behind config commits.
+    deliverers: Committers,
     revision: Arc<watch::Sender<i64>>,
+    delivery: Arc<watch::Sender<i64>>,
     /// Stops the notification task when the last clone is dropped.
     _stop: DropGuard,
 }
@@ -90,25 +104,30 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let current = current_revision(&pool).await?;
-        let (sender, _) = watch::channel(current);
-        let revision = Arc::new(sender);
+        let (current, seq) = current_positions(&pool).await?;
+        let revision = Arc::new(watch::channel(current).0);
+        let delivery = Arc::new(watch::channel(seq).0);
         let stop = CancellationToken::new();
         let span = tracing::info_span!("store_notify", channel = CHANNEL);
         tokio::spawn(
             follow(
                 options.clone(),
                 pool.clone(),
-                revision.clone(),
+                Watches {
+                    revision: revision.clone(),
+                    delivery: delivery.clone(),
+                },
                 stop.clone(),
             )
             .instrument(span),
         );
         Ok(PgStore {
             inner: Arc::new(Inner {
-                committers: Committers::new(options),
+                committers: Committers::new(options.clone()),
+                deliverers: Committers::new(options),
                 pool,
                 revision,
+                delivery,
                 _stop: stop.drop_guard(),
             }),
         })
@@ -403,6 +422,15 @@ async fn current_revision(pool: &PgPool) -> Result<i64> {
         .await?)
 }
 
+/// The current revision and delivery seq, in one round trip.
+async fn current_positions(pool: &PgPool) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT revision FROM meta WHERE id = 1),          (SELECT seq FROM delivery_meta WHERE id = 1)",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 // === commit connections ===
 
 /// Connections that run commits, at most [`COMMITTERS`] at a time.
@@ -525,11 +553,19 @@ async fn lock_cluster(conn: &mut PgConnection, cluster: &str) -> Result<()> {
 
 // === the notification task ===
 
-/// Feeds `revision` from NOTIFY and a 1 s poll until `stop` is cancelled.
+/// The positions the notification task moves.
+struct Watches {
+    /// Config revisions ([`CHANNEL`], `meta`).
+    revision: Arc<watch::Sender<i64>>,
+    /// Delivery seqs ([`DELIVERY_CHANNEL`], `delivery_meta`).
+    delivery: Arc<watch::Sender<i64>>,
+}
+
+/// Feeds both watches from NOTIFY and a 1 s poll until `stop` is cancelled.
 async fn follow(
     options: PgConnectOptions,
     pool: PgPool,
-    revision: Arc<watch::Sender<i64>>,
+    watches: Watches,
     stop: CancellationToken,
 ) {
     let mut poll = tokio::time::interval(POLL_INTERVAL);
@@ -555,10 +591,17 @@ async fn follow(
         tokio::select! {
             () = stop.cancelled() => break,
             notification = next_notification(&mut listener) => match notification {
-                Ok(payload) => match payload.parse::<i64>() {
-                    Ok(announced) => super::advance(&revision, announced),
-                    Err(_) => tracing::warn!(%payload, "ignoring a malformed notification"),
-                },
+                Ok((channel, payload)) => {
+                    let watch = if channel == DELIVERY_CHANNEL {
+                        &watches.delivery
+                    } else {
+                        &watches.revision
+                    };
+                    match payload.parse::<i64>() {
+                        Ok(announced) => super::advance(watch, announced),
+                        Err(_) => tracing::warn!(%payload, "ignoring a malformed notification"),
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "lost the revision listener; reconnecting");
                     listener = None;
@@ -566,8 +609,11 @@ async fn follow(
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             },
-            _ = poll.tick() => match current_revision(&pool).await {
-                Ok(current) => super::advance(&revision, current),
+            _ = poll.tick() => match current_positions(&pool).await {
+                Ok((current, seq)) => {
+                    super::advance(&watches.revision, current);
+                    super::advance(&watches.delivery, seq);
+                }
                 Err(error) => tracing::debug!(%error, "revision poll failed"),
             },
         }
@@ -575,7 +621,7 @@ async fn follow(
     tracing::debug!("store dropped; stopped following revisions");
 }
 
-/// A listener on its own connection, subscribed to [`CHANNEL`].
+/// A listener on its own connection, subscribed to [`CHANNEL`] and [`DELIVERY_CHANNEL`].
 async fn listen(options: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
@@ -584,14 +630,145 @@ async fn listen(options: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
         .connect_with(options.clone())
         .await?;
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, DELIVERY_CHANNEL]).await?;
     Ok(listener)
 }
 
-/// The next notification's payload; never resolves without a listener.
-async fn next_notification(listener: &mut Option<PgListener>) -> Result<String, sqlx::Error> {
+/// The next notification's channel and payload; never resolves without a listener.
+async fn next_notification(
+    listener: &mut Option<PgListener>,
+) -> Result<(String, String), sqlx::Error> {
     match listener {
-        Some(listener) => Ok(listener.recv().await?.payload().to_string()),
+        Some(listener) => {
+            let notification = listener.recv().await?;
+            Ok((
+                notification.channel().to_string(),
+                notification.payload().to_string(),
+            ))
+        }
         None => std::future::pending().await,
     }
+}
+
+// === delivery state ===
+
+impl PgStore {
+    pub(super) async fn claim_cluster(
+        &self,
+        cluster: &str,
+        replica: &str,
+    ) -> Result<ClusterDelivery> {
+        let row: ClusterRow = sqlx::query_as("SELECT * FROM tsbridge_claim($1, $2, $3, $4)")
+            .bind(cluster)
+            .bind(replica)
+            .bind(delivery::now())
+            .bind(DELIVERY_CHANNEL)
+            .fetch_one(&self.inner.pool)
+            .await?;
+        let claimed = ClusterDelivery::from(row);
+        super::advance(&self.inner.delivery, claimed.seq);
+        Ok(claimed)
+    }
+
+    pub(super) async fn write_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<bool>> {
+        let (merged, index) = delivery::merge(writes);
+        if merged.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement, one implicit transaction: see migrations/postgres/0003_delivery.sql.
+        let query = sqlx::query_as("SELECT * FROM tsbridge_deliver($1, $2, $3)")
+            .bind(Json(&merged))
+            .bind(delivery::now())
+            .bind(DELIVERY_CHANNEL);
+        let outcome: DeliverRow = self.inner.deliverers.fetch_one(query).await?;
+        if outcome.applied.len() != merged.len() {
+            return Err(Error::Database(sqlx::Error::Protocol(format!(
+                "tsbridge_deliver answered {} writes for {}",
+                outcome.applied.len(),
+                merged.len()
+            ))));
+        }
+        super::advance(&self.inner.delivery, outcome.last_seq);
+        Ok(delivery::unmerge(&outcome.applied, &index))
+    }
+
+    pub(super) async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
+        let mut tx = self.inner.pool.begin().await?;
+        let held: Option<Json<serde_json::Value>> =
+            sqlx::query_scalar("SELECT held FROM tsbridge_confirm_prune($1, $2, $3)")
+                .bind(cluster)
+                .bind(delivery::now())
+                .bind(DELIVERY_CHANNEL)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM delivery_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        super::advance(&self.inner.delivery, seq);
+        Ok(held.map(|held| held.0))
+    }
+
+    pub(super) async fn delivery_since(&self, after: i64, limit: u32) -> Result<DeliveryChanges> {
+        let limit = super::limit_or_default(limit);
+        // Both tables from one snapshot (else a write committing between the two reads could
+        // show its edges but not its cluster rows, and last_seq would skip those).
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let clusters: Vec<ClusterRow> =
+            sqlx::query_as("SELECT * FROM delivery_clusters WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+        let edges: Vec<EdgeRow> = sqlx::query_as(
+            "SELECT cluster, source, state, revision, NULL::JSONB AS objects, seq \
+             FROM delivery_edges WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(delivery::feed_rows(after, limit, clusters, edges))
+    }
+
+    pub(super) async fn cluster_delivery(
+        &self,
+        cluster: &str,
+    ) -> Result<(Option<ClusterDelivery>, Vec<EdgeRecord>)> {
+        let mut tx = self
+            .inner
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+        let row: Option<ClusterRow> =
+            sqlx::query_as("SELECT * FROM delivery_clusters WHERE cluster = $1")
+                .bind(cluster)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let edges: Vec<EdgeRow> = sqlx::query_as(
+            "SELECT * FROM delivery_edges WHERE cluster = $1 AND state IS NOT NULL \
+             ORDER BY source",
+        )
+        .bind(cluster)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(delivery::cluster_rows(row, edges))
+    }
+
+    pub(super) fn subscribe_delivery(&self) -> watch::Receiver<i64> {
+        self.inner.delivery.subscribe()
+    }
+}
+
+/// What `tsbridge_deliver` returns.
+#[derive(sqlx::FromRow)]
+struct DeliverRow {
+    applied: Vec<bool>,
+    last_seq: i64,
 }

@@ -12,8 +12,12 @@
 //! another process waits up to the busy timeout. Reads use their own pool; WAL lets them run
 //! beside the writer, and a read transaction sees one snapshot.
 //!
-//! **Notifications.** [`SqliteStore::subscribe`] moves with this process's commits only: one
-//! replica is the supported SQLite deployment.
+//! **Notifications.** [`SqliteStore::subscribe`] and [`SqliteStore::subscribe_delivery`] move
+//! with this process's writes only: one replica is the supported SQLite deployment.
+//!
+//! **Delivery state.** Written through the same one-connection writer, so delivery seqs are
+//! assigned and committed in order (see `delivery.rs`); a write of many clusters is a few
+//! multi-row statements in one transaction.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -29,10 +33,11 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::watch;
 
+use super::delivery::{self, ClusterRow, EdgeRow};
 use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
 use super::{
-    AuditEntry, AuditQuery, ChangeEvent, ClusterRecord, Committed, Error, Record, Result,
-    TokenRecord, WriteBatch,
+    AuditEntry, AuditQuery, ChangeEvent, ClusterDelivery, ClusterRecord, Committed,
+    DeliveryChanges, DeliveryWrite, EdgeRecord, Error, Record, Result, TokenRecord, WriteBatch,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -56,6 +61,8 @@ struct Inner {
     /// Reads (the writer itself for an in-memory database, which one connection holds).
     reader: SqlitePool,
     revision: watch::Sender<i64>,
+    /// The last delivery seq this process wrote (or saw at connect).
+    delivery: watch::Sender<i64>,
 }
 
 impl SqliteStore {
@@ -93,11 +100,16 @@ impl SqliteStore {
         };
         let current = current_revision(&reader).await?;
         let (revision, _) = watch::channel(current);
+        let seq = sqlx::query_scalar("SELECT seq FROM delivery_meta WHERE id = 1")
+            .fetch_one(&reader)
+            .await?;
+        let (delivery, _) = watch::channel(seq);
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer,
                 reader,
                 revision,
+                delivery,
             }),
         })
     }
@@ -493,4 +505,238 @@ async fn require_cluster(conn: &mut SqliteConnection, cluster: &str) -> Result<(
             what: format!("cluster {cluster:?}"),
         }),
     }
+}
+
+// === delivery state ===
+
+/// One touched cluster row of a delivery write, as `UPDATE … FROM json_each` reads it.
+#[derive(serde::Serialize)]
+struct ClusterChange<'a> {
+    cluster: &'a str,
+    seq: i64,
+    acked_revision: Option<i64>,
+    set_held: bool,
+    held_prune: Option<&'a str>,
+    confirm_prune: Option<bool>,
+    connected: Option<bool>,
+}
+
+impl SqliteStore {
+    pub(super) async fn claim_cluster(
+        &self,
+        cluster: &str,
+        replica: &str,
+    ) -> Result<ClusterDelivery> {
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let seq = next_seq(&mut tx, 1).await?;
+        let row: ClusterRow = sqlx::query_as(
+            "INSERT INTO delivery_clusters (cluster, replica, generation, connected, \
+             acked_revision, held_prune, confirm_prune, updated, seq) \
+             VALUES (?1, ?2, 1, 1, 0, NULL, 0, ?3, ?4) \
+             ON CONFLICT (cluster) DO UPDATE SET replica = excluded.replica, \
+             generation = generation + 1, connected = 1, updated = excluded.updated, \
+             seq = excluded.seq \
+             RETURNING *",
+        )
+        .bind(cluster)
+        .bind(replica)
+        .bind(delivery::now())
+        .bind(seq)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        super::advance(&self.inner.delivery, seq);
+        Ok(row.into())
+    }
+
+    pub(super) async fn write_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<bool>> {
+        let (merged, index) = delivery::merge(writes);
+        if merged.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let base: i64 = sqlx::query_scalar("SELECT seq FROM delivery_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let names: Vec<&str> = merged.iter().map(|w| w.cluster.as_str()).collect();
+        let stored: HashMap<String, i64> = sqlx::query_as(
+            "SELECT cluster, generation FROM delivery_clusters \
+             WHERE cluster IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(Json(&names))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let applied: Vec<bool> = merged
+            .iter()
+            .map(|w| stored.get(&w.cluster).copied().unwrap_or(0) == w.generation)
+            .collect();
+        let writing = || merged.iter().zip(&applied).filter(|(_, a)| **a);
+
+        let mut seq = base;
+        let edges: Vec<(&str, &delivery::WireEdge, i64)> = writing()
+            .flat_map(|(w, _)| w.edges.iter().map(move |e| (w.cluster.as_str(), e)))
+            .map(|(cluster, edge)| {
+                seq += 1;
+                (cluster, edge, seq)
+            })
+            .collect();
+        for chunk in edges.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO delivery_edges (cluster, source, state, revision, objects, seq) ",
+            );
+            insert.push_values(chunk, |mut row, (cluster, edge, seq)| {
+                row.push_bind(*cluster)
+                    .push_bind(&edge.source)
+                    .push_bind(&edge.state)
+                    .push_bind(edge.revision)
+                    .push_bind(edge.objects.as_ref().map(Json))
+                    .push_bind(*seq);
+            });
+            insert.push(
+                " ON CONFLICT (cluster, source) DO UPDATE SET state = excluded.state, \
+                 revision = excluded.revision, objects = coalesce(excluded.objects, objects), \
+                 seq = excluded.seq",
+            );
+            insert.build().execute(&mut *tx).await?;
+        }
+
+        let clusters: Vec<ClusterChange<'_>> = writing()
+            .filter(|(w, _)| w.touches)
+            .map(|(w, _)| {
+                seq += 1;
+                ClusterChange {
+                    cluster: &w.cluster,
+                    seq,
+                    acked_revision: w.acked_revision,
+                    set_held: w.set_held,
+                    held_prune: w.held_prune.as_deref(),
+                    confirm_prune: w.confirm_prune,
+                    connected: w.connected,
+                }
+            })
+            .collect();
+        if !clusters.is_empty() {
+            let now = delivery::now();
+            // A cluster without a row matched generation 0: give it one first.
+            sqlx::query(
+                "INSERT INTO delivery_clusters (cluster, replica, generation, connected, \
+                 acked_revision, held_prune, confirm_prune, updated, seq) \
+                 SELECT json_extract(value, '$.cluster'), '', 0, 0, 0, NULL, 0, ?2, 0 \
+                 FROM json_each(?1) WHERE true \
+                 ON CONFLICT (cluster) DO NOTHING",
+            )
+            .bind(Json(&clusters))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE delivery_clusters AS d SET \
+                 acked_revision = coalesce(json_extract(w.value, '$.acked_revision'), \
+                   d.acked_revision), \
+                 held_prune = CASE WHEN json_extract(w.value, '$.set_held') \
+                   THEN json_extract(w.value, '$.held_prune') ELSE d.held_prune END, \
+                 confirm_prune = coalesce(json_extract(w.value, '$.confirm_prune'), \
+                   d.confirm_prune), \
+                 connected = coalesce(json_extract(w.value, '$.connected'), d.connected), \
+                 updated = ?2, \
+                 seq = json_extract(w.value, '$.seq') \
+                 FROM json_each(?1) AS w WHERE d.cluster = json_extract(w.value, '$.cluster')",
+            )
+            .bind(Json(&clusters))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if seq != base {
+            sqlx::query("UPDATE delivery_meta SET seq = ?1 WHERE id = 1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        super::advance(&self.inner.delivery, seq);
+        Ok(delivery::unmerge(&applied, &index))
+    }
+
+    pub(super) async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let seq: i64 = sqlx::query_scalar("SELECT seq + 1 FROM delivery_meta WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let held: Option<Json<serde_json::Value>> = sqlx::query_scalar(
+            "UPDATE delivery_clusters SET confirm_prune = 1, updated = ?2, seq = ?3 \
+             WHERE cluster = ?1 AND held_prune IS NOT NULL RETURNING held_prune",
+        )
+        .bind(cluster)
+        .bind(delivery::now())
+        .bind(seq)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(held) = held else {
+            return Ok(None);
+        };
+        next_seq(&mut tx, 1).await?;
+        tx.commit().await?;
+        super::advance(&self.inner.delivery, seq);
+        Ok(Some(held.0))
+    }
+
+    pub(super) async fn delivery_since(&self, after: i64, limit: u32) -> Result<DeliveryChanges> {
+        let limit = super::limit_or_default(limit);
+        // One read transaction: both tables from one snapshot.
+        let mut tx = self.inner.reader.begin().await?;
+        let clusters: Vec<ClusterRow> =
+            sqlx::query_as("SELECT * FROM delivery_clusters WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+        let edges: Vec<EdgeRow> = sqlx::query_as(
+            "SELECT cluster, source, state, revision, NULL AS objects, seq \
+             FROM delivery_edges WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(delivery::feed_rows(after, limit, clusters, edges))
+    }
+
+    pub(super) async fn cluster_delivery(
+        &self,
+        cluster: &str,
+    ) -> Result<(Option<ClusterDelivery>, Vec<EdgeRecord>)> {
+        let mut tx = self.inner.reader.begin().await?;
+        let row: Option<ClusterRow> =
+            sqlx::query_as("SELECT * FROM delivery_clusters WHERE cluster = ?1")
+                .bind(cluster)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let edges: Vec<EdgeRow> = sqlx::query_as(
+            "SELECT * FROM delivery_edges WHERE cluster = ?1 AND state IS NOT NULL \
+             ORDER BY source",
+        )
+        .bind(cluster)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(delivery::cluster_rows(row, edges))
+    }
+
+    pub(super) fn subscribe_delivery(&self) -> watch::Receiver<i64> {
+        self.inner.delivery.subscribe()
+    }
+}
+
+/// Takes the next `count` delivery seqs; returns the last one.
+async fn next_seq(conn: &mut SqliteConnection, count: i64) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("UPDATE delivery_meta SET seq = seq + ?1 WHERE id = 1 RETURNING seq")
+            .bind(count)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }

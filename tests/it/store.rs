@@ -3,15 +3,17 @@
 //! one database per test), always. Behaviours about one backend (several replicas on one
 //! PostgreSQL database, SQLite surviving `kill -9`) are at the end of this file.
 
+mod delivery;
 mod ledger;
 mod records;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde_json::json;
 use sqlx::Connection;
-use tsbridge::store::{AuditEntry, AuditQuery, Error, Record, Store, WriteBatch};
+use tsbridge::store::{AuditEntry, AuditQuery, DeliveryWrite, Error, Record, Store, WriteBatch};
 
 use crate::support::postgres::Postgres;
 use crate::support::{assert_loopback, random_suffix};
@@ -225,6 +227,14 @@ suite!(
     ledger::audit_rows_are_filtered_and_newest_first,
     ledger::clusters_grants_and_namespaces,
     ledger::tokens_are_unique_by_hash,
+    delivery::claims_increment_the_generation,
+    delivery::a_stale_generation_is_refused_and_changes_nothing,
+    delivery::objects_none_keeps_the_stored_objects,
+    delivery::tombstones_are_in_the_feed_and_not_in_cluster_delivery,
+    delivery::the_feed_returns_each_change_once_and_in_order,
+    delivery::confirm_prune_needs_a_held_prune,
+    delivery::subscribers_see_this_stores_delivery_writes,
+    delivery::a_thousand_clusters_in_one_write,
 );
 
 #[tokio::test]
@@ -318,6 +328,143 @@ async fn postgres_concurrent_commits_from_two_replicas_are_unique_gap_free_and_o
     for rx in &mut watches {
         await_revision(rx, total, Duration::from_secs(1)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_delivery_write_through_one_replica_moves_the_others_watch_within_1s() {
+    let db = TestDb::postgres().await;
+    let (writer, reader) = (db.open().await, db.open().await);
+    let mut rx = reader.subscribe_delivery();
+    let claimed = writer.claim_cluster("eu-1", "a").await.expect("claim");
+    await_revision(&mut rx, claimed.seq, Duration::from_secs(1)).await;
+    for round in 0..5 {
+        let write = DeliveryWrite {
+            acked_revision: Some(round),
+            ..delivery::edges(
+                "eu-1",
+                claimed.generation,
+                vec![delivery::edge("s", Some("APPLIED"), round, None)],
+            )
+        };
+        writer.write_deliveries(&[write]).await.expect("write");
+        let seq = *writer.subscribe_delivery().borrow();
+        await_revision(&mut rx, seq, Duration::from_secs(1)).await;
+        let (row, _) = reader.cluster_delivery("eu-1").await.expect("read");
+        assert_eq!(row.expect("row").acked_revision, round);
+    }
+    assert_eq!(
+        reader.confirm_prune("eu-1").await.expect("confirm"),
+        None,
+        "nothing held"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_poll_covers_a_missed_delivery_notification() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let mut rx = store.subscribe_delivery();
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query("UPDATE delivery_meta SET seq = 41 WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .expect("update delivery_meta");
+    await_revision(&mut rx, 41, Duration::from_secs(2)).await;
+}
+
+/// Two replicas write their clusters' edges and acknowledgements in parallel loops while a
+/// reader follows the feed: every row is written once with a fresh source (a skipped row would
+/// never come back), so the reader must end with exactly the stored state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_delivery_writers_never_make_the_feed_skip_a_row() {
+    const ROUNDS: i64 = 150;
+    const CLUSTERS: usize = 4;
+    let db = TestDb::postgres().await;
+    let replicas = [db.open().await, db.open().await];
+    let reader = db.open().await;
+    let mut writers = tokio::task::JoinSet::new();
+    for (r, store) in replicas.iter().enumerate() {
+        let store = store.clone();
+        writers.spawn(async move {
+            let mut claimed = Vec::new();
+            for c in 0..CLUSTERS {
+                let cluster = format!("r{r}-c{c}");
+                let generation = store
+                    .claim_cluster(&cluster, &format!("replica-{r}"))
+                    .await
+                    .expect("claim")
+                    .generation;
+                claimed.push((cluster, generation));
+            }
+            for round in 0..ROUNDS {
+                let writes: Vec<DeliveryWrite> = claimed
+                    .iter()
+                    .map(|(cluster, generation)| DeliveryWrite {
+                        acked_revision: Some(round),
+                        ..delivery::edges(
+                            cluster,
+                            *generation,
+                            vec![
+                                delivery::edge(&format!("s{round}"), Some("APPLIED"), round, None),
+                                delivery::edge("shared", Some("APPLIED"), round, None),
+                            ],
+                        )
+                    })
+                    .collect();
+                let applied = store.write_deliveries(&writes).await.expect("write");
+                assert!(applied.iter().all(|a| *a));
+            }
+        });
+    }
+
+    // Follow the feed in small pages while the writers run, then to its end.
+    let mut seen_clusters = BTreeMap::new();
+    let mut seen_edges = BTreeMap::new();
+    let mut position = 0;
+    let mut record = |changes: tsbridge::store::DeliveryChanges| {
+        for cluster in changes.clusters {
+            seen_clusters.insert(cluster.cluster.clone(), cluster);
+        }
+        for edge in changes.edges {
+            seen_edges.insert((edge.cluster.clone(), edge.source.clone()), edge);
+        }
+    };
+    let mut pages = 0;
+    while !writers.is_empty() {
+        let page = reader.delivery_since(position, 7).await.expect("feed");
+        assert!(page.last_seq >= position);
+        position = page.last_seq;
+        record(page);
+        pages += 1;
+        while let Some(done) = writers.try_join_next() {
+            done.expect("writer");
+        }
+    }
+    let rest = delivery::follow(&reader, position, 7).await;
+    record(rest);
+    assert!(
+        pages > 10,
+        "the reader followed while writing ({pages} pages)"
+    );
+
+    let mut expected_edges = BTreeMap::new();
+    for r in 0..2 {
+        for c in 0..CLUSTERS {
+            let cluster = format!("r{r}-c{c}");
+            let (row, live) = reader.cluster_delivery(&cluster).await.expect("read");
+            let row = row.expect("row");
+            assert_eq!(row.acked_revision, ROUNDS - 1);
+            assert_eq!(seen_clusters.get(&cluster), Some(&row), "final cluster row");
+            assert_eq!(live.len(), ROUNDS as usize + 1);
+            for edge in live {
+                expected_edges.insert((edge.cluster.clone(), edge.source.clone()), edge);
+            }
+        }
+    }
+    assert_eq!(
+        seen_edges, expected_edges,
+        "every edge with its final value"
+    );
 }
 
 // === SQLite: acknowledged commits survive kill -9 ===
