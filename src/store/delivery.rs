@@ -89,7 +89,7 @@ pub struct DeliveryWrite {
     pub edges: Vec<EdgeRecord>,
     /// Some(x): set acked_revision to x.
     pub acked_revision: Option<i64>,
-    /// Some(x): set held_prune to x.
+    /// Some(x): set held_prune to x (Some(None) and Some(Some(JSON null)) clear it).
     pub held_prune: Option<Option<serde_json::Value>>,
     /// Some(x): set confirm_prune to x.
     pub confirm_prune: Option<bool>,
@@ -184,7 +184,11 @@ pub(super) fn merge(writes: &[DeliveryWrite]) -> (Vec<MergedWrite>, Vec<usize>) 
         }
         if let Some(held) = &write.held_prune {
             target.set_held = true;
-            target.held_prune = held.as_ref().map(serde_json::Value::to_string);
+            // JSON null is no prune, as on read (a NULL column).
+            target.held_prune = held
+                .as_ref()
+                .filter(|held| !held.is_null())
+                .map(serde_json::Value::to_string);
             target.touches = true;
         }
         if let Some(confirm) = write.confirm_prune {
@@ -380,7 +384,7 @@ mod tests {
                 cluster: "a".into(),
                 generation: 2,
                 edges: vec![edge("s1", "APPLIED", None)],
-                held_prune: Some(None),
+                held_prune: Some(Some(serde_json::Value::Null)),
                 ..DeliveryWrite::default()
             },
             DeliveryWrite {
