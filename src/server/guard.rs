@@ -2,13 +2,13 @@
 //! more than a configured share of the objects a cluster originated is held until an admin
 //! confirms it (`tsbridge ctl cluster confirm-deletions NAME`).
 //!
-//! Held diffs live in the memory of the replica that serves the cluster's stream; the agent
-//! sends its inventory again on every reconnect and resync, so a restarted replica rebuilds them.
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+//! Held diffs live in the store, so whichever replica an admin reaches confirms them, and a
+//! replica that restarts or takes the cluster over finds them (the agent also sends its
+//! inventory again on every reconnect and resync, which holds or releases them afresh).
 
 use clap::Args;
+
+use crate::store::Store;
 
 /// Guard settings.
 #[derive(Debug, Clone, Args)]
@@ -22,63 +22,57 @@ pub struct GuardArgs {
     pub deletion_guard_min: usize,
 }
 
-/// Held deletions per cluster.
+/// Held deletions per cluster, in the store.
 #[derive(Debug, Clone)]
 pub struct DeletionGuard {
     share: f64,
     min: usize,
-    held: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    store: Store,
 }
 
 pub use crate::model::guard::exceeds;
 
 impl DeletionGuard {
-    /// A guard with these settings.
-    pub fn new(args: &GuardArgs) -> DeletionGuard {
+    /// A guard with these settings over `store`.
+    pub fn new(args: &GuardArgs, store: Store) -> DeletionGuard {
         DeletionGuard {
             share: args.deletion_guard_share,
             min: args.deletion_guard_min,
-            held: Arc::default(),
+            store,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<String>>> {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Holds `gone` when it is too large a share of `originated`, returning why; `None` means
     /// the deletes may proceed (and clears any older hold).
-    pub fn hold(&self, cluster: &str, gone: &[String], originated: usize) -> Option<String> {
+    pub async fn hold(
+        &self,
+        cluster: &str,
+        gone: &[String],
+        originated: usize,
+    ) -> Result<Option<String>, crate::store::Error> {
         if !exceeds(gone.len(), originated, self.share, self.min) {
-            self.release(cluster);
-            return None;
+            self.release(cluster).await?;
+            return Ok(None);
         }
-        self.lock().insert(cluster.to_string(), gone.to_vec());
-        Some(format!(
+        self.store.hold_deletions(cluster, gone).await?;
+        Ok(Some(format!(
             "DeletionHeld: the inventory of cluster {cluster} would delete {} of the {originated} \
              objects it originated, over the mass-deletion limit of {:.0}% \
              (--deletion-guard-share); if that is intended, run `tsbridge ctl cluster \
              confirm-deletions {cluster}`",
             gone.len(),
             self.share * 100.0
-        ))
+        )))
     }
 
     /// Drops a cluster's hold (its inventory no longer asks for those deletes).
-    pub fn release(&self, cluster: &str) {
-        self.lock().remove(cluster);
+    pub async fn release(&self, cluster: &str) -> Result<(), crate::store::Error> {
+        self.store.take_deletions(cluster).await.map(drop)
     }
 
-    /// Takes a cluster's held deletions for execution.
-    pub fn take(&self, cluster: &str) -> Option<Vec<String>> {
-        self.lock().remove(cluster)
-    }
-
-    /// Number of deletions held, over all clusters (a metric).
-    pub fn held_count(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+    /// Takes a cluster's held deletions for execution (once, whichever replica asks).
+    pub async fn take(&self, cluster: &str) -> Result<Option<Vec<String>>, crate::store::Error> {
+        self.store.take_deletions(cluster).await
     }
 }
 
@@ -86,18 +80,36 @@ impl DeletionGuard {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_hold_is_kept_until_taken_or_released() {
-        let guard = DeletionGuard::new(&GuardArgs {
-            deletion_guard_share: 0.5,
-            deletion_guard_min: 1,
-        });
+    #[tokio::test]
+    async fn a_hold_is_kept_until_taken_or_released() {
+        let store = Store::connect("sqlite::memory:").await.expect("store");
+        let guard = DeletionGuard::new(
+            &GuardArgs {
+                deletion_guard_share: 0.5,
+                deletion_guard_min: 1,
+            },
+            store.clone(),
+        );
         let gone = vec!["a".to_string(), "b".to_string()];
-        let message = guard.hold("east", &gone, 2).expect("held");
+        let message = guard.hold("east", &gone, 2).await.unwrap().expect("held");
         assert!(message.contains("2 of the 2") && message.contains("confirm-deletions east"));
-        assert_eq!(guard.held_count(), 2);
-        assert_eq!(guard.take("east"), Some(gone.clone()));
-        assert_eq!(guard.take("east"), None);
-        assert!(guard.hold("east", &gone[..1], 4).is_none());
+        // Another replica (another guard on the same store) takes it, once.
+        let other = DeletionGuard::new(
+            &GuardArgs {
+                deletion_guard_share: 0.5,
+                deletion_guard_min: 1,
+            },
+            store,
+        );
+        assert_eq!(other.take("east").await.unwrap(), Some(gone.clone()));
+        assert_eq!(guard.take("east").await.unwrap(), None);
+        assert!(guard.hold("east", &gone[..1], 4).await.unwrap().is_none());
+        guard
+            .hold("east", &gone, 2)
+            .await
+            .unwrap()
+            .expect("held again");
+        guard.release("east").await.unwrap();
+        assert_eq!(guard.take("east").await.unwrap(), None);
     }
 }

@@ -162,7 +162,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         engine: engine.clone(),
         auth: auth.clone(),
     };
-    let guard = guard::DeletionGuard::new(&guard);
+    let guard = guard::DeletionGuard::new(&guard, store.clone());
     let sync = services::sync::SyncApi {
         distributor: distributor.clone(),
         engine: engine.clone(),

@@ -354,6 +354,17 @@ impl Store {
         dispatch!(self.create_token(token))
     }
 
+    /// Holds `fqns` as the cluster's deletions awaiting confirmation (replacing any earlier
+    /// hold).
+    pub async fn hold_deletions(&self, cluster: &str, fqns: &[String]) -> Result<()> {
+        dispatch!(self.hold_deletions(cluster, fqns))
+    }
+
+    /// Removes and returns the cluster's held deletions, if any: one caller gets them.
+    pub async fn take_deletions(&self, cluster: &str) -> Result<Option<Vec<String>>> {
+        dispatch!(self.take_deletions(cluster))
+    }
+
     /// The token with this hash, if any.
     pub async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
         dispatch!(self.find_token(hash))

@@ -692,6 +692,27 @@ impl PgStore {
         Ok(delivery::unmerge(&outcome.applied, &index))
     }
 
+    pub(super) async fn hold_deletions(&self, cluster: &str, fqns: &[String]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO held_deletions (cluster, fqns) VALUES ($1, $2) \
+             ON CONFLICT (cluster) DO UPDATE SET fqns = excluded.fqns",
+        )
+        .bind(cluster)
+        .bind(Json(fqns))
+        .execute(&self.inner.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn take_deletions(&self, cluster: &str) -> Result<Option<Vec<String>>> {
+        let held: Option<Json<Vec<String>>> =
+            sqlx::query_scalar("DELETE FROM held_deletions WHERE cluster = $1 RETURNING fqns")
+                .bind(cluster)
+                .fetch_optional(&self.inner.pool)
+                .await?;
+        Ok(held.map(|held| held.0))
+    }
+
     pub(super) async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
         let mut tx = self.inner.pool.begin().await?;
         let held: Option<Json<serde_json::Value>> =

@@ -660,6 +660,27 @@ impl SqliteStore {
         Ok(delivery::unmerge(&applied, &index))
     }
 
+    pub(super) async fn hold_deletions(&self, cluster: &str, fqns: &[String]) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO held_deletions (cluster, fqns) VALUES (?1, ?2) \
+             ON CONFLICT (cluster) DO UPDATE SET fqns = excluded.fqns",
+        )
+        .bind(cluster)
+        .bind(Json(fqns))
+        .execute(&self.inner.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn take_deletions(&self, cluster: &str) -> Result<Option<Vec<String>>> {
+        let held: Option<Json<Vec<String>>> =
+            sqlx::query_scalar("DELETE FROM held_deletions WHERE cluster = ?1 RETURNING fqns")
+                .bind(cluster)
+                .fetch_optional(&self.inner.writer)
+                .await?;
+        Ok(held.map(|held| held.0))
+    }
+
     pub(super) async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
         let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
         let seq: i64 = sqlx::query_scalar("SELECT seq + 1 FROM delivery_meta WHERE id = 1")

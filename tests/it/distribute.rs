@@ -223,6 +223,19 @@ pub(crate) fn expected_objects(
     config: &[Value],
     namespaces: &[String],
 ) -> BTreeSet<String> {
+    expected_translation(cluster, config, namespaces)
+        .objects
+        .values()
+        .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
+        .collect()
+}
+
+/// The model's translation of `config` for `cluster` with `namespaces`.
+pub(crate) fn expected_translation(
+    cluster: &str,
+    config: &[Value],
+    namespaces: &[String],
+) -> tsbridge::model::translate::Translation {
     let strip = tsbridge::model::metadata::StripRules::default();
     let resources: Vec<tsbridge::model::Resource> = config
         .iter()
@@ -241,10 +254,6 @@ pub(crate) fn expected_objects(
     let translation = translate_cluster(&inventory, &resources);
     assert!(translation.errors.is_empty(), "{:?}", translation.errors);
     translation
-        .objects
-        .values()
-        .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
-        .collect()
 }
 
 /// Every Istio object the agent of `cluster` owns (by its labels), as `Kind/namespace/name`.
@@ -261,6 +270,26 @@ pub(crate) async fn owned_versions(
     client: &Client,
     cluster: &str,
 ) -> kube::Result<std::collections::BTreeMap<String, String>> {
+    owned_with(client, cluster, |object| {
+        object.metadata.resource_version.clone().unwrap_or_default()
+    })
+    .await
+}
+
+/// The same, each with its `spec`.
+pub(crate) async fn owned_specs(
+    client: &Client,
+    cluster: &str,
+) -> kube::Result<std::collections::BTreeMap<String, Value>> {
+    owned_with(client, cluster, |object| object.data["spec"].clone()).await
+}
+
+/// Every Istio object the agent of `cluster` owns, as `Kind/namespace/name`, with `what` of it.
+async fn owned_with<T>(
+    client: &Client,
+    cluster: &str,
+    what: impl Fn(&DynamicObject) -> T,
+) -> kube::Result<std::collections::BTreeMap<String, T>> {
     let selector = format!("tsbridge.io/managed-by=tsbridge,tsbridge.io/cluster={cluster}");
     let mut found = std::collections::BTreeMap::new();
     for (group, version, kind, plural) in ISTIO_KINDS {
@@ -273,10 +302,10 @@ pub(crate) async fn owned_versions(
             found.insert(
                 format!(
                     "{kind}/{}/{}",
-                    object.metadata.namespace.unwrap_or_default(),
-                    object.metadata.name.unwrap_or_default()
+                    object.metadata.namespace.clone().unwrap_or_default(),
+                    object.metadata.name.clone().unwrap_or_default()
                 ),
-                object.metadata.resource_version.unwrap_or_default(),
+                what(&object),
             );
         }
     }

@@ -16,6 +16,7 @@ mod inventory;
 mod istio;
 mod kstatus;
 mod layering;
+mod replicas;
 mod restart;
 mod server;
 mod smoke;

@@ -189,10 +189,23 @@ pub fn print_clusters(format: Format, clusters: &[v1::Cluster]) -> anyhow::Resul
     match format {
         Format::Table => {
             table(
-                &["NAME", "GRANTS", "NAMESPACES"],
+                &["NAME", "GRANTS", "NAMESPACES", "REPLICA", "CONNECTED", "ACKED", "BEHIND", "HELD"],
                 clusters
                     .iter()
-                    .map(|c| vec![c.name.clone(), c.grants.join(","), c.namespaces.len().to_string()])
+                    .map(|c| {
+                        let mut row = vec![c.name.clone(), c.grants.join(","), c.namespaces.len().to_string()];
+                        row.extend(match &c.delivery {
+                            Some(d) => vec![
+                                d.replica.clone(),
+                                d.connected.to_string(),
+                                d.acked_revision.to_string(),
+                                d.behind.to_string(),
+                                d.held_prune.to_string(),
+                            ],
+                            None => vec!["-".into(), "never".into(), "-".into(), "-".into(), "-".into()],
+                        });
+                        row
+                    })
                     .collect(),
             );
             Ok(())
@@ -203,7 +216,9 @@ pub fn print_clusters(format: Format, clusters: &[v1::Cluster]) -> anyhow::Resul
                 clusters
                     .iter()
                     .map(|c| json!({"name": c.name, "grants": c.grants,
-                        "namespaces": c.namespaces.iter().map(|n| json!({"name": n.name, "labels": n.labels})).collect::<Vec<_>>()}))
+                        "namespaces": c.namespaces.iter().map(|n| json!({"name": n.name, "labels": n.labels})).collect::<Vec<_>>(),
+                        "delivery": c.delivery.as_ref().map(|d| json!({"replica": d.replica, "connected": d.connected,
+                            "ackedRevision": d.acked_revision, "behind": d.behind, "heldPrune": d.held_prune}))}))
                     .collect(),
             ),
         ),

@@ -1,17 +1,28 @@
 //! Distribution: what every connected cluster must hold, and getting it there.
 //!
-//! For each cluster with an open sync stream on this replica, the distributor keeps the
-//! desired set of generated Istio objects (content hash per object), recomputes it when config
-//! or the cluster's namespaces change, and sends the difference as one revision of
-//! per-object upserts and removals. The agent acknowledges each revision (with per-object
-//! errors: a NACK); that gives the per-cluster edge states (tsb-model.md §5.3) from which
-//! objects go READY, and the originating CR learns "applied in N of M clusters".
+//! For each cluster with an open sync stream on this replica, the distributor keeps what the
+//! agent was sent (identity and content hash per object), recomputes it when config or the
+//! cluster's inventory change, and sends the difference as one revision of per-object upserts
+//! and removals. The agent acknowledges each revision (with per-object errors: a NACK); that
+//! gives the per-cluster edge states (tsb-model.md §5.3) from which objects go READY, and the
+//! originating CR learns "applied in N of M clusters".
+//!
+//! Three parts: the **hub** (this file: links, streams and their generations, queues), the
+//! **planner** (`plan`: translation vs what was sent → delta and edge changes, pure), and the
+//! **shared state** (`shared`: edges and acknowledgements written to the store and mirrored
+//! from it, so every replica sees every cluster). Translation runs outside the hub's lock:
+//! acknowledgements and status queries never wait for it.
+
+mod link;
+mod plan;
+mod queue;
+mod shared;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tonic::Status;
 
 use crate::model::Resource;
@@ -20,238 +31,133 @@ use crate::model::kind::Kind;
 use crate::model::resolve::{ClusterNamespaces, ClusterService, Resolution, resolve};
 use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
 use crate::model::translate::{
-    ObjectKey, Translation, influenced_roots, is_passthrough, stale_readers, translate_only,
-    translate_resolved,
+    ObjectKey, influenced_roots, is_passthrough, stale_readers, translate_only, translate_resolved,
 };
 use crate::proto::v1;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
 use crate::server::engine::{Engine, decode};
 
-/// Objects per delta message: far below gRPC's 4 MiB default even for large objects.
-const CHUNK: usize = 100;
+use link::{Interner, Link};
+use plan::{Generation, mark_unsent, recompute, within};
+pub use queue::Outbox;
+use queue::{Outgoing, Queue};
+use shared::{HeldPrune, Remote, RowChange};
+
 pub use crate::model::translate::MAX_GENERATED_BYTES;
-/// After a start, edge states are rebuilt from the clusters' acknowledgements. Until every
-/// registered cluster has acknowledged, or this long has passed, propagation counts are
-/// provisional (agents keep the status they show instead of writing low counts).
+/// After a start, propagation counts are provisional until every registered cluster has
+/// acknowledged a revision (here, or on another replica as the store shows), or this long has
+/// passed: edges come from the store, but what translation leaves out in each cluster (shown in
+/// status) is known only once the cluster is translated again, so agents keep the status they
+/// show for the same etag meanwhile.
 const WARMUP: Duration = Duration::from_secs(30);
-/// Retry delay after reading the store's changes failed.
+/// Retry delay after reading or writing the store failed.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long edge writes gather before one store transaction takes them all.
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
-/// Sends to one agent's stream.
-pub type Outbox = mpsc::Sender<Result<v1::ServerMessage, Status>>;
-
-/// Messages on their way to one agent: an unbounded queue in front of the stream's bounded
-/// outbox, drained by a task. The distributor runs under a lock and cannot wait for a slow
-/// agent; dropping a delta instead would leave that agent behind until it reconnects, so a
-/// burst of revisions waits here, in order (every revision holds only what changed).
-#[derive(Debug, Clone)]
-struct Queue(mpsc::UnboundedSender<v1::ServerMessage>);
-
-impl Queue {
-    /// Starts the task that forwards into `outbox`; it ends when the stream or the queue closes.
-    fn forwarding_to(outbox: Outbox, cluster: &str) -> Queue {
-        let (queue, mut queued) = mpsc::unbounded_channel::<v1::ServerMessage>();
-        let forward = async move {
-            loop {
-                let message = tokio::select! {
-                    () = outbox.closed() => break,
-                    message = queued.recv() => message,
-                };
-                let Some(message) = message else { break };
-                if outbox.send(Ok(message)).await.is_err() {
-                    break;
-                }
-            }
-        };
-        tokio::spawn(tracing::Instrument::instrument(
-            forward,
-            tracing::info_span!("distribute-forward", %cluster),
-        ));
-        Queue(queue)
-    }
-
-    fn send(&self, message: Down) {
-        // Fails only when the stream has ended; the agent resyncs when it reconnects.
-        let _ = self.0.send(v1::ServerMessage {
-            message: Some(message),
-        });
-    }
-}
-
-/// One sync stream of a cluster. A cluster's new stream can open before its old one has
-/// ended (a killed agent's connection lingers until keep-alive gives up while its successor
-/// connects): only the current stream's messages and end count.
+/// One sync stream of a cluster on this replica. A cluster's new stream can open before its
+/// old one has ended (a killed agent's connection lingers until keep-alive gives up while its
+/// successor connects): only the current stream's messages and end count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamId(u64);
 
-#[derive(Debug, Clone)]
-struct Desired {
-    api_version: String,
-    hash: String,
-    json: String,
-    source: String,
+/// What an agent's stream opens with.
+#[derive(Debug)]
+pub struct Opening {
+    /// Where its messages go.
+    pub outbox: Outbox,
+    /// The last revision the agent applied, and the checksum of what it holds.
+    pub revision: u64,
+    pub checksum: String,
+    /// It sends its Services: nothing is sent before their complete list.
+    pub reports_services: bool,
 }
 
+/// Config as the distributor follows it: touched only by its own task.
 #[derive(Debug, Default)]
-struct Link {
-    namespaces: BTreeSet<String>,
-    /// The open stream has sent its complete namespace list: nothing is sent before that (an
-    /// empty or partial list would prune the config of every namespace it lacks).
-    namespaces_known: bool,
-    /// The cluster's Services by (namespace, name), kept in memory: every stream of an agent
-    /// that reports them starts with the full list.
-    services: BTreeMap<(String, String), ClusterService>,
-    /// The open stream's agent reports Services: nothing is sent before its complete list
-    /// (service-scoped policies would be dropped, then put back).
-    services_expected: bool,
-    /// The open stream has sent its complete Service list.
-    services_known: bool,
-    /// The Services changed: the service-scoped settings translate again.
-    services_changed: bool,
-    outbox: Option<Queue>,
-    /// The stream `outbox` belongs to.
-    stream: StreamId,
-    /// What the agent has been sent (the desired set as of `revision`).
-    desired: BTreeMap<ObjectKey, Desired>,
-    revision: u64,
-    checksum: String,
-    /// Per revision sent and not yet acknowledged: the sources it touched.
-    pending: BTreeMap<u64, BTreeSet<String>>,
-    /// Per source FQN: this cluster's edge state.
-    edges: BTreeMap<String, EdgeState>,
-    /// Next send must be a full resync.
-    needs_full: bool,
-    /// The revision of the last full resync sent.
-    last_full: u64,
-    /// The agent held that full resync's prune (its mass-prune guard).
-    held_prune: Option<v1::PruneHold>,
-    /// An admin confirmed the held prune: the next full resync says so.
-    confirm_prune: bool,
-    /// Namespaces changed or the stream (re)opened: re-translate the whole cluster.
-    stale: bool,
-    /// Resolution of the last whole translation (reused by incremental ones).
-    resolution: Option<Resolution>,
-    /// Keys each source generated here.
-    by_source: BTreeMap<String, BTreeSet<ObjectKey>>,
-    /// What translation left out here, per source (shown in its status).
-    warnings: BTreeMap<String, Vec<crate::model::Diagnostic>>,
-    /// Sum of [`entry_hash`] over `desired`.
-    sum: u64,
-}
-
-impl Link {
-    /// Settles the edges of every source in the revisions up to `ack.revision`; returns them.
-    fn acknowledged(&mut self, ack: &v1::Ack) -> BTreeSet<String> {
-        let mut touched = BTreeSet::new();
-        let revisions: Vec<u64> = self
-            .pending
-            .range(..=ack.revision)
-            .map(|(r, _)| *r)
-            .collect();
-        for revision in revisions {
-            touched.extend(self.pending.remove(&revision).unwrap_or_default());
-        }
-        let reported = reported_edges(&ack.errors);
-        for source in &touched {
-            // A source whose objects were only removed here no longer targets the cluster.
-            if !self.by_source.contains_key(source) {
-                continue;
-            }
-            let edge = reported
-                .get(source.as_str())
-                .copied()
-                .unwrap_or(EdgeState::Applied);
-            self.edges.insert(source.clone(), edge);
-        }
-        touched
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
+struct Config {
     /// Caught up with the store at least once: until then nothing is sent (a desired set
     /// computed from part of the store would remove the rest).
     loaded: bool,
-    /// Edge states are complete: see [`WARMUP`].
-    warm: bool,
-    /// Registered clusters that have not acknowledged a revision since this replica started.
-    unheard: BTreeSet<String>,
     revision: i64,
-    /// Streams opened so far (the last [`StreamId`]).
-    streams: u64,
     resources: BTreeMap<String, Resource>,
-    etags: BTreeMap<String, String>,
-    /// GitOps objects: the cluster they came from.
-    origins: BTreeMap<String, String>,
-    links: BTreeMap<String, Link>,
     /// Objects changed since the last send (incremental path).
     changed: BTreeSet<String>,
-    /// Roots of the subtrees whose translation changed objects can alter ([`influence_root`] of
-    /// each changed tenancy object or setting, old and new).
+    /// Roots of the subtrees whose translation changed objects can alter.
     scopes: BTreeSet<Fqn>,
-    /// Kinds whose every object translates again at the next send ([`stale_readers`]: what
-    /// reads a changed ServiceRoute or TrafficSetting from elsewhere).
+    /// Kinds whose every object translates again at the next send ([`stale_readers`]).
     stale_kinds: BTreeSet<Kind>,
+}
+
+/// Everything streams, acknowledgements and status queries touch.
+#[derive(Debug, Default)]
+struct Hub {
+    /// Counts are final: see [`WARMUP`].
+    warm: bool,
+    /// The store's edges have been read once.
+    mirrored: bool,
+    /// Registered clusters that have not acknowledged a revision since this replica started.
+    unheard: BTreeSet<String>,
+    /// Streams opened so far (the last [`StreamId`]).
+    streams: u64,
+    /// Clusters whose stream this replica holds (or held last, while their agent is away).
+    links: BTreeMap<String, Link>,
+    /// Every other cluster, as the store shows it.
+    remote: BTreeMap<String, Remote>,
+    /// Position in the store's delivery feed.
+    feed: i64,
+    /// GitOps objects: the cluster they came from, and their etag.
+    origins: BTreeMap<String, String>,
+    etags: BTreeMap<String, String>,
+    interner: Interner,
+    /// Store writes the writer task has not taken yet.
+    outgoing: shared::Outgoing,
+    /// Claims of a stream in flight, per cluster: the store already shows the new generation
+    /// while the link still has the old one, which is not a sign of another replica.
+    claiming: BTreeMap<String, usize>,
+}
+
+impl Hub {
+    /// Every cluster's edge for `fqn`.
+    fn edges(&self, fqn: &str) -> BTreeMap<String, EdgeState> {
+        let local = self
+            .links
+            .iter()
+            .filter_map(|(cluster, link)| link.edges.get(fqn).map(|e| (cluster.clone(), *e)));
+        let remote = self
+            .remote
+            .iter()
+            .filter_map(|(cluster, remote)| remote.edges.get(fqn).map(|e| (cluster.clone(), *e)));
+        local.chain(remote).collect()
+    }
+
+    /// This replica lost `cluster` to a newer stream elsewhere: its edges become the mirror's
+    /// until the store says more.
+    fn lose(&mut self, cluster: &str, delivery: Option<crate::store::ClusterDelivery>) {
+        let Some(link) = self.links.remove(cluster) else {
+            return;
+        };
+        tracing::info!(%cluster, "another replica serves the cluster now");
+        let remote = self.remote.entry(cluster.to_string()).or_default();
+        remote.edges = link.edges;
+        if let Some(delivery) = delivery {
+            remote.delivery = delivery;
+        }
+    }
 }
 
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct Distributor {
     engine: Engine,
-    state: Arc<Mutex<State>>,
+    replica: Arc<str>,
+    config: Arc<Mutex<Config>>,
+    hub: Arc<Mutex<Hub>>,
+    /// Something to send: config, an inventory, a stream.
     wake: Arc<Notify>,
-}
-
-/// One desired entry's share of a cluster's checksum. The checksum is the wrapping sum of
-/// these, so it is kept up to date by adding and subtracting changed entries, never by walking
-/// the whole set.
-fn entry_hash(key: &ObjectKey, content_hash: &str) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [&key.group, &key.kind, &key.namespace, &key.name] {
-        for byte in part.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    for byte in content_hash.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
-/// The edge state a NACK gives each source it names: ERRORED when any of its objects failed,
-/// IGNORED when the cluster only ignored them (kinds it does not serve).
-fn reported_edges(errors: &[v1::ObjectError]) -> BTreeMap<&str, EdgeState> {
-    let mut reported: BTreeMap<&str, EdgeState> = BTreeMap::new();
-    for error in errors {
-        let edge = reported
-            .entry(error.source_fqn.as_str())
-            .or_insert(EdgeState::Ignored);
-        if !error.ignored {
-            *edge = EdgeState::Errored;
-        }
-    }
-    reported
-}
-
-fn desired_object(key: &ObjectKey, object: &Desired) -> v1::DesiredObject {
-    v1::DesiredObject {
-        key: Some(proto_key(key, object)),
-        content_hash: object.hash.clone(),
-        object_json: object.json.clone(),
-        source_fqn: object.source.clone(),
-    }
-}
-
-fn proto_key(key: &ObjectKey, object: &Desired) -> v1::ObjectKey {
-    v1::ObjectKey {
-        api_version: object.api_version.clone(),
-        kind: key.kind.clone(),
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-    }
+    /// Something to write to the store.
+    flush: Arc<Notify>,
 }
 
 impl Distributor {
@@ -259,33 +165,114 @@ impl Distributor {
     pub fn new(engine: Engine) -> Distributor {
         Distributor {
             engine,
-            state: Arc::default(),
+            replica: shared::replica_id().into(),
+            config: Arc::default(),
+            hub: Arc::default(),
             wake: Arc::new(Notify::new()),
+            flush: Arc::new(Notify::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        self.hub
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A stream for `cluster` opened; `revision`/`checksum` are what its agent holds, and
-    /// `reports_services` whether it sends its Services (then nothing is sent before them).
-    pub fn connect(
-        &self,
-        cluster: &str,
-        outbox: Outbox,
-        revision: u64,
-        checksum: &str,
-        reports_services: bool,
-    ) -> StreamId {
-        let mut state = self.lock();
-        state.streams += 1;
-        let stream = StreamId(state.streams);
-        let link = state.links.entry(cluster.to_string()).or_default();
+    fn config(&self) -> MutexGuard<'_, Config> {
+        self.config
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves the link's pending store writes to the writer.
+    fn stage(&self, hub: &mut Hub, cluster: &str, row: RowChange) {
+        let Hub {
+            links, outgoing, ..
+        } = hub;
+        if let Some(link) = links.get_mut(cluster) {
+            outgoing.stage(cluster, link, row);
+            if !outgoing.is_empty() {
+                self.flush.notify_one();
+            }
+        }
+    }
+
+    /// A stream for `cluster` opened (see [`Opening`]).
+    ///
+    /// The stream is claimed in the store (a new generation: whatever replica held the cluster
+    /// before can no longer write for it). When this replica served it last, it continues
+    /// from what it sent; otherwise it starts from what the store says the agent
+    /// acknowledged. Either way an agent that holds exactly that resumes with deltas, and
+    /// anything else gets a full resync.
+    pub async fn connect(&self, cluster: &str, opening: Opening) -> Result<StreamId, Status> {
+        *self.hub().claiming.entry(cluster.to_string()).or_default() += 1;
+        let result = self.install(cluster, opening).await;
+        let mut hub = self.hub();
+        if let Some(count) = hub.claiming.get_mut(cluster) {
+            *count -= 1;
+            if *count == 0 {
+                hub.claiming.remove(cluster);
+            }
+        }
+        drop(hub);
+        self.wake.notify_one();
+        self.flush.notify_one();
+        result
+    }
+
+    /// [`Distributor::connect`] while the claim is marked in flight.
+    async fn install(&self, cluster: &str, opening: Opening) -> Result<StreamId, Status> {
+        let Opening {
+            outbox,
+            revision,
+            checksum,
+            reports_services,
+        } = opening;
+        let store = self.engine.store();
+        let claimed = store
+            .claim_cluster(cluster, &self.replica)
+            .await
+            .map_err(|e| Status::unavailable(format!("claiming cluster {cluster}: {e}")))?;
+        let continues = self
+            .hub()
+            .links
+            .get(cluster)
+            .is_some_and(|link| link.generation + 1 == claimed.generation);
+        let stored = if continues {
+            None
+        } else {
+            Some(
+                store
+                    .cluster_delivery(cluster)
+                    .await
+                    .map_err(|e| Status::unavailable(format!("reading cluster {cluster}: {e}")))?,
+            )
+        };
+        let mut hub = self.hub();
+        if hub
+            .links
+            .get(cluster)
+            .is_some_and(|link| link.generation > claimed.generation)
+        {
+            return Err(Status::aborted(format!(
+                "a newer stream of cluster {cluster} opened meanwhile"
+            )));
+        }
+        hub.streams += 1;
+        let stream = StreamId(hub.streams);
+        if let Some((row, edges)) = stored {
+            let row = row.unwrap_or(claimed.clone());
+            let link = shared::link_from_store(&row, edges, &mut hub.interner);
+            hub.remote.remove(cluster);
+            hub.links.insert(cluster.to_string(), link);
+        }
+        let link = hub.links.entry(cluster.to_string()).or_default();
+        link.generation = claimed.generation;
+        link.epoch += 1;
         link.stream = stream;
-        // Resume with deltas only when the agent holds exactly what this replica sent.
+        // Resume with deltas only when the agent holds exactly what this replica knows it
+        // was sent (or, coming from the store, acknowledged).
         link.needs_full = !(link.revision == revision && link.checksum == checksum && revision > 0);
         link.outbox = Some(Queue::forwarding_to(outbox, cluster));
         link.namespaces_known = false;
@@ -294,38 +281,59 @@ impl Distributor {
         if !reports_services {
             // An older agent: no Service is known there (service-scoped settings generate
             // nothing, and say so).
-            link.services.clear();
+            link.inventory = Arc::new(ClusterNamespaces {
+                services: BTreeMap::new(),
+                ..(*link.inventory).clone()
+            });
         }
         link.pending.clear();
         // Re-translated whole: what the agent holds is compared against everything.
         link.stale = true;
         link.resolution = None;
-        drop(state);
-        self.wake.notify_one();
-        stream
+        if let Some(hold) = claimed.held_prune.as_ref().and_then(HeldPrune::from_json) {
+            link.held_prune = Some(v1::PruneHold {
+                count: hold.count,
+                owned: hold.owned,
+                message: hold.message,
+                examples: Vec::new(),
+            });
+        }
+        Ok(stream)
     }
 
     /// `stream` of `cluster` ended (a newer stream of the cluster stays open).
     pub fn disconnect(&self, cluster: &str, stream: StreamId) {
-        if let Some(link) = self.lock().links.get_mut(cluster)
-            && link.stream == stream
-        {
-            link.outbox = None;
-            link.pending.clear();
-        }
+        let mut hub = self.hub();
+        let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+            return;
+        };
+        link.closed();
+        self.stage(
+            &mut hub,
+            cluster,
+            RowChange {
+                connected: Some(false),
+                ..RowChange::default()
+            },
+        );
     }
 
     /// The cluster's complete namespace list (after a full inventory, or a change to it).
     pub fn namespaces(&self, cluster: &str, stream: StreamId, namespaces: BTreeSet<String>) {
-        let mut state = self.lock();
-        let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+        let mut hub = self.hub();
+        let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
             return;
         };
-        if link.namespaces != namespaces || !link.namespaces_known {
-            link.namespaces = namespaces;
+        if link.inventory.namespaces != namespaces || !link.namespaces_known {
+            link.inventory = Arc::new(ClusterNamespaces {
+                cluster: cluster.to_string(),
+                namespaces,
+                services: link.inventory.services.clone(),
+            });
             link.namespaces_known = true;
             link.stale = true;
-            drop(state);
+            link.epoch += 1;
+            drop(hub);
             self.wake.notify_one();
         }
     }
@@ -337,15 +345,20 @@ impl Distributor {
         stream: StreamId,
         services: BTreeMap<(String, String), ClusterService>,
     ) {
-        let mut state = self.lock();
-        let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+        let mut hub = self.hub();
+        let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
             return;
         };
-        if link.services != services || !link.services_known {
-            link.services_changed |= link.services != services;
-            link.services = services;
+        if link.inventory.services != services || !link.services_known {
+            link.services_changed |= link.inventory.services != services;
+            link.inventory = Arc::new(ClusterNamespaces {
+                cluster: cluster.to_string(),
+                namespaces: link.inventory.namespaces.clone(),
+                services,
+            });
             link.services_known = true;
-            drop(state);
+            link.epoch += 1;
+            drop(hub);
             self.wake.notify_one();
         }
     }
@@ -353,100 +366,119 @@ impl Distributor {
     /// An agent applied `revision` (errors: a NACK for those objects).
     pub fn ack(&self, cluster: &str, stream: StreamId, ack: &v1::Ack) {
         let updates = {
-            let mut state = self.lock();
-            let Some(link) = state.links.get_mut(cluster).filter(|l| l.stream == stream) else {
+            let mut hub = self.hub();
+            let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
                 return;
             };
-            let mut updates = link.acknowledged(ack);
+            let updates = link.acknowledged(ack);
+            let mut row = RowChange {
+                acked_revision: i64::try_from(ack.revision).ok(),
+                connected: Some(true),
+                ..RowChange::default()
+            };
             if ack.revision == link.last_full {
                 link.held_prune.clone_from(&ack.prune_held);
+                row.held_prune = Some(ack.prune_held.as_ref().map(|h| HeldPrune::of(h).to_json()));
             }
-            state.unheard.remove(cluster);
-            updates.extend(warm_up(&mut state, false));
+            self.stage(&mut hub, cluster, row);
+            hub.unheard.remove(cluster);
+            let mut updates = updates;
+            updates.extend(warm_up(&mut hub, false));
             updates
         };
         self.send_status_updates(&updates);
     }
 
-    /// Confirms the prune `cluster`'s agent held: a full resync that may prune follows.
-    /// Returns how many objects it held, or `None` when it holds none (on this replica).
-    pub fn confirm_prune(&self, cluster: &str) -> Option<u32> {
-        let count = {
-            let mut state = self.lock();
-            let link = state.links.get_mut(cluster)?;
-            let held = link.held_prune.take()?;
-            link.confirm_prune = true;
-            link.needs_full = true;
-            link.stale = true;
-            link.resolution = None;
-            held.count
-        };
-        self.wake.notify_one();
-        Some(count)
+    /// Confirms the prune `cluster`'s agent held, whichever replica serves it: the serving
+    /// replica sends a full resync that may prune. Returns how many objects it held, or
+    /// `None` when it holds none.
+    pub async fn confirm_prune(&self, cluster: &str) -> Result<Option<u32>, crate::store::Error> {
+        let held = self.engine.store().confirm_prune(cluster).await?;
+        let count = held
+            .as_ref()
+            .and_then(HeldPrune::from_json)
+            .map(|h| h.count);
+        if held.is_some() {
+            // This replica may be the one serving it: the feed says so at once.
+            self.wake.notify_one();
+        }
+        Ok(held.map(|_| count.unwrap_or_default()))
     }
 
-    /// Per-cluster edge states of `fqn` in the clusters this replica serves.
+    /// How distribution stands with `cluster`, whichever replica serves it; `None` before
+    /// its agent first connected.
+    pub fn delivery(&self, cluster: &str) -> Option<v1::Delivery> {
+        let store_revision = u64::try_from(self.config().revision).unwrap_or_default();
+        let hub = self.hub();
+        let (replica, connected, acked, held) = if let Some(link) = hub.links.get(cluster) {
+            (
+                self.replica.to_string(),
+                link.outbox.is_some(),
+                link.acked,
+                link.held_prune.as_ref().map_or(0, |h| h.count),
+            )
+        } else {
+            let row = &hub.remote.get(cluster)?.delivery;
+            (
+                row.replica.clone(),
+                row.connected,
+                u64::try_from(row.acked_revision).unwrap_or_default(),
+                row.held_prune
+                    .as_ref()
+                    .and_then(HeldPrune::from_json)
+                    .map_or(0, |h| h.count),
+            )
+        };
+        Some(v1::Delivery {
+            replica,
+            connected,
+            acked_revision: acked,
+            behind: store_revision.saturating_sub(acked),
+            held_prune: held,
+        })
+    }
+
+    /// Per-cluster edge states of `fqn`, in every cluster (those other replicas serve too).
     pub fn edges(&self, fqn: &str) -> BTreeMap<String, EdgeState> {
-        self.lock()
-            .links
-            .iter()
-            .filter_map(|(cluster, link)| link.edges.get(fqn).map(|e| (cluster.clone(), *e)))
-            .collect()
+        self.hub().edges(fqn)
     }
 
     /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5).
     pub fn object_state(&self, fqn: &str) -> v1::ObjectState {
-        let edges = self.edges(fqn);
-        let counts = crate::model::status::ClusterCounts::of(&edges);
-        // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).
-        let event = edge_event(edges.values().copied()).unwrap_or(EventType::XcpAccepted);
-        let status = status_for_event(event, TypeInfo::CONFIG);
-        let translation_warnings = self
-            .lock()
-            .links
-            .values()
-            .flat_map(|link| link.warnings.get(fqn).into_iter().flatten())
-            .map(crate::server::error::diagnostic_to_proto)
-            .collect();
-        v1::ObjectState {
-            translation_warnings,
-            status: status.as_str().into(),
-            last_event: event.as_str().into(),
-            clusters_applied: counts.applied,
-            clusters_targeted: counts.targeted,
-            provisional: !self.lock().warm,
-        }
+        let hub = self.hub();
+        object_state(&hub, fqn)
     }
 
     /// Tells each object's originating cluster (when it is connected here) its new counts.
     fn send_status_updates(&self, fqns: &BTreeSet<String>) {
-        let states: Vec<(String, v1::ObjectState)> = fqns
-            .iter()
-            .map(|fqn| (fqn.clone(), self.object_state(fqn)))
-            .collect();
-        let state = self.lock();
-        for (fqn, object_state) in states {
-            let Some(origin) = state.origins.get(&fqn) else {
+        if fqns.is_empty() {
+            return;
+        }
+        let hub = self.hub();
+        for fqn in fqns {
+            let Some(origin) = hub.origins.get(fqn) else {
                 continue;
             };
-            let Some(outbox) = state.links.get(origin).and_then(|l| l.outbox.as_ref()) else {
+            let Some(outbox) = hub.links.get(origin).and_then(|l| l.outbox.as_ref()) else {
                 continue;
             };
-            let etag = state.etags.get(&fqn).cloned().unwrap_or_default();
-            outbox.send(Down::Status(v1::StatusUpdate {
-                fqn,
+            let etag = hub.etags.get(fqn).cloned().unwrap_or_default();
+            outbox.send(Outgoing::Message(Down::Status(v1::StatusUpdate {
+                fqn: fqn.clone(),
                 etag,
-                state: Some(object_state),
-            }));
+                state: Some(object_state(&hub, fqn)),
+            })));
         }
     }
 
-    /// Keeps the desired sets current until shutdown. Readiness waits for the first
-    /// catch-up with the store.
+    /// Keeps the desired sets current until shutdown, writes the served clusters' state to
+    /// the store and mirrors the others'. Readiness waits for the first catch-up with the
+    /// store.
     pub fn run(&self, shutdown: &Shutdown) {
         let this = self.clone();
         let stop = shutdown.clone();
         let mut revisions = self.engine.store().subscribe();
+        let mut deliveries = self.engine.store().subscribe_delivery();
         shutdown.set_pending(vec![
             "distribution state (catching up with the store)".into(),
         ]);
@@ -454,10 +486,8 @@ impl Distributor {
         shutdown.spawn(tracing::info_span!("distribute"), async move {
             match this.engine.store().list_clusters().await {
                 Ok(clusters) => {
-                    let mut state = this.lock();
-                    state.unheard = clusters.into_iter().map(|c| c.name).collect();
-                    // No cluster to hear from: the counts are final at once.
-                    warm_up(&mut state, false);
+                    let mut hub = this.hub();
+                    hub.unheard = clusters.into_iter().map(|c| c.name).collect();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "distribution: listing clusters failed; counts stay provisional for the warm-up");
@@ -465,9 +495,13 @@ impl Distributor {
             }
             loop {
                 let mut retry = false;
+                if let Err(error) = this.follow_feed().await {
+                    tracing::warn!(%error, "distribution: reading the delivery feed failed; retrying");
+                    retry = true;
+                }
                 match this.catch_up().await {
                     Ok(()) => {
-                        let first = !std::mem::replace(&mut this.lock().loaded, true);
+                        let first = !std::mem::replace(&mut this.config().loaded, true);
                         if first {
                             stop.set_pending(Vec::new());
                             tracing::info!("distribution state loaded from the store");
@@ -480,596 +514,508 @@ impl Distributor {
                         retry = true;
                     }
                 }
-                let warmup_left = (!this.lock().warm).then(|| WARMUP.saturating_sub(started.elapsed()));
+                let warmup_left = {
+                    let hub = this.hub();
+                    (!hub.warm && hub.mirrored).then(|| WARMUP.saturating_sub(started.elapsed()))
+                };
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = revisions.changed() => {}
+                    _ = deliveries.changed() => {}
                     () = this.wake.notified() => {}
                     () = tokio::time::sleep(RETRY), if retry => {}
                     () = tokio::time::sleep(warmup_left.unwrap_or_default()), if warmup_left.is_some() => {
-                        let updates = warm_up(&mut this.lock(), true);
+                        let updates = warm_up(&mut this.hub(), true);
                         this.send_status_updates(&updates);
                     }
                 }
             }
         });
+        let this = self.clone();
+        let stop = shutdown.clone();
+        shutdown.spawn(tracing::info_span!("distribute-store"), async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = this.flush.notified() => {}
+                }
+                // Gather: one transaction for the writes of a burst of acknowledgements.
+                tokio::time::sleep(FLUSH_EVERY).await;
+                while !this.write_out().await {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(RETRY) => {}
+                    }
+                }
+            }
+            // What is queued at shutdown is written once more, best effort.
+            this.write_out().await;
+        });
+    }
+
+    /// Writes what is queued; false when the store failed (it stays queued).
+    async fn write_out(&self) -> bool {
+        let writes = {
+            let mut hub = self.hub();
+            let hub = &mut *hub;
+            hub.outgoing.take(&hub.links)
+        };
+        if writes.is_empty() {
+            return true;
+        }
+        match self.engine.store().write_deliveries(&writes).await {
+            Ok(applied) => {
+                let mut hub = self.hub();
+                let hub = &mut *hub;
+                let mut retry = Vec::new();
+                for (write, applied) in writes.into_iter().zip(applied) {
+                    if applied {
+                        continue;
+                    }
+                    let newer_here = hub.claiming.contains_key(&write.cluster)
+                        || hub
+                            .links
+                            .get(&write.cluster)
+                            .is_some_and(|l| l.generation > write.generation);
+                    if newer_here {
+                        // This replica's own newer stream: written under its generation.
+                        retry.push(write);
+                    } else if hub
+                        .links
+                        .get(&write.cluster)
+                        .is_some_and(|l| l.generation == write.generation)
+                    {
+                        hub.lose(&write.cluster, None);
+                    }
+                }
+                let again = !retry.is_empty();
+                hub.outgoing.restore(retry, &mut hub.interner);
+                if again {
+                    self.flush.notify_one();
+                }
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, clusters = writes.len(), "distribution: writing edges to the store failed; retrying");
+                let mut hub = self.hub();
+                let hub = &mut *hub;
+                hub.outgoing.restore(writes, &mut hub.interner);
+                false
+            }
+        }
+    }
+
+    /// Reads the store's delivery feed: other replicas' edges and claims, and confirmations
+    /// of held prunes for the clusters served here.
+    async fn follow_feed(&self) -> Result<(), crate::store::Error> {
+        loop {
+            let after = self.hub().feed;
+            let changes = self.engine.store().delivery_since(after, 1000).await?;
+            if changes.clusters.is_empty() && changes.edges.is_empty() {
+                let updates = {
+                    let mut hub = self.hub();
+                    hub.mirrored = true;
+                    warm_up(&mut hub, false)
+                };
+                self.send_status_updates(&updates);
+                return Ok(());
+            }
+            // Rows come per table, each in order and each limited: go on from the lowest
+            // position a truncated table reached (a row read twice is harmless: it is the
+            // row's current value).
+            let limit = 1000;
+            let reached = |seqs: &mut dyn Iterator<Item = i64>, full: bool| {
+                if full { seqs.max() } else { None }
+            };
+            let next = [
+                reached(
+                    &mut changes.clusters.iter().map(|c| c.seq),
+                    changes.clusters.len() >= limit,
+                ),
+                reached(
+                    &mut changes.edges.iter().map(|e| e.seq),
+                    changes.edges.len() >= limit,
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(changes.last_seq);
+            let mut touched = BTreeSet::new();
+            let mut confirmed = false;
+            {
+                let mut hub = self.hub();
+                let hub = &mut *hub;
+                for row in changes.clusters {
+                    let ours = row.replica == *self.replica;
+                    match hub.links.get_mut(&row.cluster) {
+                        Some(link) if row.generation > link.generation && !ours => {
+                            let cluster = row.cluster.clone();
+                            hub.lose(&cluster, Some(row));
+                        }
+                        Some(link) => {
+                            if row.generation == link.generation
+                                && row.confirm_prune
+                                && link.held_prune.is_some()
+                            {
+                                link.held_prune = None;
+                                link.confirm_prune = true;
+                                link.needs_full = true;
+                                link.stale = true;
+                                link.resolution = None;
+                                link.epoch += 1;
+                                confirmed = true;
+                            }
+                        }
+                        None => {
+                            // Acknowledged through another replica since this one started.
+                            if hub.mirrored && row.connected && row.replica != *self.replica {
+                                hub.unheard.remove(&row.cluster);
+                            }
+                            let cluster = row.cluster.clone();
+                            hub.remote.entry(cluster).or_default().delivery = row;
+                        }
+                    }
+                }
+                for edge in changes.edges {
+                    if hub.links.contains_key(&edge.cluster) {
+                        continue;
+                    }
+                    let source = hub.interner.source(&edge.source);
+                    let remote = hub.remote.entry(edge.cluster.clone()).or_default();
+                    let changed = match shared::parse_state(edge.state.as_deref()) {
+                        Some(state) => remote.edges.insert(source, state) != Some(state),
+                        None => remote.edges.remove(&source).is_some(),
+                    };
+                    if changed {
+                        touched.insert(edge.source);
+                    }
+                }
+                hub.feed = hub.feed.max(next);
+            }
+            if confirmed {
+                self.wake.notify_one();
+            }
+            self.send_status_updates(&touched);
+        }
     }
 
     async fn catch_up(&self) -> Result<(), crate::server::error::Error> {
         let strip = crate::model::metadata::StripRules::default();
         loop {
-            let after = self.lock().revision;
+            let after = self.config().revision;
             let changes = self.engine.store().changes_since(after, 1000).await?;
             if changes.is_empty() {
                 return Ok(());
             }
-            let mut state = self.lock();
+            let mut config = self.config();
+            let mut hub = self.hub();
             for change in changes {
-                state.changed.insert(change.fqn.clone());
+                config.changed.insert(change.fqn.clone());
                 let decoded = change.record.as_ref().map(|r| (r, decode(r, &strip)));
                 let new = match &decoded {
                     Some((_, Ok(resource))) => Some(resource),
                     _ => None,
                 };
-                let old = state.resources.get(&change.fqn);
+                let old = config.resources.get(&change.fqn);
                 let readers = stale_readers(old, new);
                 let roots = influenced_roots(old, new);
-                state.stale_kinds.extend(readers.iter().copied());
-                state.scopes.extend(roots);
+                config.stale_kinds.extend(readers.iter().copied());
+                config.scopes.extend(roots);
                 match decoded {
                     Some((record, Ok(resource))) => {
-                        state.etags.insert(change.fqn.clone(), record.etag.clone());
+                        hub.etags.insert(change.fqn.clone(), record.etag.clone());
                         match record
                             .origin
                             .get("cluster")
                             .and_then(serde_json::Value::as_str)
                         {
                             Some(cluster) => {
-                                state
-                                    .origins
-                                    .insert(change.fqn.clone(), cluster.to_string());
+                                hub.origins.insert(change.fqn.clone(), cluster.to_string());
                             }
                             None => {
-                                state.origins.remove(&change.fqn);
+                                hub.origins.remove(&change.fqn);
                             }
                         }
-                        state.resources.insert(change.fqn.clone(), resource);
+                        config.resources.insert(change.fqn.clone(), resource);
                     }
                     Some((_, Err(_))) | None => {
-                        state.etags.remove(&change.fqn);
-                        state.origins.remove(&change.fqn);
-                        state.resources.remove(&change.fqn);
+                        hub.etags.remove(&change.fqn);
+                        hub.origins.remove(&change.fqn);
+                        config.resources.remove(&change.fqn);
                     }
                 }
-                state.revision = change.revision;
+                config.revision = change.revision;
             }
         }
     }
 
-    /// Recomputes every stale connected cluster and sends what changed.
+    /// Recomputes every stale cluster served here and sends what changed. Each cluster is
+    /// translated without the hub's lock, then planned and sent under it.
     fn send_all(&self) {
         let mut touched = BTreeSet::new();
-        {
-            let mut state = self.lock();
-            let state = &mut *state;
-            if !state.loaded {
-                return;
-            }
-            let revision = u64::try_from(state.revision).unwrap_or_default();
-            let changed = std::mem::take(&mut state.changed);
-            let scopes = std::mem::take(&mut state.scopes);
-            let structural = !scopes.is_empty();
-            // What the changes can alter where the resolution stays the same.
-            let mut affected = within(&state.resources, &changed, &scopes);
-            let stale_kinds = std::mem::take(&mut state.stale_kinds);
-            if !stale_kinds.is_empty() {
-                affected.extend(
-                    state
-                        .resources
-                        .iter()
-                        .filter(|(_, r)| stale_kinds.contains(&r.kind))
-                        .map(|(fqn, _)| fqn.clone()),
-                );
-            }
-            let mut whole: Option<Vec<Resource>> = None;
-            for (cluster, link) in &mut state.links {
-                // A stream without its complete namespace (and Service) list yet is treated
-                // as away.
-                let connected = link.outbox.is_some()
-                    && link.namespaces_known
-                    && (link.services_known || !link.services_expected);
-                // What reads the Services, when they changed: service-scoped settings, and
-                // TrafficSettings (timeouts of the services without a ServiceRoute).
-                let by_services = if connected && std::mem::take(&mut link.services_changed) {
-                    state
-                        .resources
-                        .iter()
-                        .filter(|(_, r)| {
-                            matches!(
-                                r.kind,
-                                Kind::ServiceSecuritySetting
-                                    | Kind::ServiceTrafficSetting
-                                    | Kind::TrafficSetting
-                            )
-                        })
-                        .map(|(fqn, _)| fqn.clone())
-                        .collect()
-                } else {
-                    BTreeSet::new()
-                };
-                // A cluster that is away has nothing to learn until it is back (it is
-                // re-translated whole then); only its edges can go out of date meanwhile.
-                if !connected && (link.edges.is_empty() || (changed.is_empty() && !structural)) {
-                    continue;
-                }
-                let inventory = ClusterNamespaces {
-                    cluster: cluster.clone(),
-                    namespaces: link.namespaces.clone(),
-                    services: link.services.clone(),
-                };
-                // The namespaces each workspace and group owns here: unchanged unless the
-                // inventory or a tenancy object changed. While it is unchanged, only the changed
-                // objects and the subtrees they influence translate differently; when it moves,
-                // anything may (a rule can name any workspace), so the cluster translates whole.
-                let plan = match &link.resolution {
-                    Some(kept) if !(link.stale || structural) => Plan::Only(kept),
-                    Some(kept) => {
-                        let fresh = resolve(&inventory, state.resources.values());
-                        if &fresh == kept {
-                            Plan::Only(kept)
-                        } else {
-                            Plan::Whole(fresh)
-                        }
-                    }
-                    None => Plan::Whole(resolve(&inventory, state.resources.values())),
-                };
-                if connected {
-                    link.stale = false;
-                }
-                let widened: BTreeSet<String>;
-                let generated = match plan {
-                    Plan::Only(resolution) => {
-                        let scope = if by_services.is_empty() {
-                            &affected
-                        } else {
-                            widened = affected.union(&by_services).cloned().collect();
-                            &widened
-                        };
-                        if scope.is_empty() {
-                            continue;
-                        }
-                        let only: Vec<&Resource> = scope
-                            .iter()
-                            .filter_map(|fqn| state.resources.get(fqn))
-                            .collect();
-                        let translation =
-                            translate_only(&inventory, resolution, state.resources.values(), &only);
-                        Generation::Some(translation, scope)
-                    }
-                    Plan::Whole(resolution) => {
-                        let resources = whole
-                            .get_or_insert_with(|| state.resources.values().cloned().collect());
-                        let translation = translate_resolved(&inventory, &resolution, resources);
-                        if connected {
-                            link.resolution = Some(resolution);
-                        }
-                        Generation::Whole(translation)
-                    }
-                };
-                let is_self = |source: &str, key: &ObjectKey| {
-                    state.origins.get(source) == Some(cluster)
-                        && state
+        let mut config = self.config();
+        let config = &mut *config;
+        if !config.loaded {
+            return;
+        }
+        let revision = u64::try_from(config.revision).unwrap_or_default();
+        let changed = std::mem::take(&mut config.changed);
+        let scopes = std::mem::take(&mut config.scopes);
+        let structural = !scopes.is_empty();
+        // What the changes can alter where the resolution stays the same.
+        let mut affected = within(&config.resources, &changed, &scopes);
+        let stale_kinds = std::mem::take(&mut config.stale_kinds);
+        if !stale_kinds.is_empty() {
+            affected.extend(
+                config
+                    .resources
+                    .iter()
+                    .filter(|(_, r)| stale_kinds.contains(&r.kind))
+                    .map(|(fqn, _)| fqn.clone()),
+            );
+        }
+        let jobs: Vec<Job> = {
+            let mut hub = self.hub();
+            hub.links
+                .iter_mut()
+                .filter_map(|(cluster, link)| Job::of(cluster, link, &affected, structural))
+                .collect()
+        };
+        let mut whole: Option<Vec<Resource>> = None;
+        for job in jobs {
+            // What reads the Services, when they changed: service-scoped settings, and
+            // TrafficSettings (timeouts of the services without a ServiceRoute).
+            let widened: BTreeSet<String>;
+            let scope = if job.services_changed {
+                widened = affected
+                    .iter()
+                    .cloned()
+                    .chain(
+                        config
                             .resources
-                            .get(source)
-                            .is_some_and(|r| is_passthrough(r, key))
-                };
-                if connected {
-                    touched.extend(recompute(cluster, link, generated, revision, &is_self));
-                } else {
-                    touched.extend(mark_unsent(link, &generated, &is_self));
+                            .iter()
+                            .filter(|(_, r)| {
+                                matches!(
+                                    r.kind,
+                                    Kind::ServiceSecuritySetting
+                                        | Kind::ServiceTrafficSetting
+                                        | Kind::TrafficSetting
+                                )
+                            })
+                            .map(|(fqn, _)| fqn.clone()),
+                    )
+                    .collect();
+                &widened
+            } else {
+                &affected
+            };
+            // The namespaces each workspace and group owns here: unchanged unless the
+            // inventory or a tenancy object changed. While it is unchanged, only the changed
+            // objects and the subtrees they influence translate differently; when it moves,
+            // anything may (a rule can name any workspace), so the cluster translates whole.
+            let plan = match &job.resolution {
+                Some(kept) if !job.resolve => Plan::Only(kept.clone()),
+                Some(kept) => {
+                    let fresh = resolve(&job.inventory, config.resources.values());
+                    if &fresh == kept.as_ref() {
+                        Plan::Only(kept.clone())
+                    } else {
+                        Plan::Whole(Arc::new(fresh))
+                    }
                 }
+                None => Plan::Whole(Arc::new(resolve(&job.inventory, config.resources.values()))),
+            };
+            let plan = match plan {
+                // A full resync lists everything: it translates whole.
+                Plan::Only(kept) if job.full => Plan::Whole(kept),
+                plan => plan,
+            };
+            let (generation, resolution) = match plan {
+                Plan::Only(resolution) => {
+                    if scope.is_empty() {
+                        continue;
+                    }
+                    let only: Vec<&Resource> = scope
+                        .iter()
+                        .filter_map(|fqn| config.resources.get(fqn))
+                        .collect();
+                    let translation = translate_only(
+                        &job.inventory,
+                        &resolution,
+                        config.resources.values(),
+                        &only,
+                    );
+                    (Generation::Some(translation, scope), None)
+                }
+                Plan::Whole(resolution) => {
+                    let resources =
+                        whole.get_or_insert_with(|| config.resources.values().cloned().collect());
+                    let translation = translate_resolved(&job.inventory, &resolution, resources);
+                    (Generation::Whole(translation), Some(resolution))
+                }
+            };
+            let mut hub = self.hub();
+            let Hub {
+                links,
+                origins,
+                interner,
+                outgoing,
+                ..
+            } = &mut *hub;
+            let is_self = |source: &str, key: &ObjectKey| {
+                origins.get(source) == Some(&job.cluster)
+                    && config
+                        .resources
+                        .get(source)
+                        .is_some_and(|r| is_passthrough(r, key))
+            };
+            let Some(link) = links.get_mut(&job.cluster) else {
+                continue;
+            };
+            if link.epoch != job.epoch {
+                // A new stream or inventory meanwhile: the next round translates again.
+                self.wake.notify_one();
+                continue;
+            }
+            if job.connected {
+                link.stale = false;
+                if job.services_changed {
+                    link.services_changed = false;
+                }
+                if let Some(resolution) = resolution {
+                    link.resolution = Some(resolution);
+                }
+                let confirming = link.needs_full && link.confirm_prune;
+                let planned =
+                    recompute(&job.cluster, link, generation, revision, &is_self, interner);
+                let mut row = RowChange::default();
+                if confirming && !planned.chunks.is_empty() {
+                    // Acted on once: a later full resync prunes only past the guard again.
+                    row.confirm_prune = Some(false);
+                    row.held_prune = Some(None);
+                }
+                if let Some(outbox) = &link.outbox {
+                    for chunk in planned.chunks {
+                        outbox.send(Outgoing::Delta(chunk));
+                    }
+                    if outbox.depth() > 1000 {
+                        tracing::debug!(cluster = %job.cluster, depth = outbox.depth(), open = outbox.is_open(), "agent is behind: deltas wait in its queue");
+                    }
+                }
+                outgoing.stage(&job.cluster, link, row);
+                touched.extend(planned.reported);
+            } else {
+                touched.extend(mark_unsent(link, &generation, &is_self, interner));
+                outgoing.stage(&job.cluster, link, RowChange::default());
+            }
+        }
+        {
+            let mut hub = self.hub();
+            hub.interner.purge();
+            if !hub.outgoing.is_empty() {
+                self.flush.notify_one();
             }
         }
         self.send_status_updates(&touched);
     }
 }
 
-/// Ends the warm-up when every registered cluster has acknowledged, or when `timed_out`;
-/// returns every object with an originating cluster, whose counts are now final.
-fn warm_up(state: &mut State, timed_out: bool) -> BTreeSet<String> {
-    if state.warm || !(timed_out || state.unheard.is_empty()) {
+/// Ends the warm-up when the store's edges are read and every registered cluster has been
+/// heard from, or when `timed_out`; returns every object with an originating cluster, whose
+/// counts are now final.
+fn warm_up(hub: &mut Hub, timed_out: bool) -> BTreeSet<String> {
+    if hub.warm || !hub.mirrored || !(timed_out || hub.unheard.is_empty()) {
         return BTreeSet::new();
     }
-    state.warm = true;
-    if !state.unheard.is_empty() {
-        tracing::info!(unheard = ?state.unheard, "warm-up over without these clusters' acknowledgements");
+    hub.warm = true;
+    if !hub.unheard.is_empty() {
+        tracing::info!(unheard = ?hub.unheard, "warm-up over without these clusters' acknowledgements");
     }
-    state.origins.keys().cloned().collect()
+    hub.origins.keys().cloned().collect()
 }
 
-/// The FQNs of `changed` and of every stored object at or below one of `roots`.
-fn within<V>(
-    resources: &BTreeMap<String, V>,
-    changed: &BTreeSet<String>,
-    roots: &BTreeSet<Fqn>,
-) -> BTreeSet<String> {
-    let mut affected = changed.clone();
-    for root in roots {
-        let root = root.to_string();
-        if resources.contains_key(&root) {
-            affected.insert(root.clone());
-        }
-        // Descendants share the prefix `root/`, so they form one contiguous range.
-        let below = format!("{root}/");
-        affected.extend(
-            resources
-                .range(below.clone()..)
-                .map(|(fqn, _)| fqn)
-                .take_while(|fqn| fqn.starts_with(&below))
-                .cloned(),
-        );
+/// The MP view of `fqn` from every cluster's edges.
+fn object_state(hub: &Hub, fqn: &str) -> v1::ObjectState {
+    let edges = hub.edges(fqn);
+    let counts = crate::model::status::ClusterCounts::of(&edges);
+    // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).
+    let event = edge_event(edges.values().copied()).unwrap_or(EventType::XcpAccepted);
+    let status = status_for_event(event, TypeInfo::CONFIG);
+    let translation_warnings = hub
+        .links
+        .values()
+        .flat_map(|link| link.warnings.get(fqn).into_iter().flatten())
+        .map(crate::server::error::diagnostic_to_proto)
+        .collect();
+    v1::ObjectState {
+        translation_warnings,
+        status: status.as_str().into(),
+        last_event: event.as_str().into(),
+        clusters_applied: counts.applied,
+        clusters_targeted: counts.targeted,
+        provisional: !hub.warm,
     }
-    affected
 }
 
-/// For a cluster whose agent is away: every source whose output there now differs from what
-/// the agent was last sent is no longer applied there (its edge goes UNKNOWN until the agent
-/// is back and acknowledges), and one that no longer targets the cluster loses its edge.
-/// Nothing is sent and the sent set is kept: the reconnect re-translates the cluster whole.
-/// Returns the sources whose edge changed.
-fn mark_unsent(
-    link: &mut Link,
-    generation: &Generation<'_>,
-    is_self: &dyn Fn(&str, &ObjectKey) -> bool,
-) -> BTreeSet<String> {
-    let (translation, sources): (&Translation, BTreeSet<&String>) = match generation {
-        Generation::Whole(translation) => (
-            translation,
-            translation
-                .sources
-                .keys()
-                .chain(link.by_source.keys())
-                .collect(),
-        ),
-        Generation::Some(translation, changed) => (translation, changed.iter().collect()),
-    };
-    let mut marked = BTreeSet::new();
-    for source in sources {
-        let now: BTreeMap<&ObjectKey, String> = translation
-            .sources
-            .get(source)
-            .into_iter()
-            .flatten()
-            .filter(|key| !is_self(source, key))
-            .filter_map(|key| {
-                translation
-                    .objects
-                    .get(key)
-                    .map(|g| (key, g.content_hash()))
-            })
-            .collect();
-        let sent: BTreeMap<&ObjectKey, String> = link
-            .by_source
-            .get(source)
-            .into_iter()
-            .flatten()
-            .filter_map(|key| link.desired.get(key).map(|d| (key, d.hash.clone())))
-            .collect();
-        if now == sent {
-            continue;
-        }
-        let edge_changed = if now.is_empty() && !translation.sources.contains_key(source) {
-            link.edges.remove(source).is_some()
-        } else {
-            link.edges.insert(source.clone(), EdgeState::Unknown) != Some(EdgeState::Unknown)
-        };
-        if edge_changed {
-            marked.insert(source.clone());
-        }
-    }
-    marked
+/// One cluster's share of a send, taken under the hub's lock.
+struct Job {
+    cluster: String,
+    epoch: u64,
+    connected: bool,
+    inventory: Arc<ClusterNamespaces>,
+    resolution: Option<Arc<Resolution>>,
+    /// The resolution may have moved: compute it again.
+    resolve: bool,
+    services_changed: bool,
+    full: bool,
 }
 
-/// Keeps the translation's warnings of the re-translated sources (all of them for a whole
-/// translation); returns the sources whose warnings changed (their status must say so).
-fn record_warnings(
-    cluster: &str,
-    link: &mut Link,
-    translation: &Translation,
-    scope: Option<&BTreeSet<String>>,
-) -> BTreeSet<String> {
-    let mut fresh: BTreeMap<String, Vec<crate::model::Diagnostic>> = BTreeMap::new();
-    for (fqn, warning) in &translation.warnings {
-        fresh.entry(fqn.clone()).or_default().push(warning.clone());
-    }
-    let old = match scope {
-        None => std::mem::take(&mut link.warnings),
-        Some(changed) => changed
-            .iter()
-            .filter_map(|fqn| link.warnings.remove(fqn).map(|w| (fqn.clone(), w)))
-            .collect(),
-    };
-    let mut moved = BTreeSet::new();
-    for (fqn, warnings) in &fresh {
-        if old.get(fqn) != Some(warnings) {
-            for warning in warnings {
-                tracing::warn!(%cluster, %fqn, %warning, "translation left something out");
-            }
-            moved.insert(fqn.clone());
+impl Job {
+    fn of(
+        cluster: &str,
+        link: &Link,
+        affected: &BTreeSet<String>,
+        structural: bool,
+    ) -> Option<Job> {
+        // A stream without its complete namespace (and Service) list yet is treated as away.
+        let connected = link.outbox.is_some()
+            && link.namespaces_known
+            && (link.services_known || !link.services_expected);
+        let services_changed = connected && link.services_changed;
+        // A cluster that is away has nothing to learn until it is back (it is re-translated
+        // whole then); only its edges can go out of date meanwhile.
+        if !connected && (link.edges.is_empty() || (affected.is_empty() && !structural)) {
+            return None;
         }
+        if connected
+            && !link.stale
+            && !structural
+            && affected.is_empty()
+            && !services_changed
+            && !link.needs_full
+        {
+            return None;
+        }
+        Some(Job {
+            cluster: cluster.to_string(),
+            epoch: link.epoch,
+            connected,
+            inventory: link.inventory.clone(),
+            resolution: link.resolution.clone(),
+            resolve: link.stale || structural,
+            services_changed,
+            full: connected && link.needs_full,
+        })
     }
-    moved.extend(old.into_keys().filter(|fqn| !fresh.contains_key(fqn)));
-    link.warnings.extend(fresh);
-    moved
 }
 
 /// How one cluster is translated after a change.
-enum Plan<'r> {
+enum Plan {
     /// Its resolution holds: only the objects the change can alter, against it.
-    Only(&'r Resolution),
+    Only(Arc<Resolution>),
     /// Its resolution moved, or it has none yet: everything, against this one.
-    Whole(Resolution),
-}
-
-/// A fresh translation of a whole cluster, or of some changed sources only.
-enum Generation<'a> {
-    Whole(Translation),
-    Some(Translation, &'a BTreeSet<String>),
-}
-
-/// Turns a translation into desired objects, diffs them against what the cluster was sent,
-/// and sends the delta. Returns the sources whose edge state changed.
-fn recompute(
-    cluster: &str,
-    link: &mut Link,
-    generation: Generation<'_>,
-    revision: u64,
-    is_self: &dyn Fn(&str, &ObjectKey) -> bool,
-) -> BTreeSet<String> {
-    let (translation, scope) = match generation {
-        Generation::Whole(translation) => (translation, None),
-        Generation::Some(translation, changed) => (translation, Some(changed)),
-    };
-    let mut fresh: BTreeMap<ObjectKey, Desired> = BTreeMap::new();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    for (fqn, diagnostic) in &translation.errors {
-        tracing::warn!(%cluster, %fqn, %diagnostic, "translation failed");
-        failed.insert(fqn.clone());
-    }
-    let warned = record_warnings(cluster, link, &translation, scope);
-    // Sources whose only output here is their own CR: already in place, nothing to send.
-    let mut in_place: BTreeSet<String> = BTreeSet::new();
-    for (source, keys) in &translation.sources {
-        for key in keys {
-            let Some(generated) = translation.objects.get(key) else {
-                continue;
-            };
-            if is_self(source, key) {
-                in_place.insert(source.clone());
-                continue;
-            }
-            let json = generated.to_object().to_string();
-            if json.len() > MAX_GENERATED_BYTES {
-                tracing::warn!(%cluster, %source, object = %key, bytes = json.len(), "generated object over the size limit; not sent");
-                failed.insert(source.clone());
-                continue;
-            }
-            fresh.insert(
-                key.clone(),
-                Desired {
-                    api_version: generated.api_version.clone(),
-                    hash: generated.content_hash(),
-                    json,
-                    source: source.clone(),
-                },
-            );
-        }
-    }
-    // `previous`: what the re-translated scope had; `desired`: the whole new set.
-    let (previous, desired) = match scope {
-        None => (std::mem::take(&mut link.desired), fresh.clone()),
-        Some(changed) => {
-            let mut kept = std::mem::take(&mut link.desired);
-            let mut previous = BTreeMap::new();
-            for source in changed {
-                for key in link.by_source.remove(source).unwrap_or_default() {
-                    if let Some(old) = kept.remove(&key) {
-                        previous.insert(key, old);
-                    }
-                }
-            }
-            for (key, object) in &fresh {
-                if let Some(owner) = kept.get(key) {
-                    failed.insert(object.source.clone());
-                    tracing::warn!(%cluster, object = %key, owner = %owner.source, source = %object.source, "two sources generate one object");
-                    continue;
-                }
-                kept.insert(key.clone(), object.clone());
-            }
-            (previous, kept)
-        }
-    };
-    let compared: &BTreeMap<ObjectKey, Desired> = if scope.is_some() { &fresh } else { &desired };
-    let full = link.needs_full;
-    let mut upserts: Vec<v1::DesiredObject> = Vec::new();
-    // Sources whose output here changed (a full resync also resends unchanged ones).
-    let mut moved: BTreeSet<String> = BTreeSet::new();
-    for (key, object) in compared {
-        let changed = previous.get(key).is_none_or(|old| old.hash != object.hash);
-        if (full || changed) && desired.get(key).is_some_and(|d| d.source == object.source) {
-            touched.insert(object.source.clone());
-            if changed {
-                moved.insert(object.source.clone());
-            }
-            upserts.push(desired_object(key, object));
-        }
-    }
-    if !full && scope.is_none() {
-        // Sources whose edge is UNKNOWN with no revision in flight for them: their
-        // acknowledgement was lost with a stream, or they changed while the agent was away
-        // (and may have changed back). Sending them again costs a few idempotent applies and
-        // gives them a fresh acknowledgement, errors included.
-        let in_flight: BTreeSet<&String> = link.pending.values().flatten().collect();
-        let resend: BTreeSet<String> = link
-            .edges
-            .iter()
-            .filter(|(source, edge)| {
-                **edge == EdgeState::Unknown
-                    && !touched.contains(*source)
-                    && !in_flight.contains(source)
-            })
-            .map(|(source, _)| source.clone())
-            .collect();
-        if !resend.is_empty() {
-            for (key, object) in &desired {
-                if resend.contains(&object.source) {
-                    upserts.push(desired_object(key, object));
-                }
-            }
-            touched.extend(resend);
-        }
-    }
-    if full && scope.is_some() {
-        // A full resync lists everything, not only the re-translated scope.
-        for (key, object) in &desired {
-            if !fresh.contains_key(key) {
-                upserts.push(desired_object(key, object));
-            }
-        }
-    }
-    let mut removals: Vec<v1::ObjectKey> = Vec::new();
-    for (key, old) in &previous {
-        if !desired.contains_key(key) {
-            touched.insert(old.source.clone());
-            moved.insert(old.source.clone());
-            removals.push(proto_key(key, old));
-        }
-    }
-    match scope {
-        None => {
-            link.by_source = BTreeMap::new();
-            link.sum = 0;
-            for (key, object) in &desired {
-                link.by_source
-                    .entry(object.source.clone())
-                    .or_default()
-                    .insert(key.clone());
-                link.sum = link.sum.wrapping_add(entry_hash(key, &object.hash));
-            }
-            // Sources no longer targeting this cluster lose their edge.
-            let by_source = &link.by_source;
-            link.edges.retain(|source, _| {
-                by_source.contains_key(source)
-                    || failed.contains(source)
-                    || in_place.contains(source)
-            });
-        }
-        Some(changed) => {
-            // Only the re-translated sources' entries change: O(changes), not O(objects).
-            for (key, old) in &previous {
-                link.sum = link.sum.wrapping_sub(entry_hash(key, &old.hash));
-            }
-            for (key, object) in &fresh {
-                if desired.get(key).is_some_and(|d| d.source == object.source) {
-                    link.by_source
-                        .entry(object.source.clone())
-                        .or_default()
-                        .insert(key.clone());
-                    link.sum = link.sum.wrapping_add(entry_hash(key, &object.hash));
-                }
-            }
-            for source in changed {
-                if !link.by_source.contains_key(source)
-                    && !failed.contains(source)
-                    && !in_place.contains(source)
-                {
-                    link.edges.remove(source);
-                }
-            }
-        }
-    }
-    link.desired = desired;
-    for source in &failed {
-        link.edges.insert(source.clone(), EdgeState::Errored);
-    }
-    // Reported without waiting for an acknowledgement: failures, and in-place sources whose
-    // edge just became APPLIED.
-    let mut settled = failed.clone();
-    for source in &in_place {
-        link.by_source.entry(source.clone()).or_default();
-        if !failed.contains(source)
-            && link.edges.insert(source.clone(), EdgeState::Applied) != Some(EdgeState::Applied)
-        {
-            settled.insert(source.clone());
-        }
-    }
-    if upserts.is_empty() && removals.is_empty() && !full {
-        settled.extend(warned);
-        return settled;
-    }
-    let revision = revision.max(link.revision + 1);
-    let checksum = format!("{:016x}", link.sum);
-    let Some(outbox) = link.outbox.clone() else {
-        return BTreeSet::new();
-    };
-    let mut upserts = upserts.into_iter().peekable();
-    let mut removals = removals.into_iter().peekable();
-    loop {
-        let chunk_upserts: Vec<_> = upserts.by_ref().take(CHUNK).collect();
-        let chunk_removals: Vec<_> = removals.by_ref().take(CHUNK).collect();
-        let last = upserts.peek().is_none() && removals.peek().is_none();
-        outbox.send(Down::Delta(v1::Delta {
-            revision,
-            full,
-            confirm_prune: full && link.confirm_prune,
-            upserts: chunk_upserts,
-            removals: chunk_removals,
-            last,
-            checksum: if last {
-                checksum.clone()
-            } else {
-                String::new()
-            },
-        }));
-        if last {
-            break;
-        }
-    }
-    // Reported: sources whose output changed, and those whose edge changes now. A source the
-    // full resync of a reconnect only resends unchanged keeps its edge until the
-    // acknowledgement (a restart with nothing changed moves no count).
-    let mut reported: BTreeSet<String> = moved.clone();
-    for source in &touched {
-        if settled.contains(source)
-            || in_place.contains(source)
-            || !link.by_source.contains_key(source)
-            || (!moved.contains(source) && link.edges.contains_key(source))
-        {
-            continue;
-        }
-        if link.edges.insert(source.clone(), EdgeState::Unknown) != Some(EdgeState::Unknown) {
-            reported.insert(source.clone());
-        }
-    }
-    link.pending.insert(
-        revision,
-        touched
-            .iter()
-            .filter(|s| !settled.contains(*s) && !in_place.contains(*s))
-            .cloned()
-            .collect(),
-    );
-    link.revision = revision;
-    link.checksum = checksum;
-    if full {
-        link.last_full = revision;
-        link.confirm_prune = false;
-    }
-    link.needs_full = false;
-    reported.extend(settled);
-    reported.extend(warned);
-    reported
+    Whole(Arc<Resolution>),
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! The distributor's decisions on one cluster's link: away clusters, acknowledgements, subtrees.
+//! The planner's decisions on one cluster's link: away clusters, acknowledgements, subtrees.
 
+use tokio::sync::mpsc;
+
+use super::link::reported_edges;
+use super::plan::Planned;
 use super::*;
+use crate::model::translate::Translation;
 
 fn error(source: &str, ignored: bool) -> v1::ObjectError {
     v1::ObjectError {
@@ -29,59 +34,75 @@ fn sidecar_from(source: &str, hosts: &str) -> Translation {
     translation
 }
 
-fn upserted(received: &mut mpsc::Receiver<Result<v1::ServerMessage, Status>>) -> usize {
-    let mut count = 0;
-    while let Ok(Ok(message)) = received.try_recv() {
-        if let Some(Down::Delta(delta)) = message.message {
-            count += delta.upserts.len();
-        }
+fn upserted(planned: &Planned) -> usize {
+    planned.chunks.iter().map(|c| c.upserts.len()).sum()
+}
+
+/// A link with an open stream (whose messages nobody reads).
+fn connected() -> Link {
+    let (outbox, received) = mpsc::channel(16);
+    std::mem::forget(received);
+    Link {
+        outbox: Some(Queue::forwarding_to(outbox, "b")),
+        ..Link::default()
     }
-    count
 }
 
 #[tokio::test]
 async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back() {
     let source = "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/settings/ts";
     let not_self = |_: &str, _: &ObjectKey| false;
-    let (outbox, mut received) = mpsc::channel(16);
-    let mut link = Link {
-        outbox: Some(Queue::forwarding_to(outbox.clone(), "b")),
-        ..Link::default()
-    };
+    let mut interner = Interner::default();
+    let mut link = connected();
     let first = sidecar_from(source, "./*");
-    recompute(
+    let planned = recompute(
         "b",
         &mut link,
         Generation::Whole(first.clone()),
         1,
         &not_self,
+        &mut interner,
     );
+    assert_eq!(upserted(&planned), 1);
     link.acknowledged(&v1::Ack {
         revision: 1,
         ..Default::default()
     });
     assert_eq!(link.edges[source], EdgeState::Applied);
-    tokio::task::yield_now().await;
-    assert_eq!(upserted(&mut received), 1);
 
     // Away: a change makes the edge UNKNOWN; changing it back leaves it so (the
     // acknowledgement of what the agent holds may have been lost with the stream).
-    link.outbox = None;
-    link.pending.clear();
+    link.closed();
     let changed = BTreeSet::from([source.to_string()]);
     let second = sidecar_from(source, "istio-system/*");
-    let marked = mark_unsent(&mut link, &Generation::Some(second, &changed), &not_self);
+    let marked = mark_unsent(
+        &mut link,
+        &Generation::Some(second, &changed),
+        &not_self,
+        &mut interner,
+    );
     assert_eq!(marked, changed);
     assert_eq!(link.edges[source], EdgeState::Unknown);
-    let marked = mark_unsent(&mut link, &Generation::Whole(first.clone()), &not_self);
+    let marked = mark_unsent(
+        &mut link,
+        &Generation::Whole(first.clone()),
+        &not_self,
+        &mut interner,
+    );
     assert!(marked.is_empty(), "already UNKNOWN: {marked:?}");
     assert_eq!(link.edges[source], EdgeState::Unknown);
 
     // Back, resuming with deltas: the UNKNOWN source is sent again and its ACK settles it.
-    link.outbox = Some(Queue::forwarding_to(outbox, "b"));
-    recompute("b", &mut link, Generation::Whole(first), 2, &not_self);
-    tokio::task::yield_now().await;
-    assert_eq!(upserted(&mut received), 1, "the UNKNOWN source is resent");
+    link.outbox = connected().outbox;
+    let planned = recompute(
+        "b",
+        &mut link,
+        Generation::Whole(first),
+        2,
+        &not_self,
+        &mut interner,
+    );
+    assert_eq!(upserted(&planned), 1, "the UNKNOWN source is resent");
     assert_eq!(link.edges[source], EdgeState::Unknown);
     link.acknowledged(&v1::Ack {
         revision: 2,
@@ -90,11 +111,12 @@ async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back(
     assert_eq!(link.edges[source], EdgeState::Applied);
 
     // A source that stops targeting the cluster while it is away loses its edge there.
-    link.outbox = None;
+    link.closed();
     let marked = mark_unsent(
         &mut link,
         &Generation::Some(Translation::default(), &changed),
         &not_self,
+        &mut interner,
     );
     assert_eq!(marked, changed);
     assert!(!link.edges.contains_key(source));
@@ -150,21 +172,25 @@ fn a_nack_errors_a_source_unless_every_refusal_was_ignored() {
 async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledgement() {
     let source = "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/settings/ts";
     let not_self = |_: &str, _: &ObjectKey| false;
-    let (outbox, mut received) = mpsc::channel(16);
+    let mut interner = Interner::default();
     let mut link = Link {
-        outbox: Some(Queue::forwarding_to(outbox, "b")),
         needs_full: true,
-        ..Link::default()
+        ..connected()
     };
     let translation = sidecar_from(source, "./*");
-    let reported = recompute(
+    let planned = recompute(
         "b",
         &mut link,
         Generation::Whole(translation.clone()),
         1,
         &not_self,
+        &mut interner,
     );
-    assert!(reported.contains(source), "a new source is reported");
+    assert!(
+        planned.reported.contains(source),
+        "a new source is reported"
+    );
+    assert_eq!(upserted(&planned), 1);
     link.acknowledged(&v1::Ack {
         revision: 1,
         ..Default::default()
@@ -174,11 +200,17 @@ async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledge
     // The agent restarts: a full resync of the same content. It is sent (the cluster may have
     // drifted) but moves no count.
     link.needs_full = true;
-    let reported = recompute("b", &mut link, Generation::Whole(translation), 2, &not_self);
-    assert!(reported.is_empty(), "{reported:?}");
+    let planned = recompute(
+        "b",
+        &mut link,
+        Generation::Whole(translation),
+        2,
+        &not_self,
+        &mut interner,
+    );
+    assert!(planned.reported.is_empty(), "{:?}", planned.reported);
     assert_eq!(link.edges[source], EdgeState::Applied);
-    tokio::task::yield_now().await;
-    assert_eq!(upserted(&mut received), 2, "sent both times");
+    assert_eq!(upserted(&planned), 1, "sent again");
     // A NACK of the resync still settles it.
     link.acknowledged(&v1::Ack {
         revision: 2,
@@ -186,4 +218,64 @@ async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledge
         ..Default::default()
     });
     assert_eq!(link.edges[source], EdgeState::Errored);
+}
+
+/// What one replica writes after an acknowledgement is enough for another to rebuild the
+/// cluster with the same checksum, so the agent resumes there with deltas only.
+#[tokio::test]
+async fn a_link_rebuilt_from_the_stored_acknowledgement_has_the_agents_checksum() {
+    let not_self = |_: &str, _: &ObjectKey| false;
+    let mut interner = Interner::default();
+    let mut link = Link {
+        generation: 3,
+        ..connected()
+    };
+    let mut translation = sidecar_from("organizations/acme/tenants/t/a", "./*");
+    let other = sidecar_from("organizations/acme/tenants/t/b", "istio-system/*");
+    for mut generated in other.objects.into_values() {
+        generated.name = "other".into();
+        translation.sources.insert(
+            "organizations/acme/tenants/t/b".into(),
+            vec![generated.key()],
+        );
+        translation.objects.insert(generated.key(), generated);
+    }
+    let planned = recompute(
+        "b",
+        &mut link,
+        Generation::Whole(translation),
+        7,
+        &not_self,
+        &mut interner,
+    );
+    assert_eq!(upserted(&planned), 2);
+    link.acknowledged(&v1::Ack {
+        revision: 7,
+        ..Default::default()
+    });
+    let mut outgoing = shared::Outgoing::default();
+    outgoing.stage(
+        "b",
+        &mut link,
+        RowChange {
+            acked_revision: Some(7),
+            ..RowChange::default()
+        },
+    );
+    let links = BTreeMap::from([("b".to_string(), Link::default())]);
+    let writes = outgoing.take(&links);
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].generation, 3);
+    assert_eq!(writes[0].acked_revision, Some(7));
+    let stored = crate::store::ClusterDelivery {
+        cluster: "b".into(),
+        acked_revision: 7,
+        ..Default::default()
+    };
+    let mut elsewhere = Interner::default();
+    let rebuilt = shared::link_from_store(&stored, writes[0].edges.clone(), &mut elsewhere);
+    assert_eq!(rebuilt.checksum, link.checksum);
+    assert_eq!(rebuilt.revision, 7);
+    assert_eq!(rebuilt.edges.len(), 2);
+    assert!(rebuilt.edges.values().all(|e| *e == EdgeState::Applied));
 }

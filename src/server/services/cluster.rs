@@ -26,6 +26,7 @@ pub struct ClusterApi {
 
 fn cluster_to_proto(record: ClusterRecord) -> v1::Cluster {
     v1::Cluster {
+        delivery: None,
         name: record.name,
         grants: record.grants,
         namespaces: record
@@ -87,13 +88,19 @@ impl ClusterApi {
             .map_err(|e| to_status(e.into()))
     }
 
+    /// `cluster` with how distribution stands with it.
+    fn with_delivery(&self, mut cluster: v1::Cluster) -> v1::Cluster {
+        cluster.delivery = self.distributor.delivery(&cluster.name);
+        cluster
+    }
+
     async fn cluster(&self, name: &str) -> Result<v1::Cluster, Status> {
         self.engine
             .store()
             .get_cluster(name)
             .await
             .map_err(|e| to_status(e.into()))?
-            .map(cluster_to_proto)
+            .map(|record| self.with_delivery(cluster_to_proto(record)))
             .ok_or_else(|| to_status(Error::NotFound(format!("cluster {name}"))))
     }
 }
@@ -129,7 +136,10 @@ impl ClusterService for ClusterApi {
             .await
             .map_err(|e| to_status(e.into()))?;
         Ok(Response::new(v1::ListClustersResponse {
-            clusters: clusters.into_iter().map(cluster_to_proto).collect(),
+            clusters: clusters
+                .into_iter()
+                .map(|record| self.with_delivery(cluster_to_proto(record)))
+                .collect(),
         }))
     }
 
@@ -194,12 +204,20 @@ impl ClusterService for ClusterApi {
         let actor = self.admin(&request, "confirm-deletions").await?;
         let cluster = request.into_inner().cluster;
         let record = self.cluster(&cluster).await?;
-        let held = self.guard.take(&cluster);
-        let prune_confirmed = self.distributor.confirm_prune(&cluster);
+        let held = self
+            .guard
+            .take(&cluster)
+            .await
+            .map_err(|e| to_status(Error::Store(e)))?;
+        let prune_confirmed = self
+            .distributor
+            .confirm_prune(&cluster)
+            .await
+            .map_err(|e| to_status(Error::Store(e)))?;
         if held.is_none() && prune_confirmed.is_none() {
             return Err(to_status(Error::NotFound(format!(
-                "held deletions of cluster {cluster} (none are held on this replica; they are \
-                 reported again when the agent next sends its inventory or holds a prune)"
+                "held deletions of cluster {cluster} (none are held; they are reported again \
+                 when its agent next sends its inventory or holds a prune)"
             ))));
         }
         let held = held.unwrap_or_default();

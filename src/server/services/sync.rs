@@ -435,10 +435,20 @@ impl Session {
             return result;
         }
         if gone.is_empty() {
-            self.guard.release(&self.cluster);
+            if let Err(error) = self.guard.release(&self.cluster).await {
+                tracing::warn!(%error, "releasing held deletions failed");
+            }
             return result;
         }
-        if let Some(message) = self.guard.hold(&self.cluster, &gone, ours.len()) {
+        let held = match self.guard.hold(&self.cluster, &gone, ours.len()).await {
+            Ok(held) => held,
+            Err(error) => {
+                // Nothing is deleted on a guard that cannot say: the next inventory asks again.
+                tracing::warn!(%error, "holding deletions failed; nothing deleted");
+                return result;
+            }
+        };
+        if let Some(message) = held {
             let mut entry = self
                 .engine
                 .audit_entry(&self.actor, "deletion-held", "", "");
@@ -573,13 +583,18 @@ impl AgentSyncService for SyncApi {
         if outbox.send(down(Down::Welcome(welcome))).await.is_err() {
             return Err(Status::cancelled("the agent went away"));
         }
-        let stream = self.distributor.connect(
-            &session.cluster,
-            outbox.clone(),
-            hello.last_applied_revision,
-            &hello.checksum,
-            hello.reports_services,
-        );
+        let stream = self
+            .distributor
+            .connect(
+                &session.cluster,
+                crate::server::distribute::Opening {
+                    outbox: outbox.clone(),
+                    revision: hello.last_applied_revision,
+                    checksum: hello.checksum.clone(),
+                    reports_services: hello.reports_services,
+                },
+            )
+            .await?;
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
         let span = tracing::info_span!("agent-stream", cluster = %session.cluster);

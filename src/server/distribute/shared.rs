@@ -1,0 +1,286 @@
+//! Distribution state shared through the store: every replica writes the edges and
+//! acknowledgements of the clusters it serves, and mirrors those of the clusters others serve,
+//! so any replica answers status, counts and `confirm-deletions` for every cluster, and an
+//! agent that moves to another replica (or finds its replica restarted) resumes from what it
+//! acknowledged.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::status::EdgeState;
+use crate::model::translate::ObjectKey;
+use crate::proto::v1;
+use crate::server::distribute::link::{Interner, Link, Sent, Source};
+use crate::server::distribute::plan::{entry_hash, parse_hash};
+use crate::store::{ClusterDelivery, DeliveredObject, DeliveryWrite, EdgeRecord};
+
+/// A cluster another replica serves (or nobody now), as the store's change feed shows it.
+#[derive(Debug, Default)]
+pub(super) struct Remote {
+    pub delivery: ClusterDelivery,
+    pub edges: HashMap<Source, EdgeState>,
+}
+
+/// An edge state as the store spells it.
+pub(super) fn state_name(edge: EdgeState) -> String {
+    serde_json::to_value(edge)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{edge:?}").to_uppercase())
+}
+
+/// A stored edge state; `None` for a tombstone or a name this version does not know.
+pub(super) fn parse_state(name: Option<&str>) -> Option<EdgeState> {
+    serde_json::from_value(serde_json::Value::String(name?.to_string())).ok()
+}
+
+/// The held prune as the store keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct HeldPrune {
+    pub count: u32,
+    pub owned: u32,
+    pub message: String,
+}
+
+impl HeldPrune {
+    pub fn of(hold: &v1::PruneHold) -> HeldPrune {
+        HeldPrune {
+            count: hold.count,
+            owned: hold.owned,
+            message: hold.message.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    pub fn from_json(value: &serde_json::Value) -> Option<HeldPrune> {
+        serde_json::from_value(value.clone()).ok()
+    }
+}
+
+/// The API group of an `apiVersion` (`""` for the core group).
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// A link rebuilt from what the store holds of the cluster: the objects its agent
+/// acknowledged, their edges and the acknowledged revision. Its checksum is computed from
+/// those objects, so an agent holding exactly them resumes with deltas.
+pub(super) fn link_from_store(
+    delivery: &ClusterDelivery,
+    edges: Vec<EdgeRecord>,
+    interner: &mut Interner,
+) -> Link {
+    let mut link = Link {
+        revision: u64::try_from(delivery.acked_revision).unwrap_or_default(),
+        acked: u64::try_from(delivery.acked_revision).unwrap_or_default(),
+        ..Link::default()
+    };
+    for edge in edges {
+        let source = interner.source(&edge.source);
+        if let Some(state) = parse_state(edge.state.as_deref()) {
+            link.edges.insert(source.clone(), state);
+        }
+        for object in edge.objects.unwrap_or_default() {
+            let key = ObjectKey {
+                group: group_of(&object.api_version).to_string(),
+                kind: object.kind,
+                namespace: object.namespace,
+                name: object.name,
+            };
+            let target = interner.target(&key, &object.api_version);
+            let hash = parse_hash(&object.content_hash);
+            link.sum = link.sum.wrapping_add(entry_hash(&key, hash));
+            link.objects.insert(
+                target.clone(),
+                Sent {
+                    source: source.clone(),
+                    hash,
+                },
+            );
+            link.by_source
+                .entry(source.clone())
+                .or_default()
+                .push(target);
+        }
+    }
+    link.checksum = format!("{:016x}", link.sum);
+    link
+}
+
+/// One cluster's writes not yet in the store.
+#[derive(Debug, Default)]
+struct Pending {
+    generation: i64,
+    edges: BTreeMap<Source, EdgeRecord>,
+    acked_revision: Option<i64>,
+    held_prune: Option<Option<serde_json::Value>>,
+    confirm_prune: Option<bool>,
+    connected: Option<bool>,
+}
+
+impl Pending {
+    /// Queues `record` over an earlier write of the same edge. An earlier acknowledged set of
+    /// objects not written yet stays unless this one replaces it.
+    fn merge_edge(&mut self, source: Source, record: EdgeRecord) {
+        match self.edges.get_mut(&source) {
+            Some(earlier) if record.objects.is_none() => {
+                earlier.state = record.state;
+                earlier.revision = record.revision;
+            }
+            _ => {
+                self.edges.insert(source, record);
+            }
+        }
+    }
+}
+
+/// Writes waiting for the writer task, one entry per (cluster, source) whatever the churn:
+/// bounded by what exists, and a later write of the same edge replaces the earlier one.
+#[derive(Debug, Default)]
+pub(super) struct Outgoing {
+    clusters: BTreeMap<String, Pending>,
+}
+
+/// What changes in one cluster's row.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RowChange {
+    pub acked_revision: Option<i64>,
+    pub held_prune: Option<Option<serde_json::Value>>,
+    pub confirm_prune: Option<bool>,
+    pub connected: Option<bool>,
+}
+
+impl Outgoing {
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    /// Moves the link's dirty edges (and acknowledged objects) into the queue.
+    pub fn stage(&mut self, cluster: &str, link: &mut Link, row: RowChange) {
+        if link.dirty.is_empty()
+            && row.acked_revision.is_none()
+            && row.held_prune.is_none()
+            && row.confirm_prune.is_none()
+            && row.connected.is_none()
+        {
+            return;
+        }
+        let pending = self.clusters.entry(cluster.to_string()).or_default();
+        // Writes queued under this replica's previous claim of the cluster are its latest
+        // knowledge too: they go out under the new one.
+        pending.generation = pending.generation.max(link.generation);
+        let revision = i64::try_from(link.revision).unwrap_or(i64::MAX);
+        for (source, with_objects) in std::mem::take(&mut link.dirty) {
+            let objects = with_objects.then(|| {
+                let mut objects: Vec<DeliveredObject> = link
+                    .by_source
+                    .get(&source)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|target| {
+                        link.objects.get(target).map(|sent| DeliveredObject {
+                            api_version: target.api_version.clone(),
+                            kind: target.key.kind.clone(),
+                            namespace: target.key.namespace.clone(),
+                            name: target.key.name.clone(),
+                            content_hash: format!("{:016x}", sent.hash),
+                        })
+                    })
+                    .collect();
+                objects.sort_by(|a, b| {
+                    (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name))
+                });
+                objects
+            });
+            let record = EdgeRecord {
+                cluster: cluster.to_string(),
+                source: source.to_string(),
+                state: link.edges.get(&source).map(|e| state_name(*e)),
+                revision,
+                objects,
+                seq: 0,
+            };
+            pending.merge_edge(source, record);
+        }
+        if row.acked_revision.is_some() {
+            pending.acked_revision = row.acked_revision;
+        }
+        if row.held_prune.is_some() {
+            pending.held_prune = row.held_prune;
+        }
+        if row.confirm_prune.is_some() {
+            pending.confirm_prune = row.confirm_prune;
+        }
+        if row.connected.is_some() {
+            pending.connected = row.connected;
+        }
+    }
+
+    /// Everything queued, as store writes under each link's current generation (a write
+    /// queued before this replica claimed the cluster again belongs to the same link).
+    pub fn take(&mut self, links: &BTreeMap<String, Link>) -> Vec<DeliveryWrite> {
+        std::mem::take(&mut self.clusters)
+            .into_iter()
+            .map(|(cluster, pending)| DeliveryWrite {
+                generation: links
+                    .get(&cluster)
+                    .map_or(pending.generation, |l| l.generation.max(pending.generation)),
+                cluster,
+                edges: pending.edges.into_values().collect(),
+                acked_revision: pending.acked_revision,
+                held_prune: pending.held_prune,
+                confirm_prune: pending.confirm_prune,
+                connected: pending.connected,
+            })
+            .collect()
+    }
+
+    /// Puts back writes that failed, under anything queued since (which is newer).
+    pub fn restore(&mut self, writes: Vec<DeliveryWrite>, interner: &mut Interner) {
+        for write in writes {
+            let newer = self.clusters.remove(&write.cluster);
+            let mut pending = Pending {
+                generation: write.generation,
+                edges: write
+                    .edges
+                    .into_iter()
+                    .map(|e| (interner.source(&e.source), e))
+                    .collect(),
+                acked_revision: write.acked_revision,
+                held_prune: write.held_prune,
+                confirm_prune: write.confirm_prune,
+                connected: write.connected,
+            };
+            if let Some(newer) = newer {
+                pending.generation = pending.generation.max(newer.generation);
+                for (source, record) in newer.edges {
+                    pending.merge_edge(source, record);
+                }
+                pending.acked_revision = newer.acked_revision.or(pending.acked_revision);
+                pending.held_prune = newer.held_prune.or(pending.held_prune);
+                pending.confirm_prune = newer.confirm_prune.or(pending.confirm_prune);
+                pending.connected = newer.connected.or(pending.connected);
+            }
+            self.clusters.insert(write.cluster, pending);
+        }
+    }
+}
+
+/// The replica's name in the store: the pod name where there is one (`HOSTNAME`), and the
+/// process id, so two processes on one host stay apart.
+pub(super) fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "mp".into());
+    format!("{host}/{}", std::process::id())
+}
