@@ -44,7 +44,9 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(resources: impl IntoIterator<Item = &'a Resource>) -> Index<'a> {
+    /// `routes`: also index the ServiceRoutes by service (only [`reads_service_routes`] kinds
+    /// look there; sorting every route of a large set was most of an incremental translation).
+    fn new(resources: impl IntoIterator<Item = &'a Resource>, routes: bool) -> Index<'a> {
         let mut index = Index {
             by_fqn: HashMap::new(),
             settings: HashMap::new(),
@@ -54,7 +56,8 @@ impl<'a> Index<'a> {
             service_routes: ServiceRoutes::new(),
         };
         for resource in resources {
-            if resource.kind == Kind::ServiceRoute
+            if routes
+                && resource.kind == Kind::ServiceRoute
                 && let Some(service) = resource.spec.service()
             {
                 index
@@ -323,15 +326,25 @@ pub fn influence_root(resource: &Resource) -> Fqn {
     .unwrap_or_else(|| resource.fqn.clone())
 }
 
+/// Whether translating an object of `kind` reads the set's ServiceRoutes
+/// ([`Context::service_routes`]): gateways, service and traffic settings do; a ServiceRoute,
+/// the object written most often, does not.
+fn reads_service_routes(kind: Kind) -> bool {
+    kind != Kind::ServiceRoute
+}
+
 /// Translates only `only` for `cluster`, against the whole set `all` and a resolution computed
-/// from it: the incremental path for changes where [`affects_others`] is false.
+/// from it: the incremental path for changes where [`affects_others`] is false. When `only`
+/// holds ServiceRoutes alone (as during onboarding, one commit after another), the other
+/// ServiceRoutes are not indexed: the cost is that of `only`, not of the whole set.
 pub fn translate_only<'a>(
     cluster: &ClusterNamespaces,
     resolution: &Resolution,
     all: impl IntoIterator<Item = &'a Resource>,
     only: &[&'a Resource],
 ) -> Translation {
-    let index = Index::new(all);
+    let routes = only.iter().any(|r| reads_service_routes(r.kind));
+    let index = Index::new(all, routes);
     translate_with(cluster, resolution, &index, only.iter().copied())
 }
 
@@ -349,7 +362,7 @@ pub fn translate_resolved(
     resolution: &Resolution,
     resources: &[Resource],
 ) -> Translation {
-    let index = Index::new(resources);
+    let index = Index::new(resources, true);
     translate_with(cluster, resolution, &index, resources.iter())
 }
 
