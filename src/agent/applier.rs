@@ -6,8 +6,11 @@
 //! `tsbridge.io/cluster: <cluster>`; pruning selects on both, so it never touches objects it
 //! does not own (nor another agent's in a shared test cluster).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt::Display;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams};
@@ -105,12 +108,32 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// One call to the apiserver about `what` (an object), given [`WRITE_TIMEOUT`]: a hung
+/// apiserver fails that object instead of stalling every revision behind it.
+async fn bounded<T>(
+    what: impl Display,
+    call: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
+    tokio::time::timeout(WRITE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Service(
+                format!("{what}: no answer from the apiserver within {WRITE_TIMEOUT:?}").into(),
+            ))
+        })
+}
+
 /// Server-side apply of one generated object. Strict field validation: a field the cluster's
 /// Istio does not know is an error the MP hears about (a NACK), not a silently dropped setting.
-async fn patch(api: Api<DynamicObject>, name: String, body: Value) -> Result<(), String> {
+async fn patch(api: &Api<DynamicObject>, name: &str, body: &Value) -> Result<(), String> {
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.field_validation = Some(kube::api::ValidationDirective::Strict);
-    api.patch(&name, &params, &Patch::Apply(&body))
+    let what = format!(
+        "applying {} {}/{name}",
+        body["kind"].as_str().unwrap_or_default(),
+        body["metadata"]["namespace"].as_str().unwrap_or_default()
+    );
+    bounded(&what, api.patch(name, &params, &Patch::Apply(body)))
         .await
         .map(|_| ())
         .map_err(|e| match e {
@@ -136,8 +159,14 @@ impl From<String> for Refusal {
     }
 }
 
-/// Applies in flight at once within one revision.
-const APPLY_CONCURRENCY: usize = 16;
+/// Applies in flight at once.
+pub const APPLY_CONCURRENCY: usize = 16;
+/// Most objects staged in one [`Batch`] of queued revisions.
+const BATCH_OBJECTS: usize = 1024;
+/// Most watch events set aside while queued revisions are gathered into one batch.
+const DEFERRED_EVENTS: usize = 4096;
+/// Longest one call that writes an object (apply, delete and the read before it) may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Kept objects named in a prune hold.
 const HOLD_EXAMPLES: usize = 20;
 
@@ -148,6 +177,103 @@ pub struct PruneGuard {
     pub share: f64,
     /// Prunes of fewer objects always proceed.
     pub min: usize,
+}
+
+/// One staged server-side apply.
+struct Job {
+    key: Key,
+    source: String,
+    revision: u64,
+    api: Api<DynamicObject>,
+    name: String,
+    body: Value,
+}
+
+/// The end of a full resync, done once its applies are: prune what it does not list.
+struct Prune {
+    wanted: BTreeSet<Key>,
+    /// The owned objects listed when it began (`None`: that list failed; list again).
+    owned: Option<Owned>,
+    confirmed: bool,
+}
+
+/// The applies of one or more consecutive revisions of one stream, run together. A slow agent
+/// finds many small revisions queued (the MP sends one per commit, often a few objects);
+/// applying each alone would cap the writes in flight at its size instead of
+/// [`APPLY_CONCURRENCY`], and a revision of 2 objects waits for the slower one before the
+/// next starts. Generic over the staged work so its decisions are tested without a cluster.
+struct Batch<J> {
+    /// Staged applies; `None`: superseded by a removal or a refusal of a later revision.
+    jobs: Vec<Option<J>>,
+    /// Where each key's apply is in `jobs`: a later revision's apply of it replaces the
+    /// earlier one, so one object is never written twice at once (nor in the wrong order).
+    staged: HashMap<Key, usize>,
+    /// The last revision whose final chunk is staged, with its checksum: acknowledged (with
+    /// every revision before it) once the batch is applied.
+    done: Option<(u64, String)>,
+    /// That revision ends a full resync.
+    prune: Option<Prune>,
+}
+
+impl<J> Default for Batch<J> {
+    fn default() -> Self {
+        Batch {
+            jobs: Vec::new(),
+            staged: HashMap::new(),
+            done: None,
+            prune: None,
+        }
+    }
+}
+
+impl<J> Batch<J> {
+    fn stage(&mut self, key: Key, job: J) {
+        match self.staged.get(&key) {
+            Some(&at) => self.jobs[at] = Some(job),
+            None => {
+                self.staged.insert(key, self.jobs.len());
+                self.jobs.push(Some(job));
+            }
+        }
+    }
+
+    /// A later revision removes `key` or cannot apply it: its earlier apply is not made.
+    fn cancel(&mut self, key: &Key) {
+        if let Some(at) = self.staged.remove(key) {
+            self.jobs[at] = None;
+        }
+    }
+
+    /// Whether the queued `next` delta joins this batch: one of the same stream, when no full
+    /// resync is involved (its list, applies and prune stay one revision's), up to
+    /// [`BATCH_OBJECTS`].
+    fn admits(&self, next: &v1::Delta, same_stream: bool, full_in_progress: bool) -> bool {
+        same_stream
+            && !next.full
+            && !full_in_progress
+            && self.prune.is_none()
+            && self.staged.len() < BATCH_OBJECTS
+    }
+
+    fn into_jobs(
+        self,
+    ) -> (
+        impl Iterator<Item = J>,
+        Option<(u64, String)>,
+        Option<Prune>,
+    ) {
+        (self.jobs.into_iter().flatten(), self.done, self.prune)
+    }
+}
+
+/// Takes the errors of `revision` and the revisions before it out of `errors` (an
+/// acknowledgement covers every revision up to its own); later ones stay for their own.
+fn settle(errors: &mut Vec<(u64, v1::ObjectError)>, revision: u64) -> Vec<v1::ObjectError> {
+    let (settled, later) = std::mem::take(errors)
+        .into_iter()
+        .partition(|(of, _)| *of <= revision);
+    *errors = later;
+    settled.into_iter().map(|(_, error)| error).collect()
 }
 
 struct Applier {
@@ -162,7 +288,8 @@ struct Applier {
     /// The owned objects as listed when that full revision began (less what it removed): what
     /// it re-applies is compared with them, and its end prunes from them.
     live: Option<Owned>,
-    errors: Vec<v1::ObjectError>,
+    /// Errors by the revision they belong to, until it is acknowledged.
+    errors: Vec<(u64, v1::ObjectError)>,
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
     guard: PruneGuard,
@@ -212,7 +339,7 @@ impl Applier {
 
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), Refusal> {
         let (api, name, body) = self.prepare(object).await?;
-        Ok(patch(api, name, body).await?)
+        Ok(patch(&api, &name, &body).await?)
     }
 
     /// Where and what to apply (the API handle is cached per kind).
@@ -235,7 +362,11 @@ impl Applier {
             Err(refusal) if refusal.ignored => return Ok(()),
             Err(refusal) => return Err(refusal.message),
         };
-        let Some(live) = api.get_opt(&key.3).await.map_err(|e| e.to_string())? else {
+        let what = format!("deleting {} {}/{}", key.1, key.2, key.3);
+        let Some(live) = bounded(&what, api.get_opt(&key.3))
+            .await
+            .map_err(|e| e.to_string())?
+        else {
             return Ok(());
         };
         let ours = live
@@ -247,21 +378,24 @@ impl Applier {
             // Never delete what someone else owns, even if the MP says so.
             return Ok(());
         }
-        match api.delete(&key.3, &DeleteParams::default()).await {
+        match bounded(&what, api.delete(&key.3, &DeleteParams::default())).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(error) => Err(error.to_string()),
         }
     }
 
-    fn error(&mut self, key: &Key, source: &str, refusal: Refusal) {
+    fn error(&mut self, revision: u64, key: &Key, source: &str, refusal: Refusal) {
         tracing::warn!(?key, message = %refusal.message, ignored = refusal.ignored, "generated object not applied");
-        self.errors.push(v1::ObjectError {
-            key: Some(proto_key(key)),
-            source_fqn: source.to_string(),
-            message: refusal.message,
-            ignored: refusal.ignored,
-        });
+        self.errors.push((
+            revision,
+            v1::ObjectError {
+                key: Some(proto_key(key)),
+                source_fqn: source.to_string(),
+                message: refusal.message,
+                ignored: refusal.ignored,
+            },
+        ));
     }
 
     /// Every owned object of this cluster as it is now, and the kinds that failed to list.
@@ -292,7 +426,10 @@ impl Applier {
         (owned, failed)
     }
 
-    async fn on_delta(&mut self, delta: v1::Delta) -> Option<v1::Ack> {
+    /// Takes in one delta chunk: decides what to apply (staged in `batch`, applied by
+    /// [`Applier::flush`]), makes its removals, and marks the end of its revision.
+    async fn stage(&mut self, delta: v1::Delta, batch: &mut Batch<Job>) {
+        let revision = delta.revision;
         if delta.full && self.full.is_none() {
             self.full = Some(BTreeSet::new());
             self.errors.clear();
@@ -309,7 +446,6 @@ impl Applier {
                 None
             };
         }
-        let mut jobs = Vec::new();
         for object in delta.upserts {
             let key = key_of(&object.key.clone().unwrap_or_default());
             if let Some(full) = self.full.as_mut() {
@@ -333,28 +469,27 @@ impl Applier {
             if needed {
                 match self.prepare(&object).await {
                     Ok((api, name, body)) => {
-                        jobs.push((key.clone(), object.source_fqn.clone(), api, name, body));
+                        let job = Job {
+                            key: key.clone(),
+                            source: object.source_fqn.clone(),
+                            revision,
+                            api,
+                            name,
+                            body,
+                        };
+                        batch.stage(key.clone(), job);
                     }
-                    Err(refusal) => self.error(&key, &object.source_fqn.clone(), refusal),
+                    Err(refusal) => {
+                        batch.cancel(&key);
+                        self.error(revision, &key, &object.source_fqn.clone(), refusal);
+                    }
                 }
             }
             self.desired.insert(key, object);
         }
-        // Objects of one revision are independent: apply them side by side.
-        let results: Vec<(Key, String, Result<(), String>)> = futures::stream::iter(jobs)
-            .map(|(key, source, api, name, body)| async move {
-                (key, source, patch(api, name, body).await)
-            })
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .collect()
-            .await;
-        for (key, source, result) in results {
-            if let Err(message) = result {
-                self.error(&key, &source, message.into());
-            }
-        }
         for removal in delta.removals {
             let key = key_of(&removal);
+            batch.cancel(&key);
             let source = self
                 .desired
                 .remove(&key)
@@ -366,32 +501,59 @@ impl Applier {
                         live.remove(&id_of(&key));
                     }
                 }
-                Err(message) => self.error(&key, &source, message.into()),
+                Err(message) => self.error(revision, &key, &source, message.into()),
             }
         }
         if !delta.last {
-            return None;
+            return;
         }
-        let mut prune_held = None;
         if let Some(full) = self.full.take() {
             self.desired.retain(|k, _| full.contains(k));
+            batch.prune = Some(Prune {
+                wanted: full,
+                owned: self.live.take(),
+                confirmed: delta.confirm_prune,
+            });
+        }
+        batch.done = Some((revision, delta.checksum));
+    }
+
+    /// Applies what `batch` staged, [`APPLY_CONCURRENCY`] at a time; then prunes when it
+    /// ended a full resync. Returns the acknowledgement of its last complete revision.
+    async fn flush(&mut self, batch: Batch<Job>) -> Option<v1::Ack> {
+        let (jobs, done, prune) = batch.into_jobs();
+        let results: Vec<(Job, Result<(), String>)> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let result = patch(&job.api, &job.name, &job.body).await;
+                (job, result)
+            })
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .collect()
+            .await;
+        for (job, result) in results {
+            if let Err(message) = result {
+                self.error(job.revision, &job.key, &job.source, message.into());
+            }
+        }
+        let (revision, checksum) = done?;
+        let mut prune_held = None;
+        if let Some(prune) = prune {
             // Only this task writes owned objects, so what was listed when the revision began
             // (less its removals) is what the cluster holds now: no second list.
-            let owned = match self.live.take() {
+            let owned = match prune.owned {
                 Some(owned) => owned,
                 None => self.list_owned().await.0,
             };
-            prune_held = self.prune(&full, owned, delta.confirm_prune).await;
+            prune_held = self.prune(&prune.wanted, owned, prune.confirmed).await;
         }
         *self
             .position
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            (delta.revision, delta.checksum.clone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (revision, checksum.clone());
         Some(v1::Ack {
-            revision: delta.revision,
-            errors: std::mem::take(&mut self.errors),
-            checksum: delta.checksum,
+            revision,
+            errors: settle(&mut self.errors, revision),
+            checksum,
             prune_held,
         })
     }
@@ -474,7 +636,7 @@ impl Applier {
         // A watch event can predate our own latest apply (it was queued while we applied):
         // only the object as it is now decides, so a stale event rewrites nothing.
         if let Ok(api) = self.api(&key.0, &key.1, &key.2).await
-            && let Ok(now) = api.get_opt(&key.3).await
+            && let Ok(now) = bounded(format!("reading {key:?}"), api.get_opt(&key.3)).await
             && now.as_ref().is_some_and(|now| {
                 holds(&desired, &serde_json::to_value(now).unwrap_or(Value::Null))
             })
@@ -537,21 +699,57 @@ pub fn spawn(
         guard,
     };
     shutdown.spawn(tracing::info_span!("applier"), async move {
+        // Events set aside while queued revisions were gathered into one batch, in order.
+        let mut backlog: VecDeque<ApplierEvent> = VecDeque::new();
         loop {
-            let event = tokio::select! {
-                () = stop.cancelled() => break,
-                event = receiver.recv() => match event { Some(e) => e, None => break },
+            let event = match backlog.pop_front() {
+                Some(event) => event,
+                None => tokio::select! {
+                    () = stop.cancelled() => break,
+                    event = receiver.recv() => match event { Some(e) => e, None => break },
+                },
             };
             match event {
                 ApplierEvent::Delta(delta, outbox) => {
-                    if let Some(ack) = applier.on_delta(delta).await {
+                    let mut batch = Batch::default();
+                    applier.stage(delta, &mut batch).await;
+                    // Revisions already queued behind this one are applied with it; the watch
+                    // events between them wait until it is done (a drift check reads the
+                    // cluster as it is then).
+                    let mut deferred = Vec::new();
+                    while backlog.is_empty() && deferred.len() < DEFERRED_EVENTS {
+                        match receiver.try_recv() {
+                            Ok(ApplierEvent::Delta(next, next_outbox)) => {
+                                let same_stream = next_outbox.same_channel(&outbox);
+                                if batch.admits(&next, same_stream, applier.full.is_some()) {
+                                    applier.stage(next, &mut batch).await;
+                                } else {
+                                    backlog.push_back(ApplierEvent::Delta(next, next_outbox));
+                                }
+                            }
+                            Ok(other) => deferred.push(other),
+                            Err(_) => break,
+                        }
+                    }
+                    let (objects, started) = (batch.staged.len(), tokio::time::Instant::now());
+                    if let Some(ack) = applier.flush(batch).await {
                         let nack = !ack.errors.is_empty();
-                        tracing::info!(revision = ack.revision, nack, "revision applied");
+                        let ms = started.elapsed().as_millis();
+                        tracing::info!(
+                            revision = ack.revision,
+                            nack,
+                            objects,
+                            ms,
+                            "revision applied"
+                        );
                         let _ = outbox
                             .send(v1::AgentMessage {
                                 message: Some(Up::Ack(ack)),
                             })
                             .await;
+                    }
+                    for event in deferred.into_iter().rev() {
+                        backlog.push_front(event);
                     }
                 }
                 ApplierEvent::Drift(key, live) => applier.on_drift(key, live).await,
@@ -568,6 +766,93 @@ pub fn spawn(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn key(name: &str) -> Key {
+        (
+            "networking.istio.io/v1".into(),
+            "VirtualService".into(),
+            "ns".into(),
+            name.into(),
+        )
+    }
+
+    #[test]
+    fn a_later_revision_replaces_or_cancels_an_objects_staged_apply() {
+        let mut batch: Batch<&str> = Batch::default();
+        batch.stage(key("a"), "a@1");
+        batch.stage(key("b"), "b@1");
+        batch.stage(key("c"), "c@1");
+        batch.stage(key("a"), "a@2");
+        batch.cancel(&key("b"));
+        batch.stage(key("d"), "d@2");
+        let (jobs, done, prune) = batch.into_jobs();
+        assert_eq!(
+            jobs.collect::<Vec<_>>(),
+            ["a@2", "c@1", "d@2"],
+            "one apply per object, the latest, in the order first staged"
+        );
+        assert!(done.is_none() && prune.is_none());
+    }
+
+    #[test]
+    fn queued_deltas_of_one_stream_join_a_batch_unless_a_full_resync_is_involved() {
+        let delta = v1::Delta {
+            revision: 2,
+            ..Default::default()
+        };
+        let full = v1::Delta {
+            full: true,
+            ..delta.clone()
+        };
+        let batch: Batch<()> = Batch::default();
+        assert!(batch.admits(&delta, true, false));
+        assert!(!batch.admits(&delta, false, false), "another stream");
+        assert!(!batch.admits(&full, true, false), "a full resync");
+        assert!(
+            !batch.admits(&delta, true, true),
+            "a full resync in progress"
+        );
+        let ending_full = Batch::<()> {
+            prune: Some(Prune {
+                wanted: BTreeSet::new(),
+                owned: None,
+                confirmed: false,
+            }),
+            ..Batch::default()
+        };
+        assert!(
+            !ending_full.admits(&delta, true, false),
+            "its prune comes first"
+        );
+        let mut large: Batch<()> = Batch::default();
+        for k in 0..BATCH_OBJECTS {
+            large.stage(key(&k.to_string()), ());
+        }
+        assert!(!large.admits(&delta, true, false), "full up");
+    }
+
+    #[test]
+    fn an_acknowledgement_carries_the_errors_of_its_revision_and_earlier_ones() {
+        let error = |name: &str| v1::ObjectError {
+            key: Some(proto_key(&key(name))),
+            ..Default::default()
+        };
+        let mut errors = vec![(3, error("a")), (5, error("b")), (4, error("c"))];
+        let settled = settle(&mut errors, 4);
+        let names = |errors: &[v1::ObjectError]| -> Vec<String> {
+            errors
+                .iter()
+                .map(|e| e.key.clone().unwrap_or_default().name)
+                .collect()
+        };
+        assert_eq!(names(&settled), ["a", "c"]);
+        assert_eq!(
+            errors.len(),
+            1,
+            "revision 5's error waits for its own acknowledgement"
+        );
+        assert_eq!(errors[0].0, 5);
+    }
 
     #[test]
     fn defaults_added_by_the_apiserver_are_not_drift() {

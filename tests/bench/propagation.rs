@@ -150,18 +150,7 @@ async fn main() {
     }
     // Every cluster with an agent has the chart's CRDs.
     for client in &clients {
-        let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
-            Api::all(client.clone());
-        for crd in tsbridge::k8s::crds::all().expect("CRDs") {
-            let name = crd.metadata.name.clone().unwrap();
-            crds.patch(
-                &name,
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .expect("CRD");
-        }
+        support::cluster::install_crds(client).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 

@@ -242,3 +242,20 @@ fn parses_realk8s_exports() {
     assert_eq!(env["NO_PROXY"], "127.0.0.1");
     assert_eq!(env.len(), 3);
 }
+
+/// Server-side applies the chart's CRDs (every cluster with an agent has them).
+pub async fn install_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in tsbridge::k8s::crds::all().expect("CRDs") {
+        let name = crd.metadata.name.clone().expect("a named CRD");
+        crds.patch(
+            &name,
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+    }
+}

@@ -237,6 +237,18 @@ pub fn start_agent(
     watch_ns: &str,
     extra: &[&str],
 ) -> (ChildProcess, String) {
+    start_agent_logging(mp, kube, name, watch_ns, extra, "tsbridge=debug,warn")
+}
+
+/// [`start_agent`] with `TSBRIDGE_LOG_LEVEL=log_level` (benches log less).
+pub fn start_agent_logging(
+    mp: &Mp,
+    kube: &super::cluster::Cluster,
+    name: &str,
+    watch_ns: &str,
+    extra: &[&str],
+    log_level: &str,
+) -> (ChildProcess, String) {
     let admin = format!("127.0.0.1:{}", free_port());
     let mut args: Vec<String> = [
         "agent",
@@ -266,6 +278,6 @@ pub fn start_agent(
     .map(ToString::to_string)
     .collect();
     args.extend(extra.iter().map(ToString::to_string));
-    let agent = ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", "tsbridge=debug,warn")]);
+    let agent = ChildProcess::tsbridge(&args, &[("TSBRIDGE_LOG_LEVEL", log_level)]);
     (agent, format!("http://{admin}"))
 }

@@ -273,3 +273,39 @@ fn a_service_rate_limit_next_to_the_group_one_is_named() {
         warning.message
     );
 }
+
+#[test]
+fn translating_some_objects_gives_them_what_the_whole_translation_does() {
+    use crate::model::kind::Kind;
+    use crate::model::resolve::resolve;
+    use crate::model::translate::{Generated, translate_only};
+    // ratings has no ServiceRoute: only it gets the TrafficSetting's timeout VirtualService.
+    let cluster = c1().with_services([
+        service("a", "details"),
+        service("a", "ratings"),
+        service("a", "reviews"),
+    ]);
+    let mut resources = hierarchy();
+    resources.extend([
+        timeouts(),
+        service_route("reviews"),
+        service_route("details"),
+    ]);
+    let whole = translate_cluster(&cluster, &resources);
+    let resolution = resolve(&cluster, &resources);
+    let of = |t: &Translation, fqn: &str| -> Vec<Generated> {
+        let keys = t.sources.get(fqn).into_iter().flatten();
+        keys.map(|k| t.objects[k].clone()).collect()
+    };
+    // ServiceRoutes alone (the other routes are not indexed for them), and the TrafficSetting,
+    // which reads them: a routed service gets no timeout VirtualService of its own.
+    for kind in [Kind::ServiceRoute, Kind::TrafficSetting] {
+        let only: Vec<&Resource> = resources.iter().filter(|r| r.kind == kind).collect();
+        let some = translate_only(&cluster, &resolution, &resources, &only);
+        for resource in only {
+            let fqn = resource.fqn.to_string();
+            assert!(!of(&whole, &fqn).is_empty(), "{fqn} generates something");
+            assert_eq!(of(&some, &fqn), of(&whole, &fqn), "{fqn}");
+        }
+    }
+}
