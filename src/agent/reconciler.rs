@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::agent::metrics::AgentMetrics;
-use crate::agent::status::{StatusWrite, Transition};
+use crate::agent::status::{StatusQueue, StatusWrite, Transition};
 use crate::agent::watch::{WatchEvent, Watched};
 use crate::model::metadata::StripRules;
 use crate::model::object::DELETION_POLICY_ANNOTATION;
@@ -42,6 +42,8 @@ const INVENTORY_CHUNK: usize = 500;
 /// How long a new stream waits for every watch's list before an incomplete inventory goes up.
 const INVENTORY_WAIT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A status write that failed or did not fit the writer's queue is tried again after this.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 /// (watched kind index, namespace, name).
 pub type Key = (usize, String, String);
@@ -205,7 +207,7 @@ pub struct Reconciler {
     unavailable_reported: bool,
     last_error: String,
     next_resync: Option<Instant>,
-    status_writes: mpsc::UnboundedSender<StatusWrite>,
+    status_writes: StatusQueue,
     metrics: AgentMetrics,
     /// The cluster's namespaces, reported to the MP.
     namespaces: Listing<String, BTreeMap<String, String>>,
@@ -276,7 +278,7 @@ impl Reconciler {
     pub fn new(
         settings: Settings,
         watched: Vec<Watched>,
-        status_writes: mpsc::UnboundedSender<StatusWrite>,
+        status_writes: StatusQueue,
         metrics: AgentMetrics,
     ) -> Reconciler {
         let kinds = watched.len();
@@ -543,7 +545,12 @@ impl Reconciler {
             message: Some(message),
         }) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // The caller keeps what it could not send (a push stays queued) or leaves it to
+            // the next inventory, which repairs the MP's view.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.queue_full("outbox");
+                false
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.outbox = None;
                 false
@@ -866,10 +873,14 @@ impl Reconciler {
             status: has_status.then(|| desired.clone()),
             event,
         };
-        if self.status_writes.send(write).is_ok()
-            && let Some(t) = self.objects.get_mut(key)
-        {
-            t.sent_status = Some(desired);
+        let queued = self.status_writes.send(write);
+        if let Some(t) = self.objects.get_mut(key) {
+            if queued {
+                t.sent_status = Some(desired);
+            } else {
+                // The writer is behind: write it again a little later.
+                t.retry_at = Some(Instant::now() + WRITE_RETRY);
+            }
         }
     }
 
@@ -886,7 +897,7 @@ impl Reconciler {
             .cloned();
         if let Some(t) = key.and_then(|key| self.objects.get_mut(&key)) {
             t.sent_status = None;
-            t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+            t.retry_at = Some(Instant::now() + WRITE_RETRY);
         }
     }
 

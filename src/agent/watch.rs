@@ -159,7 +159,7 @@ pub fn spawn(
 
 /// The list failed because the apiserver does not serve the kind (its CRD is not installed).
 fn not_served(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404)
+    matches!(error, watcher::Error::InitialListFailed(error) if crate::agent::error::is_not_found(error))
 }
 
 /// What an inventory watch (namespaces, Services) saw.

@@ -11,10 +11,11 @@ use crate::agent::upstream::MpEvent;
 use crate::agent::watch::{NamespaceEvent, ServiceEvent, WatchEvent, ours};
 
 /// A reconciler over our kinds, leading, with the status writes it makes.
-fn reconciler(resync: Duration) -> (Reconciler, mpsc::UnboundedReceiver<StatusWrite>) {
-    let (writes, written) = mpsc::unbounded_channel();
+fn reconciler(resync: Duration) -> (Reconciler, mpsc::Receiver<StatusWrite>) {
+    let (writes, written) = mpsc::channel(1024);
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = AgentMetrics::register(&mut registry);
+    let writes = StatusQueue::new(writes, metrics.clone());
     let settings = Settings {
         cluster: "eu".into(),
         server: "http://127.0.0.1:1".into(),
