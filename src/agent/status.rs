@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::agent::error::{Result, is_not_found, kube_write};
 use crate::agent::metrics::AgentMetrics;
+use crate::agent::reconciler::ObjectKey;
 use crate::model::status::CrStatus;
 use crate::runtime::Shutdown;
 
@@ -69,12 +70,10 @@ pub struct Transition {
 /// One status write.
 #[derive(Debug, Clone)]
 pub struct StatusWrite {
-    /// Where.
+    /// Which object (namespace "" when cluster-scoped).
+    pub key: ObjectKey,
+    /// Where its kind is served.
     pub resource: ApiResource,
-    /// Namespace ("" for cluster-scoped).
-    pub namespace: String,
-    /// Name.
-    pub name: String,
     /// uid, for the Event's reference.
     pub uid: Option<String>,
     /// The new status (None: only the Event).
@@ -86,30 +85,22 @@ pub struct StatusWrite {
 /// Failed writes come back so the reconciler tries again.
 #[derive(Debug)]
 pub struct WriteFailed {
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-    /// Kind.
-    pub kind: String,
+    /// The object.
+    pub key: ObjectKey,
 }
 
 impl StatusWrite {
     fn what(&self, write: &str) -> String {
-        let namespace = if self.namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.namespace)
-        };
-        format!("{write} of {} {namespace}{}", self.resource.kind, self.name)
+        format!("{write} of {} {}", self.resource.kind, self.key)
     }
 }
 
 async fn write(client: &kube::Client, recorder: &Recorder, job: &StatusWrite) -> Result<()> {
-    let api: Api<DynamicObject> = if job.namespace.is_empty() {
+    let (namespace, name) = (&job.key.namespace, &job.key.name);
+    let api: Api<DynamicObject> = if namespace.is_empty() {
         Api::all_with(client.clone(), &job.resource)
     } else {
-        Api::namespaced_with(client.clone(), &job.namespace, &job.resource)
+        Api::namespaced_with(client.clone(), namespace, &job.resource)
     };
     if let Some(status) = &job.status {
         let body = serde_json::json!({
@@ -120,7 +111,7 @@ async fn write(client: &kube::Client, recorder: &Recorder, job: &StatusWrite) ->
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let patched = kube_write(
             || job.what("status"),
-            api.patch_status(&job.name, &params, &Patch::Apply(body)),
+            api.patch_status(name, &params, &Patch::Apply(body)),
         )
         .await;
         match patched {
@@ -136,8 +127,8 @@ async fn write(client: &kube::Client, recorder: &Recorder, job: &StatusWrite) ->
         let reference = ObjectReference {
             api_version: Some(job.resource.api_version.clone()),
             kind: Some(job.resource.kind.clone()),
-            name: Some(job.name.clone()),
-            namespace: (!job.namespace.is_empty()).then(|| job.namespace.clone()),
+            name: Some(name.clone()),
+            namespace: (!namespace.is_empty()).then(|| namespace.clone()),
             uid: job.uid.clone(),
             ..ObjectReference::default()
         };
@@ -193,9 +184,7 @@ pub fn spawn(
                         // Only a reconciler that has gone refuses: nothing left to tell.
                         let _ = failed
                             .send(WriteFailed {
-                                namespace: job.namespace.clone(),
-                                name: job.name.clone(),
-                                kind: job.resource.kind.clone(),
+                                key: job.key.clone(),
                             })
                             .await;
                     }
@@ -213,9 +202,8 @@ mod tests {
     fn write(name: &str) -> StatusWrite {
         let gvk = kube::api::GroupVersionKind::gvk("tsb.tetrate.io", "v2", "Tenant");
         StatusWrite {
+            key: ObjectKey::new(0, "config", name),
             resource: ApiResource::from_gvk(&gvk),
-            namespace: "config".into(),
-            name: name.into(),
             uid: None,
             status: None,
             event: None,
@@ -235,7 +223,7 @@ mod tests {
             .get_or_create(&vec![("queue".to_string(), "status".to_string())])
             .get();
         assert_eq!(full, 1);
-        assert_eq!(queued.try_recv().expect("the first").name, "a");
+        assert_eq!(queued.try_recv().expect("the first").key.name, "a");
         assert!(queue.send(write("c")), "room again");
     }
 
@@ -243,7 +231,7 @@ mod tests {
     fn a_write_names_its_object() {
         assert_eq!(write("a").what("status"), "status of Tenant config/a");
         let mut cluster_scoped = write("b");
-        cluster_scoped.namespace.clear();
+        cluster_scoped.key.namespace.clear();
         assert_eq!(cluster_scoped.what("event"), "event of Tenant b");
     }
 }
