@@ -283,3 +283,24 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         Err(RunError::Unclean(SHUTDOWN_GRACE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_server_address_must_be_tls_or_plaintext_on_loopback() {
+        assert!(check_server("https://mp-0.example:9443", false).is_ok());
+        assert!(check_server("http://127.0.0.1:9443", true).is_ok());
+        let plaintext = check_server("http://mp-1.example:9443", false).expect_err("refused");
+        assert!(
+            plaintext.to_string().contains("must be https://"),
+            "{plaintext}"
+        );
+        let remote = check_server("http://mp-1.example:9443", true).expect_err("refused");
+        assert!(
+            remote.to_string().contains("refused for http://mp-1"),
+            "{remote}"
+        );
+    }
+}
