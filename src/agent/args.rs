@@ -5,8 +5,27 @@ use std::time::Duration;
 
 use crate::runtime::{AdminArgs, LogArgs};
 
+/// A flag value clap cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    /// Not a number with a unit.
+    #[error("{0:?} is not a duration like 10m, 30s or 500ms")]
+    NotADuration(String),
+    /// A number with a unit we do not know.
+    #[error("unit {unit:?} of {text:?} is not one of ms, s, m, h")]
+    Unit {
+        /// The unit.
+        unit: String,
+        /// The whole value.
+        text: String,
+    },
+    /// An empty `--server` (say a trailing comma in `TSBRIDGE_SERVER`).
+    #[error("an empty management-plane address")]
+    EmptyServer,
+}
+
 /// Parses `10m`, `30s`, `500ms`, `1h` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, FlagError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -14,23 +33,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = text.split_at(split);
     let value: u64 = number
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 10m, 30s or 500ms"))?;
+        .map_err(|_| FlagError::NotADuration(text.to_string()))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(value)),
         "ms" => Ok(Duration::from_millis(value)),
         "m" => Ok(Duration::from_secs(value * 60)),
         "h" => Ok(Duration::from_secs(value * 3600)),
-        other => Err(format!(
-            "unit {other:?} of {text:?} is not one of ms, s, m, h"
-        )),
+        other => Err(FlagError::Unit {
+            unit: other.to_string(),
+            text: text.to_string(),
+        }),
     }
 }
 
 /// One `--server` address, trimmed (a list in the environment may have spaces after commas).
-fn parse_server(text: &str) -> Result<String, String> {
+fn parse_server(text: &str) -> Result<String, FlagError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("an empty management-plane address".into());
+        return Err(FlagError::EmptyServer);
     }
     Ok(text.to_string())
 }
@@ -115,7 +135,12 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5d").unwrap_err().contains("ms, s, m, h"));
+        assert!(
+            parse_duration("5d")
+                .unwrap_err()
+                .to_string()
+                .contains("ms, s, m, h")
+        );
         assert!(parse_duration("soon").is_err());
     }
 

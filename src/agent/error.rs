@@ -58,7 +58,7 @@ pub enum Error {
         /// Its answer.
         status: Box<tonic::Status>,
     },
-    /// The management plane answered hello with something else than a welcome.
+    /// The management plane answered hello with something else than a welcome, or not in time.
     #[error("{server} did not answer hello")]
     NoWelcome {
         /// The address.

@@ -25,6 +25,8 @@ pub struct AgentMetrics {
     pub prune_held: Gauge,
     /// 1 for the management-plane address the sync stream is open to, 0 for the others.
     pub upstream_connected: Family<Labels, Gauge>,
+    /// Messages a full queue refused, by queue.
+    pub queue_full: Family<Labels, Counter>,
 }
 
 impl AgentMetrics {
@@ -38,6 +40,7 @@ impl AgentMetrics {
             drift_reverted: Counter::default(),
             prune_held: Gauge::default(),
             upstream_connected: Family::default(),
+            queue_full: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -75,7 +78,21 @@ impl AgentMetrics {
             "1 for the management-plane address (--server) the sync stream is open to, else 0",
             metrics.upstream_connected.clone(),
         );
+        sub.register(
+            "queue_full",
+            "Messages refused because their queue was full (status: a status write retried \
+             later; outbox: a message to the management plane, re-sent or repaired by the next \
+             inventory)",
+            metrics.queue_full.clone(),
+        );
         metrics
+    }
+
+    /// Counts one message refused by a full `queue`.
+    pub fn queue_full(&self, queue: &'static str) {
+        self.queue_full
+            .get_or_create(&vec![("queue".to_string(), queue.to_string())])
+            .inc();
     }
 
     /// Says whether the stream to `server` is open.

@@ -27,6 +27,10 @@ use crate::runtime::Shutdown;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Reconciler clock.
 const TICK: Duration = Duration::from_millis(200);
+/// Events queued towards the reconciler from each source (watches, the MP stream). Senders
+/// wait when it is full rather than drop: a lost watch event (a delete) or MP answer would not
+/// come again until the next re-list or stream, and waiting only slows the watch that is ahead.
+const EVENT_QUEUE: usize = 4096;
 
 /// Start-up failures, each naming the flag to fix.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +38,21 @@ pub enum RunError {
     /// Flags that do not fit together.
     #[error("{0}")]
     Flags(String),
-    /// The cluster's API.
-    #[error("--kubeconfig: {0}")]
-    Kube(String),
+    /// The kubeconfig file.
+    #[error("--kubeconfig {}: {source}", path.display())]
+    Kubeconfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// No kubeconfig and no in-cluster configuration.
+    #[error("no --kubeconfig and not in a cluster: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
+    /// A client for the cluster's API.
+    #[error("a client for the cluster's API: {0}")]
+    Client(#[source] kube::Error),
     /// Logging.
     #[error(transparent)]
     Log(#[from] crate::runtime::log::Error),
@@ -59,16 +75,18 @@ pub enum RunError {
 async fn kube_client(args: &Args) -> Result<kube::Client, RunError> {
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| RunError::Kube(format!("{}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            let kubeconfig = |source| RunError::Kubeconfig {
+                path: path.clone(),
+                source,
+            };
+            let file = kube::config::Kubeconfig::read_from(path).map_err(kubeconfig)?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
                 .await
-                .map_err(|e| RunError::Kube(format!("{}: {e}", path.display())))?
+                .map_err(kubeconfig)?
         }
-        None => kube::Config::incluster()
-            .map_err(|e| RunError::Kube(format!("no --kubeconfig and not in a cluster: {e}")))?,
+        None => kube::Config::incluster().map_err(RunError::InCluster)?,
     };
-    kube::Client::try_from(config).map_err(|e| RunError::Kube(e.to_string()))
+    kube::Client::try_from(config).map_err(RunError::Client)
 }
 
 fn default_identity() -> String {
@@ -140,7 +158,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     .run(&shutdown);
 
     let watched = watch::discover(&client).await;
-    let (watch_tx, mut watch_rx) = mpsc::channel(4096);
+    let (watch_tx, mut watch_rx) = mpsc::channel(EVENT_QUEUE);
     watch::spawn(
         &client,
         args.watch_namespace.as_deref(),
@@ -148,9 +166,9 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         watch_tx,
         &shutdown,
     );
-    let (namespace_tx, mut namespace_rx) = mpsc::channel(4096);
+    let (namespace_tx, mut namespace_rx) = mpsc::channel(EVENT_QUEUE);
     watch::spawn_namespaces(&client, namespace_tx, &shutdown);
-    let (service_tx, mut service_rx) = mpsc::channel(4096);
+    let (service_tx, mut service_rx) = mpsc::channel(EVENT_QUEUE);
     watch::spawn_services(&client, service_tx, &shutdown);
     let position = applier::Position::default();
     let istio_kinds = watched
@@ -171,7 +189,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         &shutdown,
     );
     watch::spawn_owned(&client, &watched, &args.cluster, applier.clone(), &shutdown);
-    let (mp_tx, mut mp_rx) = mpsc::channel(4096);
+    let (mp_tx, mut mp_rx) = mpsc::channel(EVENT_QUEUE);
     upstream::spawn(
         upstream::Connection {
             servers: args.server.clone(),
@@ -187,8 +205,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         mp_tx,
         &shutdown,
     );
-    let (failed_tx, mut failed_rx) = mpsc::unbounded_channel();
-    let status_writes = status::spawn(client.clone(), identity.clone(), failed_tx, &shutdown);
+    let (status_writes, mut failed_rx) =
+        status::spawn(client.clone(), identity.clone(), metrics.clone(), &shutdown);
     let mut reconciler = reconciler::Reconciler::new(
         reconciler::Settings {
             cluster: args.cluster.clone(),
@@ -263,5 +281,26 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         Ok(())
     } else {
         Err(RunError::Unclean(SHUTDOWN_GRACE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_server_address_must_be_tls_or_plaintext_on_loopback() {
+        assert!(check_server("https://mp-0.example:9443", false).is_ok());
+        assert!(check_server("http://127.0.0.1:9443", true).is_ok());
+        let plaintext = check_server("http://mp-1.example:9443", false).expect_err("refused");
+        assert!(
+            plaintext.to_string().contains("must be https://"),
+            "{plaintext}"
+        );
+        let remote = check_server("http://mp-1.example:9443", true).expect_err("refused");
+        assert!(
+            remote.to_string().contains("refused for http://mp-1"),
+            "{remote}"
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! * status is written only by the leader, only when it changes (G-5), and a restart does not
 //!   flap Ready objects: nothing is written for an object until the MP has answered for it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use kube::api::DynamicObject;
@@ -21,13 +21,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::agent::metrics::AgentMetrics;
-use crate::agent::status::{StatusWrite, Transition};
+use crate::agent::status::StatusQueue;
 use crate::agent::watch::{WatchEvent, Watched};
 use crate::model::metadata::StripRules;
 use crate::model::object::DELETION_POLICY_ANNOTATION;
 use crate::model::status::{
-    ClusterCounts, Condition, ConditionStatus, ConditionType, CrStatus, EventType, Finding,
-    MpStatus, PushState, Reason, TsbStatus, desired_status,
+    ClusterCounts, CrStatus, EventType, Finding, MpStatus, PushState, Reason, TsbStatus,
 };
 use crate::model::{Converted, Resource, RuleCode};
 use crate::proto::v1;
@@ -42,9 +41,8 @@ const INVENTORY_CHUNK: usize = 500;
 /// How long a new stream waits for every watch's list before an incomplete inventory goes up.
 const INVENTORY_WAIT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// (watched kind index, namespace, name).
-pub type Key = (usize, String, String);
+/// A status write that failed or did not fit the writer's queue is tried again after this.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 enum Conv {
@@ -64,7 +62,6 @@ struct Tracked {
     conv: Conv,
     /// The MP's last answer and the content hash it was for.
     answered: Option<(String, PushState)>,
-    in_flight: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
     /// Written but not yet seen back on the watch.
@@ -73,28 +70,6 @@ struct Tracked {
     status_hold: StatusHold,
     /// What translation left out in some cluster, as the MP last said (status `analysis`).
     translation: Vec<Finding>,
-}
-
-/// How long an interim status ("accepted, not yet applied in every target cluster") waits
-/// before it is written. Clusters usually apply within tens of milliseconds, and then the final
-/// status replaces it: one status write per change instead of one per acknowledging cluster,
-/// and no Propagated Pending/Applied event pair. Well inside the 2 s freshness target (R-A4).
-const STATUS_HOLD: Duration = Duration::from_millis(400);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StatusHold {
-    /// Nothing held.
-    None,
-    /// An interim status is held until then.
-    Until(Instant),
-    /// Held long enough: interim statuses are written from now on.
-    Expired,
-}
-
-/// A state that usually lasts only until the target clusters acknowledge.
-fn is_interim(status: &CrStatus) -> bool {
-    condition_of(Some(status), ConditionType::Propagated)
-        .is_some_and(|c| c.status == ConditionStatus::False && c.reason == Reason::Pending)
 }
 
 impl Tracked {
@@ -152,7 +127,7 @@ enum InventoryPhase {
     #[default]
     Unsent,
     /// Sent (its id and what it listed); pushes wait for the answer.
-    Pending(u64, HashMap<String, String>),
+    Pending(RequestId, HashMap<String, String>),
     /// Answered: pushes flow.
     Answered,
 }
@@ -182,16 +157,13 @@ pub struct Reconciler {
     settings: Settings,
     watched: Vec<Watched>,
     strip: StripRules,
-    objects: HashMap<Key, Tracked>,
-    by_fqn: HashMap<String, Key>,
-    relisting: HashMap<usize, HashSet<Key>>,
-    pending_deletes: HashMap<Key, PendingDelete>,
-    dirty: HashSet<Key>,
-    push_queue: BTreeSet<(usize, String, Key)>,
-    in_flight: HashMap<u64, (Key, String, Instant)>,
-    removals: HashMap<u64, String>,
-    waiting_parent: HashSet<Key>,
-    next_id: u64,
+    objects: HashMap<ObjectKey, Tracked>,
+    by_fqn: HashMap<String, ObjectKey>,
+    relisting: HashMap<usize, HashSet<ObjectKey>>,
+    pending_deletes: HashMap<ObjectKey, PendingDelete>,
+    dirty: HashSet<ObjectKey>,
+    /// Pushes, removals and children waiting for parents: everything sent or to send.
+    work: Work,
     leading: bool,
     outbox: Option<mpsc::Sender<v1::AgentMessage>>,
     inventory: InventoryPhase,
@@ -205,12 +177,12 @@ pub struct Reconciler {
     unavailable_reported: bool,
     last_error: String,
     next_resync: Option<Instant>,
-    status_writes: mpsc::UnboundedSender<StatusWrite>,
+    status_writes: StatusQueue,
     metrics: AgentMetrics,
     /// The cluster's namespaces, reported to the MP.
     namespaces: Listing<String, BTreeMap<String, String>>,
     /// The cluster's Services, reported to the MP.
-    services: Listing<(String, String), v1::Service>,
+    services: Listing<crate::agent::watch::ServiceKey, v1::Service>,
 }
 
 fn now_text() -> String {
@@ -218,14 +190,6 @@ fn now_text() -> String {
         .round(jiff::Unit::Second)
         .unwrap_or_else(|_| jiff::Timestamp::now())
         .to_string()
-}
-
-fn key_of(index: usize, object: &DynamicObject) -> Key {
-    (
-        index,
-        object.metadata.namespace.clone().unwrap_or_default(),
-        object.metadata.name.clone().unwrap_or_default(),
-    )
 }
 
 fn parse_upper<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
@@ -259,24 +223,12 @@ fn translation_finding(warning: &v1::Diagnostic) -> Finding {
     }
 }
 
-fn condition_of(status: Option<&CrStatus>, type_: ConditionType) -> Option<&Condition> {
-    status?.conditions.iter().find(|c| c.type_ == type_)
-}
-
-fn ready_of(status: Option<&CrStatus>) -> Option<(ConditionStatus, Reason)> {
-    status?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == ConditionType::Ready)
-        .map(|c| (c.status, c.reason))
-}
-
 impl Reconciler {
     /// A reconciler for `watched` kinds.
     pub fn new(
         settings: Settings,
         watched: Vec<Watched>,
-        status_writes: mpsc::UnboundedSender<StatusWrite>,
+        status_writes: StatusQueue,
         metrics: AgentMetrics,
     ) -> Reconciler {
         let kinds = watched.len();
@@ -289,11 +241,7 @@ impl Reconciler {
             relisting: HashMap::new(),
             pending_deletes: HashMap::new(),
             dirty: HashSet::new(),
-            push_queue: BTreeSet::new(),
-            in_flight: HashMap::new(),
-            removals: HashMap::new(),
-            waiting_parent: HashSet::new(),
-            next_id: 1,
+            work: Work::default(),
             leading: false,
             outbox: None,
             inventory: InventoryPhase::Unsent,
@@ -338,7 +286,7 @@ impl Reconciler {
                 }
             }
             WatchEvent::Seen(index, object) => {
-                let key = key_of(index, &object);
+                let key = ObjectKey::of(index, &object);
                 if let Some(seen) = self.relisting.get_mut(&index) {
                     seen.insert(key.clone());
                 }
@@ -346,10 +294,10 @@ impl Reconciler {
             }
             WatchEvent::Listed(index) => {
                 if let Some(seen) = self.relisting.remove(&index) {
-                    let gone: Vec<Key> = self
+                    let gone: Vec<ObjectKey> = self
                         .objects
                         .keys()
-                        .filter(|k| k.0 == index && !seen.contains(*k))
+                        .filter(|k| k.kind == index && !seen.contains(*k))
                         .cloned()
                         .collect();
                     for key in gone {
@@ -362,7 +310,7 @@ impl Reconciler {
                 self.send_inventories();
             }
             WatchEvent::Deleted(index, object) => {
-                let key = key_of(index, &object);
+                let key = ObjectKey::of(index, &object);
                 self.gone(&key);
             }
         }
@@ -397,9 +345,9 @@ impl Reconciler {
         }
     }
 
-    fn seen(&mut self, key: Key, object: DynamicObject) {
+    fn seen(&mut self, key: ObjectKey, object: DynamicObject) {
         if self.pending_deletes.remove(&key).is_some() {
-            tracing::info!(name = %key.2, namespace = %key.1, "re-created within the delete grace: one update");
+            tracing::info!(%key, "re-created within the delete grace: one update");
         }
         let conv = self.convert(&object);
         let generation = object.metadata.generation.unwrap_or(0);
@@ -408,7 +356,6 @@ impl Reconciler {
             generation,
             conv: Conv::Ignored,
             answered: None,
-            in_flight: false,
             retry_at: None,
             backoff: Duration::from_millis(500),
             sent_status: None,
@@ -436,12 +383,12 @@ impl Reconciler {
         self.dirty.insert(key);
     }
 
-    fn gone(&mut self, key: &Key) {
+    fn gone(&mut self, key: &ObjectKey) {
         let Some(tracked) = self.objects.remove(key) else {
             return;
         };
         self.dirty.remove(key);
-        self.waiting_parent.remove(key);
+        self.work.forget(key);
         let Some(fqn) = tracked.fqn() else { return };
         if self.by_fqn.get(&fqn) == Some(key) {
             self.by_fqn.remove(&fqn);
@@ -502,13 +449,7 @@ impl Reconciler {
     }
 
     fn clear_in_flight(&mut self) {
-        for (key, _, _) in self.in_flight.drain().map(|(_, v)| v) {
-            if let Some(t) = self.objects.get_mut(&key) {
-                t.in_flight = false;
-            }
-            self.dirty.insert(key);
-        }
-        self.removals.clear();
+        self.dirty.extend(self.work.stream_ended());
     }
 
     /// Applies one event of the MP stream.
@@ -543,7 +484,12 @@ impl Reconciler {
             message: Some(message),
         }) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // The caller keeps what it could not send (a push stays queued) or leaves it to
+            // the next inventory, which repairs the MP's view.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.queue_full("outbox");
+                false
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.outbox = None;
                 false
@@ -570,15 +516,16 @@ impl Reconciler {
     }
 
     fn on_result(&mut self, result: v1::PushResult) {
-        if let Some(fqn) = self.removals.remove(&result.id) {
-            self.metrics.result(result.accepted, &result.code);
-            if !result.accepted {
-                tracing::warn!(%fqn, message = %result.message, "removal refused");
+        let Pending { key, hash, started } = match self.work.answer(RequestId(result.id)) {
+            Answered::Push(pending) => pending,
+            Answered::Removal(fqn) => {
+                self.metrics.result(result.accepted, &result.code);
+                if !result.accepted {
+                    tracing::warn!(%fqn, message = %result.message, "removal refused");
+                }
+                return;
             }
-            return;
-        }
-        let Some((key, hash, started)) = self.in_flight.remove(&result.id) else {
-            return;
+            Answered::Unknown => return,
         };
         self.metrics
             .push_seconds
@@ -587,7 +534,6 @@ impl Reconciler {
         let Some(tracked) = self.objects.get_mut(&key) else {
             return;
         };
-        tracked.in_flight = false;
         let state = if result.accepted {
             tracked.accepted(&result.fqn, &result.etag, result.state.as_ref())
         } else {
@@ -610,18 +556,18 @@ impl Reconciler {
                     ..
                 }
             ) {
-                self.waiting_parent.insert(key.clone());
+                self.work.wait_for_parent(key.clone());
             }
         } else {
             tracked.retry_at = None;
             tracked.backoff = Duration::from_millis(500);
-            self.waiting_parent.remove(&key);
+            self.work.forget(&key);
         }
         tracked.answered = Some((hash, state));
         self.dirty.insert(key);
         if result.accepted {
             // A parent may have arrived: children waiting for it go again now.
-            for waiting in self.waiting_parent.drain() {
+            for waiting in self.work.parent_arrived() {
                 if let Some(t) = self.objects.get_mut(&waiting) {
                     t.retry_at = None;
                 }
@@ -639,7 +585,7 @@ impl Reconciler {
             self.unavailable_reported = true;
             self.mark_all_dirty();
         }
-        let due: Vec<Key> = self
+        let due: Vec<ObjectKey> = self
             .objects
             .iter()
             .filter(|(_, t)| t.retry_at.is_some_and(|at| at <= now))
@@ -657,7 +603,7 @@ impl Reconciler {
                 self.dirty.insert(key.clone());
             }
         }
-        let expired: Vec<Key> = self
+        let expired: Vec<ObjectKey> = self
             .pending_deletes
             .iter()
             .filter(|(_, p)| p.deadline <= now)
@@ -671,20 +617,19 @@ impl Reconciler {
                 // The inventory of the next connect finds it gone.
                 continue;
             }
-            let id = self.next_id;
-            self.next_id += 1;
+            let id = self.work.next_id();
             let removal = Up::Removal(v1::Removal {
-                id,
+                id: id.0,
                 fqn: pending.fqn.clone(),
                 origin: Some(v1::GitOpsOrigin {
                     cluster: self.settings.cluster.clone(),
-                    namespace: key.1.clone(),
-                    name: key.2.clone(),
+                    namespace: key.namespace.clone(),
+                    name: key.name.clone(),
                     ..Default::default()
                 }),
             });
             if self.send(removal) {
-                self.removals.insert(id, pending.fqn);
+                self.work.removed(id, pending.fqn);
             }
         }
         // A resync waits while a watch re-lists: its list is not the truth until it is done.
@@ -724,11 +669,11 @@ impl Reconciler {
         }
     }
 
-    fn needs_push(&self, tracked: &Tracked) -> bool {
+    fn needs_push(&self, key: &ObjectKey, tracked: &Tracked) -> bool {
         let Conv::Valid { hash, .. } = &tracked.conv else {
             return false;
         };
-        if tracked.in_flight || tracked.retry_at.is_some_and(|at| at > Instant::now()) {
+        if self.work.is_pushing(key) || tracked.retry_at.is_some_and(|at| at > Instant::now()) {
             return false;
         }
         match &tracked.answered {
@@ -740,7 +685,7 @@ impl Reconciler {
 
     /// Acts on everything that changed since the last flush.
     pub fn flush(&mut self) {
-        let dirty: Vec<Key> = self.dirty.drain().collect();
+        let dirty: Vec<ObjectKey> = self.dirty.drain().collect();
         for key in dirty {
             if self.leading {
                 self.write_status(&key);
@@ -749,184 +694,53 @@ impl Reconciler {
                 continue;
             };
             if self.connected()
-                && self.needs_push(tracked)
+                && self.needs_push(&key, tracked)
                 && let Conv::Valid { resource, .. } = &tracked.conv
             {
-                let fqn = resource.fqn.to_string();
-                let depth = fqn.matches('/').count();
-                self.push_queue.insert((depth, fqn, key.clone()));
+                self.work
+                    .enqueue(Queued::new(resource.fqn.to_string(), key.clone()));
             }
         }
         self.send_pushes();
     }
 
     fn send_pushes(&mut self) {
-        while self.connected() && self.in_flight.len() < MAX_IN_FLIGHT {
-            let Some(entry) = self.push_queue.pop_first() else {
+        while self.connected() && self.work.in_flight() < MAX_IN_FLIGHT {
+            let Some(queued) = self.work.pop() else {
                 break;
             };
-            let key = entry.2.clone();
-            let Some(tracked) = self.objects.get(&key) else {
+            let Some(tracked) = self.objects.get(&queued.key) else {
                 continue;
             };
-            if !self.needs_push(tracked) {
+            if !self.needs_push(&queued.key, tracked) {
                 continue;
             }
             let Conv::Valid { resource, hash, .. } = &tracked.conv else {
                 continue;
             };
             let hash = hash.clone();
-            let id = self.next_id;
+            let id = self.work.next_id();
             let push = Up::Push(v1::Push {
-                id,
+                id: id.0,
                 resource: Some(crate::proto::convert::resource_to_proto(resource)),
             });
             if !self.send(push) {
-                self.push_queue.insert(entry);
+                self.work.enqueue(queued);
                 break;
             }
-            self.next_id += 1;
-            self.in_flight
-                .insert(id, (key.clone(), hash, Instant::now()));
-            if let Some(t) = self.objects.get_mut(&key) {
-                t.in_flight = true;
-            }
-        }
-    }
-
-    fn write_status(&mut self, key: &Key) {
-        let Some(tracked) = self.objects.get(key) else {
-            return;
-        };
-        let Some(state) = self.push_state(tracked) else {
-            return;
-        };
-        let watched = &self.watched[key.0];
-        let observed = tracked.observed_status();
-        let previous = tracked.sent_status.clone().or(observed);
-        let mut findings = match &tracked.conv {
-            Conv::Valid { findings, .. } => findings.clone(),
-            _ => Vec::new(),
-        };
-        findings.extend(tracked.translation.iter().cloned());
-        let desired = desired_status(
-            &state,
-            tracked.generation,
-            previous.as_ref(),
-            &findings,
-            &now_text(),
-        );
-        if previous.as_ref() == Some(&desired) {
-            return;
-        }
-        let hold = match (is_interim(&desired), tracked.status_hold) {
-            (false, _) => StatusHold::None,
-            (true, StatusHold::None) => StatusHold::Until(Instant::now() + STATUS_HOLD),
-            (true, held) => held,
-        };
-        let uid = tracked.object.metadata.uid.clone();
-        if let Some(t) = self.objects.get_mut(key) {
-            t.status_hold = hold;
-        }
-        if matches!(hold, StatusHold::Until(_)) {
-            return;
-        }
-        // Events on transitions of Ready, else of Propagated (a cluster applying or refusing
-        // the generated objects), never on unchanged conditions. When both moved in one write
-        // (an interim status was held), a bad turn wins: "Errored" matters more than
-        // "Accepted".
-        let transitions: Vec<&Condition> = [ConditionType::Ready, ConditionType::Propagated]
-            .into_iter()
-            .filter_map(|type_| {
-                let before = condition_of(previous.as_ref(), type_);
-                let after = condition_of(Some(&desired), type_);
-                (before.map(|c| (c.status, c.reason)) != after.map(|c| (c.status, c.reason)))
-                    .then_some(after)
-                    .flatten()
-            })
-            .collect();
-        let event = transitions
-            .iter()
-            .find(|c| c.status != ConditionStatus::True)
-            .or(transitions.first())
-            .map(|condition| Transition {
-                warning: condition.status != ConditionStatus::True,
-                reason: condition.reason.as_str().to_string(),
-                note: condition.message.clone(),
-            });
-        let has_status = watched.has_our_status();
-        if !has_status && event.is_none() {
-            return;
-        }
-        let write = StatusWrite {
-            resource: watched.resource.clone(),
-            namespace: key.1.clone(),
-            name: key.2.clone(),
-            uid,
-            status: has_status.then(|| desired.clone()),
-            event,
-        };
-        if self.status_writes.send(write).is_ok()
-            && let Some(t) = self.objects.get_mut(key)
-        {
-            t.sent_status = Some(desired);
-        }
-    }
-
-    /// A status write failed: forget what was sent so the next flush writes again.
-    pub fn on_write_failed(&mut self, failed: &crate::agent::status::WriteFailed) {
-        let key = self
-            .objects
-            .keys()
-            .find(|(index, namespace, name)| {
-                namespace == &failed.namespace
-                    && name == &failed.name
-                    && self.watched[*index].resource.kind == failed.kind
-            })
-            .cloned();
-        if let Some(t) = key.and_then(|key| self.objects.get_mut(&key)) {
-            t.sent_status = None;
-            t.retry_at = Some(Instant::now() + Duration::from_secs(1));
-        }
-    }
-
-    /// CR counts by Ready state, for the metrics.
-    pub fn update_gauges(&self) {
-        let mut counts: HashMap<&'static str, i64> = HashMap::new();
-        for tracked in self.objects.values() {
-            if matches!(tracked.conv, Conv::Ignored) {
-                continue;
-            }
-            let status = tracked
-                .sent_status
-                .clone()
-                .or_else(|| tracked.observed_status());
-            let state = match status.as_ref().map(|s| {
-                (
-                    ready_of(Some(s)),
-                    s.conditions.iter().any(|c| {
-                        c.type_ == ConditionType::Stalled && c.status == ConditionStatus::True
-                    }),
-                )
-            }) {
-                Some((Some((ConditionStatus::True, _)), _)) => "ready",
-                Some((_, true)) => "stalled",
-                Some((Some(_), false)) => "reconciling",
-                _ => "unprocessed",
-            };
-            *counts.entry(state).or_default() += 1;
-        }
-        for state in ["ready", "reconciling", "stalled", "unprocessed"] {
-            self.metrics
-                .crs
-                .get_or_create(&vec![("state".to_string(), state.to_string())])
-                .set(counts.get(state).copied().unwrap_or(0));
+            self.work.pushed(id, queued.key, hash);
         }
     }
 }
 
 mod inventory;
+mod key;
 mod listing;
+mod status;
+mod work;
+pub use key::ObjectKey;
 use listing::Listing;
+use status::StatusHold;
+use work::{Answered, Pending, Queued, RequestId, Work};
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,8 @@ pub use failover::Failover;
 const OUTBOX: usize = 4096;
 /// How long one address may take to accept a connection: what a dead replica costs.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connected replica may take to answer hello.
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the reconciler hears from the management plane.
 #[derive(Debug)]
@@ -165,22 +167,29 @@ impl Connection {
         };
         // The receiver is alive: it is moved into the request just below.
         let _ = outbox.try_send(hello);
-        let mut incoming = client
-            .sync(ReceiverStream::new(outgoing))
-            .await
-            .map_err(|status| Error::status(server, status))?
-            .into_inner();
-        let welcome = match incoming.message().await {
-            Ok(Some(v1::ServerMessage {
-                message: Some(Down::Welcome(welcome)),
-            })) => welcome,
-            Ok(_) => {
-                return Err(Error::NoWelcome {
+        // A replica that accepts the connection but never answers hello costs this long, not
+        // the agent's whole stream.
+        let opening = async {
+            let mut incoming = client
+                .sync(ReceiverStream::new(outgoing))
+                .await
+                .map_err(|status| Error::status(server, status))?
+                .into_inner();
+            match incoming.message().await {
+                Ok(Some(v1::ServerMessage {
+                    message: Some(Down::Welcome(welcome)),
+                })) => Ok((incoming, welcome)),
+                Ok(_) => Err(Error::NoWelcome {
                     server: server.to_string(),
-                });
+                }),
+                Err(status) => Err(Error::status(server, status)),
             }
-            Err(status) => return Err(Error::status(server, status)),
         };
+        let (mut incoming, welcome) = tokio::time::timeout(WELCOME_TIMEOUT, opening)
+            .await
+            .map_err(|_| Error::NoWelcome {
+                server: server.to_string(),
+            })??;
         *opened = Some(tokio::time::Instant::now());
         self.metrics.upstream(server, true);
         tracing::info!(%server, grants = ?welcome.grants, "connected to the management plane");
@@ -260,10 +269,14 @@ pub fn spawn(
             }
             let server = failover.current().to_string();
             let mut opened = None;
-            let ended = connection
+            let session = connection
                 .session(&server, &events, &mut leading, &stop, &mut opened)
-                .instrument(tracing::info_span!("session", %server))
-                .await;
+                .instrument(tracing::info_span!("session", %server));
+            // Shutdown ends a session that is still connecting, too.
+            let ended = tokio::select! {
+                () = stop.cancelled() => return,
+                ended = session => ended,
+            };
             connection.metrics.upstream(&server, false);
             if stop.token().is_cancelled() {
                 return;

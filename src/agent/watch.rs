@@ -159,7 +159,7 @@ pub fn spawn(
 
 /// The list failed because the apiserver does not serve the kind (its CRD is not installed).
 fn not_served(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if status.code == 404)
+    matches!(error, watcher::Error::InitialListFailed(error) if crate::agent::error::is_not_found(error))
 }
 
 /// What an inventory watch (namespaces, Services) saw.
@@ -178,8 +178,34 @@ pub enum InventoryEvent<K, V> {
 /// What the namespace watch saw: namespaces and their labels.
 pub type NamespaceEvent = InventoryEvent<String, std::collections::BTreeMap<String, String>>;
 
-/// What the Service watch saw: Services by (namespace, name).
-pub type ServiceEvent = InventoryEvent<(String, String), crate::proto::v1::Service>;
+/// A Service of the cluster, by namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ServiceKey {
+    /// The Service `name` in `namespace`.
+    pub fn new(namespace: &str, name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// `namespace/name`, as the MP's Service inventory names removals.
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What the Service watch saw: Services by namespace and name.
+pub type ServiceEvent = InventoryEvent<ServiceKey, crate::proto::v1::Service>;
 
 /// Watches the cluster's namespaces (the inventory distribution resolves selectors against).
 pub fn spawn_namespaces(
@@ -213,7 +239,7 @@ pub fn spawn_services(
         |service: Service| {
             let reported = reported_service(service);
             (
-                (reported.namespace.clone(), reported.name.clone()),
+                ServiceKey::new(&reported.namespace, &reported.name),
                 reported,
             )
         },

@@ -97,7 +97,7 @@ impl Reconciler {
             Change::Whole => self.send_inventories(),
             Change::Delta(upserts, removed) => {
                 if self.services.sent {
-                    let removed = removed.into_iter().map(|(ns, n)| format!("{ns}/{n}"));
+                    let removed = removed.iter().map(ToString::to_string);
                     let upserts = upserts.into_iter().map(|(_, s)| s).collect();
                     self.services.sent = self.send_services(false, upserts, removed.collect());
                 }
@@ -171,8 +171,7 @@ impl Reconciler {
             fqn: p.fqn.clone(),
             content_hash: p.hash.clone(),
         }));
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.work.next_id();
         let sent: HashMap<String, String> = items
             .iter()
             .map(|i| (i.fqn.clone(), i.content_hash.clone()))
@@ -186,7 +185,7 @@ impl Reconciler {
         for (i, chunk) in chunks.into_iter().enumerate() {
             let last = i + 1 == count;
             let message = Up::Inventory(v1::InventoryChunk {
-                inventory_id: id,
+                inventory_id: id.0,
                 items: chunk,
                 last,
                 complete: last && self.objects_listed(),
@@ -210,7 +209,7 @@ impl Reconciler {
 
     pub(super) fn on_inventory(&mut self, result: v1::InventoryResult) {
         let sent = match std::mem::take(&mut self.inventory) {
-            InventoryPhase::Pending(id, sent) if id == result.inventory_id => sent,
+            InventoryPhase::Pending(id, sent) if id.0 == result.inventory_id => sent,
             other => {
                 self.inventory = other;
                 return;

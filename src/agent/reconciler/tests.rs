@@ -6,24 +6,50 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::status::ready_of;
 use super::*;
+use crate::agent::status::StatusWrite;
 use crate::agent::upstream::MpEvent;
-use crate::agent::watch::{NamespaceEvent, ServiceEvent, WatchEvent, ours};
+use crate::agent::watch::{NamespaceEvent, ServiceEvent, ServiceKey, WatchEvent, ours};
+use crate::model::status::{ConditionStatus, Reason};
+
+/// The messages of one variant.
+macro_rules! only {
+    ($messages:expr, $variant:path) => {
+        $messages
+            .iter()
+            .filter_map(|m| match m {
+                $variant(inner) => Some(inner),
+                _ => None,
+            })
+            .collect()
+    };
+}
 
 /// A reconciler over our kinds, leading, with the status writes it makes.
-fn reconciler(resync: Duration) -> (Reconciler, mpsc::UnboundedReceiver<StatusWrite>) {
-    let (writes, written) = mpsc::unbounded_channel();
+fn reconciler(resync: Duration) -> (Reconciler, mpsc::Receiver<StatusWrite>) {
+    let (reconciler, written, _) = reconciler_with(resync, 1024);
+    (reconciler, written)
+}
+
+/// The same with room for `queued` status writes, and its metrics.
+fn reconciler_with(
+    resync: Duration,
+    queued: usize,
+) -> (Reconciler, mpsc::Receiver<StatusWrite>, AgentMetrics) {
+    let (writes, written) = mpsc::channel(queued);
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = AgentMetrics::register(&mut registry);
+    let writes = StatusQueue::new(writes, metrics.clone());
     let settings = Settings {
         cluster: "eu".into(),
         server: "http://127.0.0.1:1".into(),
         delete_grace: Duration::from_secs(10),
         resync_interval: resync,
     };
-    let mut reconciler = Reconciler::new(settings, ours(), writes, metrics);
+    let mut reconciler = Reconciler::new(settings, ours(), writes, metrics.clone());
     reconciler.on_leading(true);
-    (reconciler, written)
+    (reconciler, written, metrics)
 }
 
 fn index_of(reconciler: &Reconciler, kind: &str) -> usize {
@@ -45,6 +71,84 @@ fn tenant(name: &str) -> Box<DynamicObject> {
         }))
         .expect("a Tenant"),
     )
+}
+
+fn workspace(tenant: &str, name: &str) -> Box<DynamicObject> {
+    Box::new(
+        serde_json::from_value(json!({
+            "apiVersion": "tsb.tetrate.io/v2", "kind": "Workspace",
+            "metadata": {"name": name, "namespace": "config", "uid": format!("uid-{name}"),
+                         "generation": 1,
+                         "annotations": {"tsb.tetrate.io/organization": "acme",
+                                         "tsb.tetrate.io/tenant": tenant}},
+            "spec": {"namespaceSelector": {"names": ["*/app"]}}
+        }))
+        .expect("a Workspace"),
+    )
+}
+
+/// Every watch has listed `objects` (by kind); connected; the inventory answered. Returns the
+/// stream's messages from then on.
+fn synced(
+    reconciler: &mut Reconciler,
+    objects: Vec<(&str, Box<DynamicObject>)>,
+) -> mpsc::Receiver<v1::AgentMessage> {
+    let indexes: Vec<usize> = objects
+        .iter()
+        .map(|(kind, _)| index_of(reconciler, kind))
+        .collect();
+    list_all_but(reconciler, &indexes);
+    for index in &indexes {
+        reconciler.on_watch(WatchEvent::Relist(*index));
+    }
+    for (index, (_, object)) in indexes.iter().zip(objects) {
+        reconciler.on_watch(WatchEvent::Seen(*index, object));
+    }
+    for index in &indexes {
+        reconciler.on_watch(WatchEvent::Listed(*index));
+    }
+    let mut sent = connect(reconciler);
+    let messages = drain(&mut sent);
+    answer_inventory(reconciler, &messages);
+    sent
+}
+
+/// The MP answers the inventory among `messages`: it holds none of the objects.
+fn answer_inventory(reconciler: &mut Reconciler, messages: &[Up]) {
+    let id = inventories(messages)[0].inventory_id;
+    reconciler.on_mp(MpEvent::Inventory(v1::InventoryResult {
+        inventory_id: id,
+        ..Default::default()
+    }));
+}
+
+fn pushes(messages: &[Up]) -> Vec<&v1::Push> {
+    only!(messages, Up::Push)
+}
+
+fn fqn_of(push: &v1::Push) -> &str {
+    &push.resource.as_ref().expect("a resource").fqn
+}
+
+fn accepted(push: &v1::Push) -> MpEvent {
+    MpEvent::Result(v1::PushResult {
+        id: push.id,
+        fqn: fqn_of(push).to_string(),
+        accepted: true,
+        etag: "\"e1\"".into(),
+        ..Default::default()
+    })
+}
+
+fn refused(push: &v1::Push, code: &str) -> MpEvent {
+    MpEvent::Result(v1::PushResult {
+        id: push.id,
+        fqn: fqn_of(push).to_string(),
+        accepted: false,
+        code: code.into(),
+        message: "no".into(),
+        ..Default::default()
+    })
 }
 
 /// Every watch but `except` lists nothing (complete and empty).
@@ -72,23 +176,11 @@ fn drain(sent: &mut mpsc::Receiver<v1::AgentMessage>) -> Vec<Up> {
 }
 
 fn inventories(messages: &[Up]) -> Vec<&v1::InventoryChunk> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            Up::Inventory(chunk) => Some(chunk),
-            _ => None,
-        })
-        .collect()
+    only!(messages, Up::Inventory)
 }
 
 fn namespace_lists(messages: &[Up]) -> Vec<&v1::NamespaceInventory> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            Up::Namespaces(list) => Some(list),
-            _ => None,
-        })
-        .collect()
+    only!(messages, Up::Namespaces)
 }
 
 #[test]
@@ -184,13 +276,7 @@ fn the_namespace_list_goes_up_whole_and_complete_and_changes_only_after_it() {
 }
 
 fn service_lists(messages: &[Up]) -> Vec<&v1::ServiceInventory> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            Up::Services(list) => Some(list),
-            _ => None,
-        })
-        .collect()
+    only!(messages, Up::Services)
 }
 
 fn service(namespace: &str, name: &str) -> ServiceEvent {
@@ -200,7 +286,7 @@ fn service(namespace: &str, name: &str) -> ServiceEvent {
         selector: [("app".to_string(), name.to_string())].into(),
         ..Default::default()
     };
-    ServiceEvent::Seen((namespace.into(), name.into()), service)
+    ServiceEvent::Seen(ServiceKey::new(namespace, name), service)
 }
 
 #[test]
@@ -209,7 +295,7 @@ fn the_service_list_goes_up_whole_and_complete_and_changes_only_after_it() {
     let mut sent = connect(&mut reconciler);
     reconciler.on_service(ServiceEvent::Relist);
     reconciler.on_service(service("app", "details"));
-    reconciler.on_service(ServiceEvent::Deleted(("app".into(), "gone".into())));
+    reconciler.on_service(ServiceEvent::Deleted(ServiceKey::new("app", "gone")));
     assert!(
         service_lists(&drain(&mut sent)).is_empty(),
         "nothing before the list is complete"
@@ -238,7 +324,7 @@ fn the_service_list_goes_up_whole_and_complete_and_changes_only_after_it() {
     // Then changes alone: an unchanged Service says nothing, a deletion names it.
     reconciler.on_service(service("app", "details"));
     assert!(service_lists(&drain(&mut sent)).is_empty());
-    reconciler.on_service(ServiceEvent::Deleted(("app".into(), "details".into())));
+    reconciler.on_service(ServiceEvent::Deleted(ServiceKey::new("app", "details")));
     let messages = drain(&mut sent);
     let lists = service_lists(&messages);
     assert!(lists.len() == 1 && !lists[0].full && lists[0].removed == ["app/details"]);
@@ -260,11 +346,7 @@ async fn a_resync_waits_while_a_watch_relists() {
     reconciler.on_watch(WatchEvent::Listed(tenants));
     let mut sent = connect(&mut reconciler);
     let messages = drain(&mut sent);
-    let chunk = inventories(&messages)[0].clone();
-    reconciler.on_mp(MpEvent::Inventory(v1::InventoryResult {
-        inventory_id: chunk.inventory_id,
-        ..Default::default()
-    }));
+    answer_inventory(&mut reconciler, &messages);
     drain(&mut sent);
 
     // The watch re-lists (410 Gone) across the resync time: no inventory until it is done.
@@ -394,4 +476,136 @@ async fn a_watch_that_cannot_list_does_not_stop_pushes_and_deletes_nothing() {
     let messages = drain(&mut sent);
     let chunks = inventories(&messages);
     assert!(chunks.len() == 1 && chunks[0].complete, "{messages:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn parents_are_pushed_first_and_a_child_waiting_for_its_parent_goes_when_one_is_accepted() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let mut sent = synced(
+        &mut reconciler,
+        vec![("Workspace", workspace("t", "w")), ("Tenant", tenant("t"))],
+    );
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    let order: Vec<&str> = pushes(&messages).into_iter().map(fqn_of).collect();
+    assert_eq!(
+        order,
+        [
+            "organizations/acme/tenants/t",
+            "organizations/acme/tenants/t/workspaces/w"
+        ]
+    );
+    let (parent, child) = (pushes(&messages)[0].clone(), pushes(&messages)[1].clone());
+    // The child overtook its parent in the MP: it waits (with a backoff) for the parent.
+    reconciler.on_mp(refused(&child, "NOT_FOUND"));
+    reconciler.flush();
+    assert!(pushes(&drain(&mut sent)).is_empty(), "the child backs off");
+    // The parent is accepted: the child goes again at once, not after its backoff.
+    reconciler.on_mp(accepted(&parent));
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    let again: Vec<&str> = pushes(&messages).into_iter().map(fqn_of).collect();
+    assert_eq!(again, ["organizations/acme/tenants/t/workspaces/w"]);
+    // An accepted object is not pushed again, nor is an answer from before counted twice.
+    reconciler.on_mp(accepted(pushes(&messages)[0]));
+    reconciler.on_mp(accepted(&parent));
+    reconciler.on_tick();
+    reconciler.flush();
+    assert!(pushes(&drain(&mut sent)).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_ends_with_pushes_in_flight_pushes_them_again_on_the_next() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let mut sent = synced(&mut reconciler, vec![("Tenant", tenant("a"))]);
+    reconciler.flush();
+    let lost = pushes(&drain(&mut sent))[0].clone();
+    reconciler.on_mp(MpEvent::Disconnected(crate::agent::Error::Closed {
+        server: "http://127.0.0.1:1".into(),
+    }));
+    // A late answer from the old stream is not taken for the new one.
+    reconciler.on_mp(accepted(&lost));
+    let mut sent = connect(&mut reconciler);
+    let messages = drain(&mut sent);
+    answer_inventory(&mut reconciler, &messages);
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    let again = pushes(&messages);
+    assert_eq!(again.len(), 1, "{messages:?}");
+    assert_eq!(fqn_of(again[0]), "organizations/acme/tenants/a");
+    assert_ne!(again[0].id, lost.id, "a new id");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_waits_its_grace_and_a_recreate_within_it_is_one_update() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    let mut sent = two_accepted_tenants(&mut reconciler);
+    reconciler.on_watch(WatchEvent::Deleted(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Deleted(tenants, tenant("b")));
+    tokio::time::advance(Duration::from_secs(5)).await;
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("b")));
+    reconciler.on_tick();
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    assert!(removals(&messages).is_empty(), "none inside the grace");
+    // b came back: at most an update of it, never a removal.
+    for push in pushes(&messages) {
+        assert_eq!(fqn_of(push), "organizations/acme/tenants/b");
+        reconciler.on_mp(accepted(push));
+    }
+    tokio::time::advance(Duration::from_secs(6)).await;
+    reconciler.on_tick();
+    reconciler.flush();
+    let messages = drain(&mut sent);
+    let removed = removals(&messages);
+    assert_eq!(removed.len(), 1, "only a: {messages:?}");
+    assert_eq!(removed[0].fqn, "organizations/acme/tenants/a");
+    let origin = removed[0].origin.as_ref().expect("origin");
+    assert_eq!(
+        (origin.namespace.as_str(), origin.name.as_str()),
+        ("config", "a")
+    );
+    assert!(pushes(&messages).is_empty(), "{messages:?}");
+}
+
+/// Tenants a and b listed, pushed and accepted; the stream from then on.
+fn two_accepted_tenants(reconciler: &mut Reconciler) -> mpsc::Receiver<v1::AgentMessage> {
+    let mut sent = synced(
+        reconciler,
+        vec![("Tenant", tenant("a")), ("Tenant", tenant("b"))],
+    );
+    reconciler.flush();
+    for push in pushes(&drain(&mut sent)) {
+        reconciler.on_mp(accepted(push));
+    }
+    sent
+}
+
+fn removals(messages: &[Up]) -> Vec<&v1::Removal> {
+    only!(messages, Up::Removal)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_write_that_does_not_fit_the_writer_queue_is_written_later() {
+    let (mut reconciler, mut written, metrics) = reconciler_with(Duration::ZERO, 1);
+    let _sent = two_accepted_tenants(&mut reconciler);
+    reconciler.flush();
+    // Two statuses to write, room for one.
+    let first = written.try_recv().expect("one write");
+    assert!(written.try_recv().is_err());
+    let full = metrics
+        .queue_full
+        .get_or_create(&vec![("queue".to_string(), "status".to_string())])
+        .get();
+    assert_eq!(full, 1);
+    // The writer catches up; the refused one is written on a later tick, once.
+    tokio::time::advance(WRITE_RETRY).await;
+    reconciler.on_tick();
+    reconciler.flush();
+    let second = written.try_recv().expect("the refused write, later");
+    assert_ne!(first.key, second.key);
+    reconciler.on_tick();
+    reconciler.flush();
+    assert!(written.try_recv().is_err(), "each written once");
 }
