@@ -70,17 +70,7 @@ async fn audit(api: &mut Clients, query: v1::AuditQuery) -> Vec<v1::AuditEntry> 
 }
 
 fn ctl(mp: &Mp, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tsbridge"))
-        .arg("ctl")
-        .args([
-            "--server",
-            &mp.url,
-            "--token-file",
-            mp.token_file.to_str().expect("UTF-8"),
-        ])
-        .args(args)
-        .output()
-        .expect("tsbridge ctl runs")
+    mp.ctl(args)
 }
 
 async fn sqlite_mp(dir: &std::path::Path) -> Mp {
