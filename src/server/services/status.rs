@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::model::catalogue;
 use crate::model::diagnostic::ObjectRef;
-use crate::model::status::{EdgeState, aggregate};
+use crate::model::status::{Aggregate, EdgeState, aggregate};
 use crate::model::{Fqn, Kind};
 use crate::proto::v1;
 use crate::proto::v1::status_service_server::StatusService;
@@ -94,6 +94,24 @@ fn status_of(
         revision: u64::try_from(record.revision).unwrap_or_default(),
         clusters,
         translation_warnings: own_state.translation_warnings,
+    }
+}
+
+/// A parent's `ObjectState` for its CR (`docs/status.md`): `own` (what
+/// `Distributor::object_state` computes from the parent's own edges; its warnings and
+/// `provisional` stay) with the status, event and counts of its subtree's aggregate, when
+/// something below it targets a cluster. The distributor calls it with
+/// `model::status::aggregate` over the parent's and its descendants' edges.
+pub fn parent_object_state(own: v1::ObjectState, subtree: Option<&Aggregate>) -> v1::ObjectState {
+    match subtree {
+        None => own,
+        Some(parent) => v1::ObjectState {
+            status: parent.status.as_str().into(),
+            last_event: parent.last_event.as_str().into(),
+            clusters_applied: parent.clusters.applied,
+            clusters_targeted: parent.clusters.targeted,
+            ..own
+        },
     }
 }
 
@@ -210,6 +228,30 @@ mod tests {
             etag: String::new(),
             revision: 1,
         }
+    }
+
+    #[test]
+    fn a_parents_object_state_carries_its_subtrees_counts() {
+        let own = v1::ObjectState {
+            status: "ACCEPTED".into(),
+            last_event: "XCP_ACCEPTED".into(),
+            provisional: true,
+            ..Default::default()
+        };
+        assert_eq!(parent_object_state(own.clone(), None), own);
+        let both: BTreeMap<String, EdgeState> =
+            [("a", EdgeState::Applied), ("b", EdgeState::Applied)]
+                .into_iter()
+                .map(|(c, s)| (c.to_string(), s))
+                .collect();
+        let subtree = aggregate([("organizations/acme/tenants/t/workspaces/ws/x", &both)]);
+        let state = parent_object_state(own, subtree.as_ref());
+        assert_eq!(
+            (state.status.as_str(), state.last_event.as_str()),
+            ("READY", "XCP_APPLIED")
+        );
+        assert_eq!((state.clusters_applied, state.clusters_targeted), (2, 2));
+        assert!(state.provisional);
     }
 
     #[test]
