@@ -5,6 +5,8 @@
 
 pub mod agent;
 pub mod cli;
+#[cfg(test)]
+mod generated_docs;
 pub mod k8s;
 pub mod model;
 pub mod proto;

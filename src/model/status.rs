@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::diagnostic::{Diagnostic, GrpcCode, RuleCode, Severity, one_line};
 use crate::model::kind::Kind;
 
+mod aggregate;
 pub mod kstatus;
+
+pub use aggregate::{Aggregate, aggregate, merge_edge};
 
 // === MP status ===
 
@@ -319,15 +322,27 @@ pub fn children_status<I: IntoIterator<Item = MpStatus>>(children: I) -> Option<
     children.into_iter().max_by_key(|s| s.badness())
 }
 
-/// §5.6: an aggregating parent shows its own status if it has no children or all children
-/// share that status, and `PARTIAL` otherwise.
+/// §5.6 (tsbridge rule): a parent with no children shows its own status; one with children
+/// takes theirs: the status they all share, the worst when one is `DIRTY`, `FAILED` or
+/// `INVALID` (a failure is never hidden behind `PARTIAL`), and `PARTIAL` while they disagree
+/// otherwise (some `READY`, some still `ACCEPTED`). Its own status does not count: a
+/// Workspace, Group or Tenant produces nothing of its own (`docs/status.md`).
 pub fn aggregate_status<I: IntoIterator<Item = MpStatus>>(own: MpStatus, children: I) -> MpStatus {
-    let mut children = children.into_iter().peekable();
-    if children.peek().is_none() {
+    let mut children = children.into_iter();
+    let Some(first) = children.next() else {
         return own;
+    };
+    let (mut worst, mut agree) = (first, true);
+    for child in children {
+        agree &= child == first;
+        if child.badness() > worst.badness() {
+            worst = child;
+        }
     }
-    if children.all(|c| c == own) {
-        own
+    if agree {
+        first
+    } else if worst.badness() >= MpStatus::Dirty.badness() {
+        worst
     } else {
         MpStatus::Partial
     }

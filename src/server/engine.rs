@@ -18,6 +18,7 @@ use crate::model::validate::{Organizations, WriteIndex};
 use crate::model::{Diagnostic, Fqn, Resource};
 use crate::server::auth::Actor;
 use crate::server::error::Error;
+use crate::server::metrics::Metrics;
 use crate::store::{AuditEntry, Record, Store};
 
 /// Writes waiting for the writer task before callers wait for room.
@@ -178,6 +179,8 @@ struct Shared {
     limits: Limits,
     strip: StripRules,
     state: RwLock<State>,
+    /// Store commit times go here; the distributor records through it too.
+    metrics: Metrics,
     // The store's latest revision as this process knows it (its own commits at once, other
     // replicas' through notifications): lets reads skip the revision-log query when idle.
     revisions: watch::Receiver<i64>,
@@ -186,16 +189,24 @@ struct Shared {
 impl Engine {
     /// Loads the state from the store and starts the writer task, with default [`Limits`].
     pub async fn load(store: Store, organizations: Organizations) -> Result<Engine, Error> {
-        Engine::load_with(store, organizations, Limits::default()).await
+        Engine::load_with(
+            store,
+            organizations,
+            Limits::default(),
+            Metrics::unregistered(),
+        )
+        .await
     }
 
-    /// [`Engine::load`] with other limits.
+    /// [`Engine::load`] with other limits, recording into `metrics`.
     pub async fn load_with(
         store: Store,
         organizations: Organizations,
         limits: Limits,
+        metrics: Metrics,
     ) -> Result<Engine, Error> {
         let shared = Arc::new(Shared {
+            metrics,
             revisions: store.subscribe(),
             store,
             organizations,
@@ -214,6 +225,12 @@ impl Engine {
     /// The store behind the engine.
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The process's management-plane metrics (the distributor and sync service record
+    /// theirs through it).
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
     }
 
     /// Brings the state up to the store's latest known revision. Cheap when nothing changed;

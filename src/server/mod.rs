@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod limits;
+pub mod metrics;
 pub mod services;
 
 use std::collections::BTreeSet;
@@ -119,22 +120,20 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let limits = Limits {
         max_objects_per_cluster,
     };
-    let engine =
-        Engine::load_with(store.clone(), Organizations::Known(organizations), limits).await?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let limiter = RateLimiter::new(rate_limit_per_identity, rate_limit_burst).map(Arc::new);
+    // The engine hands these to the distributor and the sync service (`Engine::metrics`).
+    let metrics = metrics::Metrics::register(&mut registry, limiter.as_deref());
+    let engine = Engine::load_with(
+        store.clone(),
+        Organizations::Known(organizations),
+        limits,
+        metrics,
+    )
+    .await?;
     bootstrap_token(&store, &bootstrap_token_file).await?;
 
     let shutdown = Shutdown::new();
-    let mut registry = prometheus_client::registry::Registry::default();
-    let limiter = RateLimiter::new(rate_limit_per_identity, rate_limit_burst).map(Arc::new);
-    if let Some(limiter) = &limiter {
-        registry
-            .sub_registry_with_prefix("tsbridge_server")
-            .register(
-                "rate_limited_requests",
-                "Requests refused by --rate-limit-per-identity",
-                limiter.refused().clone(),
-            );
-    }
     let registry = Arc::new(Mutex::new(registry));
     let admin_addr = crate::runtime::admin::serve(admin.admin_listen, shutdown.clone(), registry)
         .await

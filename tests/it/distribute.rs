@@ -147,6 +147,17 @@ impl Fleet {
         .await
     }
 
+    /// `tsbridge ctl ARGS` against the MP; its standard output.
+    fn ctl(&self, args: &[&str]) -> String {
+        let out = self.mp.ctl(args);
+        assert!(
+            out.status.success(),
+            "ctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     async fn apply(&self, object: &Value) {
         crate::agent::flux_apply(&self.members[0].client, &self.config_ns, object).await;
     }
@@ -446,6 +457,48 @@ async fn config_reaches_exactly_the_selected_namespaces_of_every_cluster() {
         .map(|i| (fleet.members[*i].name.clone(), "APPLIED".to_string()))
         .collect();
     assert_eq!(edges, applied);
+    // Its workspace produces nothing of its own and takes its subtree's status and counts,
+    // through the API and `ctl status` alike (docs/status.md).
+    let workspace = format!(
+        "organizations/acme/tenants/t-{}/workspaces/ws",
+        fleet.suffix
+    );
+    let ws = fleet
+        .status_when("the workspace to be READY", &workspace, |s| {
+            s.status == "READY"
+        })
+        .await;
+    assert_eq!(
+        (ws.last_event.as_str(), ws.message.as_str()),
+        ("XCP_APPLIED", "applied in 2 of 2 clusters"),
+        "{ws:?}"
+    );
+    let ws_edges: BTreeSet<(String, String)> = ws
+        .clusters
+        .iter()
+        .map(|c| (c.cluster.clone(), c.state.clone()))
+        .collect();
+    assert_eq!(ws_edges, applied);
+    let printed = fleet.ctl(&["status", &workspace]);
+    let row = printed
+        .lines()
+        .find(|l| l.starts_with(&workspace))
+        .unwrap_or_else(|| panic!("a row for the workspace: {printed}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        columns[1..],
+        [
+            "READY",
+            "XCP_APPLIED",
+            "applied",
+            "in",
+            "2",
+            "of",
+            "2",
+            "clusters"
+        ],
+        "{printed}"
+    );
 
     // A namespace created later that matches the prefix entry (only in c) gets config.
     create_namespace(&fleet.members[2].client, &later).await;

@@ -99,19 +99,11 @@ fn a_set_field_that_is_not_enforced_warns_by_name_and_reason() {
 fn the_translation_docs_show_the_catalogue() {
     const BEGIN: &str = "<!-- catalogue:begin (generated from model::catalogue; do not edit) -->\n";
     const END: &str = "<!-- catalogue:end -->";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/translation.md");
-    let text = std::fs::read_to_string(&path).expect("docs/translation.md");
-    let start = text.find(BEGIN).expect("the catalogue markers") + BEGIN.len();
-    let end = text.find(END).expect("the catalogue end marker");
-    let generated = markdown();
-    if std::env::var("TSBRIDGE_UPDATE_DOCS").as_deref() == Ok("1") {
-        let updated = format!("{}{generated}{}", &text[..start], &text[end..]);
-        std::fs::write(&path, updated).expect("write docs/translation.md");
-        return;
-    }
-    assert!(
-        text[start..end] == generated,
-        "docs/translation.md is out of date with model::catalogue; run \
-         TSBRIDGE_UPDATE_DOCS=1 cargo test --lib the_translation_docs_show_the_catalogue"
+    crate::generated_docs::assert_in_step(
+        "docs/translation.md",
+        BEGIN,
+        END,
+        &markdown(),
+        "the_translation_docs_show_the_catalogue",
     );
 }

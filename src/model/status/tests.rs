@@ -121,6 +121,12 @@ fn aggregation() {
     assert_eq!(aggregate_status(Accepted, Vec::new()), Accepted);
     assert_eq!(aggregate_status(Ready, [Ready, Ready]), Ready);
     assert_eq!(aggregate_status(Accepted, [Accepted, Ready]), Partial);
+    // A parent that produces nothing takes its children's status (the old reading kept its
+    // own ACCEPTED and showed PARTIAL).
+    assert_eq!(aggregate_status(Accepted, [Ready, Ready]), Ready);
+    assert_eq!(aggregate_status(Ready, [Ready, Failed, Accepted]), Failed);
+    assert_eq!(aggregate_status(Ready, [Ready, Dirty]), Dirty);
+    assert_eq!(aggregate_status(Ready, [Partial, Ready]), Partial);
     assert!(Kind::GatewayGroup.aggregates_status());
     assert!(!Kind::IngressGateway.aggregates_status());
 }

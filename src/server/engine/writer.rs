@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -167,6 +168,14 @@ struct Plan {
 // === impl Shared ===
 
 impl Shared {
+    /// One store commit, timed (`tsbridge_server_store_commit_seconds`).
+    async fn commit(&self, batch: WriteBatch) -> Result<Committed, crate::store::Error> {
+        let started = Instant::now();
+        let committed = self.store.commit(batch).await;
+        self.metrics.commit(started.elapsed());
+        committed
+    }
+
     async fn apply_group(&self, group: Vec<ApplyJob>) {
         for _attempt in 0..MAX_ATTEMPTS {
             if let Err(error) = self.catch_up().await {
@@ -178,7 +187,7 @@ impl Shared {
             let committed = if writes == 0 {
                 None
             } else {
-                match self.store.commit(plan.batch).await {
+                match self.commit(plan.batch).await {
                     Ok(committed) => Some(committed),
                     Err(crate::store::Error::RevisionMoved { .. }) => {
                         if let Err(error) = self.sync().await {
@@ -363,7 +372,7 @@ impl Shared {
                 audit,
                 ..WriteBatch::default()
             };
-            if let Err(error) = self.store.commit(batch).await {
+            if let Err(error) = self.commit(batch).await {
                 audit_failure = Some(Arc::new(Error::from(error)));
             }
         }
@@ -507,7 +516,7 @@ impl Shared {
                 deletes: fqns.clone(),
                 audit,
             };
-            match self.store.commit(batch).await {
+            match self.commit(batch).await {
                 Ok(committed) => {
                     self.record_deletes(revision, committed.revision, &fqns)
                         .await?;

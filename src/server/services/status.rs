@@ -3,11 +3,14 @@
 //! Every stored object is ACCEPTED until distribution reports per-cluster edge states; parents
 //! aggregate their children (tsb-model.md §5.6).
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
 use tonic::{Request, Response, Status};
 
 use crate::model::catalogue;
 use crate::model::diagnostic::ObjectRef;
-use crate::model::status::{MpStatus, aggregate_status};
+use crate::model::status::{Aggregate, EdgeState, aggregate};
 use crate::model::{Fqn, Kind};
 use crate::proto::v1;
 use crate::proto::v1::status_service_server::StatusService;
@@ -30,58 +33,62 @@ pub struct StatusApi {
     pub auth: Authenticator,
 }
 
-fn status_name(status: MpStatus) -> String {
-    serde_json::to_value(status)
+fn edge_name(edge: EdgeState) -> String {
+    serde_json::to_value(edge)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{status:?}").to_uppercase())
-}
-
-/// An object's status given every record below it.
-fn parse_status(text: &str) -> MpStatus {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .unwrap_or(MpStatus::Accepted)
+        .unwrap_or_default()
 }
 
 /// One object's status: its own from the clusters' edge states (ACCEPTED until a cluster
-/// reports), aggregated with its descendants' for parents (tsb-model.md §5.6).
+/// reports); a parent's from its subtree's (tsb-model.md §5.6, `docs/status.md`).
+/// `subtree` is the record itself and its descendants in FQN order, each with its edges.
 fn status_of(
     distributor: &Distributor,
     record: &Record,
-    descendants: &[&Record],
+    subtree: &[(&str, &BTreeMap<String, EdgeState>)],
 ) -> v1::ResourceStatus {
     let own_state = distributor.object_state(&record.fqn);
-    let own = parse_status(&own_state.status);
-    let children = descendants
-        .iter()
-        .map(|d| parse_status(&distributor.object_state(&d.fqn).status));
-    let status = aggregate_status(own, children);
-    let clusters: Vec<v1::EdgeStatus> = distributor
-        .edges(&record.fqn)
+    let own_edges = subtree.first().map(|(_, e)| *e);
+    let parent = if subtree.len() > 1 {
+        aggregate(subtree.iter().copied())
+    } else {
+        None
+    };
+    let (status, last_event, message, edges) = match parent {
+        Some(parent) => (
+            parent.status.as_str().to_string(),
+            parent.last_event.as_str().to_string(),
+            parent.message,
+            parent.edges,
+        ),
+        None => {
+            let edges = own_edges.cloned().unwrap_or_default();
+            let message = if edges.is_empty() {
+                "stored and validated; no cluster has reported it yet".to_string()
+            } else {
+                format!(
+                    "applied in {} of {} clusters",
+                    own_state.clusters_applied, own_state.clusters_targeted
+                )
+            };
+            (own_state.status, own_state.last_event, message, edges)
+        }
+    };
+    let clusters: Vec<v1::EdgeStatus> = edges
         .into_iter()
         .map(|(cluster, edge)| v1::EdgeStatus {
             cluster,
-            state: serde_json::to_value(edge)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: edge_name(edge),
             message: String::new(),
             revision: 0,
         })
         .collect();
-    let message = if clusters.is_empty() {
-        "stored and validated; no cluster has reported it yet".to_string()
-    } else {
-        format!(
-            "applied in {} of {} clusters",
-            own_state.clusters_applied, own_state.clusters_targeted
-        )
-    };
     v1::ResourceStatus {
         warnings: not_enforced(record),
         fqn: record.fqn.clone(),
-        status: status_name(status),
-        last_event: own_state.last_event,
+        status,
+        last_event,
         message,
         etag: record.etag.clone(),
         revision: u64::try_from(record.revision).unwrap_or_default(),
@@ -89,6 +96,38 @@ fn status_of(
         translation_warnings: own_state.translation_warnings,
     }
 }
+
+/// A parent's `ObjectState` for its CR (`docs/status.md`): `own` (what
+/// `Distributor::object_state` computes from the parent's own edges; its warnings and
+/// `provisional` stay) with the status, event and counts of its subtree's aggregate, when
+/// something below it targets a cluster. The distributor calls it with
+/// `model::status::aggregate` over the parent's and its descendants' edges.
+pub fn parent_object_state(own: v1::ObjectState, subtree: Option<&Aggregate>) -> v1::ObjectState {
+    match subtree {
+        None => own,
+        Some(parent) => v1::ObjectState {
+            status: parent.status.as_str().into(),
+            last_event: parent.last_event.as_str().into(),
+            clusters_applied: parent.clusters.applied,
+            clusters_targeted: parent.clusters.targeted,
+            ..own
+        },
+    }
+}
+
+/// `fqn` and its descendants with their edges, in FQN order: everything from `fqn` to just
+/// before `fqn0` ('0' follows '/'), but not a sibling such as `fqn-x`.
+fn subtree<'a>(edges: &'a Edges<'a>, fqn: &str) -> Vec<(&'a str, &'a BTreeMap<String, EdgeState>)> {
+    let end = format!("{fqn}0");
+    edges
+        .range::<str, _>((Bound::Included(fqn), Bound::Excluded(end.as_str())))
+        .filter(|(f, _)| **f == fqn || f.as_bytes().get(fqn.len()) == Some(&b'/'))
+        .map(|(f, e)| (*f, e))
+        .collect()
+}
+
+/// Each record's per-cluster edge states, by FQN.
+type Edges<'a> = BTreeMap<&'a str, BTreeMap<String, EdgeState>>;
 
 /// The fields of `record` that are accepted but not enforced (the catalogue's TSB1106), so
 /// `ctl status` names them as `validate`, admission and the CR status do.
@@ -107,22 +146,18 @@ fn not_enforced(record: &Record) -> Vec<v1::Diagnostic> {
 
 impl StatusApi {
     async fn statuses(&self, prefix: &str) -> Result<Vec<v1::ResourceStatus>, Error> {
-        let (_, records) = self.engine.list("", None, true).await?;
-        let below = format!("{prefix}/");
-        let selected: Vec<&Record> = records
+        let (_, records) = self.engine.list(prefix, None, true).await?;
+        let own = self.engine.get(prefix).await.ok();
+        // Each record's edges once, in FQN order: a subtree is a range of this map.
+        let edges: Edges<'_> = own
             .iter()
-            .filter(|r| r.fqn == prefix || r.fqn.starts_with(&below))
+            .chain(&records)
+            .map(|r| (r.fqn.as_str(), self.distributor.edges(&r.fqn)))
             .collect();
-        Ok(selected
+        Ok(own
             .iter()
-            .map(|record| {
-                let own_below = format!("{}/", record.fqn);
-                let descendants: Vec<&Record> = records
-                    .iter()
-                    .filter(|r| r.fqn.starts_with(&own_below))
-                    .collect();
-                status_of(&self.distributor, record, &descendants)
-            })
+            .chain(&records)
+            .map(|record| status_of(&self.distributor, record, &subtree(&edges, &record.fqn)))
             .collect())
     }
 }
@@ -193,6 +228,48 @@ mod tests {
             etag: String::new(),
             revision: 1,
         }
+    }
+
+    #[test]
+    fn a_parents_object_state_carries_its_subtrees_counts() {
+        let own = v1::ObjectState {
+            status: "ACCEPTED".into(),
+            last_event: "XCP_ACCEPTED".into(),
+            provisional: true,
+            ..Default::default()
+        };
+        assert_eq!(parent_object_state(own.clone(), None), own);
+        let both: BTreeMap<String, EdgeState> =
+            [("a", EdgeState::Applied), ("b", EdgeState::Applied)]
+                .into_iter()
+                .map(|(c, s)| (c.to_string(), s))
+                .collect();
+        let subtree = aggregate([("organizations/acme/tenants/t/workspaces/ws/x", &both)]);
+        let state = parent_object_state(own, subtree.as_ref());
+        assert_eq!(
+            (state.status.as_str(), state.last_event.as_str()),
+            ("READY", "XCP_APPLIED")
+        );
+        assert_eq!((state.clusters_applied, state.clusters_targeted), (2, 2));
+        assert!(state.provisional);
+    }
+
+    #[test]
+    fn a_subtree_is_the_object_and_its_descendants_not_its_siblings() {
+        let names = [
+            "organizations/acme/tenants/t/workspaces/ws",
+            "organizations/acme/tenants/t/workspaces/ws-x",
+            "organizations/acme/tenants/t/workspaces/ws-x/trafficgroups/tg",
+            "organizations/acme/tenants/t/workspaces/ws/trafficgroups/tg",
+            "organizations/acme/tenants/t/workspaces/ws/trafficgroups/tg/settings/ts",
+            "organizations/acme/tenants/t/workspaces/ws0",
+            "organizations/acme/tenants/t/workspaces/w",
+        ];
+        let edges: Edges<'_> = names.iter().map(|n| (*n, BTreeMap::new())).collect();
+        let found: Vec<&str> = subtree(&edges, names[0]).iter().map(|(f, _)| *f).collect();
+        assert_eq!(found, [names[0], names[3], names[4]]);
+        let leaf: Vec<&str> = subtree(&edges, names[4]).iter().map(|(f, _)| *f).collect();
+        assert_eq!(leaf, [names[4]]);
     }
 
     #[test]

@@ -141,6 +141,17 @@ impl Mp {
         self.restart().await;
     }
 
+    /// Runs `tsbridge ctl ARGS` against this server with the admin token.
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tsbridge"))
+            .arg("ctl")
+            .args(["--server", &self.url, "--token-file"])
+            .arg(&self.token_file)
+            .args(args)
+            .output()
+            .expect("tsbridge ctl runs")
+    }
+
     /// Clients authenticated with `token`.
     pub async fn clients(&self, token: &str) -> Clients {
         clients(&self.url, Some(token)).await
