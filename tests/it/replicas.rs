@@ -438,12 +438,13 @@ async fn a_replica_killed_during_a_churn_loses_nothing_and_its_agent_moves_withi
         let api = replicas[index].clients(&replicas[index].token).await;
         eventually(
             &format!("replica {index} to count three clusters"),
-            WAIT,
+            Duration::from_secs(60),
             || {
                 let mut api = api.clone();
                 let fqn = fqn.clone();
                 async move {
                     let status = status(&mut api, &fqn).await;
+                    eprintln!("replica {index}: {} {:?}", status.message, status.clusters);
                     (status.message == "applied in 3 of 3 clusters").then_some(())
                 }
             },

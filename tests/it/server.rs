@@ -1005,7 +1005,6 @@ async fn the_admin_port_exposes_the_documented_metrics_and_times_commits() {
 
 /// Once an agent's stream is open, every per-cluster metric has its cluster's series.
 #[tokio::test]
-#[ignore = "until the distributor records into server::metrics (issue 16, lead's wiring)"]
 async fn an_agent_stream_shows_in_every_per_cluster_metric() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = format!("sqlite:{}", dir.path().join("mp.db").display());

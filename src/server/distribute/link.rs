@@ -179,7 +179,7 @@ pub(super) struct Link {
     /// The objects each source generated here.
     pub by_source: HashMap<Source, Vec<TargetRef>>,
     /// Per source: this cluster's edge state.
-    pub edges: HashMap<Source, EdgeState>,
+    pub edges: BTreeMap<Source, EdgeState>,
     /// Edges (and acknowledged objects) not yet written to the store.
     pub dirty: Dirty,
     pub revision: u64,

@@ -132,6 +132,42 @@ impl Hub {
         local.chain(remote).collect()
     }
 
+    /// `fqn` and every source below it, each with its per-cluster edges, in FQN order.
+    fn subtree_edges(&self, fqn: &str) -> BTreeMap<String, BTreeMap<String, EdgeState>> {
+        let below = format!("{fqn}/");
+        let mut members: BTreeMap<String, BTreeMap<String, EdgeState>> = BTreeMap::new();
+        let clusters = self
+            .links
+            .iter()
+            .map(|(cluster, link)| (cluster, &link.edges))
+            .chain(
+                self.remote
+                    .iter()
+                    .map(|(cluster, remote)| (cluster, &remote.edges)),
+            );
+        for (cluster, edges) in clusters {
+            if let Some(state) = edges.get(fqn) {
+                members
+                    .entry(fqn.to_string())
+                    .or_default()
+                    .insert(cluster.clone(), *state);
+            }
+            let range = edges
+                .range::<str, _>((
+                    std::ops::Bound::Included(below.as_str()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .take_while(|(source, _)| source.starts_with(&below));
+            for (source, state) in range {
+                members
+                    .entry(source.to_string())
+                    .or_default()
+                    .insert(cluster.clone(), *state);
+            }
+        }
+        members
+    }
+
     /// This replica lost `cluster` to a newer stream elsewhere: its edges become the mirror's
     /// until the store says more.
     fn lose(&mut self, cluster: &str, delivery: Option<crate::store::ClusterDelivery>) {
@@ -208,6 +244,9 @@ impl Distributor {
     pub async fn connect(&self, cluster: &str, opening: Opening) -> Result<StreamId, Status> {
         *self.hub().claiming.entry(cluster.to_string()).or_default() += 1;
         let result = self.install(cluster, opening).await;
+        if result.is_ok() {
+            self.engine.metrics().connected(cluster);
+        }
         let mut hub = self.hub();
         if let Some(count) = hub.claiming.get_mut(cluster) {
             *count -= 1;
@@ -303,6 +342,8 @@ impl Distributor {
 
     /// `stream` of `cluster` ended (a newer stream of the cluster stays open).
     pub fn disconnect(&self, cluster: &str, stream: StreamId) {
+        // Every stream that connected ends once, current or superseded.
+        self.engine.metrics().disconnected(cluster);
         let mut hub = self.hub();
         let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
             return;
@@ -371,6 +412,12 @@ impl Distributor {
                 return;
             };
             let updates = link.acknowledged(ack);
+            let behind = u64::try_from(link.pending.len()).unwrap_or(u64::MAX);
+            if ack.errors.is_empty() {
+                self.engine.metrics().acked(cluster, behind);
+            } else {
+                self.engine.metrics().nacked(cluster, behind);
+            }
             let mut row = RowChange {
                 acked_revision: i64::try_from(ack.revision).ok(),
                 connected: Some(true),
@@ -443,7 +490,8 @@ impl Distributor {
         self.hub().edges(fqn)
     }
 
-    /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5).
+    /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5); a parent that
+    /// produces nothing itself takes its subtree's status and counts (`docs/status.md`).
     pub fn object_state(&self, fqn: &str) -> v1::ObjectState {
         let hub = self.hub();
         object_state(&hub, fqn)
@@ -455,7 +503,17 @@ impl Distributor {
             return;
         }
         let hub = self.hub();
-        for fqn in fqns {
+        // A parent's CR shows its subtree: its counts move with its descendants'.
+        let mut fqns = fqns.clone();
+        let ancestors: Vec<String> = fqns
+            .iter()
+            .filter_map(|fqn| fqn.parse::<Fqn>().ok())
+            .flat_map(|fqn| std::iter::successors(fqn.parent(), Fqn::parent))
+            .map(|fqn| fqn.to_string())
+            .filter(|fqn| hub.origins.contains_key(fqn))
+            .collect();
+        fqns.extend(ancestors);
+        for fqn in &fqns {
             let Some(origin) = hub.origins.get(fqn) else {
                 continue;
             };
@@ -831,6 +889,7 @@ impl Distributor {
                 Plan::Only(kept) if job.full => Plan::Whole(kept),
                 plan => plan,
             };
+            let started = std::time::Instant::now();
             let (generation, resolution) = match plan {
                 Plan::Only(resolution) => {
                     if scope.is_empty() {
@@ -855,6 +914,7 @@ impl Distributor {
                     (Generation::Whole(translation), Some(resolution))
                 }
             };
+            self.engine.metrics().translation(started.elapsed());
             let mut hub = self.hub();
             let Hub {
                 links,
@@ -896,9 +956,23 @@ impl Distributor {
                     row.held_prune = Some(None);
                 }
                 if let Some(outbox) = &link.outbox {
+                    let metrics = self.engine.metrics();
+                    if !planned.chunks.is_empty() {
+                        let objects = planned
+                            .chunks
+                            .iter()
+                            .map(|c| c.upserts.len() + c.removals.len())
+                            .sum();
+                        metrics.delta_sent(&job.cluster, objects);
+                        metrics.lag(
+                            &job.cluster,
+                            u64::try_from(link.pending.len()).unwrap_or(u64::MAX),
+                        );
+                    }
                     for chunk in planned.chunks {
                         outbox.send(Outgoing::Delta(chunk));
                     }
+                    metrics.queue_depth(&job.cluster, outbox.depth());
                     if outbox.depth() > 1000 {
                         tracing::debug!(cluster = %job.cluster, depth = outbox.depth(), open = outbox.is_open(), "agent is behind: deltas wait in its queue");
                     }
@@ -935,8 +1009,25 @@ fn warm_up(hub: &mut Hub, timed_out: bool) -> BTreeSet<String> {
     hub.origins.keys().cloned().collect()
 }
 
-/// The MP view of `fqn` from every cluster's edges.
+/// The MP view of `fqn`: its own from every cluster's edges, or, for a parent (an object
+/// that generates nothing), its subtree's aggregate.
 fn object_state(hub: &Hub, fqn: &str) -> v1::ObjectState {
+    let own = own_state(hub, fqn);
+    let parent = fqn
+        .parse::<Fqn>()
+        .ok()
+        .and_then(|f| f.kind())
+        .is_some_and(|kind| !crate::model::translate::generates_objects(kind));
+    if !parent {
+        return own;
+    }
+    let members = hub.subtree_edges(fqn);
+    let aggregate = crate::model::status::aggregate(members.iter().map(|(f, e)| (f.as_str(), e)));
+    crate::server::services::status::parent_object_state(own, aggregate.as_ref())
+}
+
+/// The MP view of `fqn` from every cluster's edges for it.
+fn own_state(hub: &Hub, fqn: &str) -> v1::ObjectState {
     let edges = hub.edges(fqn);
     let counts = crate::model::status::ClusterCounts::of(&edges);
     // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).

@@ -4,7 +4,7 @@
 //! agent that moves to another replica (or finds its replica restarted) resumes from what it
 //! acknowledged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ use crate::store::{ClusterDelivery, DeliveredObject, DeliveryWrite, EdgeRecord};
 #[derive(Debug, Default)]
 pub(super) struct Remote {
     pub delivery: ClusterDelivery,
-    pub edges: HashMap<Source, EdgeState>,
+    pub edges: BTreeMap<Source, EdgeState>,
 }
 
 /// An edge state as the store spells it.
