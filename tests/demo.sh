@@ -246,6 +246,9 @@ for c in "${clusters[@]}"; do
   analysis+="$(sed 's/^/      /' "$state/analyze-$c.txt" 2>/dev/null | head -n 8)"$'\n'
 done
 
+# Distribution per cluster, as the store shares it between MP replicas.
+cluster_table="$("${ctl[@]}" cluster list 2>&1 | sed 's/^/    /' || true)"
+
 cat <<MSG
 
 tsbridge local environment is up.
@@ -264,7 +267,13 @@ tsbridge local environment is up.
     eval "\$(REALK8S_NAME=demo-west tests/realk8s.sh env)"
     curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
       \$REALK8S_API_URL/apis/networking.istio.io/v1/namespaces/bookinfo/sidecars
+  clusters (who serves each agent's stream, what it acknowledged, how far behind it is;
+  the same on every MP replica: docs/distribution.md):
+$cluster_table
+  management-plane metrics (docs/metrics.md):
+    curl -s http://127.0.0.1:$admin_port/metrics | grep tsbridge_server_
   try:
+    ${ctl[*]} cluster list
     ${ctl[*]} list -r
     ${ctl[*]} get organizations/acme/tenants/payments/workspaces/bookinfo-ws -o yaml
     ${ctl[*]} status organizations/acme/tenants/payments
