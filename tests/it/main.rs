@@ -10,6 +10,7 @@ mod chart_agent;
 mod cli;
 mod crds;
 mod distribute;
+mod fanout;
 mod flux;
 mod inventory;
 mod istio;
