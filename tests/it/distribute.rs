@@ -14,12 +14,11 @@ use serde_json::{Value, json};
 
 use crate::crds::{dynamic_api, install_crds};
 use crate::support::cluster::{Cluster, TEST_NS_LABEL};
+pub(crate) use crate::support::fanout::expected_objects;
 use crate::support::mp::{Clients, Mp, register_cluster, service_route, start_agent};
 use crate::support::process::ChildProcess;
 use crate::support::random_suffix;
 use crate::support::wait::eventually;
-use tsbridge::model::resolve::ClusterNamespaces;
-use tsbridge::model::translate::translate_cluster;
 use tsbridge::proto::v1;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -225,46 +224,6 @@ pub(crate) fn hierarchy(tenant: &str, names: &[String]) -> Vec<Value> {
                "metadata": {"name": "ss", "annotations": annotations(&[("tsb.tetrate.io/securityGroup", "sg")])},
                "spec": {"authenticationSettings": {"trafficMode": "REQUIRED"}}}),
     ]
-}
-
-/// What the model says cluster `cluster` must hold, as `Kind/namespace/name`, when it has
-/// `namespaces`.
-pub(crate) fn expected_objects(
-    cluster: &str,
-    config: &[Value],
-    namespaces: &[String],
-) -> BTreeSet<String> {
-    expected_translation(cluster, config, namespaces)
-        .objects
-        .values()
-        .map(|g| format!("{}/{}/{}", g.kind, g.namespace, g.name))
-        .collect()
-}
-
-/// The model's translation of `config` for `cluster` with `namespaces`.
-pub(crate) fn expected_translation(
-    cluster: &str,
-    config: &[Value],
-    namespaces: &[String],
-) -> tsbridge::model::translate::Translation {
-    let strip = tsbridge::model::metadata::StripRules::default();
-    let resources: Vec<tsbridge::model::Resource> = config
-        .iter()
-        .map(
-            |o| match tsbridge::k8s::convert::to_resource(o, &strip).expect("converts") {
-                tsbridge::model::Converted::Resource { resource, .. } => *resource,
-                other => panic!("{other:?}"),
-            },
-        )
-        .collect();
-    let inventory = ClusterNamespaces {
-        cluster: cluster.to_string(),
-        namespaces: namespaces.iter().cloned().collect(),
-        ..Default::default()
-    };
-    let translation = translate_cluster(&inventory, &resources);
-    assert!(translation.errors.is_empty(), "{:?}", translation.errors);
-    translation
 }
 
 /// Every Istio object the agent of `cluster` owns (by its labels), as `Kind/namespace/name`.

@@ -11,6 +11,7 @@ mod cli;
 mod crds;
 mod distribute;
 mod failover;
+mod fanout;
 mod flux;
 mod inventory;
 mod istio;

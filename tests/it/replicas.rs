@@ -299,7 +299,7 @@ fn expected_specs(
     config: &[serde_json::Value],
     namespaces: &[String],
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
-    crate::distribute::expected_translation(cluster, config, namespaces)
+    crate::support::fanout::expected_translation(cluster, config, namespaces)
         .objects
         .values()
         .map(|g| {

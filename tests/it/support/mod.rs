@@ -4,12 +4,14 @@
 
 pub mod admission;
 pub mod cluster;
+pub mod fanout;
 pub mod health;
 pub mod kstatus;
 pub mod mp;
 pub mod pki;
 pub mod postgres;
 pub mod process;
+pub mod sim_agent;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
