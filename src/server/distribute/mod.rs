@@ -53,6 +53,9 @@ pub use crate::model::translate::MAX_GENERATED_BYTES;
 const WARMUP: Duration = Duration::from_secs(30);
 /// Retry delay after reading or writing the store failed.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long a parent's update waits for more changes below it (and so how often, at most,
+/// its CR learns its subtree's state).
+const PARENTS_EVERY: Duration = Duration::from_secs(1);
 /// How long edge writes gather before one store transaction takes them all.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
@@ -113,6 +116,8 @@ struct Hub {
     interner: Interner,
     /// Store writes the writer task has not taken yet.
     outgoing: shared::Outgoing,
+    /// Parents with an origin whose state is to be sent ([`PARENTS_EVERY`]).
+    parents_due: BTreeSet<String>,
     /// Claims of a stream in flight, per cluster: the store already shows the new generation
     /// while the link still has the old one, which is not a sign of another replica.
     claiming: BTreeMap<String, usize>,
@@ -194,6 +199,8 @@ pub struct Distributor {
     wake: Arc<Notify>,
     /// Something to write to the store.
     flush: Arc<Notify>,
+    /// A parent's state is due.
+    parents: Arc<Notify>,
 }
 
 impl Distributor {
@@ -206,6 +213,7 @@ impl Distributor {
             hub: Arc::default(),
             wake: Arc::new(Notify::new()),
             flush: Arc::new(Notify::new()),
+            parents: Arc::new(Notify::new()),
         }
     }
 
@@ -502,9 +510,10 @@ impl Distributor {
         if fqns.is_empty() {
             return;
         }
-        let hub = self.hub();
-        // A parent's CR shows its subtree: its counts move with its descendants'.
-        let mut fqns = fqns.clone();
+        let mut hub = self.hub();
+        // A parent's CR shows its subtree, so its counts move with its descendants'. Its
+        // update is computed (a walk over the subtree in every cluster) and sent at most once
+        // per [`PARENTS_EVERY`], not once per change below it: a burst settles in between.
         let ancestors: Vec<String> = fqns
             .iter()
             .filter_map(|fqn| fqn.parse::<Fqn>().ok())
@@ -512,8 +521,23 @@ impl Distributor {
             .map(|fqn| fqn.to_string())
             .filter(|fqn| hub.origins.contains_key(fqn))
             .collect();
-        fqns.extend(ancestors);
-        for fqn in &fqns {
+        if !ancestors.is_empty() {
+            hub.parents_due.extend(ancestors);
+            self.parents.notify_one();
+        }
+        self.send_now(&hub, fqns);
+    }
+
+    /// Sends the parents whose update is due.
+    fn send_parents(&self) {
+        let mut hub = self.hub();
+        let due = std::mem::take(&mut hub.parents_due);
+        self.send_now(&hub, &due);
+    }
+
+    /// Sends each of `fqns` with an origin connected here its state now.
+    fn send_now(&self, hub: &Hub, fqns: &BTreeSet<String>) {
+        for fqn in fqns {
             let Some(origin) = hub.origins.get(fqn) else {
                 continue;
             };
@@ -524,7 +548,7 @@ impl Distributor {
             outbox.send(Outgoing::Message(Down::Status(v1::StatusUpdate {
                 fqn: fqn.clone(),
                 etag,
-                state: Some(object_state(&hub, fqn)),
+                state: Some(object_state(hub, fqn)),
             })));
         }
     }
@@ -608,6 +632,22 @@ impl Distributor {
             }
             // What is queued at shutdown is written once more, best effort.
             this.write_out().await;
+        });
+        let this = self.clone();
+        let stop = shutdown.clone();
+        shutdown.spawn(tracing::info_span!("distribute-parents"), async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = this.parents.notified() => {}
+                }
+                // The burst that made them due settles first.
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(PARENTS_EVERY) => {}
+                }
+                this.send_parents();
+            }
         });
     }
 
