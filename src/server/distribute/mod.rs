@@ -56,6 +56,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// How long a parent's update waits for more changes below it (and so how often, at most,
 /// its CR learns its subtree's state).
 const PARENTS_EVERY: Duration = Duration::from_secs(1);
+/// Pages of the delivery feed read per round once it has been read whole.
+const FEED_PAGES: usize = 10;
+/// Edges per store transaction, about.
+const WRITE_BATCH: usize = 5_000;
 /// How long edge writes gather before one store transaction takes them all.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
@@ -577,10 +581,6 @@ impl Distributor {
             }
             loop {
                 let mut retry = false;
-                if let Err(error) = this.follow_feed().await {
-                    tracing::warn!(%error, "distribution: reading the delivery feed failed; retrying");
-                    retry = true;
-                }
                 match this.catch_up().await {
                     Ok(()) => {
                         let first = !std::mem::replace(&mut this.config().loaded, true);
@@ -593,6 +593,17 @@ impl Distributor {
                     Err(error) => {
                         // Nothing is sent from a state that may lag the store; try again.
                         tracing::warn!(%error, "distribution: reading changes failed; retrying");
+                        retry = true;
+                    }
+                }
+                // After config: the feed can hold a million edges after an initial sync (this
+                // replica's own, mostly), read a few pages per round so changes go first.
+                let pages = if this.hub().mirrored { FEED_PAGES } else { usize::MAX };
+                match this.follow_feed(pages).await {
+                    Ok(true) => {}
+                    Ok(false) => this.wake.notify_one(),
+                    Err(error) => {
+                        tracing::warn!(%error, "distribution: reading the delivery feed failed; retrying");
                         retry = true;
                     }
                 }
@@ -623,15 +634,23 @@ impl Distributor {
                 }
                 // Gather: one transaction for the writes of a burst of acknowledgements.
                 tokio::time::sleep(FLUSH_EVERY).await;
-                while !this.write_out().await {
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(RETRY) => {}
+                loop {
+                    if !this.write_out().await {
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(RETRY) => {}
+                        }
+                        continue;
                     }
+                    if this.hub().outgoing.is_empty() {
+                        break;
+                    }
+                    // More than one batch queued: config commits go first in between.
+                    tokio::task::yield_now().await;
                 }
             }
             // What is queued at shutdown is written once more, best effort.
-            this.write_out().await;
+            while !this.hub().outgoing.is_empty() && this.write_out().await {}
         });
         let this = self.clone();
         let stop = shutdown.clone();
@@ -656,7 +675,7 @@ impl Distributor {
         let writes = {
             let mut hub = self.hub();
             let hub = &mut *hub;
-            hub.outgoing.take(&hub.links)
+            hub.outgoing.take(&hub.links, WRITE_BATCH)
         };
         if writes.is_empty() {
             return true;
@@ -705,8 +724,9 @@ impl Distributor {
 
     /// Reads the store's delivery feed: other replicas' edges and claims, and confirmations
     /// of held prunes for the clusters served here.
-    async fn follow_feed(&self) -> Result<(), crate::store::Error> {
-        loop {
+    /// Reads at most `pages` pages; true when it reached the end.
+    async fn follow_feed(&self, pages: usize) -> Result<bool, crate::store::Error> {
+        for _ in 0..pages {
             let after = self.hub().feed;
             let changes = self.engine.store().delivery_since(after, 1000).await?;
             if changes.clusters.is_empty() && changes.edges.is_empty() {
@@ -716,7 +736,7 @@ impl Distributor {
                     warm_up(&mut hub, false)
                 };
                 self.send_status_updates(&updates);
-                return Ok(());
+                return Ok(true);
             }
             // Rows come per table, each in order and each limited: go on from the lowest
             // position a truncated table reached (a row read twice is harmless: it is the
@@ -796,6 +816,7 @@ impl Distributor {
             }
             self.send_status_updates(&touched);
         }
+        Ok(false)
     }
 
     async fn catch_up(&self) -> Result<(), crate::server::error::Error> {

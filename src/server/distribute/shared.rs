@@ -222,8 +222,21 @@ impl Outgoing {
 
     /// Everything queued, as store writes under each link's current generation (a write
     /// queued before this replica claimed the cluster again belongs to the same link).
-    pub fn take(&mut self, links: &BTreeMap<String, Link>) -> Vec<DeliveryWrite> {
-        std::mem::take(&mut self.clusters)
+    ///
+    /// At most about `budget` edges (whole clusters; at least one): one store transaction
+    /// then holds SQLite's single writer briefly, and a config commit waits for one batch, not
+    /// for the million edges an initial sync of 1,000 clusters leaves.
+    pub fn take(&mut self, links: &BTreeMap<String, Link>, budget: usize) -> Vec<DeliveryWrite> {
+        let mut taken = BTreeMap::new();
+        let mut edges = 0;
+        while edges < budget.max(1) {
+            let Some((cluster, pending)) = self.clusters.pop_first() else {
+                break;
+            };
+            edges += pending.edges.len().max(1);
+            taken.insert(cluster, pending);
+        }
+        taken
             .into_iter()
             .map(|(cluster, pending)| DeliveryWrite {
                 generation: links
