@@ -55,9 +55,27 @@ impl LeaseLock {
         }
     }
 
+    /// Runs one call to the apiserver under half the lease duration: a call stuck longer
+    /// than that could not keep the lease anyway, and the next round must not wait for it.
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        call: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, LeaseError> {
+        let limit = self.duration / 2;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(LeaseError::Kube),
+            Err(_) => Err(LeaseError::TimedOut {
+                what,
+                name: self.name.clone(),
+                after: limit,
+            }),
+        }
+    }
+
     /// One election round: true when this candidate holds the lease afterwards.
-    pub async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+    pub async fn try_acquire_or_renew(&self) -> Result<bool, LeaseError> {
+        let Some(mut lease) = self.bounded("read", self.api.get_opt(&self.name)).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
@@ -65,9 +83,15 @@ impl LeaseLock {
                 },
                 spec: Some(self.spec(0, None)),
             };
-            return match self.api.create(&PostParams::default(), &lease).await {
+            let created = self
+                .bounded("create", self.api.create(&PostParams::default(), &lease))
+                .await;
+            return match created {
                 Ok(_) => Ok(true),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+                // Another candidate created it first.
+                Err(LeaseError::Kube(kube::Error::Api(status))) if status.is_already_exists() => {
+                    Ok(false)
+                }
                 Err(error) => Err(error),
             };
         };
@@ -90,20 +114,23 @@ impl LeaseLock {
             self.spec(transitions + 1, None)
         };
         lease.spec = Some(new_spec);
-        match self
-            .api
-            .replace(&self.name, &PostParams::default(), &lease)
-            .await
-        {
+        let replaced = self
+            .bounded(
+                "update",
+                self.api.replace(&self.name, &PostParams::default(), &lease),
+            )
+            .await;
+        match replaced {
             Ok(_) => Ok(true),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+            // Another candidate wrote it since it was read.
+            Err(LeaseError::Kube(kube::Error::Api(status))) if status.is_conflict() => Ok(false),
             Err(error) => Err(error),
         }
     }
 
     /// Gives the lease up (on shutdown), so another replica takes over at once.
-    pub async fn release(&self) -> Result<(), kube::Error> {
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+    pub async fn release(&self) -> Result<(), LeaseError> {
+        let Some(mut lease) = self.bounded("read", self.api.get_opt(&self.name)).await? else {
             return Ok(());
         };
         let Some(spec) = lease.spec.as_mut() else {
@@ -114,10 +141,12 @@ impl LeaseLock {
         }
         spec.holder_identity = None;
         spec.renew_time = None;
-        self.api
-            .replace(&self.name, &PostParams::default(), &lease)
-            .await
-            .map(|_| ())
+        self.bounded(
+            "release",
+            self.api.replace(&self.name, &PostParams::default(), &lease),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Campaigns until shutdown; the receiver says whether this replica leads. Leadership is
@@ -166,4 +195,22 @@ impl LeaseLock {
         });
         receiver
     }
+}
+
+/// A lease call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The apiserver answered with an error.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    /// It did not answer in time.
+    #[error("{what} of Lease {name}: timed out after {after:?}")]
+    TimedOut {
+        /// The call.
+        what: &'static str,
+        /// The Lease.
+        name: String,
+        /// The limit.
+        after: Duration,
+    },
 }
