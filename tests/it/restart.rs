@@ -613,17 +613,8 @@ impl Stream {
             .connect()
             .await
             .expect("connects");
-        let bearer: tonic::metadata::AsciiMetadataValue =
-            format!("Bearer {}", mp.token).parse().expect("token");
-        let mut client = AgentSyncServiceClient::with_interceptor(
-            channel,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                Ok(request)
-            },
-        );
+        let bearer = tsbridge::cli::ctl::client::Bearer::token(&mp.token).expect("token");
+        let mut client = AgentSyncServiceClient::with_interceptor(channel, bearer);
         let (outbox, outgoing) = tokio::sync::mpsc::channel(64);
         let hello = v1::agent_message::Message::Hello(hello);
         outbox

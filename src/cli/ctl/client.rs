@@ -42,6 +42,11 @@ impl Bearer {
     pub fn none() -> Bearer {
         Bearer(None)
     }
+
+    /// `token` as a bearer credential; an error when it is not valid header text.
+    pub fn token(token: &str) -> Result<Bearer, tonic::metadata::errors::InvalidMetadataValue> {
+        format!("Bearer {token}").parse().map(|v| Bearer(Some(v)))
+    }
 }
 
 impl Interceptor for Bearer {
@@ -133,12 +138,11 @@ impl Client {
             .connect()
             .await
             .with_context(|| format!("cannot reach the management plane at {server}"))?;
-        let bearer = Bearer(
-            token
-                .map(|t| format!("Bearer {t}").parse())
-                .transpose()
-                .context("the token is not valid header text")?,
-        );
+        let bearer = token
+            .map(Bearer::token)
+            .transpose()
+            .context("the token is not valid header text")?
+            .unwrap_or_else(Bearer::none);
         Ok(Client::over(channel, bearer))
     }
 

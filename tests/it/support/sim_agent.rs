@@ -186,7 +186,7 @@ impl Drop for SimAgent {
 /// What the task shares with its handle and measurer.
 struct Context {
     spec: Spec,
-    bearer: tonic::metadata::AsciiMetadataValue,
+    bearer: tsbridge::cli::ctl::client::Bearer,
     held: Arc<Mutex<Held>>,
     sessions: Arc<AtomicU64>,
     welcomes: Arc<AtomicU64>,
@@ -212,9 +212,7 @@ impl SimAgent {
         let welcomes = Arc::new(AtomicU64::new(0));
         let last_error = Arc::new(Mutex::new(String::new()));
         let context = Context {
-            bearer: format!("Bearer {token}")
-                .parse()
-                .expect("token is header text"),
+            bearer: tsbridge::cli::ctl::client::Bearer::token(token).expect("token is header text"),
             spec: spec.clone(),
             held: held.clone(),
             sessions: sessions.clone(),
@@ -264,17 +262,8 @@ impl SimAgent {
 impl Context {
     /// Keeps a session open, reconnecting with backoff (250 ms doubling to 5 s) like the agent.
     async fn run(self, channel: Channel) {
-        let bearer = self.bearer.clone();
-        let mut client = AgentSyncServiceClient::with_interceptor(
-            channel,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                Ok(request)
-            },
-        )
-        .max_decoding_message_size(16 * 1024 * 1024);
+        let mut client = AgentSyncServiceClient::with_interceptor(channel, self.bearer.clone())
+            .max_decoding_message_size(16 * 1024 * 1024);
         let mut backoff = Duration::from_millis(250);
         loop {
             let ended = self.session(&mut client).await;
