@@ -147,6 +147,30 @@ pub enum EdgeState {
     Ignored,
 }
 
+impl EdgeState {
+    /// The serialized name (`APPLIED`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeState::Unknown => "UNKNOWN",
+            EdgeState::Applied => "APPLIED",
+            EdgeState::Errored => "ERRORED",
+            EdgeState::Ignored => "IGNORED",
+        }
+    }
+
+    /// The state [`EdgeState::as_str`] names; `None` for any other text.
+    pub fn from_name(name: &str) -> Option<EdgeState> {
+        [
+            EdgeState::Unknown,
+            EdgeState::Applied,
+            EdgeState::Errored,
+            EdgeState::Ignored,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+}
+
 /// §5.4: the event that summarizes the edges; `None` when there is no target cluster.
 ///
 /// ```

@@ -428,3 +428,17 @@ fn wire_names_match_serde() {
         );
     }
 }
+
+#[test]
+fn edge_state_names_are_their_serialized_form() {
+    for state in [
+        EdgeState::Unknown,
+        EdgeState::Applied,
+        EdgeState::Errored,
+        EdgeState::Ignored,
+    ] {
+        assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        assert_eq!(EdgeState::from_name(state.as_str()), Some(state));
+    }
+    assert_eq!(EdgeState::from_name("applied"), None);
+}

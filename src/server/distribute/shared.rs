@@ -22,17 +22,9 @@ pub(super) struct Remote {
     pub edges: BTreeMap<Source, EdgeState>,
 }
 
-/// An edge state as the store spells it.
-pub(super) fn state_name(edge: EdgeState) -> String {
-    serde_json::to_value(edge)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{edge:?}").to_uppercase())
-}
-
 /// A stored edge state; `None` for a tombstone or a name this version does not know.
 pub(super) fn parse_state(name: Option<&str>) -> Option<EdgeState> {
-    serde_json::from_value(serde_json::Value::String(name?.to_string())).ok()
+    EdgeState::from_name(name?)
 }
 
 /// The held prune as the store keeps it.
@@ -199,7 +191,7 @@ impl Outgoing {
             let record = EdgeRecord {
                 cluster: cluster.to_string(),
                 source: source.to_string(),
-                state: link.edges.get(&source).map(|e| state_name(*e)),
+                state: link.edges.get(&source).map(|e| e.as_str().to_string()),
                 revision,
                 objects,
                 seq: 0,

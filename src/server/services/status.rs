@@ -33,13 +33,6 @@ pub struct StatusApi {
     pub auth: Authenticator,
 }
 
-fn edge_name(edge: EdgeState) -> String {
-    serde_json::to_value(edge)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// One object's status: its own from the clusters' edge states (ACCEPTED until a cluster
 /// reports); a parent's from its subtree's (tsb-model.md §5.6, `docs/status.md`).
 /// `subtree` is the record itself and its descendants in FQN order, each with its edges.
@@ -79,7 +72,7 @@ fn status_of(
         .into_iter()
         .map(|(cluster, edge)| v1::EdgeStatus {
             cluster,
-            state: edge_name(edge),
+            state: edge.as_str().to_string(),
             message: String::new(),
             revision: 0,
         })
