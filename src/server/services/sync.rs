@@ -362,7 +362,12 @@ impl Session {
         items: Vec<v1::InventoryItem>,
         complete: bool,
     ) -> v1::InventoryResult {
-        let records = match self.engine.list("", None, true).await {
+        let cluster = self.cluster.as_str();
+        let records = match self
+            .engine
+            .list_where(|r| origin_text(&r.origin, "cluster") == Some(cluster))
+            .await
+        {
             Ok((_, records)) => records,
             Err(error) => {
                 tracing::warn!(%error, "inventory: listing failed");
@@ -380,11 +385,7 @@ impl Session {
                 };
             }
         };
-        let ours: BTreeMap<&str, &Record> = records
-            .iter()
-            .filter(|r| origin_text(&r.origin, "cluster") == Some(self.cluster.as_str()))
-            .map(|r| (r.fqn.as_str(), r))
-            .collect();
+        let ours: BTreeMap<&str, &Record> = records.iter().map(|r| (r.fqn.as_str(), r)).collect();
         let listed: BTreeSet<&str> = items.iter().map(|i| i.fqn.as_str()).collect();
         let results = items
             .iter()
