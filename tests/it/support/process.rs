@@ -21,7 +21,8 @@ impl ChildProcess {
         S: AsRef<std::ffi::OsStr>,
     {
         // Profiling: `TSBRIDGE_HEAPTRACK=FILE` runs product processes under heaptrack
-        // (BENCHMARKS.md shows how the fan-out's memory was found this way).
+        // (BENCHMARKS.md shows how the fan-out's memory was found this way). Killing the
+        // wrapper leaves the server running: profiling runs clean up after themselves.
         let mut cmd = match std::env::var("TSBRIDGE_HEAPTRACK") {
             Ok(out) => {
                 let mut c = Command::new("heaptrack");
