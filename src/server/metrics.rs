@@ -48,6 +48,7 @@ struct Inner {
     deltas_nacked: Family<ClusterLabel, Counter>,
     objects_sent: Counter,
     queue_depth: Family<ClusterLabel, Gauge>,
+    queue_overflows: Family<ClusterLabel, Counter>,
     translation: Histogram,
     commit: Histogram,
 }
@@ -66,7 +67,7 @@ pub struct MetricDoc {
 }
 
 /// Every management-plane metric, in the order `docs/metrics.md` lists them.
-pub const DOCS: [MetricDoc; 10] = [
+pub const DOCS: [MetricDoc; 11] = [
     MetricDoc {
         name: "tsbridge_server_connected_agents",
         kind: "gauge",
@@ -108,6 +109,12 @@ pub const DOCS: [MetricDoc; 10] = [
         kind: "gauge",
         labels: "cluster",
         help: "Deltas waiting in a cluster's queue in front of its stream",
+    },
+    MetricDoc {
+        name: "tsbridge_server_queue_overflows_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Streams ended because their queue reached its limit (the agent reconnects and resumes)",
     },
     MetricDoc {
         name: "tsbridge_server_translation_seconds",
@@ -152,6 +159,7 @@ impl Metrics {
                 deltas_nacked: Family::default(),
                 objects_sent: Counter::default(),
                 queue_depth: Family::default(),
+                queue_overflows: Family::default(),
                 // 100 µs … ~3 s.
                 translation: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
                 // 500 µs … ~16 s: a PostgreSQL commit across a network is milliseconds.
@@ -180,10 +188,11 @@ impl Metrics {
         add!(4, m.deltas_nacked);
         add!(5, m.objects_sent);
         add!(6, m.queue_depth);
-        add!(7, m.translation);
-        add!(8, m.commit);
+        add!(7, m.queue_overflows);
+        add!(8, m.translation);
+        add!(9, m.commit);
         if let Some(limiter) = limiter {
-            add!(9, limiter.refused());
+            add!(10, limiter.refused());
         }
         metrics
     }
@@ -201,6 +210,7 @@ impl Metrics {
             &self.inner.deltas_sent,
             &self.inner.deltas_acked,
             &self.inner.deltas_nacked,
+            &self.inner.queue_overflows,
         ] {
             let _ = counter.get_or_create(&cluster);
         }
@@ -244,6 +254,14 @@ impl Metrics {
             .lag
             .get_or_create(&label(cluster))
             .set(i64::try_from(behind).unwrap_or(i64::MAX));
+    }
+
+    /// `cluster`'s queue reached its limit: its stream ends.
+    pub fn queue_overflow(&self, cluster: &str) {
+        self.inner
+            .queue_overflows
+            .get_or_create(&label(cluster))
+            .inc();
     }
 
     /// `depth` deltas wait in `cluster`'s queue in front of its stream.
