@@ -70,6 +70,17 @@ pub enum Error {
         /// The address.
         server: String,
     },
+    /// The stream stopped moving: no message (not even a heartbeat) within the bound.
+    #[error(
+        "{server}: the sync stream stalled (nothing received for {silent:?}; \
+         --keepalive-interval and --keepalive-timeout set the bound)"
+    )]
+    Stalled {
+        /// The address.
+        server: String,
+        /// How long nothing came.
+        silent: Duration,
+    },
     /// This replica lost the Lease: only the leader talks to the management plane.
     #[error("no longer the leader")]
     NotLeader,
@@ -93,6 +104,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stream ended because it stopped moving: a heartbeat that did not come, or an
+    /// HTTP/2 PING that was not answered.
+    pub fn is_stall(&self) -> bool {
+        match self {
+            Error::Stalled { .. } => true,
+            Error::Status { status, .. } => {
+                crate::runtime::keepalive::is_keepalive_timeout(status.as_ref())
+            }
+            Error::Connect { source, .. } => {
+                crate::runtime::keepalive::is_keepalive_timeout(source)
+            }
+            _ => false,
+        }
+    }
+
     /// A gRPC error of the management plane at `server`.
     pub fn status(server: &str, status: tonic::Status) -> Error {
         Error::Status {

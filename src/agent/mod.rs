@@ -200,6 +200,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             position,
             applier,
             metrics: metrics.clone(),
+            keepalive: args.keepalive,
         },
         leading.clone(),
         mp_tx,

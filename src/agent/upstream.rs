@@ -17,6 +17,7 @@ use crate::proto::v1;
 use crate::proto::v1::agent_sync_service_client::AgentSyncServiceClient;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
+use crate::runtime::keepalive::{KeepaliveArgs, Liveness, expires, spawn_heartbeats};
 
 mod failover;
 pub use failover::Failover;
@@ -62,6 +63,8 @@ pub struct Connection {
     pub applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
     /// Which address the agent is on.
     pub metrics: AgentMetrics,
+    /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
+    pub keepalive: KeepaliveArgs,
 }
 
 /// Reads a file a flag names.
@@ -83,8 +86,10 @@ impl Connection {
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10));
+            // A black-holed connection (no RST) ends within interval + timeout of its last byte.
+            .http2_keep_alive_interval(self.keepalive.keepalive_interval)
+            .keep_alive_timeout(self.keepalive.keepalive_timeout)
+            .keep_alive_while_idle(true);
         if server.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = &self.ca {
@@ -113,8 +118,9 @@ impl Connection {
         }
     }
 
-    /// One session: open, hello, relay until the stream ends, leadership is lost or shutdown.
-    /// `opened` is set when the management plane has welcomed the agent.
+    /// One session: open, hello, relay until the stream ends, stalls, leadership is lost or
+    /// shutdown. `opened` is set when the management plane has welcomed the agent; `reconnect`
+    /// says an earlier session had been welcomed.
     async fn session(
         &self,
         server: &str,
@@ -122,6 +128,7 @@ impl Connection {
         leading: &mut watch::Receiver<bool>,
         shutdown: &Shutdown,
         opened: &mut Option<tokio::time::Instant>,
+        reconnect: bool,
     ) -> Result<()> {
         let channel = self
             .endpoint(server)
@@ -163,6 +170,7 @@ impl Connection {
                 checksum,
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
                 reports_services: true,
+                heartbeat_interval_ms: self.keepalive.interval_ms(),
             })),
         };
         // The receiver is alive: it is moved into the request just below.
@@ -192,7 +200,25 @@ impl Connection {
             })??;
         *opened = Some(tokio::time::Instant::now());
         self.metrics.upstream(server, true);
+        if reconnect {
+            self.metrics.reconnected(server);
+        }
         tracing::info!(%server, grants = ?welcome.grants, "connected to the management plane");
+        // An MP that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
+        let mut liveness = Liveness::new(
+            self.keepalive
+                .silence_allowed(welcome.heartbeat_interval_ms),
+            tokio::time::Instant::now(),
+        );
+        let _heartbeats = spawn_heartbeats(
+            outbox.clone(),
+            self.keepalive.keepalive_interval,
+            || v1::AgentMessage {
+                message: Some(v1::agent_message::Message::Heartbeat(v1::Heartbeat {})),
+            },
+            tracing::info_span!("heartbeats", %server),
+            shutdown,
+        );
         if events
             .send(MpEvent::Connected(outbox.clone(), welcome))
             .await
@@ -201,6 +227,9 @@ impl Connection {
             return Ok(());
         }
         loop {
+            // Only time spent waiting here counts as the MP's silence: handling the previous
+            // message (a delta waiting for the applier) is this side being busy.
+            liveness.waiting(tokio::time::Instant::now());
             let message = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 changed = leading.changed() => {
@@ -210,6 +239,15 @@ impl Connection {
                     continue;
                 }
                 message = incoming.message() => message,
+                () = expires(liveness.deadline()) => {
+                    let silent = liveness
+                        .stalled(tokio::time::Instant::now())
+                        .unwrap_or_default();
+                    return Err(Error::Stalled {
+                        server: server.to_string(),
+                        silent,
+                    });
+                }
             };
             let event = match message {
                 Ok(Some(v1::ServerMessage {
@@ -260,6 +298,8 @@ pub fn spawn(
         for server in failover.servers() {
             connection.metrics.upstream(server, false);
         }
+        // A stream opened after an earlier one counts as a reconnect.
+        let mut ever_opened = false;
         loop {
             while !*leading.borrow_and_update() {
                 tokio::select! {
@@ -270,7 +310,14 @@ pub fn spawn(
             let server = failover.current().to_string();
             let mut opened = None;
             let session = connection
-                .session(&server, &events, &mut leading, &stop, &mut opened)
+                .session(
+                    &server,
+                    &events,
+                    &mut leading,
+                    &stop,
+                    &mut opened,
+                    ever_opened,
+                )
                 .instrument(tracing::info_span!("session", %server));
             // Shutdown ends a session that is still connecting, too.
             let ended = tokio::select! {
@@ -281,6 +328,7 @@ pub fn spawn(
             if stop.token().is_cancelled() {
                 return;
             }
+            ever_opened |= opened.is_some();
             let lasted = opened.map_or(Duration::ZERO, |at| at.elapsed());
             let wait = failover.ended(lasted);
             let error = match ended {
@@ -289,7 +337,12 @@ pub fn spawn(
                 },
                 Err(error) => error,
             };
-            tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream down");
+            if error.is_stall() {
+                connection.metrics.stalled(&server);
+                tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream stalled; reconnecting");
+            } else {
+                tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream down");
+            }
             if events.send(MpEvent::Disconnected(error)).await.is_err() {
                 return;
             }

@@ -19,6 +19,7 @@ use crate::proto::v1::agent_message::Message as Up;
 use crate::proto::v1::agent_sync_service_server::AgentSyncService;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
+use crate::runtime::keepalive::{Liveness, expires, is_keepalive_timeout, spawn_heartbeats};
 use crate::server::auth::{Actor, Authenticator, Role};
 use crate::server::convert::proto_to_envelope;
 use crate::server::engine::{ApplyInput, Engine};
@@ -43,6 +44,8 @@ pub struct SyncApi {
     pub guard: DeletionGuard,
     /// Per-cluster desired Istio config and delivery.
     pub distributor: crate::server::distribute::Distributor,
+    /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
+    pub keepalive: crate::runtime::KeepaliveArgs,
 }
 
 /// Messages queued towards one agent.
@@ -564,6 +567,7 @@ impl AgentSyncService for SyncApi {
                 Actor::User { .. } => Vec::new(),
             },
             revision: u64::try_from(revision).unwrap_or_default(),
+            heartbeat_interval_ms: self.keepalive.interval_ms(),
         };
         tracing::info!(%cluster, agent = %hello.agent_version, "agent connected");
         let mut session = Session {
@@ -597,18 +601,49 @@ impl AgentSyncService for SyncApi {
             .await?;
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
+        let metrics = self.engine.metrics().clone();
+        // An agent that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
+        let mut liveness = Liveness::new(
+            self.keepalive.silence_allowed(hello.heartbeat_interval_ms),
+            tokio::time::Instant::now(),
+        );
+        let heartbeats = spawn_heartbeats(
+            outbox.clone(),
+            self.keepalive.keepalive_interval,
+            || down(Down::Heartbeat(v1::Heartbeat {})),
+            tracing::info_span!("heartbeats", cluster = %session.cluster),
+            &self.shutdown,
+        );
         let span = tracing::info_span!("agent-stream", cluster = %session.cluster);
         self.shutdown.spawn(span, async move {
+            let _heartbeats = heartbeats;
             loop {
+                // Only time spent waiting here counts as the agent's silence.
+                liveness.waiting(tokio::time::Instant::now());
                 let next = tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = outbox.closed() => break,
                     next = incoming.next() => next,
+                    () = expires(liveness.deadline()) => {
+                        let silent = liveness.stalled(tokio::time::Instant::now()).unwrap_or_default();
+                        metrics.stalled(&session.cluster);
+                        tracing::warn!(?silent, "agent stream stalled (no message, not even a heartbeat); closing it");
+                        // Ends the response stream; the agent reconnects on a fresh connection.
+                        let _ = outbox.try_send(Err(Status::unavailable(format!(
+                            "the sync stream stalled: nothing received for {silent:?}"
+                        ))));
+                        break;
+                    }
                 };
                 let message = match next {
                     None => break,
                     Some(Err(status)) => {
-                        tracing::debug!(%status, "agent stream error");
+                        if is_keepalive_timeout(&status) {
+                            metrics.stalled(&session.cluster);
+                            tracing::warn!(%status, "agent connection stalled (HTTP/2 PING unanswered)");
+                        } else {
+                            tracing::debug!(%status, "agent stream error");
+                        }
                         break;
                     }
                     Some(Ok(message)) => message,
@@ -646,6 +681,7 @@ impl AgentSyncService for SyncApi {
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }
+                    Some(Up::Heartbeat(_)) | None => None,
                     Some(Up::Hello(_)) => {
                         let _ = outbox
                             .send(Err(to_status(Error::BadRequest(
@@ -654,7 +690,6 @@ impl AgentSyncService for SyncApi {
                             .await;
                         break;
                     }
-                    None => None,
                 };
                 if let Some(answer) = answer
                     && outbox.send(down(answer)).await.is_err()
