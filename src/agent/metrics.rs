@@ -31,6 +31,8 @@ pub struct AgentMetrics {
     pub upstream_stalls: Family<Labels, Counter>,
     /// Sync streams opened after an earlier one ended, by address.
     pub upstream_reconnects: Family<Labels, Counter>,
+    /// 1 while `/ready` reports a reason, by reason.
+    pub not_ready: Family<Labels, Gauge>,
 }
 
 impl AgentMetrics {
@@ -47,6 +49,7 @@ impl AgentMetrics {
             queue_full: Family::default(),
             upstream_stalls: Family::default(),
             upstream_reconnects: Family::default(),
+            not_ready: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -98,6 +101,15 @@ impl AgentMetrics {
             metrics.upstream_stalls.clone(),
         );
         sub.register(
+            "not_ready",
+            "1 while /ready reports this reason (it names the fix; see docs/agent.md, \
+             Readiness), else 0",
+            metrics.not_ready.clone(),
+        );
+        for reason in crate::agent::readiness::REASONS {
+            metrics.reason(reason, false);
+        }
+        sub.register(
             "upstream_reconnects",
             "Sync streams opened to a management-plane address after an earlier stream ended",
             metrics.upstream_reconnects.clone(),
@@ -107,6 +119,13 @@ impl AgentMetrics {
 
     fn server(server: &str) -> Labels {
         vec![("server".to_string(), server.to_string())]
+    }
+
+    /// Says whether `/ready` reports `reason`.
+    pub fn reason(&self, reason: &str, holds: bool) {
+        self.not_ready
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .set(i64::from(holds));
     }
 
     /// Counts one stream to `server` that stalled.

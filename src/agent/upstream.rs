@@ -67,6 +67,36 @@ pub struct Connection {
     pub keepalive: KeepaliveArgs,
 }
 
+/// Refuses a client certificate outside its validity period by this host's clock: the MP would
+/// reject the handshake with a bare alert, while here the dates can be named.
+fn check_validity(pem: &[u8], path: &std::path::Path, now: jiff::Timestamp) -> Result<()> {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(pem) else {
+        // Unreadable PEM: tonic's own error names it at the handshake.
+        return Ok(());
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return Ok(());
+    };
+    let validity = cert.validity();
+    let now_secs = now.as_second();
+    let not_before = validity.not_before.timestamp();
+    let not_after = validity.not_after.timestamp();
+    let when = |secs: i64| {
+        jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+    };
+    let problem = if now_secs < not_before {
+        format!("is not valid until {}", when(not_before))
+    } else if now_secs > not_after {
+        format!("expired at {}", when(not_after))
+    } else {
+        return Ok(());
+    };
+    Err(Error::Certificate(format!(
+        "--tls-cert {}: the client certificate {problem} (this host's clock says {now})",
+        path.display()
+    )))
+}
+
 /// Reads a file a flag names.
 async fn read(flag: &'static str, path: &std::path::Path) -> Result<Vec<u8>> {
     tokio::fs::read(path).await.map_err(|source| Error::File {
@@ -97,6 +127,7 @@ impl Connection {
             }
             if let Some((cert, key)) = &self.identity {
                 let cert_pem = read("--tls-cert", cert).await?;
+                check_validity(&cert_pem, cert, jiff::Timestamp::now())?;
                 let key_pem = read("--tls-key", key).await?;
                 tls = tls.identity(Identity::from_pem(cert_pem, key_pem));
             }
@@ -206,8 +237,8 @@ impl Connection {
         tracing::info!(%server, grants = ?welcome.grants, "connected to the management plane");
         // An MP that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
         let mut liveness = Liveness::new(
-            self.keepalive
-                .silence_allowed(welcome.heartbeat_interval_ms),
+            &self.keepalive,
+            welcome.heartbeat_interval_ms,
             tokio::time::Instant::now(),
         );
         let _heartbeats = spawn_heartbeats(
@@ -226,10 +257,14 @@ impl Connection {
         {
             return Ok(());
         }
+        // Only time spent waiting here counts as the MP's silence: handling the previous
+        // message (a delta waiting for the applier) is this side being busy. A leadership
+        // notice (every Lease renewal sends one) is not a message and restarts nothing.
+        let mut heard = true;
         loop {
-            // Only time spent waiting here counts as the MP's silence: handling the previous
-            // message (a delta waiting for the applier) is this side being busy.
-            liveness.waiting(tokio::time::Instant::now());
+            if std::mem::take(&mut heard) {
+                liveness.waiting(tokio::time::Instant::now());
+            }
             let message = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 changed = leading.changed() => {
@@ -238,7 +273,10 @@ impl Connection {
                     }
                     continue;
                 }
-                message = incoming.message() => message,
+                message = incoming.message() => {
+                    heard = true;
+                    message
+                }
                 () = expires(liveness.deadline()) => {
                     let silent = liveness
                         .stalled(tokio::time::Instant::now())
@@ -246,6 +284,7 @@ impl Connection {
                     return Err(Error::Stalled {
                         server: server.to_string(),
                         silent,
+                        cause: None,
                     });
                 }
             };
@@ -272,6 +311,16 @@ impl Connection {
                 Ok(None) => {
                     return Err(Error::Closed {
                         server: server.to_string(),
+                    });
+                }
+                // A PING that went unanswered reaches the stream as a broken pipe: after missed
+                // heartbeats, an error is the stall it ends.
+                Err(status) if liveness.ended_silent(tokio::time::Instant::now()) => {
+                    return Err(Error::Stalled {
+                        server: server.to_string(),
+                        silent: tokio::time::Instant::now()
+                            .saturating_duration_since(liveness.waiting_since()),
+                        cause: Some(Box::new(status)),
                     });
                 }
                 Err(status) => return Err(Error::status(server, status)),
@@ -352,4 +401,37 @@ pub fn spawn(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate(from: i32, to: i32) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(vec!["eu-1".to_string()]).expect("params");
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("cert").pem().into_bytes()
+    }
+
+    #[test]
+    fn a_client_certificate_outside_its_dates_is_named_with_the_clock() {
+        let path = std::path::Path::new("/etc/tsbridge/tls.crt");
+        let now = jiff::Timestamp::now();
+        assert!(check_validity(&certificate(2000, 2200), path, now).is_ok());
+        let future =
+            check_validity(&certificate(2200, 2201), path, now).expect_err("not yet valid");
+        let text = future.to_string();
+        assert!(
+            text.contains("--tls-cert /etc/tsbridge/tls.crt")
+                && text.contains("is not valid until")
+                && text.contains("this host's clock says"),
+            "{text}"
+        );
+        let expired = check_validity(&certificate(2000, 2001), path, now).expect_err("expired");
+        assert!(expired.to_string().contains("expired at"), "{expired}");
+        // Not a certificate at all: left to the handshake's own error.
+        assert!(check_validity(b"junk", path, now).is_ok());
+    }
 }

@@ -37,6 +37,9 @@ pub enum WatchEvent {
     Listed(usize),
     /// An object was deleted.
     Deleted(usize, Box<DynamicObject>),
+    /// The cluster does not serve this kind (its CRD is not installed); the next `Relist`
+    /// means it does again.
+    NotServed(usize),
 }
 
 /// Our CRDs, at their catalogue version.
@@ -126,7 +129,11 @@ pub fn spawn(
                             // complete (empty) list, not a pending one. Any other failure
                             // leaves the list pending, and readiness says so.
                             if not_served(&error) {
-                                for event in [WatchEvent::Relist(index), WatchEvent::Listed(index)] {
+                                for event in [
+                                    WatchEvent::Relist(index),
+                                    WatchEvent::Listed(index),
+                                    WatchEvent::NotServed(index),
+                                ] {
                                     if events.send(event).await.is_err() {
                                         return;
                                     }

@@ -105,28 +105,26 @@ impl KeepaliveArgs {
     pub fn interval_ms(&self) -> u32 {
         u32::try_from(self.keepalive_interval.as_millis()).unwrap_or(u32::MAX)
     }
-
-    /// The longest a stream may stay silent when its peer sends heartbeats every
-    /// `peer_interval_ms` (0: the peer sends none, an older version, so only PINGs judge).
-    pub fn silence_allowed(&self, peer_interval_ms: u32) -> Option<Duration> {
-        (peer_interval_ms > 0)
-            .then(|| Duration::from_millis(u64::from(peer_interval_ms)) + self.keepalive_timeout)
-    }
 }
 
 /// Whether a stream still moves: the time a reader has waited for the next message, against
 /// what the peer's heartbeats allow. Pure; the caller supplies the clock.
 #[derive(Debug, Clone)]
 pub struct Liveness {
-    allowed: Option<Duration>,
+    /// The peer's heartbeat interval (`None`: it sends none).
+    peer_interval: Option<Duration>,
+    timeout: Duration,
     waiting_since: Instant,
 }
 
 impl Liveness {
-    /// A stream opened at `now` whose peer may stay silent `allowed` (`None`: no bound).
-    pub fn new(allowed: Option<Duration>, now: Instant) -> Liveness {
+    /// A stream opened at `now` whose peer sends heartbeats every `peer_interval_ms` (0: none),
+    /// judged with `args`' timeout.
+    pub fn new(args: &KeepaliveArgs, peer_interval_ms: u32, now: Instant) -> Liveness {
         Liveness {
-            allowed,
+            peer_interval: (peer_interval_ms > 0)
+                .then(|| Duration::from_millis(u64::from(peer_interval_ms))),
+            timeout: args.keepalive_timeout,
             waiting_since: now,
         }
     }
@@ -137,17 +135,36 @@ impl Liveness {
         self.waiting_since = now;
     }
 
+    /// Since when the reader has waited.
+    pub fn waiting_since(&self) -> Instant {
+        self.waiting_since
+    }
+
     /// When the stream counts as stalled if nothing arrives before; `None` without a bound.
     pub fn deadline(&self) -> Option<Instant> {
-        self.allowed.map(|allowed| self.waiting_since + allowed)
+        self.peer_interval
+            .map(|interval| self.waiting_since + interval + self.timeout)
     }
 
     /// How long the peer has been silent, when that is past what it is allowed.
     pub fn stalled(&self, now: Instant) -> Option<Duration> {
         let silent = now.saturating_duration_since(self.waiting_since);
-        self.allowed
-            .filter(|allowed| silent >= *allowed)
+        self.deadline()
+            .filter(|deadline| now >= *deadline)
             .map(|_| silent)
+    }
+
+    /// Whether a stream that ended with an error at `now` had stopped moving first: the peer
+    /// had missed a heartbeat (silent past its interval and an eighth of the timeout). That is
+    /// how an HTTP/2 PING that went unanswered looks from here (hyper reports it to the stream
+    /// as a broken pipe, without its cause; it comes at least a timeout after the last byte,
+    /// since a PING is only sent after an interval of silence or answered late), while a reset
+    /// link ends a stream whose heartbeats were on time. It assumes the timeout is not much
+    /// shorter than the peer's interval, as the defaults have it (10 s, 20 s).
+    pub fn ended_silent(&self, now: Instant) -> bool {
+        let silent = now.saturating_duration_since(self.waiting_since);
+        self.peer_interval
+            .is_some_and(|interval| silent >= interval + self.timeout / 8)
     }
 }
 
@@ -191,21 +208,6 @@ pub fn spawn_heartbeats<T: Send + 'static>(
     guard
 }
 
-/// Whether `error` (or what caused it) is an HTTP/2 keepalive PING that went unanswered.
-pub fn is_keepalive_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(error);
-    while let Some(error) = next {
-        if error
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_timeout)
-        {
-            return true;
-        }
-        next = error.source();
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,21 +228,30 @@ mod tests {
         assert_eq!(parse_period("1s"), Ok(Duration::from_secs(1)));
     }
 
+    fn liveness(peer_interval_ms: u32, now: Instant) -> Liveness {
+        Liveness::new(&KeepaliveArgs::default(), peer_interval_ms, now)
+    }
+
     #[test]
     fn the_default_bound_is_thirty_seconds_and_an_old_peer_has_none() {
-        let args = KeepaliveArgs::default();
-        assert_eq!(args.interval_ms(), 10_000);
-        assert_eq!(args.silence_allowed(10_000), Some(Duration::from_secs(30)));
+        let start = Instant::now();
+        assert_eq!(KeepaliveArgs::default().interval_ms(), 10_000);
+        assert_eq!(
+            liveness(10_000, start).deadline(),
+            Some(start + Duration::from_secs(30))
+        );
         // The peer's interval counts, not ours: it is the peer that must send.
-        assert_eq!(args.silence_allowed(2_000), Some(Duration::from_secs(22)));
-        assert_eq!(args.silence_allowed(0), None);
+        assert_eq!(
+            liveness(2_000, start).deadline(),
+            Some(start + Duration::from_secs(22))
+        );
+        assert_eq!(liveness(0, start).deadline(), None);
     }
 
     #[test]
     fn silence_past_the_bound_is_a_stall_and_busy_time_is_not_silence() {
         let start = Instant::now();
-        let mut liveness = Liveness::new(Some(Duration::from_secs(30)), start);
-        assert_eq!(liveness.deadline(), Some(start + Duration::from_secs(30)));
+        let mut liveness = liveness(10_000, start);
         assert_eq!(liveness.stalled(start + Duration::from_secs(29)), None);
         assert_eq!(
             liveness.stalled(start + Duration::from_secs(31)),
@@ -253,11 +264,24 @@ mod tests {
     }
 
     #[test]
-    fn without_a_bound_nothing_stalls() {
+    fn without_heartbeats_nothing_stalls_and_no_end_counts_as_one() {
         let start = Instant::now();
-        let liveness = Liveness::new(None, start);
-        assert_eq!(liveness.deadline(), None);
+        let liveness = liveness(0, start);
         assert_eq!(liveness.stalled(start + Duration::from_secs(3600)), None);
+        assert!(!liveness.ended_silent(start + Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn an_error_after_missed_heartbeats_is_a_stall_and_a_reset_between_them_is_not() {
+        let start = Instant::now();
+        let liveness = liveness(10_000, start);
+        // A PING unanswered: the connection dies between timeout and interval + timeout after
+        // the last byte.
+        assert!(liveness.ended_silent(start + Duration::from_secs(30)));
+        assert!(liveness.ended_silent(start + Duration::from_secs(20)));
+        // An RST while heartbeats were on time (one is due every 10 s), or a little late.
+        assert!(!liveness.ended_silent(start + Duration::from_secs(3)));
+        assert!(!liveness.ended_silent(start + Duration::from_secs(12)));
     }
 
     #[tokio::test(start_paused = true)]

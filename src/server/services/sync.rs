@@ -19,7 +19,7 @@ use crate::proto::v1::agent_message::Message as Up;
 use crate::proto::v1::agent_sync_service_server::AgentSyncService;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
-use crate::runtime::keepalive::{Liveness, expires, is_keepalive_timeout, spawn_heartbeats};
+use crate::runtime::keepalive::{Liveness, expires, spawn_heartbeats};
 use crate::server::auth::{Actor, Authenticator, Role};
 use crate::server::convert::proto_to_envelope;
 use crate::server::engine::{ApplyInput, Engine};
@@ -510,13 +510,7 @@ impl SyncApi {
                     .store()
                     .get_cluster(&hello.cluster)
                     .await?
-                    .ok_or_else(|| {
-                        Error::PermissionDenied(format!(
-                            "cluster {} is not registered; an admin can run `tsbridge ctl \
-                             cluster create {}`",
-                            hello.cluster, hello.cluster
-                        ))
-                    })?;
+                    .ok_or_else(|| Error::NotRegistered(hello.cluster.clone()))?;
                 Ok(Actor::Cluster {
                     name: cluster.name,
                     grants: cluster
@@ -604,7 +598,8 @@ impl AgentSyncService for SyncApi {
         let metrics = self.engine.metrics().clone();
         // An agent that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
         let mut liveness = Liveness::new(
-            self.keepalive.silence_allowed(hello.heartbeat_interval_ms),
+            &self.keepalive,
+            hello.heartbeat_interval_ms,
             tokio::time::Instant::now(),
         );
         let heartbeats = spawn_heartbeats(
@@ -638,9 +633,11 @@ impl AgentSyncService for SyncApi {
                 let message = match next {
                     None => break,
                     Some(Err(status)) => {
-                        if is_keepalive_timeout(&status) {
+                        // An unanswered PING reaches the stream as a broken pipe: after missed
+                        // heartbeats, an error is the stall it ends.
+                        if liveness.ended_silent(tokio::time::Instant::now()) {
                             metrics.stalled(&session.cluster);
-                            tracing::warn!(%status, "agent connection stalled (HTTP/2 PING unanswered)");
+                            tracing::warn!(%status, "agent stream stalled (heartbeats missed, then the connection failed)");
                         } else {
                             tracing::debug!(%status, "agent stream error");
                         }
