@@ -132,6 +132,7 @@ fn istio_missing(watched: &[watch::Watched]) -> Option<Condition> {
         .filter(|k| k.is_direct() && !served.contains(k.group()))
         .map(|k| k.group().to_string())
         .collect();
+    missing.sort();
     missing.dedup();
     (!missing.is_empty()).then_some(Condition::IstioCrdsMissing(missing))
 }

@@ -166,7 +166,11 @@ pub fn spawn(
 
 /// The list failed because the apiserver does not serve the kind (its CRD is not installed).
 fn not_served(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::InitialListFailed(error) if crate::agent::error::is_not_found(error))
+    // The apiserver answers an unserved path with a bare `404 page not found`, not a Status:
+    // kube makes a Status of code 404 without the NotFound reason its helper reads.
+    matches!(error, watcher::Error::InitialListFailed(error)
+        if crate::agent::error::is_not_found(error)
+            || matches!(error, kube::Error::Api(status) if status.code == 404))
 }
 
 /// What an inventory watch (namespaces, Services) saw.
