@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on this machine, set-up included: formatting, lints, unit tests, and the
-# integration tests against four real control planes (cluster-a, cluster-b, cluster-c, and
-# cluster-helm for the chart's cluster-scoped objects) and
+# integration tests against five real control planes (cluster-a, cluster-b, cluster-c,
+# cluster-helm for the chart's cluster-scoped objects, and cluster-bare without CRDs) and
 # private PostgreSQL clusters. `.ci/run` runs exactly this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -27,7 +27,8 @@ fi
 step "cargo build --all-targets"
 cargo build --all-targets --locked
 
-clusters=(cluster-a cluster-b cluster-c cluster-helm)
+# cluster-bare has no Istio CRDs (tests/it/misconfig.rs installs and removes ours there).
+clusters=(cluster-a cluster-b cluster-c cluster-helm cluster-bare)
 stop_clusters() {
   for c in "${clusters[@]}"; do REALK8S_NAME=$c tests/realk8s.sh down >/dev/null 2>&1 || true; done
 }
@@ -35,7 +36,9 @@ trap stop_clusters EXIT
 step "starting control planes: ${clusters[*]}"
 pids=()
 for c in "${clusters[@]}"; do
-  REALK8S_NAME=$c tests/realk8s.sh up >/dev/null 2>"${TMPDIR:-/tmp}/tsbridge-up-$c.log" &
+  istio=1
+  [[ $c == cluster-bare ]] && istio=0
+  APPLY_ISTIO_CRDS=$istio REALK8S_NAME=$c tests/realk8s.sh up >/dev/null 2>"${TMPDIR:-/tmp}/tsbridge-up-$c.log" &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do

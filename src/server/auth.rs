@@ -222,11 +222,11 @@ impl Authenticator {
             && let Some(leaf) = certs.first()
         {
             let name = cluster_from_cert(leaf.as_ref(), &self.trust_domain)?;
-            let cluster = self.store.get_cluster(&name).await?.ok_or_else(|| {
-                Error::PermissionDenied(format!(
-                    "cluster {name} is not registered; an admin can run `tsbridge ctl cluster create {name}`"
-                ))
-            })?;
+            let cluster = self
+                .store
+                .get_cluster(&name)
+                .await?
+                .ok_or_else(|| Error::NotRegistered(name.clone()))?;
             let grants = cluster
                 .grants
                 .iter()

@@ -51,6 +51,10 @@ struct Inner {
     queue_overflows: Family<ClusterLabel, Counter>,
     translation: Histogram,
     commit: Histogram,
+    stalls: Family<ClusterLabel, Counter>,
+    reconnects: Family<ClusterLabel, Counter>,
+    /// Clusters that have opened a stream on this replica (the next one is a reconnect).
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What `docs/metrics.md` says about one metric.
@@ -67,7 +71,7 @@ pub struct MetricDoc {
 }
 
 /// Every management-plane metric, in the order `docs/metrics.md` lists them.
-pub const DOCS: [MetricDoc; 11] = [
+pub const DOCS: [MetricDoc; 13] = [
     MetricDoc {
         name: "tsbridge_server_connected_agents",
         kind: "gauge",
@@ -129,6 +133,19 @@ pub const DOCS: [MetricDoc; 11] = [
         help: "Time of one store commit of the writer (applies, deletes, audit rows), seconds",
     },
     MetricDoc {
+        name: "tsbridge_server_agent_stalls_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Agent sync streams closed because nothing moved within the agent's heartbeat \
+               interval + --keepalive-timeout, or an HTTP/2 PING went unanswered",
+    },
+    MetricDoc {
+        name: "tsbridge_server_agent_reconnects_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Agent sync streams a cluster opened on this replica after its first",
+    },
+    MetricDoc {
         name: "tsbridge_server_rate_limited_requests_total",
         kind: "counter",
         labels: "",
@@ -164,6 +181,9 @@ impl Metrics {
                 translation: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
                 // 500 µs … ~16 s: a PostgreSQL commit across a network is milliseconds.
                 commit: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
+                stalls: Family::default(),
+                reconnects: Family::default(),
+                seen: std::sync::Mutex::default(),
             }),
         }
     }
@@ -191,16 +211,27 @@ impl Metrics {
         add!(7, m.queue_overflows);
         add!(8, m.translation);
         add!(9, m.commit);
+        add!(10, m.stalls);
+        add!(11, m.reconnects);
         if let Some(limiter) = limiter {
-            add!(10, limiter.refused());
+            add!(12, limiter.refused());
         }
         metrics
     }
 
     /// An agent of `cluster` opened its sync stream here.
     pub fn connected(&self, cluster: &str) {
+        let again = !self
+            .inner
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cluster.to_string());
         let cluster = label(cluster);
         self.inner.connected_agents.inc();
+        if again {
+            self.inner.reconnects.get_or_create(&cluster).inc();
+        }
         // A fresh stream starts level: what the old one had queued or in flight is gone.
         self.inner.lag.get_or_create(&cluster).set(0);
         self.inner.queue_depth.get_or_create(&cluster).set(0);
@@ -211,6 +242,8 @@ impl Metrics {
             &self.inner.deltas_acked,
             &self.inner.deltas_nacked,
             &self.inner.queue_overflows,
+            &self.inner.stalls,
+            &self.inner.reconnects,
         ] {
             let _ = counter.get_or_create(&cluster);
         }
@@ -222,6 +255,11 @@ impl Metrics {
         self.inner.connected_agents.dec();
         self.inner.lag.remove(&label(cluster));
         self.inner.queue_depth.remove(&label(cluster));
+    }
+
+    /// `cluster`'s stream was closed because it stopped moving.
+    pub fn stalled(&self, cluster: &str) {
+        self.inner.stalls.get_or_create(&label(cluster)).inc();
     }
 
     /// One delta (revision) of `objects` upserts and removals went to `cluster`'s stream.

@@ -87,6 +87,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         listen,
         admin,
         log,
+        keepalive,
         store,
         guard,
         organizations,
@@ -168,6 +169,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
         shutdown: shutdown.clone(),
         guard: guard.clone(),
+        keepalive,
     };
     let clusters = services::cluster::ClusterApi {
         engine: engine.clone(),
@@ -178,7 +180,11 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     health
         .set_serving::<ConfigServiceServer<services::config::ConfigApi>>()
         .await;
+    // A black-holed connection (no RST) ends within interval + timeout of its last byte; the
+    // sync stream's heartbeats cover proxies that answer PINGs themselves (runtime::keepalive).
     let router = Server::builder()
+        .http2_keepalive_interval(Some(keepalive.keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive.keepalive_timeout))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ConfigServiceServer::new(config))

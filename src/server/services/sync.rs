@@ -19,6 +19,7 @@ use crate::proto::v1::agent_message::Message as Up;
 use crate::proto::v1::agent_sync_service_server::AgentSyncService;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
+use crate::runtime::keepalive::{Liveness, expires, spawn_heartbeats};
 use crate::server::auth::{Actor, Authenticator, Role};
 use crate::server::convert::proto_to_envelope;
 use crate::server::engine::{ApplyInput, Engine};
@@ -43,6 +44,8 @@ pub struct SyncApi {
     pub guard: DeletionGuard,
     /// Per-cluster desired Istio config and delivery.
     pub distributor: crate::server::distribute::Distributor,
+    /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
+    pub keepalive: crate::runtime::KeepaliveArgs,
 }
 
 /// Messages queued towards one agent.
@@ -508,13 +511,7 @@ impl SyncApi {
                     .store()
                     .get_cluster(&hello.cluster)
                     .await?
-                    .ok_or_else(|| {
-                        Error::PermissionDenied(format!(
-                            "cluster {} is not registered; an admin can run `tsbridge ctl \
-                             cluster create {}`",
-                            hello.cluster, hello.cluster
-                        ))
-                    })?;
+                    .ok_or_else(|| Error::NotRegistered(hello.cluster.clone()))?;
                 Ok(Actor::Cluster {
                     name: cluster.name,
                     grants: cluster
@@ -565,6 +562,7 @@ impl AgentSyncService for SyncApi {
                 Actor::User { .. } => Vec::new(),
             },
             revision: u64::try_from(revision).unwrap_or_default(),
+            heartbeat_interval_ms: self.keepalive.interval_ms(),
         };
         tracing::info!(%cluster, agent = %hello.agent_version, "agent connected");
         let mut session = Session {
@@ -598,18 +596,52 @@ impl AgentSyncService for SyncApi {
             .await?;
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
+        let metrics = self.engine.metrics().clone();
+        // An agent that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
+        let mut liveness = Liveness::new(
+            &self.keepalive,
+            hello.heartbeat_interval_ms,
+            tokio::time::Instant::now(),
+        );
+        let heartbeats = spawn_heartbeats(
+            outbox.clone(),
+            self.keepalive.keepalive_interval,
+            || down(Down::Heartbeat(v1::Heartbeat {})),
+            tracing::info_span!("heartbeats", cluster = %session.cluster),
+            &self.shutdown,
+        );
         let span = tracing::info_span!("agent-stream", cluster = %session.cluster);
         self.shutdown.spawn(span, async move {
+            let _heartbeats = heartbeats;
             loop {
+                // Only time spent waiting here counts as the agent's silence.
+                liveness.waiting(tokio::time::Instant::now());
                 let next = tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = outbox.closed() => break,
                     next = incoming.next() => next,
+                    () = expires(liveness.deadline()) => {
+                        let silent = liveness.stalled(tokio::time::Instant::now()).unwrap_or_default();
+                        metrics.stalled(&session.cluster);
+                        tracing::warn!(?silent, "agent stream stalled (no message, not even a heartbeat); closing it");
+                        // Ends the response stream; the agent reconnects on a fresh connection.
+                        let _ = outbox.try_send(Err(Status::unavailable(format!(
+                            "the sync stream stalled: nothing received for {silent:?}"
+                        ))));
+                        break;
+                    }
                 };
                 let message = match next {
                     None => break,
                     Some(Err(status)) => {
-                        tracing::debug!(%status, "agent stream error");
+                        // An unanswered PING reaches the stream as a broken pipe: after missed
+                        // heartbeats, an error is the stall it ends.
+                        if liveness.ended_silent(tokio::time::Instant::now()) {
+                            metrics.stalled(&session.cluster);
+                            tracing::warn!(%status, "agent stream stalled (heartbeats missed, then the connection failed)");
+                        } else {
+                            tracing::debug!(%status, "agent stream error");
+                        }
                         break;
                     }
                     Some(Ok(message)) => message,
@@ -647,6 +679,7 @@ impl AgentSyncService for SyncApi {
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }
+                    Some(Up::Heartbeat(_)) | None => None,
                     Some(Up::Hello(_)) => {
                         let _ = outbox
                             .send(Err(to_status(Error::BadRequest(
@@ -655,7 +688,6 @@ impl AgentSyncService for SyncApi {
                             .await;
                         break;
                     }
-                    None => None,
                 };
                 if let Some(answer) = answer
                     && outbox.send(down(answer)).await.is_err()

@@ -260,13 +260,27 @@ pub fn start_agent_logging(
     extra: &[&str],
     log_level: &str,
 ) -> (ChildProcess, String) {
+    start_agent_via(&mp.url, mp, kube, name, watch_ns, extra, log_level)
+}
+
+/// [`start_agent_logging`] with `--server server` (a proxy in front of `mp`, say) instead of
+/// the MP's own address.
+pub fn start_agent_via(
+    server: &str,
+    mp: &Mp,
+    kube: &super::cluster::Cluster,
+    name: &str,
+    watch_ns: &str,
+    extra: &[&str],
+    log_level: &str,
+) -> (ChildProcess, String) {
     let admin = format!("127.0.0.1:{}", free_port());
     let mut args: Vec<String> = [
         "agent",
         "--cluster",
         name,
         "--server",
-        &mp.url,
+        server,
         "--insecure",
         "--token-file",
         mp.token_file.to_str().expect("UTF-8"),

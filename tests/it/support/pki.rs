@@ -28,8 +28,24 @@ impl Pki {
 
     /// Writes `<name>.crt` and `<name>.key`, signed by this CA.
     pub fn leaf(&self, name: &str, sans: Vec<rcgen::SanType>) -> (String, String) {
+        self.leaf_valid(name, sans, None)
+    }
+
+    /// [`Pki::leaf`] valid only from January 1st of the first year to that of the second
+    /// (`None`: rcgen's default, valid now): a certificate from the future or the past, as a
+    /// skewed clock sees it.
+    pub fn leaf_valid(
+        &self,
+        name: &str,
+        sans: Vec<rcgen::SanType>,
+        years: Option<(i32, i32)>,
+    ) -> (String, String) {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.subject_alt_names = sans;
+        if let Some((from, to)) = years {
+            params.not_before = rcgen::date_time_ymd(from, 1, 1);
+            params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        }
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.ca_issuer).expect("signed");
         let crt = self.dir.path().join(format!("{name}.crt"));
@@ -52,10 +68,16 @@ impl Pki {
     }
 
     pub fn cluster(&self, name: &str) -> (String, String) {
+        self.cluster_valid(name, None)
+    }
+
+    /// [`Pki::cluster`] with the validity of [`Pki::leaf_valid`].
+    pub fn cluster_valid(&self, name: &str, years: Option<(i32, i32)>) -> (String, String) {
         let uri = format!("spiffe://tsbridge.local/cluster/{name}");
-        self.leaf(
+        self.leaf_valid(
             name,
             vec![rcgen::SanType::URI(uri.as_str().try_into().expect("URI"))],
+            years,
         )
     }
 }
