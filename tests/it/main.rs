@@ -22,6 +22,7 @@ mod replicas;
 mod restart;
 mod server;
 mod smoke;
+mod soak;
 mod stall;
 mod store;
 mod support;
