@@ -216,6 +216,19 @@ impl Authenticator {
         }
     }
 
+    /// Takes one stream message of `actor`'s rate, waiting (not refusing) when it is spent;
+    /// `Some` says how long.
+    pub fn pace(&self, actor: &Actor) -> Option<crate::server::limits::Pacing> {
+        self.limiter
+            .as_ref()
+            .and_then(|limiter| limiter.pace(&actor.audit_name()))
+    }
+
+    /// The per-identity limit in requests per second, when there is one.
+    pub fn rate_limit(&self) -> Option<u32> {
+        self.limiter.as_ref().map(|limiter| limiter.rate())
+    }
+
     /// The caller of `request`.
     pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Actor, Error> {
         if let Some(certs) = request.peer_certs()

@@ -66,7 +66,7 @@ pub struct MetricDoc {
 }
 
 /// Every management-plane metric, in the order `docs/metrics.md` lists them.
-pub const DOCS: [MetricDoc; 10] = [
+pub const DOCS: [MetricDoc; 11] = [
     MetricDoc {
         name: "tsbridge_server_connected_agents",
         kind: "gauge",
@@ -127,6 +127,12 @@ pub const DOCS: [MetricDoc; 10] = [
         labels: "",
         help: "Requests refused by --rate-limit-per-identity (only with that flag)",
     },
+    MetricDoc {
+        name: "tsbridge_server_rate_paced_messages_total",
+        kind: "counter",
+        labels: "",
+        help: "Agent stream messages held back to keep --rate-limit-per-identity (only with that flag)",
+    },
 ];
 
 /// The registered name and help of the metric exposed as `exposed`.
@@ -184,6 +190,7 @@ impl Metrics {
         add!(8, m.commit);
         if let Some(limiter) = limiter {
             add!(9, limiter.refused());
+            add!(10, limiter.paced());
         }
         metrics
     }
