@@ -278,7 +278,8 @@ impl Store {
     /// of the last change to their FQN in this batch, else the batch's final revision. A batch
     /// without changes only appends its audit rows (their `revision` is kept) and leaves the
     /// revision alone.
-    pub async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
+    pub async fn commit(&self, mut batch: WriteBatch) -> Result<Committed> {
+        batch.audit.iter_mut().for_each(storable_audit);
         dispatch!(self.commit(batch))
     }
 
@@ -304,7 +305,8 @@ impl Store {
 
     /// Appends one audit row on its own; returns its id. [`Error::BadTime`] unless
     /// `entry.time` is RFC 3339.
-    pub async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
+    pub async fn append_audit(&self, mut entry: AuditEntry) -> Result<i64> {
+        storable_audit(&mut entry);
         dispatch!(self.append_audit(entry))
     }
 
@@ -518,6 +520,48 @@ fn descendant_bounds(prefix: Option<&str>) -> (String, Option<String>) {
         Some(prefix) => (format!("{prefix}/"), Some(format!("{prefix}0"))),
         None => (String::new(), None),
     }
+}
+
+/// An audit row quotes what callers sent (names, messages), and PostgreSQL's `text` and `jsonb`
+/// refuse U+0000: a NUL becomes U+FFFD, so recording an abusive request never fails (and never
+/// fails the group commit it shares with other writers).
+fn storable_audit(entry: &mut AuditEntry) {
+    fn clean(text: &mut String) {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{fffd}");
+        }
+    }
+    for text in [
+        &mut entry.time,
+        &mut entry.actor,
+        &mut entry.operation,
+        &mut entry.fqn,
+        &mut entry.kind,
+        &mut entry.before_hash,
+        &mut entry.after_hash,
+        &mut entry.outcome,
+        &mut entry.message,
+    ] {
+        clean(text);
+    }
+    // Origins are built by the server from a few flat fields: shallow.
+    fn clean_json(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => clean(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(clean_json),
+            serde_json::Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+                        .collect();
+                }
+                map.values_mut().for_each(clean_json);
+            }
+            _ => {}
+        }
+    }
+    clean_json(&mut entry.origin);
 }
 
 /// `url` with any `user:password@` removed, for error messages.
