@@ -270,11 +270,15 @@ async fn bootstrap_token(store: &Store, path: &Path) -> Result<(), RunError> {
         }
         Err(e) => return Err(io(format!("--bootstrap-token-file {}", path.display()))(e)),
     };
+    let hash = token_hash(&secret);
     let token = TokenRecord {
-        hash: token_hash(&secret),
+        name: crate::server::auth::default_token_name("admin", &hash),
+        hash,
         subject: "admin".into(),
         role: "admin".into(),
         scope: "*".into(),
+        created: crate::server::engine::now(),
+        revoked: None,
     };
     match store.create_token(token).await {
         Ok(()) | Err(crate::store::Error::AlreadyExists { .. }) => Ok(()),

@@ -155,16 +155,22 @@ pub struct ClusterRecord {
 }
 
 /// An API token; only its SHA-256 is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenRecord {
     /// Hex SHA-256 of the secret.
     pub hash: String,
+    /// Unique name, what listings show and revocations take (never the secret).
+    pub name: String,
     /// Who it identifies (`user:<name>`).
     pub subject: String,
     /// `admin`, `editor` or `viewer`.
     pub role: String,
     /// The FQN it is bound to (`organizations/acme`, or `*` for everything).
     pub scope: String,
+    /// When it was created, RFC 3339 (empty for tokens created before this was recorded).
+    pub created: String,
+    /// When it was revoked, RFC 3339; a revoked token authenticates no one.
+    pub revoked: Option<String>,
 }
 
 /// Store failures. Each maps to one gRPC code in the server.
@@ -351,9 +357,32 @@ impl Store {
         dispatch!(self.set_namespaces(cluster, namespaces))
     }
 
-    /// Stores a token; [`Error::AlreadyExists`] if its hash is already stored.
+    /// Stores a token; [`Error::AlreadyExists`] if its hash or its name is already stored
+    /// (revoked tokens included: a revoked secret never comes back).
     pub async fn create_token(&self, token: TokenRecord) -> Result<()> {
         dispatch!(self.create_token(token))
+    }
+
+    /// Every token, revoked ones included, sorted by name.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        dispatch!(self.list_tokens())
+    }
+
+    /// Marks the token `name` revoked at `at` (RFC 3339) and moves the revocation epoch
+    /// ([`Store::subscribe_tokens`]) in the same transaction; returns the token. Revoking a
+    /// revoked token changes nothing. [`Error::NotFound`] for an unknown name.
+    pub async fn revoke_token(&self, name: &str, at: &str) -> Result<TokenRecord> {
+        dispatch!(self.revoke_token(name, at))
+    }
+
+    /// The revocation epoch this process knows: moved by its own revocations at once, and on
+    /// PostgreSQL by every replica's (LISTEN/NOTIFY, with the 1 s poll of
+    /// [`Store::subscribe`]). Anyone caching tokens drops the cache when it moves.
+    pub fn subscribe_tokens(&self) -> tokio::sync::watch::Receiver<i64> {
+        match self {
+            Store::Sqlite(store) => store.subscribe_tokens(),
+            Store::Postgres(store) => store.subscribe_tokens(),
+        }
     }
 
     /// Holds `fqns` as the cluster's deletions awaiting confirmation (replacing any earlier
@@ -562,6 +591,17 @@ fn storable_audit(entry: &mut AuditEntry) {
         }
     }
     clean_json(&mut entry.origin);
+}
+
+/// Why `token` cannot be created: a stored token (`taken` is its name) has its hash or name.
+fn token_taken(token: &TokenRecord, taken: &str) -> Error {
+    Error::AlreadyExists {
+        what: if taken == token.name {
+            format!("a token named {taken:?}")
+        } else {
+            "a token with this secret".to_string()
+        },
+    }
 }
 
 /// `url` with any `user:password@` removed, for error messages.

@@ -185,6 +185,16 @@ pub enum TokenCommand {
         /// Who it identifies.
         #[arg(long, env = "TSBRIDGE_TOKEN_SUBJECT")]
         subject: String,
+        /// A unique name to list and revoke it by (default: SUBJECT-<8 hex digits>).
+        #[arg(long, env = "TSBRIDGE_TOKEN_NAME")]
+        name: Option<String>,
+    },
+    /// List tokens (names, subjects, roles, scopes, revocations; never secrets).
+    List,
+    /// Revoke a token: every replica refuses it at once; it stays listed as revoked.
+    Revoke {
+        /// The token's name (from `ctl token list`).
+        name: String,
     },
 }
 
@@ -309,26 +319,62 @@ async fn execute(
             output::print_audit(format, &entries).map_err(Failure::Other)
         }
         CtlCommand::Cluster(command) => cluster(client, command, format).await,
-        CtlCommand::Token(TokenCommand::Create {
+        CtlCommand::Token(command) => token(client, command, format).await,
+    }
+}
+
+async fn token(
+    client: &mut client::Client,
+    command: TokenCommand,
+    format: Format,
+) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Create {
             role,
             scope,
             subject,
-        }) => {
+            name,
+        } => {
             let created = client
                 .clusters
                 .create_token(v1::CreateTokenRequest {
                     role,
                     scope,
                     subject,
+                    name: name.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
             println!("{}", created.token);
             eprintln!(
-                "token for user:{} ({} on {}); it is shown only once",
-                created.subject, created.role, created.scope
+                "token {} for user:{} ({} on {}); it is shown only once",
+                created.name, created.subject, created.role, created.scope
             );
             Ok(())
+        }
+        TokenCommand::List => {
+            let listed = client
+                .clusters
+                .list_tokens(v1::ListTokensRequest {})
+                .await?
+                .into_inner();
+            output::print_tokens(format, &listed.tokens).map_err(Failure::Other)
+        }
+        TokenCommand::Revoke { name } => {
+            let revoked = client
+                .clusters
+                .revoke_token(v1::RevokeTokenRequest { name })
+                .await?
+                .into_inner();
+            if format == Format::Table {
+                println!(
+                    "token {} of user:{} revoked at {}",
+                    revoked.name, revoked.subject, revoked.revoked
+                );
+                Ok(())
+            } else {
+                output::print_tokens(format, &[revoked]).map_err(Failure::Other)
+            }
         }
     }
 }
