@@ -275,6 +275,7 @@ impl Authenticator {
             && let Some(leaf) = certs.first()
         {
             let name = cluster_from_cert(leaf.as_ref(), &self.trust_domain)?;
+            check_validity(leaf.as_ref(), &name)?;
             let cluster = self.store.get_cluster(&name).await?.ok_or_else(|| {
                 Error::PermissionDenied(format!(
                     "cluster {name} is not registered; an admin can run `tsbridge ctl cluster create {name}`"
@@ -379,6 +380,38 @@ impl Authenticator {
             Err(refusal) => refusal.first,
         }
     }
+}
+
+/// Refuses a client certificate outside its validity period (the handshake let it through so
+/// that this refusal can name it; see `runtime::tls`).
+fn check_validity(der: &[u8], cluster: &str) -> Result<(), Error> {
+    let Some((not_before, not_after)) = crate::runtime::tls::validity(der) else {
+        return Err(Error::Unauthenticated(
+            "unreadable client certificate validity".into(),
+        ));
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let time = |secs: u64| {
+        i64::try_from(secs)
+            .ok()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map_or_else(|| secs.to_string(), |t| t.to_string())
+    };
+    let renew = "renew it: the agent re-reads --tls-cert and --tls-key when the files change";
+    if u64::try_from(now).unwrap_or(0) > not_after {
+        return Err(Error::Unauthenticated(format!(
+            "the client certificate of cluster {cluster} expired at {}; {renew}",
+            time(not_after)
+        )));
+    }
+    if u64::try_from(now).unwrap_or(0) < not_before {
+        return Err(Error::Unauthenticated(format!(
+            "the client certificate of cluster {cluster} is not valid before {} (is a clock \
+             wrong?); {renew}",
+            time(not_before)
+        )));
+    }
+    Ok(())
 }
 
 /// The cluster name in a client certificate's `spiffe://<trust-domain>/cluster/<name>` URI SAN.

@@ -196,12 +196,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
 
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => {
+            // The serving certificate and the client-CA bundle are both re-read on change.
             let reloading = crate::runtime::tls::ReloadingCert::load(&cert, &key)?;
-            reloading.watch(&shutdown);
-            Some(Arc::new(crate::runtime::tls::server_config(
-                reloading,
-                client_ca.as_deref(),
-            )?))
+            let config =
+                crate::runtime::tls::ReloadingServerConfig::load(reloading, client_ca.as_deref())?;
+            config.watch(&shutdown);
+            Some(config.shared())
         }
         _ => None,
     };

@@ -117,7 +117,8 @@ pub async fn serve(
         source,
     })?;
     cert.watch(&shutdown);
-    let incoming = tls::incoming(listener, Arc::new(config), shutdown.clone());
+    let config = Arc::new(arc_swap::ArcSwap::from_pointee(config));
+    let incoming = tls::incoming(listener, config, shutdown.clone());
     let app = router(metrics);
     let stop = shutdown.clone();
     shutdown.spawn(tracing::info_span!("webhook", %bound), async move {
