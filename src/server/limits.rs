@@ -37,8 +37,20 @@ pub struct RateLimiter {
 struct Bucket {
     tokens: f64,
     at: Instant,
-    /// The last request was refused: the next refusal is not audited again.
+    /// An episode of refusals (or of pacing) is going on: its next refusals are not audited
+    /// again. It ends once the bucket has filled up, so a caller hovering at the rate does not
+    /// start a new episode (and an audit row) with every other request.
     limited: bool,
+}
+
+impl Bucket {
+    /// Ends the episode when the token just taken came from a full bucket: the caller was quiet
+    /// long enough for it to refill.
+    fn settle(&mut self, burst: u32) {
+        if self.tokens + 1.0 >= f64::from(burst) {
+            self.limited = false;
+        }
+    }
 }
 
 /// A stream message held back by [`RateLimiter::pace`].
@@ -96,7 +108,7 @@ impl RateLimiter {
         let bucket = self.refilled(&mut buckets, identity, now);
         bucket.tokens -= 1.0;
         if bucket.tokens >= 0.0 {
-            bucket.limited = false;
+            bucket.settle(self.burst);
             return None;
         }
         let first = !bucket.limited;
@@ -153,7 +165,7 @@ impl RateLimiter {
         let bucket = self.refilled(&mut buckets, identity, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            bucket.limited = false;
+            bucket.settle(self.burst);
             return Ok(());
         }
         let first = !bucket.limited;
@@ -228,6 +240,15 @@ mod tests {
         );
         assert_eq!(limiter.paced().get(), 2);
         assert_eq!(limiter.pace_at("cluster:west", start), None);
+        // Hovering at the rate is one episode: only a full bucket ends it.
+        let later = start + Duration::from_millis(310);
+        let waiting = limiter.pace_at("cluster:east", later).expect("debt again");
+        assert!(!waiting.first, "the same episode");
+        let quiet = later + Duration::from_secs(10);
+        assert_eq!(limiter.pace_at("cluster:east", quiet), None);
+        assert!(limiter.pace_at("cluster:east", quiet).is_none());
+        let next = limiter.pace_at("cluster:east", quiet).expect("empty again");
+        assert!(next.first, "a new episode after the bucket refilled");
     }
 
     #[test]
