@@ -458,17 +458,8 @@ impl Shared {
                     origin: existing.origin.to_string(),
                 })
             } else {
-                other_cluster(actor, &existing, fqn).err()
+                None
             };
-            if let Some(error) = refusal {
-                drop(state);
-                let mut entry = audit_entry(actor, "delete", fqn, &existing.kind);
-                entry.outcome = if dry_run { "dry-run" } else { "rejected" }.into();
-                entry.dry_run = dry_run;
-                entry.message = error.to_string();
-                self.store.append_audit(entry).await?;
-                return Err(error);
-            }
             let prefix = format!("{fqn}/");
             // Children first (longest FQN first), so a reader never sees an orphan.
             let mut doomed: Vec<&Record> = std::iter::once(&existing)
@@ -481,6 +472,21 @@ impl Shared {
                 )
                 .collect();
             doomed.sort_by(|a, b| b.fqn.len().cmp(&a.fqn.len()).then(a.fqn.cmp(&b.fqn)));
+            // A cluster's delete never takes another cluster's objects along, children included.
+            let refusal = refusal.or_else(|| {
+                doomed
+                    .iter()
+                    .find_map(|r| other_cluster(actor, r, &r.fqn).err())
+            });
+            if let Some(error) = refusal {
+                drop(state);
+                let mut entry = audit_entry(actor, "delete", fqn, &existing.kind);
+                entry.outcome = if dry_run { "dry-run" } else { "rejected" }.into();
+                entry.dry_run = dry_run;
+                entry.message = error.to_string();
+                self.store.append_audit(entry).await?;
+                return Err(error);
+            }
             let covered: Vec<Resource> = doomed
                 .iter()
                 .filter_map(|r| r.fqn.parse::<Fqn>().ok())

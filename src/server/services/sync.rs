@@ -146,6 +146,30 @@ fn check_origin(resource: &v1::Resource, gitops: &v1::GitOpsOrigin) -> Result<()
     Ok(())
 }
 
+/// The FQN a push names is what ownership is checked against: it must be the one its parent,
+/// kind and name make, or an agent could name its own object and write another one.
+fn check_fqn(resource: &v1::Resource) -> Result<(), Error> {
+    let derived = crate::model::Kind::from_api_version(&resource.api_version, &resource.kind)
+        .and_then(|kind| {
+            resource
+                .parent_fqn
+                .parse::<crate::model::Fqn>()
+                .ok()?
+                .child(kind, &resource.name)
+                .ok()
+        });
+    match derived {
+        // An envelope that does not make an FQN is refused by L1, naming the field.
+        None => Ok(()),
+        Some(derived) if derived.to_string() == resource.fqn => Ok(()),
+        Some(derived) => Err(Error::BadRequest(format!(
+            "{} {}: push.resource.fqn {:?} is not the FQN its parent, kind and name make \
+             ({derived})",
+            resource.kind, resource.name, resource.fqn
+        ))),
+    }
+}
+
 /// One open stream: the cluster it speaks for and its inventory in progress.
 struct Session {
     engine: Engine,
@@ -223,7 +247,7 @@ impl Session {
                 return Err(denied(&self.engine, &self.actor, "apply", fqn, error).await);
             }
         };
-        if let Err(error) = check_origin(resource, &gitops) {
+        if let Err(error) = check_origin(resource, &gitops).and_then(|()| check_fqn(resource)) {
             return Err(denied(&self.engine, &self.actor, "apply", fqn, error).await);
         }
         // Two CRs that map to one FQN (tsb-model §9.10): the first one keeps it.
