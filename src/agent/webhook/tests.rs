@@ -258,8 +258,9 @@ fn an_object_past_the_json_parsers_depth_is_denied_by_name() {
     let message = &verdict.response.result.message;
     let name = setting["metadata"]["name"].as_str().expect("name");
     assert!(
-        message.contains(&format!("WorkspaceSetting/config/{name}: spec: nested deeper"))
-            && message.contains("(TSB1108)"),
+        message.contains(&format!(
+            "WorkspaceSetting/config/{name}: spec: nested deeper"
+        )) && message.contains("(TSB1108)"),
         "{message}"
     );
     // Such an object can still be deleted; other malformed bodies stay malformed.
