@@ -5,6 +5,7 @@
 
 pub mod applier;
 pub mod args;
+pub mod depth;
 pub mod error;
 pub mod metrics;
 pub mod readiness;
@@ -88,7 +89,7 @@ async fn kube_client(args: &Args) -> Result<kube::Client, RunError> {
         }
         None => kube::Config::incluster().map_err(RunError::InCluster)?,
     };
-    kube::Client::try_from(config).map_err(RunError::Client)
+    depth::client(config).map_err(RunError::Client)
 }
 
 fn default_identity() -> String {

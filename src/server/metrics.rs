@@ -71,7 +71,7 @@ pub struct MetricDoc {
 }
 
 /// Every management-plane metric, in the order `docs/metrics.md` lists them.
-pub const DOCS: [MetricDoc; 13] = [
+pub const DOCS: [MetricDoc; 14] = [
     MetricDoc {
         name: "tsbridge_server_connected_agents",
         kind: "gauge",
@@ -151,6 +151,12 @@ pub const DOCS: [MetricDoc; 13] = [
         labels: "",
         help: "Requests refused by --rate-limit-per-identity (only with that flag)",
     },
+    MetricDoc {
+        name: "tsbridge_server_rate_paced_messages_total",
+        kind: "counter",
+        labels: "",
+        help: "Agent stream messages held back to keep --rate-limit-per-identity (only with that flag)",
+    },
 ];
 
 /// The registered name and help of the metric exposed as `exposed`.
@@ -215,6 +221,7 @@ impl Metrics {
         add!(11, m.reconnects);
         if let Some(limiter) = limiter {
             add!(12, limiter.refused());
+            add!(13, limiter.paced());
         }
         metrics
     }

@@ -202,12 +202,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
 
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => {
+            // The serving certificate and the client-CA bundle are both re-read on change.
             let reloading = crate::runtime::tls::ReloadingCert::load(&cert, &key)?;
-            reloading.watch(&shutdown);
-            Some(Arc::new(crate::runtime::tls::server_config(
-                reloading,
-                client_ca.as_deref(),
-            )?))
+            let config =
+                crate::runtime::tls::ReloadingServerConfig::load(reloading, client_ca.as_deref())?;
+            config.watch(&shutdown);
+            Some(config.shared())
         }
         _ => None,
     };
@@ -276,11 +276,15 @@ async fn bootstrap_token(store: &Store, path: &Path) -> Result<(), RunError> {
         }
         Err(e) => return Err(io(format!("--bootstrap-token-file {}", path.display()))(e)),
     };
+    let hash = token_hash(&secret);
     let token = TokenRecord {
-        hash: token_hash(&secret),
+        name: crate::server::auth::default_token_name("admin", &hash),
+        hash,
         subject: "admin".into(),
         role: "admin".into(),
         scope: "*".into(),
+        created: crate::server::engine::now(),
+        revoked: None,
     };
     match store.create_token(token).await {
         Ok(()) | Err(crate::store::Error::AlreadyExists { .. }) => Ok(()),

@@ -3,6 +3,7 @@
 //! Tests that need a kube-apiserver are `#[ignore = "needs kube-apiserver"]`; the README's test
 //! command brings the control planes up and runs them all with `--include-ignored`.
 
+mod abuse;
 mod agent;
 mod argocd;
 mod chart;

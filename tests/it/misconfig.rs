@@ -190,8 +190,8 @@ async fn certificates_outside_their_dates_are_named_on_either_side() {
     let store = format!("sqlite:{}", dir.path().join("mp.db").display());
     let pki = Pki::new();
     let ip = || vec![rcgen::SanType::IpAddress("127.0.0.1".parse().expect("IP"))];
-    // The MP's certificate starts in 2200: a clock far behind, as the agent sees it.
-    let (future_crt, future_key) = pki.leaf_valid("future", ip(), Some((2200, 2201)));
+    // The MP's certificate starts 100 years from now: a clock far behind, as the agent sees it.
+    let (future_crt, future_key) = pki.leaf_valid("future", ip(), Some(100..101));
     let ca = pki.path("ca.crt");
     let skewed = Mp::start_tls(
         &store,
@@ -216,7 +216,7 @@ async fn certificates_outside_their_dates_are_named_on_either_side() {
         "{body}"
     );
 
-    // The agent's own certificate expired in 2001: named with its dates before any handshake.
+    // The agent's own certificate expired 25 years ago: named with its dates before any handshake.
     let other = tempfile::tempdir().expect("temp dir");
     let store = format!("sqlite:{}", other.path().join("mp.db").display());
     let (good_crt, good_key) = pki.leaf("mp", ip());
@@ -233,12 +233,14 @@ async fn certificates_outside_their_dates_are_named_on_either_side() {
         ],
     )
     .await;
-    let (old_crt, old_key) = pki.cluster_valid("expired", Some((2000, 2001)));
+    let (old_crt, old_key) = pki.cluster_valid("expired", "expired", Some(-26..-25));
+    let expired_in = i32::from(jiff::Zoned::now().year()) - 25;
     let tls = ["--tls-cert", &old_crt, "--tls-key", &old_key, "--ca", &ca];
     let (_second, admin) = agent(&kube.kubeconfig, "expired", &mp.url, "default", &tls);
     let body = reports(&admin, 503, "certificate_not_valid").await;
     assert!(
-        body.contains(&format!("--tls-cert {old_crt}")) && body.contains("expired at 2001"),
+        body.contains(&format!("--tls-cert {old_crt}"))
+            && body.contains(&format!("expired at {expired_in}")),
         "{body}"
     );
 }

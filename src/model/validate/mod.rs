@@ -12,6 +12,7 @@
 mod analysis;
 mod annotations;
 mod findings;
+pub mod limits;
 mod rules_gateway;
 mod rules_route;
 mod rules_security;
@@ -130,6 +131,14 @@ fn direct_mode_label(object: &KubeObject) -> Option<&str> {
 pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
     let object = resource.object_ref();
     let mut out = Vec::new();
+    limits::check_metadata(
+        &resource.labels,
+        &resource.annotations,
+        "metadata",
+        &object,
+        &mut out,
+    );
+    check_generation_metadata(&resource.spec, &object, &mut out);
     for segment in resource.fqn.segments() {
         if !is_dns1123_subdomain(&segment.name) {
             out.push(Diagnostic::error(
@@ -148,6 +157,17 @@ pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
     let spec = resource.spec.to_value();
     check_inline_secrets(&spec, &object, &mut out);
     crate::model::catalogue::not_enforced(resource.kind, &spec, &object, &mut out);
+    if let Some(namespace) = resource.namespace.as_deref().filter(|n| !n.is_empty())
+        && !(namespace.len() <= 63 && !namespace.contains('.') && is_dns1123_subdomain(namespace))
+    {
+        out.push(Diagnostic::error(
+            RuleCode::NameRule,
+            &object,
+            "namespace",
+            format!("namespace {namespace:?} is not a Kubernetes namespace name"),
+            "use at most 63 lower-case letters, digits and '-', starting and ending alphanumeric",
+        ));
+    }
     if resource.kind.is_direct() && resource.namespace.as_deref().unwrap_or("").is_empty() {
         out.push(Diagnostic::error(
             RuleCode::RequiredField,
@@ -158,6 +178,24 @@ pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
         ));
     }
     out
+}
+
+/// `spec.configGenerationMetadata` lands on generated objects as it is: Kubernetes' metadata
+/// rules apply to it.
+pub fn check_generation_metadata(
+    spec: &crate::model::spec::Spec,
+    object: &crate::model::diagnostic::ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(metadata) = spec.config_generation_metadata() {
+        limits::check_metadata(
+            &metadata.labels,
+            &metadata.annotations,
+            "spec.configGenerationMetadata",
+            object,
+            out,
+        );
+    }
 }
 
 /// True if the diagnostics say a STRICTER ancestor supersedes the object (MP status `DIRTY`).
