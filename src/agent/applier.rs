@@ -295,6 +295,14 @@ struct Applier {
     guard: PruneGuard,
 }
 
+/// The body the agent of `cluster` applies for a desired object: the MP's JSON with the
+/// ownership labels.
+pub fn desired_body(object: &v1::DesiredObject, cluster: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(&object.object_json)
+        .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
+    Ok(owned_by(value, cluster))
+}
+
 impl Applier {
     async fn api(
         &mut self,
@@ -332,9 +340,7 @@ impl Applier {
     }
 
     fn owned(&self, object: &v1::DesiredObject) -> Result<Value, String> {
-        let value: Value = serde_json::from_str(&object.object_json)
-            .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
-        Ok(owned_by(value, &self.cluster))
+        desired_body(object, &self.cluster)
     }
 
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), Refusal> {
