@@ -176,7 +176,6 @@ fn api_write(resource: &v1::Resource) {
 /// corpus holds them (`tests/it/fuzz_corpus.rs` checks it).
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
     use v1::agent_message::Message as Up;
-    use v1::server_message::Message as Down;
     let resource = seed_resource();
     let frame = |selector: u8, message: &dyn Fn() -> Vec<u8>| {
         let mut bytes = vec![selector];
@@ -232,20 +231,11 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 }))
             }),
         ),
+        ("seed-delta".to_string(), frame(1, &|| delta(SIDECAR))),
+        // Found by reading for this target: a body that is not an object panicked the agent.
         (
-            "seed-delta".to_string(),
-            frame(1, &|| {
-                v1::ServerMessage { message: Some(Down::Delta(v1::Delta {
-            revision: 3,
-            full: true,
-            upserts: vec![v1::DesiredObject {
-                key: Some(v1::ObjectKey { api_version: "networking.istio.io/v1".into(), kind: "Sidecar".into(), namespace: "bookinfo".into(), name: "default".into() }),
-                object_json: r#"{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"default","namespace":"bookinfo","labels":{"a":"b"}},"spec":{}}"#.into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })) }.encode_to_vec()
-            }),
+            "crash-delta-not-an-object".to_string(),
+            frame(1, &|| delta("[]")),
         ),
         (
             "seed-apply".to_string(),
@@ -271,6 +261,32 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         seeds.push((name, vec![selector]));
     }
     seeds
+}
+
+const SIDECAR: &str = r#"{"apiVersion":"networking.istio.io/v1","kind":"Sidecar","metadata":{"name":"default","namespace":"bookinfo","labels":{"a":"b"}},"spec":{}}"#;
+
+/// A `ServerMessage` with one desired Sidecar whose body is `object_json`.
+fn delta(object_json: &str) -> Vec<u8> {
+    let key = v1::ObjectKey {
+        api_version: "networking.istio.io/v1".into(),
+        kind: "Sidecar".into(),
+        namespace: "bookinfo".into(),
+        name: "default".into(),
+    };
+    let delta = v1::Delta {
+        revision: 3,
+        full: true,
+        upserts: vec![v1::DesiredObject {
+            key: Some(key),
+            object_json: object_json.into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    v1::ServerMessage {
+        message: Some(v1::server_message::Message::Delta(delta)),
+    }
+    .encode_to_vec()
 }
 
 fn seed_resource() -> v1::Resource {
