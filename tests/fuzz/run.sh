@@ -96,6 +96,8 @@ else
 fi
 mkdir -p "$out"
 [[ -n ${TSBRIDGE_FUZZ_SECONDS:-} ]] && args+=(-V "$TSBRIDGE_FUZZ_SECONDS")
+# Tokens of the input language (kinds, fields, annotation keys, FQN collections).
+[[ -f $here/dict/$target.dict ]] && args+=(-x "$here/dict/$target.dict")
 # -m: unbounded allocation becomes an allocation failure (a crash), -t: a hang past 1 s.
 log "fuzzing $target for about $execs executions (findings in $out)"
 started=$SECONDS
