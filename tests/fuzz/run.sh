@@ -75,7 +75,11 @@ if [[ $mode == cmin ]]; then
   fi
   minimized=$(mktemp -d)
   trap 'rm -rf "$staged" "$minimized"' EXIT
-  nice -n 10 cargo afl cmin -m 256 -t 5000 -i "$staged" -o "$minimized" -- "$binary" >&2
+  # The shell afl-cmin: AFL++ 4.40c's Python one finds no tuples in these persistent-mode targets.
+  bin=$(find "$XDG_DATA_HOME/afl.rs" -path "*/afl.rs-$CARGO_AFL_VERSION/afl/bin/afl-cmin.bash" | head -1)
+  AFL_PATH=$(dirname "$bin") nice -n 10 "$bin" -m 256 -t 5000 -i "$staged" -o "$minimized" \
+    -- "$binary" >"$staged.log" 2>&1 || { tail -5 "$staged.log" >&2; exit 1; }
+  rm -f "$staged.log"
   # Hand-made seeds (seed-*) and fixed crashes (crash-*) stay; the rest is the minimized set,
   # named by content.
   find "$corpus" -maxdepth 1 -type f -name "$target-*" -delete
