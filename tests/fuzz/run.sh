@@ -80,13 +80,22 @@ if [[ $mode == cmin ]]; then
   AFL_PATH=$(dirname "$bin") nice -n 10 "$bin" -m 256 -t 5000 -i "$staged" -o "$minimized" \
     -- "$binary" >"$staged.log" 2>&1 || { tail -5 "$staged.log" >&2; exit 1; }
   rm -f "$staged.log"
-  # Hand-made seeds (seed-*) and fixed crashes (crash-*) stay; the rest is the minimized set,
-  # named by content.
-  find "$corpus" -maxdepth 1 -type f -name "$target-*" -delete
+  # What the minimized set keeps replaces the corpus; fixed crashes (crash-*) always stay, and
+  # so do the wire seeds (tests/it/fuzz_corpus.rs checks them). Fuzzer finds are named by
+  # content, and big ones stay out (the corpus is a few hundred KB in all).
+  if [[ $target == wire ]]; then
+    find "$corpus" -maxdepth 1 -type f ! -name 'crash-*' ! -name 'seed-*' -delete
+  else
+    find "$corpus" -maxdepth 1 -type f ! -name 'crash-*' -delete
+  fi
   for file in "$minimized"/*; do
     name=$(basename "$file")
     [[ -e $corpus/$name ]] && continue
-    cp "$file" "$corpus/$target-$(sha1sum "$file" | cut -c1-16)"
+    if [[ $name == seed-* ]]; then
+      cp "$file" "$corpus/$name"
+    elif (($(stat -c %s "$file") <= 4096)); then
+      cp "$file" "$corpus/$target-$(sha1sum "$file" | cut -c1-16)"
+    fi
   done
   log "$target corpus: $(find "$corpus" -type f | wc -l) files, $(du -sb "$corpus" | cut -f1) bytes"
   exit 0
