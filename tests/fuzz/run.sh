@@ -82,7 +82,8 @@ if [[ $mode == cmin ]]; then
   rm -f "$staged.log"
   # What the minimized set keeps replaces the corpus; fixed crashes (crash-*) always stay, and
   # so do the wire seeds (tests/it/fuzz_corpus.rs checks them). Fuzzer finds are named by
-  # content, and big ones stay out (the corpus is a few hundred KB in all).
+  # content; big ones stay out, and so does what exceeds the budget below (the whole corpus is
+  # a few hundred KB: CI replays all of it).
   if [[ $target == wire ]]; then
     find "$corpus" -maxdepth 1 -type f ! -name 'crash-*' ! -name 'seed-*' -delete
   else
@@ -97,7 +98,14 @@ if [[ $mode == cmin ]]; then
       cp "$file" "$corpus/$target-$(sha1sum "$file" | cut -c1-16)"
     fi
   done
-  log "$target corpus: $(find "$corpus" -type f | wc -l) files, $(du -sb "$corpus" | cut -f1) bytes"
+  # A budget per target, in bytes and files: the smallest finds first.
+  budget=${TSBRIDGE_FUZZ_CORPUS_BYTES:-40000} files=${TSBRIDGE_FUZZ_CORPUS_FILES:-300}
+  total=0 count=0
+  while read -r size file; do
+    total=$((total + size)) count=$((count + 1))
+    ((total > budget || count > files)) && rm -f "$file"
+  done < <(find "$corpus" -maxdepth 1 -type f -name "$target-*" -printf '%s %p\n' | sort -n)
+  log "$target corpus: $(find "$corpus" -type f | wc -l) files, $(cat "$corpus"/* | wc -c) bytes"
   exit 0
 fi
 
