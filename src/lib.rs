@@ -5,6 +5,8 @@
 
 pub mod agent;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(test)]
 mod generated_docs;
 pub mod k8s;

@@ -295,6 +295,26 @@ struct Applier {
     guard: PruneGuard,
 }
 
+/// The body the agent of `cluster` applies for a desired object: the MP's JSON with the
+/// ownership labels. A body that is not an object, or whose metadata or labels are not, is
+/// refused (labelling it would panic: found by fuzzing, docs/fuzzing.md).
+pub fn desired_body(object: &v1::DesiredObject, cluster: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(&object.object_json)
+        .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
+    let map_or_null = |v: Option<&Value>| v.is_none_or(|v| v.is_object() || v.is_null());
+    let shaped = value.as_object().is_some_and(|o| {
+        map_or_null(o.get("metadata"))
+            && map_or_null(o.get("metadata").and_then(|m| m.get("labels")))
+    });
+    if !shaped {
+        return Err(
+            "the management plane sent an object whose body, metadata or labels is not a JSON object"
+                .into(),
+        );
+    }
+    Ok(owned_by(value, cluster))
+}
+
 impl Applier {
     async fn api(
         &mut self,
@@ -332,9 +352,7 @@ impl Applier {
     }
 
     fn owned(&self, object: &v1::DesiredObject) -> Result<Value, String> {
-        let value: Value = serde_json::from_str(&object.object_json)
-            .map_err(|e| format!("the management plane sent invalid JSON: {e}"))?;
-        Ok(owned_by(value, &self.cluster))
+        desired_body(object, &self.cluster)
     }
 
     async fn apply(&mut self, object: &v1::DesiredObject) -> Result<(), Refusal> {
@@ -766,6 +784,30 @@ pub fn spawn(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_desired_object_that_is_not_a_json_object_is_refused_not_a_panic() {
+        let body = |json: &str| {
+            let object = v1::DesiredObject {
+                object_json: json.into(),
+                ..Default::default()
+            };
+            desired_body(&object, "c1")
+        };
+        for json in [
+            "[]",
+            "1",
+            "\"x\"",
+            r#"{"metadata":1}"#,
+            r#"{"metadata":{"labels":[]}}"#,
+        ] {
+            assert!(body(json).is_err(), "{json} is refused");
+        }
+        let applied = body(r#"{"metadata":{"name":"a","labels":{"x":"y"}}}"#).unwrap();
+        assert_eq!(applied["metadata"]["labels"]["x"], "y");
+        assert_eq!(applied["metadata"]["labels"]["tsbridge.io/cluster"], "c1");
+        assert!(body(r#"{"metadata":{"name":"a"}}"#).is_ok());
+    }
 
     fn key(name: &str) -> Key {
         (

@@ -223,6 +223,16 @@ pub enum FqnError {
         /// The unknown segment.
         collection: String,
     },
+    /// A name with a `/` would print as more segments (found by fuzzing, docs/fuzzing.md).
+    #[error("FQN {fqn:?}: the {collection} name {name:?} contains '/'")]
+    SlashInName {
+        /// The parent FQN.
+        fqn: String,
+        /// The collection of the name.
+        collection: String,
+        /// The name.
+        name: String,
+    },
     /// The collection exists but cannot appear at this position.
     #[error("FQN {fqn:?}: {collection:?} cannot appear under {parent}")]
     Misplaced {
@@ -282,7 +292,8 @@ impl Fqn {
         }
     }
 
-    /// Appends `/<collection of kind>/<name>`; fails if `kind` cannot live under this FQN.
+    /// Appends `/<collection of kind>/<name>`; fails if `kind` cannot live under this FQN or
+    /// `name` is empty or holds a `/` (the result always parses back to itself).
     pub fn child(&self, kind: Kind, name: &str) -> Result<Fqn, FqnError> {
         let collection = kind.collection().ok_or_else(|| FqnError::Misplaced {
             fqn: self.to_string(),
@@ -293,6 +304,13 @@ impl Fqn {
             return Err(FqnError::EmptyName {
                 fqn: self.to_string(),
                 collection: collection.to_string(),
+            });
+        }
+        if name.contains('/') {
+            return Err(FqnError::SlashInName {
+                fqn: self.to_string(),
+                collection: collection.to_string(),
+                name: name.to_string(),
             });
         }
         let parent = self.node();
@@ -663,6 +681,18 @@ mod tests {
         assert!(ws.child(Kind::ServiceRoute, "sr").is_err());
         assert!(ws.child(Kind::TrafficGroup, "").is_err());
         assert!(ws.child(Kind::AccessBindings, "x").is_err());
+    }
+
+    #[test]
+    fn a_child_name_with_a_slash_is_refused_so_every_fqn_reparses() {
+        // Found by the `fqn` fuzz target: "me/workspaces/x" printed as three more segments.
+        let org = Fqn::organization("a");
+        assert!(matches!(
+            org.child(Kind::Tenant, "me/workspaces/x"),
+            Err(FqnError::SlashInName { .. })
+        ));
+        let tenant = org.child(Kind::Tenant, "me").unwrap();
+        assert_eq!(tenant.to_string().parse::<Fqn>(), Ok(tenant));
     }
 
     #[test]

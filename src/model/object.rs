@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode, Severity, has_errors};
-use crate::model::fqn::Fqn;
+use crate::model::fqn::{Fqn, FqnError};
 use crate::model::kind::{Kind, Wave};
 use crate::model::metadata::{HierarchyKey, MetadataMap, StripRules};
 use crate::model::spec::{ConfigGenerationMetadata, Spec};
@@ -574,6 +574,15 @@ impl Resource {
         };
         let fqn = match parent.child(kind, &input.name) {
             Ok(fqn) => fqn,
+            Err(err @ FqnError::SlashInName { .. }) => {
+                return Err(vec![Diagnostic::error(
+                    RuleCode::NameRule,
+                    &fallback_ref,
+                    "name",
+                    err.to_string(),
+                    "use lower-case letters, digits, '-' and '.', starting and ending alphanumeric",
+                )]);
+            }
             Err(err) => {
                 return Err(vec![Diagnostic::error(
                     RuleCode::HierarchyAnnotations,

@@ -101,6 +101,11 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("cli/ctl", &["sqlx::", "crate::store"], &[]),
     ("cli/validate", &["sqlx::", "crate::store"], &[]),
     ("cli/crds", &["sqlx::", "crate::store"], &[]),
+    (
+        "fuzzing",
+        &["sqlx::", "tokio::", "crate::store", "crate::runtime"],
+        &[],
+    ),
 ];
 
 /// Lines of `source` that use a forbidden prefix, as `(line number, prefix)`.

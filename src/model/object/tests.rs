@@ -178,6 +178,12 @@ fn envelope_writes_from_the_api() {
         ..input.clone()
     };
     assert_eq!(rule_of(&bad_name), [RuleCode::NameRule]);
+    // A '/' would make the name look like more FQN segments (found by fuzzing).
+    let slash_name = EnvelopeInput {
+        name: "a/workspaces/b".into(),
+        ..input.clone()
+    };
+    assert_eq!(rule_of(&slash_name), [RuleCode::NameRule]);
     let bad_parent = EnvelopeInput {
         parent: "organizations/acme".into(),
         ..input.clone()

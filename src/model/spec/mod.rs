@@ -107,10 +107,19 @@ pub struct SpecError {
 
 impl Spec {
     /// Decodes `spec` for `kind`. `null` object members are dropped first, as the apiserver
-    /// prunes them for structural schemas; a missing spec decodes as `{}`.
+    /// prunes them for structural schemas; a missing spec decodes as `{}`. A direct-mode spec
+    /// is kept as it is, but must be an object: the wire (`google.protobuf.Struct`) carries
+    /// nothing else (found by fuzzing, docs/fuzzing.md).
     pub fn decode(kind: Kind, spec: &Value) -> Result<Spec, SpecError> {
         if kind.is_direct() {
-            return Ok(Spec::Istio(spec.clone()));
+            return match spec {
+                Value::Null => Ok(Spec::Istio(Value::Object(Default::default()))),
+                Value::Object(_) => Ok(Spec::Istio(spec.clone())),
+                _ => Err(SpecError {
+                    field: "spec".into(),
+                    message: "a direct-mode spec must be an object".into(),
+                }),
+            };
         }
         // Copy only when there is something to prune: most specs have no nulls.
         let pruned;
@@ -476,6 +485,19 @@ mod tests {
         assert_eq!(decoded.to_value(), spec);
         let unknown = json!({"resilience": {"keepAlive": {"tcp": {"upstream": {"probe": 3}}}}});
         assert!(Spec::decode(Kind::TrafficSetting, &unknown).is_err());
+    }
+
+    #[test]
+    fn a_direct_mode_spec_is_an_object_as_on_the_wire() {
+        // Found by the `cr_json` fuzz target: a missing spec reached the MP as `{}`.
+        assert_eq!(
+            Spec::decode(Kind::VirtualService, &Value::Null).unwrap(),
+            Spec::Istio(json!({}))
+        );
+        for spec in [json!(5), json!("x"), json!([{"hosts": []}])] {
+            let err = Spec::decode(Kind::VirtualService, &spec).unwrap_err();
+            assert_eq!(err.field, "spec");
+        }
     }
 
     #[test]

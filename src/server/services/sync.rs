@@ -191,7 +191,7 @@ struct Session {
 }
 
 /// A reported Service as translation reads it.
-fn cluster_service(service: v1::Service) -> ClusterService {
+pub fn cluster_service(service: v1::Service) -> ClusterService {
     ClusterService {
         name: service.name,
         namespace: service.namespace,
