@@ -449,6 +449,14 @@ pub fn convert(object: &KubeObject, strip: &StripRules) -> Converted {
     }
     validate::check_inline_secrets(&object.spec, &object_ref, &mut diagnostics);
     crate::model::catalogue::not_enforced(kind, &object.spec, &object_ref, &mut diagnostics);
+    if kind.is_direct() {
+        validate::check_namespace(
+            object.metadata.namespace.as_deref(),
+            "metadata.namespace",
+            &object_ref,
+            &mut diagnostics,
+        );
+    }
     if kind.is_direct()
         && object
             .metadata
