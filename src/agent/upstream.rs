@@ -92,7 +92,8 @@ fn check_validity(pem: &[u8], path: &std::path::Path, now: jiff::Timestamp) -> R
         return Ok(());
     };
     Err(Error::Certificate(format!(
-        "--tls-cert {}: the client certificate {problem} (this host's clock says {now})",
+        "--tls-cert {}: the client certificate {problem} (this host's clock says {now}); \
+         renew it: the agent reads the file again at each connect",
         path.display()
     )))
 }
