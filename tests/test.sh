@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on this machine, set-up included: formatting, lints, unit tests, and the
-# integration tests against eight real control planes (cluster-a, cluster-b, cluster-c,
+# integration tests against eleven real control planes (cluster-a, cluster-b, cluster-c,
 # cluster-helm for the chart's cluster-scoped objects, cluster-bare without CRDs, and soak-a,
-# soak-b, soak-c for the fault-injection soak) and
+# soak-b, soak-c and soak-pg-a/b/c for the fault-injection soaks) and
 # private PostgreSQL clusters. `.ci/run` runs exactly this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -29,8 +29,8 @@ step "cargo build --all-targets"
 cargo build --all-targets --locked
 
 # cluster-bare has no Istio CRDs (tests/it/misconfig.rs installs and removes ours there).
-# soak-a/b/c are the fault-injection soak's own (it restarts their apiservers).
-clusters=(cluster-a cluster-b cluster-c cluster-helm cluster-bare soak-a soak-b soak-c)
+# soak-a/b/c and soak-pg-a/b/c are the fault-injection soaks' own (they restart their apiservers).
+clusters=(cluster-a cluster-b cluster-c cluster-helm cluster-bare soak-a soak-b soak-c soak-pg-a soak-pg-b soak-pg-c)
 stop_clusters() {
   for c in "${clusters[@]}"; do REALK8S_NAME=$c tests/realk8s.sh down >/dev/null 2>&1 || true; done
 }

@@ -40,13 +40,21 @@ use crate::support::wait::eventually;
 
 /// Control planes of its own: an apiserver restart must not hit other tests running meanwhile.
 /// `TSBRIDGE_SOAK_PREFIX` (default `soak`) names them `<prefix>-a`, `-b`, `-c`.
+/// The two stores' soaks run side by side in the test suite, each on its own three (`soak-*` and
+/// `soak-pg-*`): one's apiserver restart must not land in the other's rolling update.
 fn clusters() -> [String; 3] {
-    let prefix = std::env::var("TSBRIDGE_SOAK_PREFIX").unwrap_or_else(|_| "soak".into());
+    let postgres = CURRENT_STORE_IS_POSTGRES.with(std::cell::Cell::get);
+    let default = if postgres { "soak-pg" } else { "soak" };
+    let prefix = std::env::var("TSBRIDGE_SOAK_PREFIX").unwrap_or_else(|_| default.into());
     ["a", "b", "c"].map(|c| format!("{prefix}-{c}"))
 }
 const ROUTES: usize = 12;
 /// Short bounds so that a black hole heals in seconds (`docs/distribution.md`).
 const KEEPALIVE: [&str; 4] = ["--keepalive-interval", "1s", "--keepalive-timeout", "3s"];
+
+thread_local! {
+    static CURRENT_STORE_IS_POSTGRES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -416,7 +424,13 @@ async fn flux(client: &Client, ns: &str, object: &Value, delete: bool) {
     }
 }
 
+/// One soak at a time: side by side on a 2-core host, each one's load stretched the other's
+/// bounded waits past their limits.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn soak(postgres: bool) {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    CURRENT_STORE_IS_POSTGRES.with(|c| c.set(postgres));
     let settings = Settings::from_env();
     let store = if postgres {
         "postgres (2 replicas)"
@@ -634,7 +648,7 @@ async fn a_soak_of_changes_and_faults_on_sqlite_ends_with_every_cluster_equal_to
 }
 
 #[tokio::test]
-#[ignore = "needs the soak-a, soak-b and soak-c control planes"]
+#[ignore = "needs the soak-pg-a, soak-pg-b and soak-pg-c control planes"]
 async fn a_soak_of_changes_and_faults_on_postgres_with_two_replicas_ends_equal_to_git() {
     soak(true).await;
 }
