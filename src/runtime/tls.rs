@@ -103,14 +103,8 @@ impl ReloadingCert {
     /// Polls the files until shutdown.
     pub fn watch(self: &Arc<Self>, shutdown: &Shutdown) {
         let this = Arc::clone(self);
-        let stop = shutdown.clone();
-        shutdown.spawn(tracing::info_span!("tls-reload"), async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(RELOAD_INTERVAL) => { this.reload(); }
-                }
-            }
+        poll_until_shutdown(shutdown, move || {
+            this.reload();
         });
     }
 }
@@ -259,14 +253,8 @@ impl ReloadingServerConfig {
     /// Polls the files until shutdown.
     pub fn watch(self: &Arc<Self>, shutdown: &Shutdown) {
         let this = Arc::clone(self);
-        let stop = shutdown.clone();
-        shutdown.spawn(tracing::info_span!("tls-reload"), async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(RELOAD_INTERVAL) => { this.reload(); }
-                }
-            }
+        poll_until_shutdown(shutdown, move || {
+            this.reload();
         });
     }
 }
@@ -423,6 +411,20 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Runs `reload` every [`RELOAD_INTERVAL`] until shutdown (certificate files change in place:
+/// cert-manager and kubelet rewrite mounted Secrets).
+fn poll_until_shutdown(shutdown: &Shutdown, reload: impl Fn() + Send + 'static) {
+    let stop = shutdown.clone();
+    shutdown.spawn(tracing::info_span!("tls-reload"), async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(RELOAD_INTERVAL) => reload(),
+            }
+        }
+    });
 }
 
 #[cfg(test)]
