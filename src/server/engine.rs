@@ -257,19 +257,14 @@ impl Engine {
         kind: Option<crate::model::Kind>,
         recursive: bool,
     ) -> Result<(i64, Vec<Record>), Error> {
-        self.catch_up().await?;
-        let state = self.shared.state.read().await;
         let prefix = format!("{parent}/");
         let kind = kind.map(crate::model::Kind::qualified_name);
-        let records = state
-            .records
-            .values()
-            .filter(|r| parent.is_empty() || r.fqn.starts_with(&prefix))
-            .filter(|r| recursive || parent.is_empty() || r.parent_fqn.as_deref() == Some(parent))
-            .filter(|r| kind.as_ref().is_none_or(|k| &r.kind == k))
-            .cloned()
-            .collect();
-        Ok((state.revision, records))
+        self.list_where(|r| {
+            (parent.is_empty() || r.fqn.starts_with(&prefix))
+                && (recursive || parent.is_empty() || r.parent_fqn.as_deref() == Some(parent))
+                && kind.as_ref().is_none_or(|k| &r.kind == k)
+        })
+        .await
     }
 
     /// The records `keep` selects, at the current revision. Filtering before cloning matters:
