@@ -38,12 +38,11 @@ use crate::support::process::ChildProcess;
 use crate::support::proxy::{Mode, Proxy};
 use crate::support::wait::eventually;
 
-/// Control planes of its own: an apiserver restart must not hit other tests running meanwhile.
-/// `TSBRIDGE_SOAK_PREFIX` (default `soak`) names them `<prefix>-a`, `-b`, `-c`.
-/// The two stores' soaks run side by side in the test suite, each on its own three (`soak-*` and
-/// `soak-pg-*`): one's apiserver restart must not land in the other's rolling update.
-fn clusters() -> [String; 3] {
-    let postgres = CURRENT_STORE_IS_POSTGRES.with(std::cell::Cell::get);
+/// Control planes of its own: an apiserver restart must not hit other tests running meanwhile,
+/// and each store's soak has its own three (`soak-*`, `soak-pg-*`): one's apiserver restart
+/// must not land in the other's rolling update. `TSBRIDGE_SOAK_PREFIX` names them
+/// `<prefix>-a`, `-b`, `-c` instead.
+fn clusters(postgres: bool) -> [String; 3] {
     let default = if postgres { "soak-pg" } else { "soak" };
     let prefix = std::env::var("TSBRIDGE_SOAK_PREFIX").unwrap_or_else(|_| default.into());
     ["a", "b", "c"].map(|c| format!("{prefix}-{c}"))
@@ -51,10 +50,6 @@ fn clusters() -> [String; 3] {
 const ROUTES: usize = 12;
 /// Short bounds so that a black hole heals in seconds (`docs/distribution.md`).
 const KEEPALIVE: [&str; 4] = ["--keepalive-interval", "1s", "--keepalive-timeout", "3s"];
-
-thread_local! {
-    static CURRENT_STORE_IS_POSTGRES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -154,6 +149,8 @@ fn signal(pid: u32, signal: &str) {
 
 /// One cluster under test: its control plane, its agent, and its proxies (one per replica).
 struct Member {
+    /// The control plane's instance name (`realk8s.sh`).
+    instance: String,
     registered: String,
     cluster: Cluster,
     client: Client,
@@ -192,7 +189,7 @@ impl Rig {
         let app = format!("soak-{suffix}-app");
         let tenant = format!("t-{suffix}");
         let mut members = Vec::new();
-        for name in clusters() {
+        for name in clusters(postgres) {
             let cluster = Cluster::attach(&name);
             let client = cluster.client().await;
             crate::crds::install_crds(&client).await;
@@ -208,6 +205,7 @@ impl Rig {
             let (agent, admin) =
                 spawn_agent(&replicas[0], &cluster, &registered, &config_ns, &proxies);
             members.push(Member {
+                instance: name,
                 registered,
                 cluster,
                 client,
@@ -258,7 +256,7 @@ impl Rig {
                 signal(pid, "-CONT");
             }
             Fault::RestartApiserver { cluster } => {
-                let name = &clusters()[*cluster];
+                let name = &self.members[*cluster].instance;
                 let status =
                     std::process::Command::new(crate::support::repo_path("tests/realk8s.sh"))
                         .arg("restart-apiserver")
@@ -430,7 +428,6 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 async fn soak(postgres: bool) {
     let _alone = ONE_AT_A_TIME.lock().await;
-    CURRENT_STORE_IS_POSTGRES.with(|c| c.set(postgres));
     let settings = Settings::from_env();
     let store = if postgres {
         "postgres (2 replicas)"
