@@ -149,6 +149,27 @@ fn check_origin(resource: &v1::Resource, gitops: &v1::GitOpsOrigin) -> Result<()
     Ok(())
 }
 
+/// Counts and logs a stream that ended after its agent fell silent, whichever way the end
+/// showed (an error, the end of the request, the response closed): an unanswered PING reaches
+/// the stream as a broken pipe and closes both halves at once. True when it was a stall.
+fn ended_silent(
+    liveness: &Liveness,
+    metrics: &crate::server::metrics::Metrics,
+    cluster: &str,
+    status: Option<&Status>,
+) -> bool {
+    if !liveness.ended_silent(tokio::time::Instant::now()) {
+        return false;
+    }
+    metrics.stalled(cluster);
+    let status = status.map(ToString::to_string);
+    tracing::warn!(
+        ?status,
+        "agent stream stalled (heartbeats missed, then the connection failed)"
+    );
+    true
+}
+
 /// The FQN a push names is what ownership is checked against: it must be the one its parent,
 /// kind and name make, or an agent could name its own object and write another one.
 fn check_fqn(resource: &v1::Resource) -> Result<(), Error> {
@@ -733,7 +754,12 @@ impl AgentSyncService for SyncApi {
                 liveness.waiting(tokio::time::Instant::now());
                 let next = tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = outbox.closed() => break,
+                    // A connection that died ends the response as well as the request: which of
+                    // the two is seen first is chance, so both are judged by the same silence.
+                    () = outbox.closed() => {
+                        ended_silent(&liveness, &metrics, &session.cluster, None);
+                        break;
+                    }
                     next = incoming.next() => next,
                     () = expires(liveness.deadline()) => {
                         let silent = liveness.stalled(tokio::time::Instant::now()).unwrap_or_default();
@@ -747,14 +773,12 @@ impl AgentSyncService for SyncApi {
                     }
                 };
                 let message = match next {
-                    None => break,
+                    None => {
+                        ended_silent(&liveness, &metrics, &session.cluster, None);
+                        break;
+                    }
                     Some(Err(status)) => {
-                        // An unanswered PING reaches the stream as a broken pipe: after missed
-                        // heartbeats, an error is the stall it ends.
-                        if liveness.ended_silent(tokio::time::Instant::now()) {
-                            metrics.stalled(&session.cluster);
-                            tracing::warn!(%status, "agent stream stalled (heartbeats missed, then the connection failed)");
-                        } else {
+                        if !ended_silent(&liveness, &metrics, &session.cluster, Some(&status)) {
                             tracing::debug!(%status, "agent stream error");
                         }
                         break;
