@@ -132,11 +132,26 @@ enum InventoryPhase {
     Answered,
 }
 
-#[derive(Debug)]
+/// A deleted object whose removal the MP has not yet accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct PendingDelete {
     fqn: String,
     hash: String,
+    /// When the removal goes (first: the end of the delete grace; then a retry's).
     deadline: Instant,
+    /// The wait before the next try after a transient refusal.
+    backoff: Duration,
+}
+
+impl PendingDelete {
+    fn new(fqn: String, hash: String, deadline: Instant) -> PendingDelete {
+        PendingDelete {
+            fqn,
+            hash,
+            deadline,
+            backoff: Duration::from_millis(500),
+        }
+    }
 }
 
 /// Settings.
@@ -412,11 +427,11 @@ impl Reconciler {
         }
         self.pending_deletes.insert(
             key.clone(),
-            PendingDelete {
+            PendingDelete::new(
                 fqn,
-                hash: tracked.hash().unwrap_or_default().to_string(),
-                deadline: Instant::now() + self.settings.delete_grace,
-            },
+                tracked.hash().unwrap_or_default().to_string(),
+                Instant::now() + self.settings.delete_grace,
+            ),
         );
     }
 
@@ -525,10 +540,10 @@ impl Reconciler {
     fn on_result(&mut self, result: v1::PushResult) {
         let Pending { key, hash, started } = match self.work.answer(RequestId(result.id)) {
             Answered::Push(pending) => pending,
-            Answered::Removal(fqn) => {
+            Answered::Removal(key, pending) => {
                 self.metrics.result(result.accepted, &result.code);
                 if !result.accepted {
-                    tracing::warn!(%fqn, message = %result.message, "removal refused");
+                    self.removal_refused(key, pending, &result);
                 }
                 return;
             }
@@ -581,6 +596,42 @@ impl Reconciler {
                 self.dirty.insert(waiting);
             }
         }
+    }
+
+    /// A transient refusal (the store busy, a rate limit, the MP going away) sends the removal
+    /// again after a backoff; it is not left to the next resync's inventory, which may be long.
+    /// A terminal one (say, permission) stays refused: the log names the object and why.
+    fn removal_refused(
+        &mut self,
+        key: ObjectKey,
+        mut pending: PendingDelete,
+        result: &v1::PushResult,
+    ) {
+        let state = PushState::from_push_error(
+            &result.code,
+            RuleCode::from_code(&result.rule),
+            &result.message,
+        );
+        let transient =
+            matches!(&state, PushState::NotAccepted { reason, .. } if !reason.is_terminal());
+        // Re-created meanwhile as the same object: its push replaces the removal.
+        let back = self
+            .objects
+            .get(&key)
+            .and_then(Tracked::fqn)
+            .is_some_and(|fqn| fqn == pending.fqn);
+        if back || self.pending_deletes.contains_key(&key) {
+            tracing::debug!(fqn = %pending.fqn, "removal refused, but the object came back");
+            return;
+        }
+        if !transient {
+            tracing::warn!(fqn = %pending.fqn, code = %result.code, message = %result.message, "removal refused");
+            return;
+        }
+        tracing::info!(fqn = %pending.fqn, code = %result.code, message = %result.message, retry_in = ?pending.backoff, "removal refused for now; sending it again");
+        pending.deadline = Instant::now() + pending.backoff;
+        pending.backoff = (pending.backoff * 2).min(MAX_BACKOFF);
+        self.pending_deletes.insert(key, pending);
     }
 
     // ---- clock --------------------------------------------------------------------------
@@ -636,7 +687,10 @@ impl Reconciler {
                 }),
             });
             if self.send(removal) {
-                self.work.removed(id, pending.fqn);
+                self.work.removed(id, key, pending);
+            } else if self.connected() {
+                // The outbox is full: the next tick tries again.
+                self.pending_deletes.insert(key, pending);
             }
         }
         // A resync waits while a watch re-lists: its list is not the truth until it is done.

@@ -609,3 +609,71 @@ async fn a_status_write_that_does_not_fit_the_writer_queue_is_written_later() {
     reconciler.flush();
     assert!(written.try_recv().is_err(), "each written once");
 }
+
+fn removal_answer(removal: &v1::Removal, code: &str) -> MpEvent {
+    MpEvent::Result(v1::PushResult {
+        id: removal.id,
+        fqn: removal.fqn.clone(),
+        accepted: code.is_empty(),
+        code: code.into(),
+        message: "the store is busy with concurrent writes; retry".into(),
+        ..Default::default()
+    })
+}
+
+/// The soak's lost removal: a store busy with another replica's writes refused it, and the
+/// agent dropped it until a resync minutes later.
+#[tokio::test(start_paused = true)]
+async fn a_removal_refused_for_now_goes_again_and_a_terminal_refusal_does_not() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    let mut sent = two_accepted_tenants(&mut reconciler);
+    reconciler.on_watch(WatchEvent::Deleted(tenants, tenant("a")));
+    reconciler.on_watch(WatchEvent::Deleted(tenants, tenant("b")));
+    tokio::time::advance(Duration::from_secs(11)).await;
+    reconciler.on_tick();
+    let messages = drain(&mut sent);
+    let removed = removals(&messages);
+    assert_eq!(removed.len(), 2, "{messages:?}");
+    for removal in &removed {
+        let code = if removal.fqn.ends_with("/a") {
+            "ABORTED"
+        } else {
+            "PERMISSION_DENIED"
+        };
+        reconciler.on_mp(removal_answer(removal, code));
+    }
+    reconciler.on_tick();
+    assert!(removals(&drain(&mut sent)).is_empty(), "not before the backoff");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    reconciler.on_tick();
+    let messages = drain(&mut sent);
+    let again = removals(&messages);
+    assert_eq!(again.len(), 1, "only the transient one: {messages:?}");
+    assert_eq!(again[0].fqn, "organizations/acme/tenants/a");
+    assert!(again[0].id != removed[0].id && again[0].id != removed[1].id);
+    // Accepted now: it is not sent a third time.
+    reconciler.on_mp(removal_answer(again[0], ""));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    reconciler.on_tick();
+    assert!(removals(&drain(&mut sent)).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_removal_of_an_object_that_came_back_is_not_sent_again() {
+    let (mut reconciler, _written) = reconciler(Duration::ZERO);
+    let tenants = index_of(&reconciler, "Tenant");
+    let mut sent = two_accepted_tenants(&mut reconciler);
+    reconciler.on_watch(WatchEvent::Deleted(tenants, tenant("a")));
+    tokio::time::advance(Duration::from_secs(11)).await;
+    reconciler.on_tick();
+    let messages = drain(&mut sent);
+    let removed = removals(&messages);
+    assert_eq!(removed.len(), 1, "{messages:?}");
+    reconciler.on_watch(WatchEvent::Seen(tenants, tenant("a")));
+    reconciler.on_mp(removal_answer(removed[0], "ABORTED"));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    reconciler.on_tick();
+    reconciler.flush();
+    assert!(removals(&drain(&mut sent)).is_empty());
+}

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tokio::time::Instant;
 
+use super::PendingDelete;
 use super::key::ObjectKey;
 
 /// Id of a message to the MP that its answer names (pushes, removals, inventories).
@@ -44,7 +45,8 @@ pub(super) struct Pending {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Answered {
     Push(Pending),
-    Removal(String),
+    /// The removal of a deleted object, kept so a transient refusal can send it again.
+    Removal(ObjectKey, PendingDelete),
     /// Not (any longer) awaited: from an older stream, or already answered.
     Unknown,
 }
@@ -56,7 +58,7 @@ pub(super) struct Work {
     queue: BTreeSet<Queued>,
     pushes: HashMap<RequestId, Pending>,
     pushing: HashMap<ObjectKey, RequestId>,
-    removals: HashMap<RequestId, String>,
+    removals: HashMap<RequestId, (ObjectKey, PendingDelete)>,
     waiting_parent: HashSet<ObjectKey>,
 }
 
@@ -114,15 +116,15 @@ impl Work {
         );
     }
 
-    /// A removal of `fqn` sent as `id`.
-    pub fn removed(&mut self, id: RequestId, fqn: String) {
-        self.removals.insert(id, fqn);
+    /// The removal of `key`'s deleted object sent as `id`.
+    pub fn removed(&mut self, id: RequestId, key: ObjectKey, pending: PendingDelete) {
+        self.removals.insert(id, (key, pending));
     }
 
     /// The MP answered `id`: what it was for, no longer awaited.
     pub fn answer(&mut self, id: RequestId) -> Answered {
-        if let Some(fqn) = self.removals.remove(&id) {
-            return Answered::Removal(fqn);
+        if let Some((key, pending)) = self.removals.remove(&id) {
+            return Answered::Removal(key, pending);
         }
         match self.pushes.remove(&id) {
             Some(pending) => {
@@ -136,7 +138,8 @@ impl Work {
     }
 
     /// The stream ended: nothing sent on it will be answered. Returns the objects whose push
-    /// was lost, to be pushed again on the next stream.
+    /// was lost, to be pushed again on the next stream. Removals are dropped: the next
+    /// stream's complete inventory lacks their objects, which deletes them in the MP.
     pub fn stream_ended(&mut self) -> Vec<ObjectKey> {
         self.removals.clear();
         self.pushing.clear();
@@ -167,6 +170,10 @@ mod tests {
         ObjectKey::new(0, "config", name)
     }
 
+    fn gone(fqn: &str) -> PendingDelete {
+        PendingDelete::new(fqn.into(), "h".into(), Instant::now())
+    }
+
     #[test]
     fn parents_leave_the_queue_before_children_and_once() {
         let mut work = Work::default();
@@ -186,12 +193,13 @@ mod tests {
         let push = work.next_id();
         work.pushed(push, key("a"), "h1".into());
         let removal = work.next_id();
-        work.removed(removal, "organizations/acme/tenants/b".into());
+        let b = gone("organizations/acme/tenants/b");
+        work.removed(removal, key("b"), b.clone());
         assert!(work.is_pushing(&key("a")));
         assert_eq!(work.in_flight(), 1);
         assert_eq!(
             work.answer(removal),
-            Answered::Removal("organizations/acme/tenants/b".into())
+            Answered::Removal(key("b"), b)
         );
         let Answered::Push(pending) = work.answer(push) else {
             panic!("the push")
@@ -207,7 +215,7 @@ mod tests {
         let first = work.next_id();
         work.pushed(first, key("a"), "h".into());
         let removal = work.next_id();
-        work.removed(removal, "gone".into());
+        work.removed(removal, key("b"), gone("gone"));
         assert_eq!(work.stream_ended(), vec![key("a")]);
         assert!(!work.is_pushing(&key("a")));
         assert_eq!(work.answer(first), Answered::Unknown);
