@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on this machine, set-up included: formatting, lints, unit tests, and the
-# integration tests against four real control planes (cluster-a, cluster-b, cluster-c, and
-# cluster-helm for the chart's cluster-scoped objects) and
+# integration tests against eight real control planes (cluster-a, cluster-b, cluster-c,
+# cluster-helm for the chart's cluster-scoped objects, cluster-bare without CRDs, and soak-a,
+# soak-b, soak-c for the fault-injection soak) and
 # private PostgreSQL clusters. `.ci/run` runs exactly this.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -27,7 +28,9 @@ fi
 step "cargo build --all-targets"
 cargo build --all-targets --locked
 
-clusters=(cluster-a cluster-b cluster-c cluster-helm)
+# cluster-bare has no Istio CRDs (tests/it/misconfig.rs installs and removes ours there).
+# soak-a/b/c are the fault-injection soak's own (it restarts their apiservers).
+clusters=(cluster-a cluster-b cluster-c cluster-helm cluster-bare soak-a soak-b soak-c)
 stop_clusters() {
   for c in "${clusters[@]}"; do REALK8S_NAME=$c tests/realk8s.sh down >/dev/null 2>&1 || true; done
 }
@@ -35,7 +38,9 @@ trap stop_clusters EXIT
 step "starting control planes: ${clusters[*]}"
 pids=()
 for c in "${clusters[@]}"; do
-  REALK8S_NAME=$c tests/realk8s.sh up >/dev/null 2>"${TMPDIR:-/tmp}/tsbridge-up-$c.log" &
+  istio=1
+  [[ $c == cluster-bare ]] && istio=0
+  APPLY_ISTIO_CRDS=$istio REALK8S_NAME=$c tests/realk8s.sh up >/dev/null 2>"${TMPDIR:-/tmp}/tsbridge-up-$c.log" &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do

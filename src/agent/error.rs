@@ -38,6 +38,9 @@ pub enum Error {
         #[source]
         source: tonic::transport::Error,
     },
+    /// A certificate named by a flag is outside its validity period by this host's clock.
+    #[error("{0}")]
+    Certificate(String),
     /// The token is not a valid header value.
     #[error("--token-file: the token is not a valid HTTP header value")]
     Token,
@@ -70,6 +73,20 @@ pub enum Error {
         /// The address.
         server: String,
     },
+    /// The stream stopped moving: no message (not even a heartbeat) within the bound.
+    #[error(
+        "{server}: the sync stream stalled (nothing received for {silent:?}; \
+         --keepalive-interval and --keepalive-timeout set the bound){}",
+        cause.as_ref().map(|c| format!(": {}", c.message())).unwrap_or_default()
+    )]
+    Stalled {
+        /// The address.
+        server: String,
+        /// How long nothing came.
+        silent: Duration,
+        /// The error that ended the silent stream (an unanswered PING), if one did.
+        cause: Option<Box<tonic::Status>>,
+    },
     /// This replica lost the Lease: only the leader talks to the management plane.
     #[error("no longer the leader")]
     NotLeader,
@@ -93,6 +110,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stream ended because it stopped moving: heartbeats that did not come, or an HTTP/2
+    /// PING that was not answered after them.
+    pub fn is_stall(&self) -> bool {
+        matches!(self, Error::Stalled { .. })
+    }
+
     /// A gRPC error of the management plane at `server`.
     pub fn status(server: &str, status: tonic::Status) -> Error {
         Error::Status {

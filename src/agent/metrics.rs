@@ -27,6 +27,12 @@ pub struct AgentMetrics {
     pub upstream_connected: Family<Labels, Gauge>,
     /// Messages a full queue refused, by queue.
     pub queue_full: Family<Labels, Counter>,
+    /// Sync streams ended because they stopped moving, by address.
+    pub upstream_stalls: Family<Labels, Counter>,
+    /// Sync streams opened after an earlier one ended, by address.
+    pub upstream_reconnects: Family<Labels, Counter>,
+    /// 1 while `/ready` reports a reason, by reason.
+    pub not_ready: Family<Labels, Gauge>,
 }
 
 impl AgentMetrics {
@@ -41,6 +47,9 @@ impl AgentMetrics {
             prune_held: Gauge::default(),
             upstream_connected: Family::default(),
             queue_full: Family::default(),
+            upstream_stalls: Family::default(),
+            upstream_reconnects: Family::default(),
+            not_ready: Family::default(),
         };
         let sub = registry.sub_registry_with_prefix("tsbridge_agent");
         sub.register(
@@ -85,7 +94,52 @@ impl AgentMetrics {
              inventory)",
             metrics.queue_full.clone(),
         );
+        sub.register(
+            "upstream_stalls",
+            "Sync streams to a management-plane address ended because nothing moved within \
+             --keepalive-interval + --keepalive-timeout (heartbeat or HTTP/2 PING)",
+            metrics.upstream_stalls.clone(),
+        );
+        sub.register(
+            "not_ready",
+            "1 while /ready reports this reason (it names the fix; see docs/agent.md, \
+             Readiness), else 0",
+            metrics.not_ready.clone(),
+        );
+        for reason in crate::agent::readiness::REASONS {
+            metrics.reason(reason, false);
+        }
+        sub.register(
+            "upstream_reconnects",
+            "Sync streams opened to a management-plane address after an earlier stream ended",
+            metrics.upstream_reconnects.clone(),
+        );
         metrics
+    }
+
+    fn server(server: &str) -> Labels {
+        vec![("server".to_string(), server.to_string())]
+    }
+
+    /// Says whether `/ready` reports `reason`.
+    pub fn reason(&self, reason: &str, holds: bool) {
+        self.not_ready
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .set(i64::from(holds));
+    }
+
+    /// Counts one stream to `server` that stalled.
+    pub fn stalled(&self, server: &str) {
+        self.upstream_stalls
+            .get_or_create(&Self::server(server))
+            .inc();
+    }
+
+    /// Counts one stream to `server` opened after an earlier one.
+    pub fn reconnected(&self, server: &str) {
+        self.upstream_reconnects
+            .get_or_create(&Self::server(server))
+            .inc();
     }
 
     /// Counts one message refused by a full `queue`.
@@ -98,8 +152,13 @@ impl AgentMetrics {
     /// Says whether the stream to `server` is open.
     pub fn upstream(&self, server: &str, connected: bool) {
         self.upstream_connected
-            .get_or_create(&vec![("server".to_string(), server.to_string())])
+            .get_or_create(&Self::server(server))
             .set(i64::from(connected));
+        // Both counters exist from the first connect, so `rate()` sees their first increase.
+        let _ = self.upstream_stalls.get_or_create(&Self::server(server));
+        let _ = self
+            .upstream_reconnects
+            .get_or_create(&Self::server(server));
     }
 
     /// Counts one answer.

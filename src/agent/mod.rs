@@ -5,8 +5,10 @@
 
 pub mod applier;
 pub mod args;
+pub mod depth;
 pub mod error;
 pub mod metrics;
+pub mod readiness;
 pub mod reconciler;
 pub mod status;
 pub mod upstream;
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 pub use args::Args;
 pub use error::Error;
 
+use crate::agent::readiness::{Condition, Source};
 use crate::runtime::Shutdown;
 
 /// How long shutdown waits for tasks.
@@ -86,7 +89,7 @@ async fn kube_client(args: &Args) -> Result<kube::Client, RunError> {
         }
         None => kube::Config::incluster().map_err(RunError::InCluster)?,
     };
-    kube::Client::try_from(config).map_err(RunError::Client)
+    depth::client(config).map_err(RunError::Client)
 }
 
 fn default_identity() -> String {
@@ -118,6 +121,60 @@ fn check_server(server: &str, insecure: bool) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The direct-mode Istio API groups the cluster does not serve (discovery found none of their
+/// kinds).
+fn istio_missing(watched: &[watch::Watched]) -> Option<Condition> {
+    let served: std::collections::BTreeSet<&str> = watched
+        .iter()
+        .filter(|w| w.kind.is_direct())
+        .map(|w| w.kind.group())
+        .collect();
+    let mut missing: Vec<String> = crate::model::Kind::all()
+        .filter(|k| k.is_direct() && !served.contains(k.group()))
+        .map(|k| k.group().to_string())
+        .collect();
+    missing.sort();
+    missing.dedup();
+    (!missing.is_empty()).then_some(Condition::IstioCrdsMissing(missing))
+}
+
+/// What the sync stream's events say about readiness.
+fn observe_mp(reporter: &mut readiness::Reporter, cluster: &str, event: &upstream::MpEvent) {
+    match event {
+        upstream::MpEvent::Connected(_, welcome) => {
+            reporter.welcomed();
+            let ungranted = welcome
+                .grants
+                .is_empty()
+                .then(|| Condition::ClusterNotGranted {
+                    cluster: cluster.to_string(),
+                });
+            reporter.report(Source::Upstream, ungranted);
+        }
+        upstream::MpEvent::Disconnected(error) => {
+            reporter.report(
+                Source::Upstream,
+                readiness::upstream_condition(cluster, error),
+            );
+        }
+        _ => {}
+    }
+}
+
+fn lease_condition(problem: crate::k8s::lease::LeaseProblem, namespace: &str) -> Condition {
+    use crate::k8s::lease::LeaseProblem;
+    match problem {
+        LeaseProblem::NamespaceMissing => Condition::LeaseNamespaceMissing {
+            namespace: namespace.to_string(),
+        },
+        LeaseProblem::Forbidden(message) => Condition::LeaseForbidden {
+            namespace: namespace.to_string(),
+            message,
+        },
+        LeaseProblem::Failing(message) => Condition::LeaseFailing(message),
+    }
+}
+
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> Result<(), RunError> {
     args.log.init()?;
@@ -144,11 +201,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     }
 
     let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let lease_namespace = args.lease_namespace.clone();
     let lease_name = args
         .lease_name
         .clone()
         .unwrap_or_else(|| format!("tsbridge-agent-{}", args.cluster));
-    let mut leading = crate::k8s::lease::LeaseLock::new(
+    let (mut leading, mut lease_problems) = crate::k8s::lease::LeaseLock::new(
         client.clone(),
         &args.lease_namespace,
         &lease_name,
@@ -158,6 +216,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     .run(&shutdown);
 
     let watched = watch::discover(&client).await;
+    let mut reporter = readiness::Reporter::new(shutdown.clone(), metrics.clone());
+    reporter.report(Source::Istio, istio_missing(&watched));
     let (watch_tx, mut watch_rx) = mpsc::channel(EVENT_QUEUE);
     watch::spawn(
         &client,
@@ -200,6 +260,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             position,
             applier,
             metrics: metrics.clone(),
+            keepalive: args.keepalive,
         },
         leading.clone(),
         mp_tx,
@@ -219,14 +280,18 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         metrics,
     );
     tracing::info!(cluster = %args.cluster, %identity, %admin, "agent running");
-    // Ready once every watch has listed (the reconciler says which have not).
-    shutdown.set_pending(reconciler.pending_lists());
+    // Ready once every watch has listed and no set-up mistake shows (`readiness`).
+    let pending = reconciler.pending_lists();
+    reporter.report(
+        Source::Watches,
+        (!pending.is_empty()).then(|| Condition::WatchesPending(pending.clone())),
+    );
     shutdown.set_ready(true);
 
     let stop = shutdown.clone();
-    let readiness = shutdown.clone();
+    let cluster = args.cluster.clone();
     let main_loop = async move {
-        let mut pending = reconciler.pending_lists();
+        let mut pending = pending;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
@@ -243,10 +308,16 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                 Some(event) = namespace_rx.recv() => reconciler.on_namespace(event),
                 Some(event) = service_rx.recv() => reconciler.on_service(event),
                 Some(event) = mp_rx.recv() => {
+                    observe_mp(&mut reporter, &cluster, &event);
                     reconciler.on_mp(event);
                     while let Ok(event) = mp_rx.try_recv() {
+                        observe_mp(&mut reporter, &cluster, &event);
                         reconciler.on_mp(event);
                     }
+                }
+                Ok(()) = lease_problems.changed() => {
+                    let problem = lease_problems.borrow_and_update().clone();
+                    reporter.report(Source::Lease, problem.map(|p| lease_condition(p, &lease_namespace)));
                 }
                 Ok(()) = leading.changed() => {
                     let now_leading = *leading.borrow_and_update();
@@ -267,9 +338,18 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                 if now_pending.is_empty() {
                     tracing::info!("every watch has listed; inventories may go up");
                 }
-                readiness.set_pending(now_pending.clone());
+                reporter.report(
+                    Source::Watches,
+                    (!now_pending.is_empty())
+                        .then(|| Condition::WatchesPending(now_pending.clone())),
+                );
                 pending = now_pending;
             }
+            let missing = reconciler.crds_missing();
+            reporter.report(
+                Source::Crds,
+                (!missing.is_empty()).then_some(Condition::CrdsMissing(missing)),
+            );
         }
     };
     tokio::select! {

@@ -173,6 +173,8 @@ pub struct Reconciler {
     stream_opened: Option<Instant>,
     /// Per watched kind: its (re)list is complete.
     listed: Vec<bool>,
+    /// Watched kinds the cluster does not serve.
+    not_served: std::collections::BTreeSet<usize>,
     down_since: Option<Instant>,
     unavailable_reported: bool,
     last_error: String,
@@ -248,6 +250,7 @@ impl Reconciler {
             inventory_complete: false,
             stream_opened: None,
             listed: vec![false; kinds],
+            not_served: std::collections::BTreeSet::new(),
             down_since: Some(Instant::now()),
             unavailable_reported: false,
             last_error: "not connected yet".into(),
@@ -279,7 +282,11 @@ impl Reconciler {
     /// Applies one watch event.
     pub fn on_watch(&mut self, event: WatchEvent) {
         match event {
+            WatchEvent::NotServed(index) => {
+                self.not_served.insert(index);
+            }
             WatchEvent::Relist(index) => {
+                self.not_served.remove(&index);
                 self.relisting.insert(index, HashSet::new());
                 if let Some(listed) = self.listed.get_mut(index) {
                     *listed = false;

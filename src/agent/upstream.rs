@@ -17,6 +17,7 @@ use crate::proto::v1;
 use crate::proto::v1::agent_sync_service_client::AgentSyncServiceClient;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
+use crate::runtime::keepalive::{KeepaliveArgs, Liveness, expires, spawn_heartbeats};
 
 mod failover;
 pub use failover::Failover;
@@ -62,6 +63,38 @@ pub struct Connection {
     pub applier: mpsc::Sender<crate::agent::applier::ApplierEvent>,
     /// Which address the agent is on.
     pub metrics: AgentMetrics,
+    /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
+    pub keepalive: KeepaliveArgs,
+}
+
+/// Refuses a client certificate outside its validity period by this host's clock: the MP would
+/// reject the handshake with a bare alert, while here the dates can be named.
+fn check_validity(pem: &[u8], path: &std::path::Path, now: jiff::Timestamp) -> Result<()> {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(pem) else {
+        // Unreadable PEM: tonic's own error names it at the handshake.
+        return Ok(());
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return Ok(());
+    };
+    let validity = cert.validity();
+    let now_secs = now.as_second();
+    let not_before = validity.not_before.timestamp();
+    let not_after = validity.not_after.timestamp();
+    let when = |secs: i64| {
+        jiff::Timestamp::from_second(secs).map_or_else(|_| secs.to_string(), |t| t.to_string())
+    };
+    let problem = if now_secs < not_before {
+        format!("is not valid until {}", when(not_before))
+    } else if now_secs > not_after {
+        format!("expired at {}", when(not_after))
+    } else {
+        return Ok(());
+    };
+    Err(Error::Certificate(format!(
+        "--tls-cert {}: the client certificate {problem} (this host's clock says {now})",
+        path.display()
+    )))
 }
 
 /// Reads a file a flag names.
@@ -83,8 +116,10 @@ impl Connection {
             })?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10));
+            // A black-holed connection (no RST) ends within interval + timeout of its last byte.
+            .http2_keep_alive_interval(self.keepalive.keepalive_interval)
+            .keep_alive_timeout(self.keepalive.keepalive_timeout)
+            .keep_alive_while_idle(true);
         if server.starts_with("https://") {
             let mut tls = ClientTlsConfig::new();
             if let Some(ca) = &self.ca {
@@ -92,6 +127,7 @@ impl Connection {
             }
             if let Some((cert, key)) = &self.identity {
                 let cert_pem = read("--tls-cert", cert).await?;
+                check_validity(&cert_pem, cert, jiff::Timestamp::now())?;
                 let key_pem = read("--tls-key", key).await?;
                 tls = tls.identity(Identity::from_pem(cert_pem, key_pem));
             }
@@ -113,8 +149,9 @@ impl Connection {
         }
     }
 
-    /// One session: open, hello, relay until the stream ends, leadership is lost or shutdown.
-    /// `opened` is set when the management plane has welcomed the agent.
+    /// One session: open, hello, relay until the stream ends, stalls, leadership is lost or
+    /// shutdown. `opened` is set when the management plane has welcomed the agent; `reconnect`
+    /// says an earlier session had been welcomed.
     async fn session(
         &self,
         server: &str,
@@ -122,6 +159,7 @@ impl Connection {
         leading: &mut watch::Receiver<bool>,
         shutdown: &Shutdown,
         opened: &mut Option<tokio::time::Instant>,
+        reconnect: bool,
     ) -> Result<()> {
         let channel = self
             .endpoint(server)
@@ -163,6 +201,7 @@ impl Connection {
                 checksum,
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
                 reports_services: true,
+                heartbeat_interval_ms: self.keepalive.interval_ms(),
             })),
         };
         // The receiver is alive: it is moved into the request just below.
@@ -192,7 +231,25 @@ impl Connection {
             })??;
         *opened = Some(tokio::time::Instant::now());
         self.metrics.upstream(server, true);
+        if reconnect {
+            self.metrics.reconnected(server);
+        }
         tracing::info!(%server, grants = ?welcome.grants, "connected to the management plane");
+        // An MP that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
+        let mut liveness = Liveness::new(
+            &self.keepalive,
+            welcome.heartbeat_interval_ms,
+            tokio::time::Instant::now(),
+        );
+        let _heartbeats = spawn_heartbeats(
+            outbox.clone(),
+            self.keepalive.keepalive_interval,
+            || v1::AgentMessage {
+                message: Some(v1::agent_message::Message::Heartbeat(v1::Heartbeat {})),
+            },
+            tracing::info_span!("heartbeats", %server),
+            shutdown,
+        );
         if events
             .send(MpEvent::Connected(outbox.clone(), welcome))
             .await
@@ -200,7 +257,14 @@ impl Connection {
         {
             return Ok(());
         }
+        // Only time spent waiting here counts as the MP's silence: handling the previous
+        // message (a delta waiting for the applier) is this side being busy. A leadership
+        // notice (every Lease renewal sends one) is not a message and restarts nothing.
+        let mut heard = true;
         loop {
+            if std::mem::take(&mut heard) {
+                liveness.waiting(tokio::time::Instant::now());
+            }
             let message = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 changed = leading.changed() => {
@@ -209,7 +273,20 @@ impl Connection {
                     }
                     continue;
                 }
-                message = incoming.message() => message,
+                message = incoming.message() => {
+                    heard = true;
+                    message
+                }
+                () = expires(liveness.deadline()) => {
+                    let silent = liveness
+                        .stalled(tokio::time::Instant::now())
+                        .unwrap_or_default();
+                    return Err(Error::Stalled {
+                        server: server.to_string(),
+                        silent,
+                        cause: None,
+                    });
+                }
             };
             let event = match message {
                 Ok(Some(v1::ServerMessage {
@@ -236,6 +313,16 @@ impl Connection {
                         server: server.to_string(),
                     });
                 }
+                // A PING that went unanswered reaches the stream as a broken pipe: after missed
+                // heartbeats, an error is the stall it ends.
+                Err(status) if liveness.ended_silent(tokio::time::Instant::now()) => {
+                    return Err(Error::Stalled {
+                        server: server.to_string(),
+                        silent: tokio::time::Instant::now()
+                            .saturating_duration_since(liveness.waiting_since()),
+                        cause: Some(Box::new(status)),
+                    });
+                }
                 Err(status) => return Err(Error::status(server, status)),
             };
             if events.send(event).await.is_err() {
@@ -260,6 +347,8 @@ pub fn spawn(
         for server in failover.servers() {
             connection.metrics.upstream(server, false);
         }
+        // A stream opened after an earlier one counts as a reconnect.
+        let mut ever_opened = false;
         loop {
             while !*leading.borrow_and_update() {
                 tokio::select! {
@@ -270,7 +359,14 @@ pub fn spawn(
             let server = failover.current().to_string();
             let mut opened = None;
             let session = connection
-                .session(&server, &events, &mut leading, &stop, &mut opened)
+                .session(
+                    &server,
+                    &events,
+                    &mut leading,
+                    &stop,
+                    &mut opened,
+                    ever_opened,
+                )
                 .instrument(tracing::info_span!("session", %server));
             // Shutdown ends a session that is still connecting, too.
             let ended = tokio::select! {
@@ -281,6 +377,7 @@ pub fn spawn(
             if stop.token().is_cancelled() {
                 return;
             }
+            ever_opened |= opened.is_some();
             let lasted = opened.map_or(Duration::ZERO, |at| at.elapsed());
             let wait = failover.ended(lasted);
             let error = match ended {
@@ -289,7 +386,12 @@ pub fn spawn(
                 },
                 Err(error) => error,
             };
-            tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream down");
+            if error.is_stall() {
+                connection.metrics.stalled(&server);
+                tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream stalled; reconnecting");
+            } else {
+                tracing::warn!(%error, next = %failover.current(), ?wait, "management plane stream down");
+            }
             if events.send(MpEvent::Disconnected(error)).await.is_err() {
                 return;
             }
@@ -299,4 +401,37 @@ pub fn spawn(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate(from: i32, to: i32) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(vec!["eu-1".to_string()]).expect("params");
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("cert").pem().into_bytes()
+    }
+
+    #[test]
+    fn a_client_certificate_outside_its_dates_is_named_with_the_clock() {
+        let path = std::path::Path::new("/etc/tsbridge/tls.crt");
+        let now = jiff::Timestamp::now();
+        assert!(check_validity(&certificate(2000, 2200), path, now).is_ok());
+        let future =
+            check_validity(&certificate(2200, 2201), path, now).expect_err("not yet valid");
+        let text = future.to_string();
+        assert!(
+            text.contains("--tls-cert /etc/tsbridge/tls.crt")
+                && text.contains("is not valid until")
+                && text.contains("this host's clock says"),
+            "{text}"
+        );
+        let expired = check_validity(&certificate(2000, 2001), path, now).expect_err("expired");
+        assert!(expired.to_string().contains("expired at"), "{expired}");
+        // Not a certificate at all: left to the handshake's own error.
+        assert!(check_validity(b"junk", path, now).is_ok());
+    }
 }

@@ -37,6 +37,9 @@ pub enum WatchEvent {
     Listed(usize),
     /// An object was deleted.
     Deleted(usize, Box<DynamicObject>),
+    /// The cluster does not serve this kind (its CRD is not installed); the next `Relist`
+    /// means it does again.
+    NotServed(usize),
 }
 
 /// Our CRDs, at their catalogue version.
@@ -126,7 +129,11 @@ pub fn spawn(
                             // complete (empty) list, not a pending one. Any other failure
                             // leaves the list pending, and readiness says so.
                             if not_served(&error) {
-                                for event in [WatchEvent::Relist(index), WatchEvent::Listed(index)] {
+                                for event in [
+                                    WatchEvent::Relist(index),
+                                    WatchEvent::Listed(index),
+                                    WatchEvent::NotServed(index),
+                                ] {
                                     if events.send(event).await.is_err() {
                                         return;
                                     }
@@ -159,7 +166,11 @@ pub fn spawn(
 
 /// The list failed because the apiserver does not serve the kind (its CRD is not installed).
 fn not_served(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::InitialListFailed(error) if crate::agent::error::is_not_found(error))
+    // The apiserver answers an unserved path with a bare `404 page not found`, not a Status:
+    // kube makes a Status of code 404 without the NotFound reason its helper reads.
+    matches!(error, watcher::Error::InitialListFailed(error)
+        if crate::agent::error::is_not_found(error)
+            || matches!(error, kube::Error::Api(status) if status.code == 404))
 }
 
 /// What an inventory watch (namespaces, Services) saw.

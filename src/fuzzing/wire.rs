@@ -152,13 +152,11 @@ fn server_message(message: v1::ServerMessage) {
     }
 }
 
-/// An API write or a push: the size limit, then the envelope → model conversion with the L1
-/// rules. A resource that passes must come back unchanged from its own wire form.
+/// An API write or a push: the envelope → model conversion with the L1 rules (the size and
+/// depth limits among them). A resource that passes must come back unchanged from its own
+/// wire form.
 fn api_write(resource: &v1::Resource) {
     let envelope = proto_to_envelope(resource);
-    if crate::server::services::config::check_size(&envelope).is_err() {
-        return;
-    }
     let _ = Kind::resolve(&resource.kind);
     let strip = StripRules::default();
     let Ok(model) = Resource::from_envelope(&envelope, &strip) else {

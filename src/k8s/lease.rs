@@ -149,18 +149,32 @@ impl LeaseLock {
         .map(|_| ())
     }
 
-    /// Campaigns until shutdown; the receiver says whether this replica leads. Leadership is
-    /// given up when a renewal has not succeeded for a whole lease duration (minus a margin),
-    /// so two replicas never both act as leader.
-    pub fn run(self, shutdown: &Shutdown) -> watch::Receiver<bool> {
+    /// Campaigns until shutdown; the first receiver says whether this replica leads, the
+    /// second why its rounds fail (`None` while they succeed). Leadership is given up when a
+    /// renewal has not succeeded for a whole lease duration (minus a margin), so two replicas
+    /// never both act as leader. A failure is logged when it starts or changes, not every round.
+    pub fn run(
+        self,
+        shutdown: &Shutdown,
+    ) -> (watch::Receiver<bool>, watch::Receiver<Option<LeaseProblem>>) {
         let (leading, receiver) = watch::channel(false);
+        let (problem, problems) = watch::channel(None);
         let stop = shutdown.clone();
         let span = tracing::info_span!("lease", name = %self.name, identity = %self.identity);
         shutdown.spawn(span, async move {
             let retry = self.duration / 3;
             let mut last_renewed: Option<tokio::time::Instant> = None;
             loop {
-                match self.try_acquire_or_renew().await {
+                let round = self.try_acquire_or_renew().await;
+                let seen = round.as_ref().err().map(LeaseProblem::of);
+                problem.send_if_modified(|current| {
+                    if *current == seen {
+                        return false;
+                    }
+                    *current = seen.clone();
+                    true
+                });
+                match round {
                     Ok(true) => {
                         last_renewed = Some(tokio::time::Instant::now());
                         if !*leading.borrow() {
@@ -176,7 +190,8 @@ impl LeaseLock {
                         leading.send_replace(false);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "lease round failed");
+                        // The first failure (and each new one) is reported through `problem`.
+                        tracing::debug!(%error, "lease round failed");
                         let deadline = self.duration.mul_f64(0.8);
                         if last_renewed.is_none_or(|at| at.elapsed() > deadline) {
                             leading.send_replace(false);
@@ -193,7 +208,34 @@ impl LeaseLock {
                 tracing::warn!(%error, "releasing the lease failed");
             }
         });
-        receiver
+        (receiver, problems)
+    }
+}
+
+/// Why lease rounds fail, as the agent's readiness reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseProblem {
+    /// The namespace does not exist.
+    NamespaceMissing,
+    /// RBAC denies the calls; the apiserver's message.
+    Forbidden(String),
+    /// Anything else.
+    Failing(String),
+}
+
+impl LeaseProblem {
+    fn of(error: &LeaseError) -> LeaseProblem {
+        match error {
+            // The Lease is read first (a missing Lease is no error); only its create answers
+            // NotFound, and only for a missing namespace.
+            LeaseError::Kube(kube::Error::Api(status)) if status.is_not_found() => {
+                LeaseProblem::NamespaceMissing
+            }
+            LeaseError::Kube(kube::Error::Api(status)) if status.is_forbidden() => {
+                LeaseProblem::Forbidden(status.message.clone())
+            }
+            other => LeaseProblem::Failing(other.to_string()),
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub enum RuleCode {
     /// Translation refers to an Istio mesh extension provider (external authorization) that
     /// Istio's `meshConfig.extensionProviders` must declare; tsbridge does not manage it.
     ExtensionProvider,
+    /// An object over a limit of `docs/limits.md`: spec size, nesting depth, annotation size.
+    ObjectLimit,
 }
 
 /// gRPC status codes the MP uses for rule violations (§4.5), named without depending on tonic.
@@ -143,7 +145,7 @@ impl fmt::Display for GrpcCode {
 
 impl RuleCode {
     /// Every rule.
-    pub const ALL: [RuleCode; 31] = [
+    pub const ALL: [RuleCode; 32] = [
         RuleCode::KindRecognition,
         RuleCode::HierarchyAnnotations,
         RuleCode::DirectModeGroup,
@@ -175,6 +177,7 @@ impl RuleCode {
         RuleCode::InvalidReference,
         RuleCode::NotEnforced,
         RuleCode::ExtensionProvider,
+        RuleCode::ObjectLimit,
     ];
 
     /// The §4.2 rule number (`V6`), if the rule is one of V1–V20.
@@ -222,6 +225,7 @@ impl RuleCode {
             RuleCode::InvalidReference => "TSB1204",
             RuleCode::NotEnforced => "TSB1106",
             RuleCode::ExtensionProvider => "TSB1107",
+            RuleCode::ObjectLimit => "TSB1108",
         }
     }
 
@@ -243,6 +247,7 @@ impl RuleCode {
             | StaleEtag => Some(GrpcCode::FailedPrecondition),
             DuplicateServiceSetting | FqnConflict => Some(GrpcCode::AlreadyExists),
             GrantScope | RoleCreation => Some(GrpcCode::PermissionDenied),
+            ObjectLimit => Some(GrpcCode::ResourceExhausted),
             KindRecognition | StricterSupersession | RecursiveDelete | IgnoredAnnotation
             | DeprecatedField | ServiceOutsideGroup | GatewayOutsideGroup | GatewayBinding
             | InvalidReference | NotEnforced | ExtensionProvider => None,
@@ -256,9 +261,8 @@ impl RuleCode {
         use RuleCode::*;
         match self {
             HierarchyAnnotations | DirectModeGroup | DirectModeLabel | NameRule
-            | SelectorGrammar | RequiredField | SpecSchema | InlineSecret | HierarchyImmutable => {
-                Some(Reason::Invalid)
-            }
+            | SelectorGrammar | RequiredField | SpecSchema | InlineSecret | HierarchyImmutable
+            | ObjectLimit => Some(Reason::Invalid),
             ParentExists => Some(Reason::DependencyNotReady),
             SelectorOutsideWorkspace => Some(Reason::SelectorOutsideWorkspace),
             WorkspaceOverlap => Some(Reason::WorkspaceOverlap),

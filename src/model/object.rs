@@ -419,6 +419,17 @@ pub fn convert(object: &KubeObject, strip: &StripRules) -> Converted {
     if let Some(fqn) = &fqn {
         object_ref = object_ref.with_fqn(fqn.clone());
     }
+    // First: the other rules walk the spec recursively and assume it is within the limits.
+    if !validate::limits::check_spec(&object.spec, &object_ref, &mut diagnostics) {
+        return Converted::Invalid(diagnostics);
+    }
+    validate::limits::check_metadata(
+        &object.metadata.labels,
+        &object.metadata.annotations,
+        "metadata",
+        &object_ref,
+        &mut diagnostics,
+    );
     let spec = match Spec::decode(kind, &object.spec) {
         Ok(spec) => Some(spec),
         Err(err) => {
@@ -434,9 +445,18 @@ pub fn convert(object: &KubeObject, strip: &StripRules) -> Converted {
     };
     if let Some(spec) = &spec {
         validate::check_spec(kind, spec, &object_ref, &mut diagnostics);
+        validate::check_generation_metadata(spec, &object_ref, &mut diagnostics);
     }
     validate::check_inline_secrets(&object.spec, &object_ref, &mut diagnostics);
     crate::model::catalogue::not_enforced(kind, &object.spec, &object_ref, &mut diagnostics);
+    if kind.is_direct() {
+        validate::check_namespace(
+            object.metadata.namespace.as_deref(),
+            "metadata.namespace",
+            &object_ref,
+            &mut diagnostics,
+        );
+    }
     if kind.is_direct()
         && object
             .metadata
@@ -582,6 +602,10 @@ impl Resource {
             }
         };
         let object_ref = fallback_ref.clone().with_fqn(fqn.clone());
+        let mut limits = Vec::new();
+        if !validate::limits::check_spec(&input.spec, &object_ref, &mut limits) {
+            return Err(limits);
+        }
         let spec = Spec::decode(kind, &input.spec).map_err(|err| {
             vec![Diagnostic::error(
                 RuleCode::SpecSchema,

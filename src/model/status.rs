@@ -661,6 +661,8 @@ impl PushState {
     pub fn from_push_error(code: &str, rule: Option<RuleCode>, message: &str) -> PushState {
         let reason = match (code, rule) {
             ("UNAVAILABLE" | "DEADLINE_EXCEEDED", _) => Reason::ManagementPlaneUnavailable,
+            // An object over a limit stays over it: terminal, unlike a rate or quota refusal.
+            ("RESOURCE_EXHAUSTED", Some(RuleCode::ObjectLimit)) => Reason::Invalid,
             ("RESOURCE_EXHAUSTED", _) => Reason::RateLimited,
             ("ABORTED", _) => Reason::Pushing,
             (_, Some(RuleCode::StaleEtag)) => Reason::Pushing,

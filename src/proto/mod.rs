@@ -13,3 +13,8 @@ pub mod v1 {
 
 /// Encoded `FileDescriptorSet` of every tsbridge proto, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("tsbridge_descriptor");
+
+/// gRPC metadata key a refusal of the sync stream carries its machine-readable reason in.
+pub const REASON_METADATA: &str = "tsbridge-reason";
+/// [`REASON_METADATA`] when the cluster is not registered.
+pub const CLUSTER_NOT_REGISTERED: &str = "cluster-not-registered";

@@ -54,17 +54,36 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// `ready` or `not ready`, then one line per reason (`- reason: what and the fix`), then what
+/// is wrong without failing readiness under `degraded:`.
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.shutdown.is_ready() {
-        return (StatusCode::OK, "ready".to_string());
-    }
-    let pending = state.shutdown.pending();
-    let body = if pending.is_empty() {
-        "not ready".to_string()
-    } else {
-        format!("not ready: waiting for {}", pending.join(", "))
+    let ready = state.shutdown.is_ready();
+    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    let mut section = |title: Option<&str>, lines: Vec<String>| {
+        if lines.is_empty() {
+            return;
+        }
+        if let Some(title) = title {
+            body.push_str(title);
+            body.push('\n');
+        }
+        for line in lines {
+            body.push_str("- ");
+            body.push_str(&line);
+            body.push('\n');
+        }
     };
-    (StatusCode::SERVICE_UNAVAILABLE, body)
+    if state.shutdown.token().is_cancelled() {
+        section(None, vec!["shutting_down: the process is stopping".into()]);
+    }
+    section(None, state.shutdown.pending());
+    section(Some("degraded:"), state.shutdown.degraded());
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {

@@ -4,10 +4,12 @@
 //! Never: domain logic, sqlx.
 
 pub mod admin;
+pub mod keepalive;
 pub mod log;
 pub mod shutdown;
 pub mod tls;
 
 pub use admin::AdminArgs;
+pub use keepalive::KeepaliveArgs;
 pub use log::LogArgs;
 pub use shutdown::Shutdown;

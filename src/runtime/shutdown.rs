@@ -15,8 +15,11 @@ pub struct Shutdown {
     token: CancellationToken,
     tracker: TaskTracker,
     ready: Arc<AtomicBool>,
-    /// What start-up still waits for (e.g. watches whose initial list is not complete).
+    /// Why the process is not ready, one line each (e.g. watches whose initial list is not
+    /// complete).
     pending: Arc<Mutex<Vec<String>>>,
+    /// What is wrong without failing readiness, one line each (`/ready` shows it).
+    degraded: Arc<Mutex<Vec<String>>>,
 }
 
 impl Shutdown {
@@ -54,6 +57,22 @@ impl Shutdown {
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = pending;
+    }
+
+    /// What is wrong without failing readiness.
+    pub fn degraded(&self) -> Vec<String> {
+        self.degraded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces what `/ready` reports without failing.
+    pub fn set_degraded(&self, degraded: Vec<String>) {
+        *self
+            .degraded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = degraded;
     }
 
     /// Marks the process ready (after start-up work is done).

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::runtime::{AdminArgs, LogArgs};
+use crate::runtime::{AdminArgs, KeepaliveArgs, LogArgs};
 use crate::store::StoreArgs;
 
 /// Flags of `tsbridge server`; each is also an environment variable.
@@ -16,6 +16,8 @@ pub struct Args {
     pub admin: AdminArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub keepalive: KeepaliveArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

@@ -163,6 +163,35 @@ pub fn token_hash(secret: &str) -> String {
         .collect()
 }
 
+/// The default name of a token: its subject made name-safe, and the first 8 hex digits of its
+/// hash (which tell nothing about the secret).
+pub fn default_token_name(subject: &str, hash: &str) -> String {
+    let mut stem: String = subject
+        .chars()
+        .map(|c| if valid_name_char(c) { c } else { '-' })
+        .take(40)
+        .collect();
+    stem = stem.trim_matches('-').to_string();
+    if stem.is_empty() {
+        stem = "token".into();
+    }
+    format!("{stem}-{}", &hash[..8.min(hash.len())])
+}
+
+fn valid_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')
+}
+
+/// A token name a user chose: 1 to 100 letters, digits, `-`, `_`, `.` and `@`.
+pub fn check_token_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name.len() > 100 || !name.chars().all(valid_name_char) {
+        return Err(Error::BadRequest(format!(
+            "token name {name:?} must be 1 to 100 letters, digits, '-', '_', '.' and '@'"
+        )));
+    }
+    Ok(())
+}
+
 /// A new random token secret (256 bits, URL-safe).
 pub fn new_token() -> String {
     use rand::Rng;
@@ -181,12 +210,22 @@ pub struct Authenticator {
     store: Store,
     trust_domain: String,
     limiter: Option<Arc<RateLimiter>>,
-    /// Tokens found recently, by hash: saves a store read per request. Tokens are never
-    /// changed once stored; the TTL bounds how long a future revocation could lag.
-    tokens: Arc<Mutex<HashMap<String, (TokenRecord, Instant)>>>,
+    /// Valid tokens found recently: saves a store read per request.
+    tokens: Arc<Mutex<TokenCache>>,
+    /// The store's revocation epoch: the cache is emptied whenever it moves, so a revocation
+    /// holds on this replica as soon as the store tells it (at once for its own revocations).
+    revocations: tokio::sync::watch::Receiver<i64>,
 }
 
-/// How long a found token is trusted without reading the store again.
+/// Valid tokens by hash, as of one revocation epoch.
+#[derive(Debug, Default)]
+struct TokenCache {
+    epoch: i64,
+    found: HashMap<String, (TokenRecord, Instant)>,
+}
+
+/// How long a found token is trusted without reading the store again (revocations empty the
+/// cache before that; the TTL is a backstop).
 const TOKEN_TTL: Duration = Duration::from_secs(10);
 
 /// Most cached tokens (the cache is emptied when full).
@@ -196,6 +235,7 @@ impl Authenticator {
     /// For `spiffe://<trust_domain>/cluster/<name>` identities; no rate limit.
     pub fn new(store: Store, trust_domain: String) -> Authenticator {
         Authenticator {
+            revocations: store.subscribe_tokens(),
             store,
             trust_domain,
             limiter: None,
@@ -216,17 +256,31 @@ impl Authenticator {
         }
     }
 
+    /// Takes one stream message of `actor`'s rate, waiting (not refusing) when it is spent;
+    /// `Some` says how long.
+    pub fn pace(&self, actor: &Actor) -> Option<crate::server::limits::Pacing> {
+        self.limiter
+            .as_ref()
+            .and_then(|limiter| limiter.pace(&actor.audit_name()))
+    }
+
+    /// The per-identity limit in requests per second, when there is one.
+    pub fn rate_limit(&self) -> Option<u32> {
+        self.limiter.as_ref().map(|limiter| limiter.rate())
+    }
+
     /// The caller of `request`.
     pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Actor, Error> {
         if let Some(certs) = request.peer_certs()
             && let Some(leaf) = certs.first()
         {
             let name = cluster_from_cert(leaf.as_ref(), &self.trust_domain)?;
-            let cluster = self.store.get_cluster(&name).await?.ok_or_else(|| {
-                Error::PermissionDenied(format!(
-                    "cluster {name} is not registered; an admin can run `tsbridge ctl cluster create {name}`"
-                ))
-            })?;
+            check_validity(leaf.as_ref(), &name)?;
+            let cluster = self
+                .store
+                .get_cluster(&name)
+                .await?
+                .ok_or_else(|| Error::NotRegistered(name.clone()))?;
             let grants = cluster
                 .grants
                 .iter()
@@ -267,33 +321,97 @@ impl Authenticator {
 // === impl Authenticator ===
 
 impl Authenticator {
-    /// The stored token with this hash, from the cache when it was found recently. Unknown
-    /// hashes are never cached, so a new token works at once on every replica.
+    /// The stored token with this hash, from the cache when it was found recently and nothing
+    /// was revoked since. Unknown and revoked hashes are never cached, so a new token works at
+    /// once on every replica, and a revoked one is refused with its name and time.
     async fn find_token(&self, hash: &str) -> Result<TokenRecord, Error> {
         let now = Instant::now();
-        if let Some((token, found)) = self.cached_tokens().get(hash)
-            && now.duration_since(*found) < TOKEN_TTL
+        let epoch = *self.revocations.borrow();
         {
-            return Ok(token.clone());
+            let mut cache = self.cached_tokens();
+            if cache.epoch != epoch {
+                cache.found.clear();
+                cache.epoch = epoch;
+            }
+            if let Some((token, found)) = cache.found.get(hash)
+                && now.duration_since(*found) < TOKEN_TTL
+            {
+                return Ok(token.clone());
+            }
         }
         let token = self
             .store
             .find_token(hash)
             .await?
             .ok_or_else(|| Error::Unauthenticated("the token is not valid".into()))?;
-        let mut cache = self.cached_tokens();
-        if cache.len() >= MAX_CACHED_TOKENS {
-            cache.clear();
+        if let Some(revoked) = &token.revoked {
+            return Err(Error::Unauthenticated(format!(
+                "token {:?} (user:{}) was revoked at {revoked}; ask an admin for a new token \
+                 (`tsbridge ctl token create`)",
+                token.name, token.subject
+            )));
         }
-        cache.insert(hash.to_string(), (token.clone(), now));
+        let mut cache = self.cached_tokens();
+        // A revocation seen while the store was read may concern this very token: keep it out.
+        if cache.epoch == epoch && *self.revocations.borrow() == epoch {
+            if cache.found.len() >= MAX_CACHED_TOKENS {
+                cache.found.clear();
+            }
+            cache.found.insert(hash.to_string(), (token.clone(), now));
+        }
         Ok(token)
     }
 
-    fn cached_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TokenRecord, Instant)>> {
+    fn cached_tokens(&self) -> std::sync::MutexGuard<'_, TokenCache> {
         self.tokens
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Takes one failed authentication from `peer` (`None` when unknown); false when the peer
+    /// is over the rate and this failure is one of a burst not worth its own audit row.
+    pub fn audit_failure(&self, peer: Option<std::net::SocketAddr>) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return true;
+        };
+        let who = peer.map_or_else(|| "unknown".to_string(), |p| p.ip().to_string());
+        match limiter.admit(&format!("unauthenticated:{who}")) {
+            Ok(()) => true,
+            Err(refusal) => refusal.first,
+        }
+    }
+}
+
+/// Refuses a client certificate outside its validity period (the handshake let it through so
+/// that this refusal can name it; see `runtime::tls`).
+fn check_validity(der: &[u8], cluster: &str) -> Result<(), Error> {
+    let Some((not_before, not_after)) = crate::runtime::tls::validity(der) else {
+        return Err(Error::Unauthenticated(
+            "unreadable client certificate validity".into(),
+        ));
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let time = |secs: u64| {
+        i64::try_from(secs)
+            .ok()
+            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+            .map_or_else(|| secs.to_string(), |t| t.to_string())
+    };
+    let renew = "renew it: the agent re-reads --tls-cert and --tls-key when the files change";
+    if u64::try_from(now).unwrap_or(0) > not_after {
+        return Err(Error::Unauthenticated(format!(
+            "the client certificate of cluster {cluster} expired at {}; {renew}",
+            time(not_after)
+        )));
+    }
+    if u64::try_from(now).unwrap_or(0) < not_before {
+        return Err(Error::Unauthenticated(format!(
+            "the client certificate of cluster {cluster} is not valid before {} (is a clock \
+             wrong?); {renew}",
+            time(not_before)
+        )));
+    }
+    Ok(())
 }
 
 /// The cluster name in a client certificate's `spiffe://<trust-domain>/cluster/<name>` URI SAN.
@@ -356,6 +474,24 @@ mod tests {
             .expect_err("outside grant");
         assert!(denied.to_string().contains("not granted"), "{denied}");
         assert!(editor.require_admin().is_err());
+    }
+
+    #[test]
+    fn token_names_default_to_the_subject_and_a_hash_prefix() {
+        let hash = token_hash("secret");
+        assert_eq!(
+            default_token_name("alice", &hash),
+            format!("alice-{}", &hash[..8])
+        );
+        assert_eq!(
+            default_token_name("Bob Smith/ops", &hash),
+            format!("Bob-Smith-ops-{}", &hash[..8])
+        );
+        assert_eq!(default_token_name("//", "ab"), "token-ab");
+        assert!(check_token_name("ci_deploy@prod.1").is_ok());
+        assert!(check_token_name("").is_err());
+        assert!(check_token_name("a b").is_err());
+        assert!(check_token_name(&"x".repeat(101)).is_err());
     }
 
     #[test]

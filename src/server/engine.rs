@@ -272,13 +272,47 @@ impl Engine {
         Ok((state.revision, records))
     }
 
+    /// The records `keep` selects, at the current revision. Filtering before cloning matters:
+    /// a thousand agents reconciling their inventories at once would otherwise each copy every
+    /// record the store holds.
+    pub async fn list_where(
+        &self,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Result<(i64, Vec<Record>), Error> {
+        self.catch_up().await?;
+        let state = self.shared.state.read().await;
+        let records = state
+            .records
+            .values()
+            .filter(|r| keep(r))
+            .cloned()
+            .collect();
+        Ok((state.revision, records))
+    }
+
     /// Creates or replaces one object. L1 validation and the record's encoding happen here, on
     /// the caller's task; the hierarchy checks and the commit in the writer task, together with
     /// other applies that arrive meanwhile. Returns once the write is committed.
+    /// Refusals before the writer (L1, authorization) are audited here, like the writer's own.
     pub async fn apply(&self, actor: &Actor, input: ApplyInput) -> Result<Applied, Error> {
-        let resource =
-            Resource::from_envelope(&input.envelope, &self.shared.strip).map_err(Error::Invalid)?;
-        actor.authorize_write(&resource.fqn)?;
+        let resource = match Resource::from_envelope(&input.envelope, &self.shared.strip) {
+            Ok(resource) => resource,
+            Err(diagnostics) => {
+                let fqn = diagnostics
+                    .iter()
+                    .find_map(|d| d.object.fqn.as_ref().map(ToString::to_string))
+                    .unwrap_or_else(|| {
+                        format!("{}/{}", input.envelope.parent, input.envelope.name)
+                    });
+                let kind = input.envelope.kind.clone();
+                let error = Error::Invalid(diagnostics);
+                return Err(self.refused(actor, &input, &fqn, &kind, error).await);
+            }
+        };
+        if let Err(error) = actor.authorize_write(&resource.fqn) {
+            let (fqn, kind) = (resource.fqn.to_string(), resource.kind.qualified_name());
+            return Err(self.refused(actor, &input, &fqn, &kind, error).await);
+        }
         let record = writer::prepare_record(actor, &input, &resource);
         let (reply, result) = oneshot::channel();
         let job = writer::ApplyJob {
@@ -291,7 +325,27 @@ impl Engine {
         self.submit(writer::Job::Apply(Box::new(job)), result).await
     }
 
-    /// Deletes an object and everything below it.
+    /// Audits an apply refused before the writer saw it; returns the refusal (or the store's
+    /// failure to record it).
+    async fn refused(
+        &self,
+        actor: &Actor,
+        input: &ApplyInput,
+        fqn: &str,
+        kind: &str,
+        error: Error,
+    ) -> Error {
+        let mut entry = audit_entry(actor, "apply", fqn, kind);
+        entry.outcome = if input.dry_run { "dry-run" } else { "rejected" }.into();
+        entry.dry_run = input.dry_run;
+        entry.message = error.to_string();
+        match self.shared.store.append_audit(entry).await {
+            Ok(_) => error,
+            Err(store) => store.into(),
+        }
+    }
+
+    /// Deletes an object and everything below it; a refused authorization is audited.
     pub async fn delete(
         &self,
         actor: &Actor,
@@ -303,7 +357,14 @@ impl Engine {
         let target: Fqn = fqn
             .parse()
             .map_err(|e: crate::model::FqnError| Error::BadRequest(format!("fqn {fqn:?}: {e}")))?;
-        actor.authorize_write(&target)?;
+        if let Err(error) = actor.authorize_write(&target) {
+            let mut entry = audit_entry(actor, "delete", fqn, "");
+            entry.outcome = if dry_run { "dry-run" } else { "rejected" }.into();
+            entry.dry_run = dry_run;
+            entry.message = error.to_string();
+            self.shared.store.append_audit(entry).await?;
+            return Err(error);
+        }
         let (reply, result) = oneshot::channel();
         let job = writer::DeleteJob {
             actor: actor.clone(),

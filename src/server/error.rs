@@ -49,6 +49,9 @@ pub enum Error {
     /// The caller may not do this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// A cluster identity the store does not know; the agent's readiness names the fix.
+    #[error("cluster {0} is not registered; an admin can run `tsbridge ctl cluster create {0}`")]
+    NotRegistered(String),
     /// A named limit was hit.
     #[error("{0}")]
     LimitExceeded(String),
@@ -127,7 +130,7 @@ fn status_of(error: &Error) -> tonic::Status {
         Error::NotFound(_) => Code::NotFound,
         Error::StaleEtag { .. } | Error::GitOpsOwned { .. } => Code::FailedPrecondition,
         Error::Unauthenticated(_) => Code::Unauthenticated,
-        Error::PermissionDenied(_) => Code::PermissionDenied,
+        Error::PermissionDenied(_) | Error::NotRegistered(_) => Code::PermissionDenied,
         Error::LimitExceeded(_) | Error::RateLimited { .. } => Code::ResourceExhausted,
         Error::Conflict(_) => Code::AlreadyExists,
         Error::Busy => Code::Aborted,
@@ -153,6 +156,14 @@ fn status_of(error: &Error) -> tonic::Status {
                 diagnostics: diagnostics.iter().map(diagnostic_to_proto).collect(),
             };
             tonic::Status::with_details(code, message, details.encode_to_vec().into())
+        }
+        Error::NotRegistered(_) => {
+            let mut status = tonic::Status::new(code, message);
+            status.metadata_mut().insert(
+                crate::proto::REASON_METADATA,
+                tonic::metadata::MetadataValue::from_static(crate::proto::CLUSTER_NOT_REGISTERED),
+            );
+            status
         }
         _ => tonic::Status::new(code, message),
     }

@@ -48,8 +48,13 @@ struct Inner {
     deltas_nacked: Family<ClusterLabel, Counter>,
     objects_sent: Counter,
     queue_depth: Family<ClusterLabel, Gauge>,
+    queue_overflows: Family<ClusterLabel, Counter>,
     translation: Histogram,
     commit: Histogram,
+    stalls: Family<ClusterLabel, Counter>,
+    reconnects: Family<ClusterLabel, Counter>,
+    /// Clusters that have opened a stream on this replica (the next one is a reconnect).
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What `docs/metrics.md` says about one metric.
@@ -66,7 +71,7 @@ pub struct MetricDoc {
 }
 
 /// Every management-plane metric, in the order `docs/metrics.md` lists them.
-pub const DOCS: [MetricDoc; 10] = [
+pub const DOCS: [MetricDoc; 14] = [
     MetricDoc {
         name: "tsbridge_server_connected_agents",
         kind: "gauge",
@@ -110,6 +115,12 @@ pub const DOCS: [MetricDoc; 10] = [
         help: "Deltas waiting in a cluster's queue in front of its stream",
     },
     MetricDoc {
+        name: "tsbridge_server_queue_overflows_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Streams ended because their queue reached its limit (the agent reconnects and resumes)",
+    },
+    MetricDoc {
         name: "tsbridge_server_translation_seconds",
         kind: "histogram",
         labels: "",
@@ -122,10 +133,29 @@ pub const DOCS: [MetricDoc; 10] = [
         help: "Time of one store commit of the writer (applies, deletes, audit rows), seconds",
     },
     MetricDoc {
+        name: "tsbridge_server_agent_stalls_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Agent sync streams closed because nothing moved within the agent's heartbeat \
+               interval + --keepalive-timeout, or an HTTP/2 PING went unanswered",
+    },
+    MetricDoc {
+        name: "tsbridge_server_agent_reconnects_total",
+        kind: "counter",
+        labels: "cluster",
+        help: "Agent sync streams a cluster opened on this replica after its first",
+    },
+    MetricDoc {
         name: "tsbridge_server_rate_limited_requests_total",
         kind: "counter",
         labels: "",
         help: "Requests refused by --rate-limit-per-identity (only with that flag)",
+    },
+    MetricDoc {
+        name: "tsbridge_server_rate_paced_messages_total",
+        kind: "counter",
+        labels: "",
+        help: "Agent stream messages held back to keep --rate-limit-per-identity (only with that flag)",
     },
 ];
 
@@ -152,10 +182,14 @@ impl Metrics {
                 deltas_nacked: Family::default(),
                 objects_sent: Counter::default(),
                 queue_depth: Family::default(),
+                queue_overflows: Family::default(),
                 // 100 µs … ~3 s.
                 translation: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
                 // 500 µs … ~16 s: a PostgreSQL commit across a network is milliseconds.
                 commit: Histogram::new(exponential_buckets(0.000_5, 2.0, 16)),
+                stalls: Family::default(),
+                reconnects: Family::default(),
+                seen: std::sync::Mutex::default(),
             }),
         }
     }
@@ -180,18 +214,31 @@ impl Metrics {
         add!(4, m.deltas_nacked);
         add!(5, m.objects_sent);
         add!(6, m.queue_depth);
-        add!(7, m.translation);
-        add!(8, m.commit);
+        add!(7, m.queue_overflows);
+        add!(8, m.translation);
+        add!(9, m.commit);
+        add!(10, m.stalls);
+        add!(11, m.reconnects);
         if let Some(limiter) = limiter {
-            add!(9, limiter.refused());
+            add!(12, limiter.refused());
+            add!(13, limiter.paced());
         }
         metrics
     }
 
     /// An agent of `cluster` opened its sync stream here.
     pub fn connected(&self, cluster: &str) {
+        let again = !self
+            .inner
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(cluster.to_string());
         let cluster = label(cluster);
         self.inner.connected_agents.inc();
+        if again {
+            self.inner.reconnects.get_or_create(&cluster).inc();
+        }
         // A fresh stream starts level: what the old one had queued or in flight is gone.
         self.inner.lag.get_or_create(&cluster).set(0);
         self.inner.queue_depth.get_or_create(&cluster).set(0);
@@ -201,6 +248,9 @@ impl Metrics {
             &self.inner.deltas_sent,
             &self.inner.deltas_acked,
             &self.inner.deltas_nacked,
+            &self.inner.queue_overflows,
+            &self.inner.stalls,
+            &self.inner.reconnects,
         ] {
             let _ = counter.get_or_create(&cluster);
         }
@@ -212,6 +262,11 @@ impl Metrics {
         self.inner.connected_agents.dec();
         self.inner.lag.remove(&label(cluster));
         self.inner.queue_depth.remove(&label(cluster));
+    }
+
+    /// `cluster`'s stream was closed because it stopped moving.
+    pub fn stalled(&self, cluster: &str) {
+        self.inner.stalls.get_or_create(&label(cluster)).inc();
     }
 
     /// One delta (revision) of `objects` upserts and removals went to `cluster`'s stream.
@@ -244,6 +299,14 @@ impl Metrics {
             .lag
             .get_or_create(&label(cluster))
             .set(i64::try_from(behind).unwrap_or(i64::MAX));
+    }
+
+    /// `cluster`'s queue reached its limit: its stream ends.
+    pub fn queue_overflow(&self, cluster: &str) {
+        self.inner
+            .queue_overflows
+            .get_or_create(&label(cluster))
+            .inc();
     }
 
     /// `depth` deltas wait in `cluster`'s queue in front of its stream.

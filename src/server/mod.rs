@@ -87,6 +87,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         listen,
         admin,
         log,
+        keepalive,
         store,
         guard,
         organizations,
@@ -168,6 +169,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
         shutdown: shutdown.clone(),
         guard: guard.clone(),
+        keepalive,
     };
     let clusters = services::cluster::ClusterApi {
         engine: engine.clone(),
@@ -178,7 +180,11 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     health
         .set_serving::<ConfigServiceServer<services::config::ConfigApi>>()
         .await;
+    // A black-holed connection (no RST) ends within interval + timeout of its last byte; the
+    // sync stream's heartbeats cover proxies that answer PINGs themselves (runtime::keepalive).
     let router = Server::builder()
+        .http2_keepalive_interval(Some(keepalive.keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive.keepalive_timeout))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ConfigServiceServer::new(config))
@@ -196,12 +202,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
 
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => {
+            // The serving certificate and the client-CA bundle are both re-read on change.
             let reloading = crate::runtime::tls::ReloadingCert::load(&cert, &key)?;
-            reloading.watch(&shutdown);
-            Some(Arc::new(crate::runtime::tls::server_config(
-                reloading,
-                client_ca.as_deref(),
-            )?))
+            let config =
+                crate::runtime::tls::ReloadingServerConfig::load(reloading, client_ca.as_deref())?;
+            config.watch(&shutdown);
+            Some(config.shared())
         }
         _ => None,
     };
@@ -270,11 +276,15 @@ async fn bootstrap_token(store: &Store, path: &Path) -> Result<(), RunError> {
         }
         Err(e) => return Err(io(format!("--bootstrap-token-file {}", path.display()))(e)),
     };
+    let hash = token_hash(&secret);
     let token = TokenRecord {
-        hash: token_hash(&secret),
+        name: crate::server::auth::default_token_name("admin", &hash),
+        hash,
         subject: "admin".into(),
         role: "admin".into(),
         scope: "*".into(),
+        created: crate::server::engine::now(),
+        revoked: None,
     };
     match store.create_token(token).await {
         Ok(()) | Err(crate::store::Error::AlreadyExists { .. }) => Ok(()),

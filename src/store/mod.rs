@@ -155,16 +155,22 @@ pub struct ClusterRecord {
 }
 
 /// An API token; only its SHA-256 is stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TokenRecord {
     /// Hex SHA-256 of the secret.
     pub hash: String,
+    /// Unique name, what listings show and revocations take (never the secret).
+    pub name: String,
     /// Who it identifies (`user:<name>`).
     pub subject: String,
     /// `admin`, `editor` or `viewer`.
     pub role: String,
     /// The FQN it is bound to (`organizations/acme`, or `*` for everything).
     pub scope: String,
+    /// When it was created, RFC 3339 (empty for tokens created before this was recorded).
+    pub created: String,
+    /// When it was revoked, RFC 3339; a revoked token authenticates no one.
+    pub revoked: Option<String>,
 }
 
 /// Store failures. Each maps to one gRPC code in the server.
@@ -278,7 +284,8 @@ impl Store {
     /// of the last change to their FQN in this batch, else the batch's final revision. A batch
     /// without changes only appends its audit rows (their `revision` is kept) and leaves the
     /// revision alone.
-    pub async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
+    pub async fn commit(&self, mut batch: WriteBatch) -> Result<Committed> {
+        batch.audit.iter_mut().for_each(storable_audit);
         dispatch!(self.commit(batch))
     }
 
@@ -304,7 +311,8 @@ impl Store {
 
     /// Appends one audit row on its own; returns its id. [`Error::BadTime`] unless
     /// `entry.time` is RFC 3339.
-    pub async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
+    pub async fn append_audit(&self, mut entry: AuditEntry) -> Result<i64> {
+        storable_audit(&mut entry);
         dispatch!(self.append_audit(entry))
     }
 
@@ -349,9 +357,32 @@ impl Store {
         dispatch!(self.set_namespaces(cluster, namespaces))
     }
 
-    /// Stores a token; [`Error::AlreadyExists`] if its hash is already stored.
+    /// Stores a token; [`Error::AlreadyExists`] if its hash or its name is already stored
+    /// (revoked tokens included: a revoked secret never comes back).
     pub async fn create_token(&self, token: TokenRecord) -> Result<()> {
         dispatch!(self.create_token(token))
+    }
+
+    /// Every token, revoked ones included, sorted by name.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        dispatch!(self.list_tokens())
+    }
+
+    /// Marks the token `name` revoked at `at` (RFC 3339) and moves the revocation epoch
+    /// ([`Store::subscribe_tokens`]) in the same transaction; returns the token. Revoking a
+    /// revoked token changes nothing. [`Error::NotFound`] for an unknown name.
+    pub async fn revoke_token(&self, name: &str, at: &str) -> Result<TokenRecord> {
+        dispatch!(self.revoke_token(name, at))
+    }
+
+    /// The revocation epoch this process knows: moved by its own revocations at once, and on
+    /// PostgreSQL by every replica's (LISTEN/NOTIFY, with the 1 s poll of
+    /// [`Store::subscribe`]). Anyone caching tokens drops the cache when it moves.
+    pub fn subscribe_tokens(&self) -> tokio::sync::watch::Receiver<i64> {
+        match self {
+            Store::Sqlite(store) => store.subscribe_tokens(),
+            Store::Postgres(store) => store.subscribe_tokens(),
+        }
     }
 
     /// Holds `fqns` as the cluster's deletions awaiting confirmation (replacing any earlier
@@ -517,6 +548,59 @@ fn descendant_bounds(prefix: Option<&str>) -> (String, Option<String>) {
     match normalize_prefix(prefix) {
         Some(prefix) => (format!("{prefix}/"), Some(format!("{prefix}0"))),
         None => (String::new(), None),
+    }
+}
+
+/// An audit row quotes what callers sent (names, messages), and PostgreSQL's `text` and `jsonb`
+/// refuse U+0000: a NUL becomes U+FFFD, so recording an abusive request never fails (and never
+/// fails the group commit it shares with other writers).
+fn storable_audit(entry: &mut AuditEntry) {
+    fn clean(text: &mut String) {
+        if text.contains('\0') {
+            *text = text.replace('\0', "\u{fffd}");
+        }
+    }
+    for text in [
+        &mut entry.time,
+        &mut entry.actor,
+        &mut entry.operation,
+        &mut entry.fqn,
+        &mut entry.kind,
+        &mut entry.before_hash,
+        &mut entry.after_hash,
+        &mut entry.outcome,
+        &mut entry.message,
+    ] {
+        clean(text);
+    }
+    // Origins are built by the server from a few flat fields: shallow.
+    fn clean_json(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => clean(text),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(clean_json),
+            serde_json::Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+                        .collect();
+                }
+                map.values_mut().for_each(clean_json);
+            }
+            _ => {}
+        }
+    }
+    clean_json(&mut entry.origin);
+}
+
+/// Why `token` cannot be created: a stored token (`taken` is its name) has its hash or name.
+fn token_taken(token: &TokenRecord, taken: &str) -> Error {
+    Error::AlreadyExists {
+        what: if taken == token.name {
+            format!("a token named {taken:?}")
+        } else {
+            "a token with this secret".to_string()
+        },
     }
 }
 

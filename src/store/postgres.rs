@@ -11,10 +11,11 @@
 //!
 //! **Notifications.** A commit runs `pg_notify('tsbridge_revisions', '<revision>')` in its
 //! transaction, so the notification goes out when (and only if) it commits; delivery writes
-//! likewise announce their last seq on `tsbridge_delivery`. `connect` spawns one task (span
-//! `store_notify`) that `LISTEN`s on both channels on its own connection and also polls the
-//! revision and the delivery seq every second, so a lost connection or notification delays a
-//! replica by at most a second. It reconnects with exponential backoff (1 s to 30 s) while
+//! likewise announce their last seq on `tsbridge_delivery`, and token revocations the
+//! revocation epoch on `tsbridge_tokens`. `connect` spawns one task (span `store_notify`) that
+//! `LISTEN`s on the three channels on its own connection and also polls the revision, the
+//! delivery seq and the revocation epoch every second, so a lost connection or notification
+//! delays a replica by at most a second. It reconnects with exponential backoff (1 s to 30 s) while
 //! polling on.
 //!
 //! **Task lifetime.** The task stops when the last clone of the store is dropped: the shared
@@ -62,6 +63,9 @@ pub const CHANNEL: &str = "tsbridge_revisions";
 /// The notification channel delivery writes announce their last seq on.
 pub const DELIVERY_CHANNEL: &str = "tsbridge_delivery";
 
+/// The notification channel token revocations announce the revocation epoch on.
+pub const TOKENS_CHANNEL: &str = "tsbridge_tokens";
+
 /// Connections per replica (the listener has one more of its own).
 const POOL_SIZE: u32 = 16;
 
@@ -86,6 +90,7 @@ struct Inner {
     deliverers: Committers,
     revision: Arc<watch::Sender<i64>>,
     delivery: Arc<watch::Sender<i64>>,
+    tokens: Arc<watch::Sender<i64>>,
     /// Stops the notification task when the last clone is dropped.
     _stop: DropGuard,
 }
@@ -104,9 +109,10 @@ impl PgStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let (current, seq) = current_positions(&pool).await?;
+        let (current, seq, epoch) = current_positions(&pool).await?;
         let revision = Arc::new(watch::channel(current).0);
         let delivery = Arc::new(watch::channel(seq).0);
+        let tokens = Arc::new(watch::channel(epoch).0);
         let stop = CancellationToken::new();
         let span = tracing::info_span!("store_notify", channel = CHANNEL);
         tokio::spawn(
@@ -116,6 +122,7 @@ impl PgStore {
                 Watches {
                     revision: revision.clone(),
                     delivery: delivery.clone(),
+                    tokens: tokens.clone(),
                 },
                 stop.clone(),
             )
@@ -128,6 +135,7 @@ impl PgStore {
                 pool,
                 revision,
                 delivery,
+                tokens,
                 _stop: stop.drop_guard(),
             }),
         })
@@ -390,21 +398,75 @@ impl PgStore {
 
     pub(super) async fn create_token(&self, token: TokenRecord) -> Result<()> {
         let done = sqlx::query(
-            "INSERT INTO tokens (hash, subject, role, scope) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO tokens (hash, name, subject, role, scope, created, revoked) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&token.hash)
+        .bind(&token.name)
         .bind(&token.subject)
         .bind(&token.role)
         .bind(&token.scope)
+        .bind(&token.created)
+        .bind(&token.revoked)
         .execute(&self.inner.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::AlreadyExists {
-                what: "a token with this hash".to_string(),
-            });
+            let taken: Option<String> =
+                sqlx::query_scalar("SELECT name FROM tokens WHERE hash = $1 OR name = $2")
+                    .bind(&token.hash)
+                    .bind(&token.name)
+                    .fetch_optional(&self.inner.pool)
+                    .await?;
+            return Err(super::token_taken(&token, &taken.unwrap_or_default()));
         }
         Ok(())
+    }
+
+    pub(super) async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = sqlx::query_as("SELECT * FROM tokens ORDER BY name")
+            .fetch_all(&self.inner.pool)
+            .await?;
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
+
+    pub(super) async fn revoke_token(&self, name: &str, at: &str) -> Result<TokenRecord> {
+        let mut tx = self.inner.pool.begin().await?;
+        let revoked =
+            sqlx::query("UPDATE tokens SET revoked = $2 WHERE name = $1 AND revoked IS NULL")
+                .bind(name)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        // The meta row's lock orders concurrent revocations: each gets its own epoch.
+        let epoch: i64 = if revoked.rows_affected() > 0 {
+            sqlx::query_scalar(
+                "UPDATE token_meta SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            sqlx::query_scalar("SELECT epoch FROM token_meta WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(TOKENS_CHANNEL)
+            .bind(epoch.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        super::advance(&self.inner.tokens, epoch);
+        row.map(TokenRecord::from).ok_or_else(|| Error::NotFound {
+            what: format!("token {name:?}"),
+        })
+    }
+
+    pub(super) fn subscribe_tokens(&self) -> watch::Receiver<i64> {
+        self.inner.tokens.subscribe()
     }
 
     pub(super) async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
@@ -423,9 +485,11 @@ async fn current_revision(pool: &PgPool) -> Result<i64> {
 }
 
 /// The current revision and delivery seq, in one round trip.
-async fn current_positions(pool: &PgPool) -> Result<(i64, i64)> {
+async fn current_positions(pool: &PgPool) -> Result<(i64, i64, i64)> {
     Ok(sqlx::query_as(
-        "SELECT (SELECT revision FROM meta WHERE id = 1),          (SELECT seq FROM delivery_meta WHERE id = 1)",
+        "SELECT (SELECT revision FROM meta WHERE id = 1), \
+         (SELECT seq FROM delivery_meta WHERE id = 1), \
+         (SELECT epoch FROM token_meta WHERE id = 1)",
     )
     .fetch_one(pool)
     .await?)
@@ -559,6 +623,8 @@ struct Watches {
     revision: Arc<watch::Sender<i64>>,
     /// Delivery seqs ([`DELIVERY_CHANNEL`], `delivery_meta`).
     delivery: Arc<watch::Sender<i64>>,
+    /// Token revocations ([`TOKENS_CHANNEL`], `token_meta`).
+    tokens: Arc<watch::Sender<i64>>,
 }
 
 /// Feeds both watches from NOTIFY and a 1 s poll until `stop` is cancelled.
@@ -592,10 +658,10 @@ async fn follow(
             () = stop.cancelled() => break,
             notification = next_notification(&mut listener) => match notification {
                 Ok((channel, payload)) => {
-                    let watch = if channel == DELIVERY_CHANNEL {
-                        &watches.delivery
-                    } else {
-                        &watches.revision
+                    let watch = match channel.as_str() {
+                        DELIVERY_CHANNEL => &watches.delivery,
+                        TOKENS_CHANNEL => &watches.tokens,
+                        _ => &watches.revision,
                     };
                     match payload.parse::<i64>() {
                         Ok(announced) => super::advance(watch, announced),
@@ -610,9 +676,10 @@ async fn follow(
                 }
             },
             _ = poll.tick() => match current_positions(&pool).await {
-                Ok((current, seq)) => {
+                Ok((current, seq, epoch)) => {
                     super::advance(&watches.revision, current);
                     super::advance(&watches.delivery, seq);
+                    super::advance(&watches.tokens, epoch);
                 }
                 Err(error) => tracing::debug!(%error, "revision poll failed"),
             },
@@ -621,7 +688,8 @@ async fn follow(
     tracing::debug!("store dropped; stopped following revisions");
 }
 
-/// A listener on its own connection, subscribed to [`CHANNEL`] and [`DELIVERY_CHANNEL`].
+/// A listener on its own connection, subscribed to [`CHANNEL`], [`DELIVERY_CHANNEL`] and
+/// [`TOKENS_CHANNEL`].
 async fn listen(options: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
@@ -630,7 +698,9 @@ async fn listen(options: &PgConnectOptions) -> Result<PgListener, sqlx::Error> {
         .connect_with(options.clone())
         .await?;
     let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen_all([CHANNEL, DELIVERY_CHANNEL]).await?;
+    listener
+        .listen_all([CHANNEL, DELIVERY_CHANNEL, TOKENS_CHANNEL])
+        .await?;
     Ok(listener)
 }
 

@@ -109,18 +109,24 @@ impl From<AuditRow> for AuditEntry {
 #[derive(sqlx::FromRow)]
 pub(super) struct TokenRow {
     hash: String,
+    name: String,
     subject: String,
     role: String,
     scope: String,
+    created: String,
+    revoked: Option<String>,
 }
 
 impl From<TokenRow> for TokenRecord {
     fn from(row: TokenRow) -> TokenRecord {
         TokenRecord {
             hash: row.hash,
+            name: row.name,
             subject: row.subject,
             role: row.role,
             scope: row.scope,
+            created: row.created,
+            revoked: row.revoked,
         }
     }
 }

@@ -63,6 +63,8 @@ struct Inner {
     revision: watch::Sender<i64>,
     /// The last delivery seq this process wrote (or saw at connect).
     delivery: watch::Sender<i64>,
+    /// The token revocation epoch.
+    tokens: watch::Sender<i64>,
 }
 
 impl SqliteStore {
@@ -104,12 +106,17 @@ impl SqliteStore {
             .fetch_one(&reader)
             .await?;
         let (delivery, _) = watch::channel(seq);
+        let epoch = sqlx::query_scalar("SELECT epoch FROM token_meta WHERE id = 1")
+            .fetch_one(&reader)
+            .await?;
+        let (tokens, _) = watch::channel(epoch);
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer,
                 reader,
                 revision,
                 delivery,
+                tokens,
             }),
         })
     }
@@ -377,22 +384,70 @@ impl SqliteStore {
     }
 
     pub(super) async fn create_token(&self, token: TokenRecord) -> Result<()> {
-        let done = sqlx::query(
-            "INSERT INTO tokens (hash, subject, role, scope) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT DO NOTHING",
+        let mut tx = self.inner.writer.begin().await?;
+        let taken: Option<String> =
+            sqlx::query_scalar("SELECT name FROM tokens WHERE hash = ?1 OR name = ?2")
+                .bind(&token.hash)
+                .bind(&token.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(taken) = taken {
+            return Err(super::token_taken(&token, &taken));
+        }
+        sqlx::query(
+            "INSERT INTO tokens (hash, name, subject, role, scope, created, revoked) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(&token.hash)
+        .bind(&token.name)
         .bind(&token.subject)
         .bind(&token.role)
         .bind(&token.scope)
-        .execute(&self.inner.writer)
+        .bind(&token.created)
+        .bind(&token.revoked)
+        .execute(&mut *tx)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::AlreadyExists {
-                what: "a token with this hash".to_string(),
-            });
-        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    pub(super) async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = sqlx::query_as("SELECT * FROM tokens ORDER BY name")
+            .fetch_all(&self.inner.reader)
+            .await?;
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
+
+    pub(super) async fn revoke_token(&self, name: &str, at: &str) -> Result<TokenRecord> {
+        let mut tx = self.inner.writer.begin().await?;
+        let revoked =
+            sqlx::query("UPDATE tokens SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL")
+                .bind(name)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        let epoch: i64 = if revoked.rows_affected() > 0 {
+            sqlx::query_scalar(
+                "UPDATE token_meta SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            *self.inner.tokens.borrow()
+        };
+        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        super::advance(&self.inner.tokens, epoch);
+        row.map(TokenRecord::from).ok_or_else(|| Error::NotFound {
+            what: format!("token {name:?}"),
+        })
+    }
+
+    pub(super) fn subscribe_tokens(&self) -> watch::Receiver<i64> {
+        self.inner.tokens.subscribe()
     }
 
     pub(super) async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {

@@ -173,18 +173,9 @@ impl World {
     }
 
     async fn mp_fqns(&self) -> BTreeSet<String> {
-        let mut api = self.api.clone();
-        api.config
-            .list(v1::ListRequest {
-                recursive: true,
-                ..Default::default()
-            })
+        crate::support::mp::list_fqns(&self.api, "")
             .await
-            .expect("list")
-            .into_inner()
-            .resources
             .into_iter()
-            .map(|r| r.fqn)
             .collect()
     }
 

@@ -133,7 +133,7 @@ async fn remove_leftovers(cluster: &Cluster, client: &Client) {
 }
 
 /// The chart's ServiceAccount, as a kubeconfig with a TokenRequest token; and a client of it.
-async fn service_account_kubeconfig(
+pub(crate) async fn service_account_kubeconfig(
     cluster: &Cluster,
     admin: &Client,
     ns: &str,

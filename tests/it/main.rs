@@ -3,6 +3,7 @@
 //! Tests that need a kube-apiserver are `#[ignore = "needs kube-apiserver"]`; the README's test
 //! command brings the control planes up and runs them all with `--include-ignored`.
 
+mod abuse;
 mod agent;
 mod argocd;
 mod chart;
@@ -18,10 +19,13 @@ mod inventory;
 mod istio;
 mod kstatus;
 mod layering;
+mod misconfig;
 mod replicas;
 mod restart;
 mod server;
 mod smoke;
+mod soak;
+mod stall;
 mod store;
 mod support;
 mod translate;

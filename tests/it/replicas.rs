@@ -294,7 +294,7 @@ async fn every_replica_sees_every_cluster_and_an_agent_moves_between_them() {
 }
 
 /// What the model says `cluster` must hold, by `Kind/namespace/name`, with each object's spec.
-fn expected_specs(
+pub(crate) fn expected_specs(
     cluster: &str,
     config: &[serde_json::Value],
     namespaces: &[String],

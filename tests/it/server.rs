@@ -440,6 +440,7 @@ async fn the_authorization_matrix_denies_and_audits() {
             role: role.into(),
             scope: scope.into(),
             subject: subject.into(),
+            name: String::new(),
         };
         async move {
             admin
@@ -809,6 +810,7 @@ async fn requests_over_the_rate_of_an_identity_are_refused() {
             role: "viewer".into(),
             scope: "*".into(),
             subject: "vera".into(),
+            name: String::new(),
         })
         .await
         .expect("token")

@@ -227,6 +227,7 @@ suite!(
     ledger::audit_rows_are_filtered_and_newest_first,
     ledger::clusters_grants_and_namespaces,
     ledger::tokens_are_unique_by_hash,
+    ledger::revoked_tokens_stay_listed_and_move_the_epoch,
     delivery::claims_increment_the_generation,
     delivery::a_stale_generation_is_refused_and_changes_nothing,
     delivery::objects_none_keeps_the_stored_objects,
@@ -357,6 +358,38 @@ async fn postgres_a_delivery_write_through_one_replica_moves_the_others_watch_wi
         None,
         "nothing held"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_revocation_through_one_replica_moves_the_others_epoch_within_1s() {
+    let db = TestDb::postgres().await;
+    let (writer, reader) = (db.open().await, db.open().await);
+    let mut rx = reader.subscribe_tokens();
+    for i in 0..3 {
+        let token = tsbridge::store::TokenRecord {
+            hash: format!("h{i}"),
+            name: format!("t{i}"),
+            subject: "alice".to_string(),
+            role: "viewer".to_string(),
+            scope: "*".to_string(),
+            created: String::new(),
+            revoked: None,
+        };
+        writer.create_token(token).await.expect("create");
+        writer
+            .revoke_token(&format!("t{i}"), "2026-11-26T11:00:00Z")
+            .await
+            .expect("revoke");
+        let epoch = *writer.subscribe_tokens().borrow();
+        await_revision(&mut rx, epoch, Duration::from_secs(1)).await;
+    }
+    // Missed notifications are covered by the poll.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query("UPDATE token_meta SET epoch = 41 WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .expect("update token_meta");
+    await_revision(&mut rx, 41, Duration::from_secs(2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

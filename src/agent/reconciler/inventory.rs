@@ -19,6 +19,16 @@ impl Reconciler {
     }
 
     /// What readiness waits for: the watches whose initial list (or re-list) is not complete.
+    /// Our kinds (not Istio's) the cluster does not serve: their CRDs are not installed.
+    pub fn crds_missing(&self) -> Vec<String> {
+        self.not_served
+            .iter()
+            .filter_map(|index| self.watched.get(*index))
+            .filter(|w| w.has_our_status())
+            .map(|w| format!("{}.{}", w.resource.plural, w.resource.group))
+            .collect()
+    }
+
     pub fn pending_lists(&self) -> Vec<String> {
         let mut pending: Vec<String> = self
             .listed

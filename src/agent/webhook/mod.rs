@@ -117,7 +117,8 @@ pub async fn serve(
         source,
     })?;
     cert.watch(&shutdown);
-    let incoming = tls::incoming(listener, Arc::new(config), shutdown.clone());
+    let config = Arc::new(arc_swap::ArcSwap::from_pointee(config));
+    let incoming = tls::incoming(listener, config, shutdown.clone());
     let app = router(metrics);
     let stop = shutdown.clone();
     shutdown.spawn(tracing::info_span!("webhook", %bound), async move {
@@ -175,16 +176,17 @@ where
 
 async fn validate(State(metrics): State<Arc<WebhookMetrics>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let request = match review::decode(&body) {
-        Ok(request) => request,
-        Err(error) => {
-            metrics.record_malformed();
-            tracing::debug!(%error, "malformed admission request");
-            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
-        }
+    let (kind, verdict) = match review::decode(&body) {
+        Ok(request) => (request.kind.kind.clone(), review::review(request)),
+        Err(error) => match review::too_deep(&body, &error) {
+            Some(judged) => judged,
+            None => {
+                metrics.record_malformed();
+                tracing::debug!(%error, "malformed admission request");
+                return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+            }
+        },
     };
-    let kind = request.kind.kind.clone();
-    let verdict = review::review(request);
     let allowed = verdict.allowed();
     let labels = RequestLabels {
         kind,

@@ -29,6 +29,81 @@ pub fn decode(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Malformed>
     review.try_into().map_err(|_| Malformed::NoRequest)
 }
 
+/// The verdict on a review whose object is nested deeper than the JSON parser goes (128
+/// levels, far past the model's limit): without this, the apiserver would only report that the
+/// webhook call failed. Reads just the request's identity (ignoring the object takes no
+/// recursion) and denies a CREATE or UPDATE naming the object and the limit; a DELETE is
+/// allowed, so such an object, let in while the webhook was away, can still be removed.
+/// Returns the kind (a metric label) and the verdict; `None` when `error` is another failure or
+/// the body does not even name its request.
+pub fn too_deep(body: &[u8], error: &Malformed) -> Option<(String, Verdict)> {
+    #[derive(serde::Deserialize)]
+    struct Shallow {
+        request: Option<ShallowRequest>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ShallowRequest {
+        uid: String,
+        kind: kube::core::GroupVersionKind,
+        #[serde(default)]
+        name: String,
+        namespace: Option<String>,
+        operation: String,
+    }
+    let Malformed::Json(json) = error else {
+        return None;
+    };
+    if !json.to_string().starts_with("recursion limit exceeded") {
+        return None;
+    }
+    let request = serde_json::from_slice::<Shallow>(body).ok()?.request?;
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = request.uid;
+    let operation = match request.operation.as_str() {
+        "CREATE" => "CREATE",
+        "UPDATE" => "UPDATE",
+        "DELETE" => "DELETE",
+        _ => "CONNECT",
+    };
+    if !matches!(operation, "CREATE" | "UPDATE") {
+        response.allowed = true;
+        response.result = Default::default();
+        return Some((
+            request.kind.kind,
+            Verdict {
+                response,
+                operation,
+            },
+        ));
+    }
+    let kind = request.kind.kind.clone();
+    let object = crate::model::diagnostic::ObjectRef {
+        group: request.kind.group,
+        kind: request.kind.kind,
+        name: request.name,
+        namespace: request.namespace,
+        fqn: None,
+    };
+    let diagnostic = Diagnostic::error(
+        crate::model::diagnostic::RuleCode::ObjectLimit,
+        &object,
+        "spec",
+        format!(
+            "nested deeper than the JSON parser's 128 levels, far over the limit of {} levels",
+            validate::limits::MAX_DEPTH
+        ),
+        "flatten the structure",
+    );
+    let response = response.deny(diagnostic.to_string());
+    Some((
+        kind,
+        Verdict {
+            response,
+            operation,
+        },
+    ))
+}
+
 /// The verdict on one request, with what the metrics need.
 #[derive(Debug)]
 pub struct Verdict {

@@ -240,3 +240,34 @@ fn malformed_bodies_are_errors() {
     let error = decode(b"[]").expect_err("an array is no review");
     assert!(error.to_string().starts_with("the body is not"), "{error}");
 }
+
+#[test]
+fn an_object_past_the_json_parsers_depth_is_denied_by_name() {
+    let mut setting = fixture("WorkspaceSetting");
+    let mut deep = json!("leaf");
+    for _ in 0..200 {
+        deep = Value::Array(vec![deep]);
+    }
+    setting["spec"]["failoverSettings"] = deep;
+    let create = body("CREATE", Some(&setting), None, false);
+    let error = decode(&create).expect_err("too deep for serde_json");
+    let (kind, verdict) = super::review::too_deep(&create, &error).expect("a verdict");
+    assert_eq!(kind, "WorkspaceSetting");
+    assert!(!verdict.allowed());
+    assert_eq!(verdict.response.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
+    let message = &verdict.response.result.message;
+    let name = setting["metadata"]["name"].as_str().expect("name");
+    assert!(
+        message.contains(&format!(
+            "WorkspaceSetting/config/{name}: spec: nested deeper"
+        )) && message.contains("(TSB1108)"),
+        "{message}"
+    );
+    // Such an object can still be deleted; other malformed bodies stay malformed.
+    let delete = body("DELETE", None, Some(&setting), false);
+    let error = decode(&delete).expect_err("too deep");
+    let (_, verdict) = super::review::too_deep(&delete, &error).expect("a verdict");
+    assert!(verdict.allowed());
+    let garbage = decode(b"{").expect_err("not JSON");
+    assert!(super::review::too_deep(b"{", &garbage).is_none());
+}

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use futures::StreamExt;
 
 use crate::model::metadata::StripRules;
 use crate::model::{Converted, KubeObject};
@@ -185,6 +186,16 @@ pub enum TokenCommand {
         /// Who it identifies.
         #[arg(long, env = "TSBRIDGE_TOKEN_SUBJECT")]
         subject: String,
+        /// A unique name to list and revoke it by (default: SUBJECT-<8 hex digits>).
+        #[arg(long, env = "TSBRIDGE_TOKEN_NAME")]
+        name: Option<String>,
+    },
+    /// List tokens (names, subjects, roles, scopes, revocations; never secrets).
+    List,
+    /// Revoke a token: every replica refuses it at once; it stays listed as revoked.
+    Revoke {
+        /// The token's name (from `ctl token list`).
+        name: String,
     },
 }
 
@@ -309,26 +320,62 @@ async fn execute(
             output::print_audit(format, &entries).map_err(Failure::Other)
         }
         CtlCommand::Cluster(command) => cluster(client, command, format).await,
-        CtlCommand::Token(TokenCommand::Create {
+        CtlCommand::Token(command) => token(client, command, format).await,
+    }
+}
+
+async fn token(
+    client: &mut client::Client,
+    command: TokenCommand,
+    format: Format,
+) -> Result<(), Failure> {
+    match command {
+        TokenCommand::Create {
             role,
             scope,
             subject,
-        }) => {
+            name,
+        } => {
             let created = client
                 .clusters
                 .create_token(v1::CreateTokenRequest {
                     role,
                     scope,
                     subject,
+                    name: name.unwrap_or_default(),
                 })
                 .await?
                 .into_inner();
             println!("{}", created.token);
             eprintln!(
-                "token for user:{} ({} on {}); it is shown only once",
-                created.subject, created.role, created.scope
+                "token {} for user:{} ({} on {}); it is shown only once",
+                created.name, created.subject, created.role, created.scope
             );
             Ok(())
+        }
+        TokenCommand::List => {
+            let listed = client
+                .clusters
+                .list_tokens(v1::ListTokensRequest {})
+                .await?
+                .into_inner();
+            output::print_tokens(format, &listed.tokens).map_err(Failure::Other)
+        }
+        TokenCommand::Revoke { name } => {
+            let revoked = client
+                .clusters
+                .revoke_token(v1::RevokeTokenRequest { name })
+                .await?
+                .into_inner();
+            if format == Format::Table {
+                println!(
+                    "token {} of user:{} revoked at {}",
+                    revoked.name, revoked.subject, revoked.revoked
+                );
+                Ok(())
+            } else {
+                output::print_tokens(format, &[revoked]).map_err(Failure::Other)
+            }
         }
     }
 }
@@ -397,6 +444,10 @@ async fn cluster(
     output::print_clusters(format, &clusters).map_err(Failure::Other)
 }
 
+/// Objects of one hierarchy level `ctl apply` keeps in flight: enough to fill the server's
+/// group commits, few enough to stay far below any per-identity rate limit's burst.
+const APPLY_CONCURRENCY: usize = 16;
+
 /// Reads CR-shaped YAML, converts each object as the agent would, and applies parents first.
 async fn apply(
     client: &mut client::Client,
@@ -441,36 +492,51 @@ async fn apply(
             }
         }
     }
-    // Parents before children, so a whole hierarchy applies in one go.
+    // Parents before children, so a whole hierarchy applies in one go: one hierarchy level at
+    // a time, up to APPLY_CONCURRENCY objects of a level in flight, answers printed in input
+    // order. A refusal stops the apply (writes already in flight still land).
     resources.sort_by_key(|r| r.fqn.to_string().matches('/').count());
     let mut applied = Vec::new();
-    for resource in resources {
-        let request = v1::ApplyRequest {
-            // The API takes no origin from clients: the server records the caller.
-            resource: Some(v1::Resource {
-                origin: None,
-                ..crate::proto::convert::resource_to_proto(&resource)
-            }),
-            dry_run,
-            expected_etag: String::new(),
-            force,
-        };
-        let response = client.config.apply(request).await?.into_inner();
-        for warning in &response.warnings {
-            eprintln!(
-                "warning[{}] {}: {}: {}; fix: {}",
-                warning.rule, warning.object, warning.field, warning.message, warning.fix
-            );
+    let mut levels = resources.into_iter().peekable();
+    while let Some(first) = levels.next() {
+        let depth = first.fqn.to_string().matches('/').count();
+        let mut level = vec![first];
+        while let Some(next) = levels.next_if(|r| r.fqn.to_string().matches('/').count() == depth) {
+            level.push(next);
         }
-        if format == Format::Table {
-            let verb = match (dry_run, response.created) {
-                (true, _) => "validated (dry run)",
-                (false, true) => "created",
-                (false, false) => "configured",
+        let mut answers = futures::stream::iter(level.into_iter().map(|resource| {
+            let mut config = client.config.clone();
+            let request = v1::ApplyRequest {
+                // The API takes no origin from clients: the server records the caller.
+                resource: Some(v1::Resource {
+                    origin: None,
+                    ..crate::proto::convert::resource_to_proto(&resource)
+                }),
+                dry_run,
+                expected_etag: String::new(),
+                force,
             };
-            println!("{} {} {verb}", resource.kind.name(), resource.fqn);
+            async move { (resource, config.apply(request).await) }
+        }))
+        .buffered(APPLY_CONCURRENCY);
+        while let Some((resource, answer)) = answers.next().await {
+            let response = answer?.into_inner();
+            for warning in &response.warnings {
+                eprintln!(
+                    "warning[{}] {}: {}: {}; fix: {}",
+                    warning.rule, warning.object, warning.field, warning.message, warning.fix
+                );
+            }
+            if format == Format::Table {
+                let verb = match (dry_run, response.created) {
+                    (true, _) => "validated (dry run)",
+                    (false, true) => "created",
+                    (false, false) => "configured",
+                };
+                println!("{} {} {verb}", resource.kind.name(), resource.fqn);
+            }
+            applied.extend(response.resource);
         }
-        applied.extend(response.resource);
     }
     if format != Format::Table {
         print_list(format, &applied).map_err(Failure::Other)?;

@@ -224,3 +224,50 @@ pub fn print_clusters(format: Format, clusters: &[v1::Cluster]) -> anyhow::Resul
         ),
     }
 }
+
+/// API tokens: names and bindings, never secrets (the server has none to give).
+pub fn print_tokens(format: Format, tokens: &[v1::Token]) -> anyhow::Result<()> {
+    let or_dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    match format {
+        Format::Table => {
+            table(
+                &["NAME", "SUBJECT", "ROLE", "SCOPE", "CREATED", "REVOKED"],
+                tokens
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.subject.clone(),
+                            t.role.clone(),
+                            t.scope.clone(),
+                            or_dash(&t.created),
+                            or_dash(&t.revoked),
+                        ]
+                    })
+                    .collect(),
+            );
+            Ok(())
+        }
+        _ => print_value(
+            format,
+            &Value::Array(
+                tokens
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "name": t.name, "subject": t.subject, "role": t.role,
+                            "scope": t.scope, "created": t.created,
+                            "revoked": if t.revoked.is_empty() { Value::Null } else { json!(t.revoked) },
+                        })
+                    })
+                    .collect(),
+            ),
+        ),
+    }
+}

@@ -56,7 +56,10 @@ pub fn rule_description(rule: RuleCode) -> &'static str {
             "A direct-mode object has exactly one group annotation, allowed for its kind"
         }
         DirectModeLabel => "A direct-mode object carries the label istio.io/rev: tsb",
-        NameRule => "Names and annotation values are DNS-1123 subdomains",
+        NameRule => {
+            "Names and annotation values are DNS-1123 subdomains; label and annotation keys and \
+             label values follow Kubernetes"
+        }
         SelectorGrammar => "namespaceSelector entries follow <cluster>/<namespace> grammar",
         RequiredField => "Required fields are set and match their patterns",
         SpecSchema => "The spec has no unknown or mistyped fields",
@@ -87,6 +90,7 @@ pub fn rule_description(rule: RuleCode) -> &'static str {
         InvalidReference => "FQN references in security rules parse",
         NotEnforced => "A field is accepted but not enforced in Istio",
         ExtensionProvider => "An Istio mesh extension provider must be declared",
+        ObjectLimit => "An object stays within the size, nesting and metadata limits",
     }
 }
 

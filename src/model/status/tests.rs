@@ -329,6 +329,12 @@ fn push_errors_follow_r_a5() {
             Reason::ManagementPlaneUnavailable,
         ),
         ("RESOURCE_EXHAUSTED", None, Reason::RateLimited),
+        // An object over a size or nesting limit is terminal: retrying cannot help.
+        (
+            "RESOURCE_EXHAUSTED",
+            Some(RuleCode::ObjectLimit),
+            Reason::Invalid,
+        ),
         ("ABORTED", None, Reason::Pushing),
         (
             "NOT_FOUND",

@@ -12,6 +12,7 @@
 mod analysis;
 mod annotations;
 mod findings;
+pub mod limits;
 mod rules_gateway;
 mod rules_route;
 mod rules_security;
@@ -125,11 +126,41 @@ fn direct_mode_label(object: &KubeObject) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// A direct-mode object's namespace must be a Kubernetes namespace name (a DNS label): the same
+/// rule for a CR the agent converts and for a push or API write the MP checks, so what one
+/// accepts the other does too.
+pub fn check_namespace(
+    namespace: Option<&str>,
+    field: &str,
+    object: &crate::model::diagnostic::ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(namespace) = namespace.filter(|n| !n.is_empty())
+        && !(namespace.len() <= 63 && !namespace.contains('.') && is_dns1123_subdomain(namespace))
+    {
+        out.push(Diagnostic::error(
+            RuleCode::NameRule,
+            object,
+            field,
+            format!("namespace {namespace:?} is not a Kubernetes namespace name"),
+            "use at most 63 lower-case letters, digits and '-', starting and ending alphanumeric",
+        ));
+    }
+}
+
 /// L1 rules on a resource that did not come from a CR (MP API writes, re-checks at the MP):
 /// V5 on every name in the FQN, V6/V7 on the spec, inline secrets, direct-mode namespace.
 pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
     let object = resource.object_ref();
     let mut out = Vec::new();
+    limits::check_metadata(
+        &resource.labels,
+        &resource.annotations,
+        "metadata",
+        &object,
+        &mut out,
+    );
+    check_generation_metadata(&resource.spec, &object, &mut out);
     for segment in resource.fqn.segments() {
         if !is_dns1123_subdomain(&segment.name) {
             out.push(Diagnostic::error(
@@ -148,6 +179,12 @@ pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
     let spec = resource.spec.to_value();
     check_inline_secrets(&spec, &object, &mut out);
     crate::model::catalogue::not_enforced(resource.kind, &spec, &object, &mut out);
+    check_namespace(
+        resource.namespace.as_deref(),
+        "namespace",
+        &object,
+        &mut out,
+    );
     if resource.kind.is_direct() && resource.namespace.as_deref().unwrap_or("").is_empty() {
         out.push(Diagnostic::error(
             RuleCode::RequiredField,
@@ -158,6 +195,24 @@ pub fn validate_resource(resource: &Resource) -> Vec<Diagnostic> {
         ));
     }
     out
+}
+
+/// `spec.configGenerationMetadata` lands on generated objects as it is: Kubernetes' metadata
+/// rules apply to it.
+pub fn check_generation_metadata(
+    spec: &crate::model::spec::Spec,
+    object: &crate::model::diagnostic::ObjectRef,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(metadata) = spec.config_generation_metadata() {
+        limits::check_metadata(
+            &metadata.labels,
+            &metadata.annotations,
+            "spec.configGenerationMetadata",
+            object,
+            out,
+        );
+    }
 }
 
 /// True if the diagnostics say a STRICTER ancestor supersedes the object (MP status `DIRTY`).

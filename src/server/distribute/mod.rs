@@ -41,7 +41,7 @@ use crate::server::engine::{Engine, decode};
 use link::{Interner, Link};
 use plan::{Generation, mark_unsent, recompute, within};
 pub use queue::Outbox;
-use queue::{Outgoing, Queue};
+use queue::{Outgoing, Queue, Queued};
 use shared::{HeldPrune, Remote, RowChange};
 
 pub use crate::model::translate::MAX_GENERATED_BYTES;
@@ -549,11 +549,14 @@ impl Distributor {
                 continue;
             };
             let etag = hub.etags.get(fqn).cloned().unwrap_or_default();
-            outbox.send(Outgoing::Message(Down::Status(v1::StatusUpdate {
+            let update = Outgoing::Message(Down::Status(v1::StatusUpdate {
                 fqn: fqn.clone(),
                 etag,
                 state: Some(object_state(hub, fqn)),
-            })));
+            }));
+            if outbox.send(update) == Queued::Overflowed {
+                overflowed(self.engine.metrics(), origin);
+            }
         }
     }
 
@@ -1031,7 +1034,9 @@ impl Distributor {
                         );
                     }
                     for chunk in planned.chunks {
-                        outbox.send(Outgoing::Delta(chunk));
+                        if outbox.send(Outgoing::Delta(chunk)) == Queued::Overflowed {
+                            overflowed(metrics, &job.cluster);
+                        }
                     }
                     metrics.queue_depth(&job.cluster, outbox.depth());
                     if outbox.depth() > 1000 {
@@ -1054,6 +1059,16 @@ impl Distributor {
         }
         self.send_status_updates(&touched);
     }
+}
+
+/// Counts and logs a stream ended because its queue overflowed.
+fn overflowed(metrics: &crate::server::metrics::Metrics, cluster: &str) {
+    metrics.queue_overflow(cluster);
+    tracing::warn!(
+        %cluster,
+        limit = queue::LIMIT,
+        "the agent fell too far behind: its stream ends, and it resumes from its acknowledged revision when it reconnects"
+    );
 }
 
 /// Ends the warm-up when the store's edges are read and every registered cluster has been

@@ -6,11 +6,15 @@
 //! holds deltas whose objects' JSON is shared with every other cluster receiving the same
 //! object (an initial sync of 1,000 clusters queues 1,000 references, not 1,000 copies); each
 //! message becomes a gRPC message only when the outbox has room for it.
+//!
+//! The queue is bounded by [`LIMIT`] messages. An agent that falls that far behind gets its
+//! stream ended with `RESOURCE_EXHAUSTED` instead: it reconnects and resumes from the revision it
+//! acknowledged, with the deltas that are still needed, and the replica's memory stays bounded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tonic::Status;
 
 use crate::proto::v1;
@@ -79,25 +83,58 @@ impl Outgoing {
     }
 }
 
+/// Messages a stream's queue holds at most: 4,096 chunks of up to 100 objects, far more than a
+/// full resync of any cluster needs.
+pub(super) const LIMIT: usize = 4096;
+
+/// What [`Queue::send`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Queued {
+    /// Queued (or dropped because the stream has ended or already overflowed).
+    Yes,
+    /// The queue was full: this message and everything after it are dropped, and the stream
+    /// ends. Returned once per stream, for the overflow metric.
+    Overflowed,
+}
+
 /// The queue of one stream; cheap to clone.
 #[derive(Debug, Clone)]
 pub(super) struct Queue {
     sender: mpsc::UnboundedSender<Outgoing>,
     /// Messages queued and not yet in the outbox (the queue-depth metric).
     depth: Arc<AtomicUsize>,
+    limit: usize,
+    overflowed: Arc<AtomicBool>,
+    overflow: Arc<Notify>,
 }
 
 impl Queue {
     /// Starts the task that forwards into `outbox`; it ends when the stream or the queue
     /// closes, or at shutdown.
     pub fn forwarding_to(outbox: Outbox, cluster: &str) -> Queue {
+        Queue::with_limit(outbox, cluster, LIMIT)
+    }
+
+    fn with_limit(outbox: Outbox, cluster: &str, limit: usize) -> Queue {
         let (sender, mut queued) = mpsc::unbounded_channel::<Outgoing>();
         let depth = Arc::new(AtomicUsize::new(0));
         let left = depth.clone();
+        let overflow = Arc::new(Notify::new());
+        let overflowing = overflow.clone();
         let forward = async move {
             loop {
                 let message = tokio::select! {
                     () = outbox.closed() => break,
+                    () = overflowing.notified() => {
+                        // Freed now, not when the agent has read its way to the end.
+                        drop(queued);
+                        let status = Status::resource_exhausted(format!(
+                            "this agent is more than {limit} messages behind; reconnect and \
+                             resume from the last acknowledged revision"
+                        ));
+                        let _ = outbox.send(Err(status)).await;
+                        break;
+                    }
                     message = queued.recv() => message,
                 };
                 let Some(message) = message else { break };
@@ -111,14 +148,30 @@ impl Queue {
             forward,
             tracing::info_span!("distribute-forward", %cluster),
         ));
-        Queue { sender, depth }
+        Queue {
+            sender,
+            depth,
+            limit,
+            overflowed: Arc::new(AtomicBool::new(false)),
+            overflow,
+        }
     }
 
-    pub fn send(&self, message: Outgoing) {
+    pub fn send(&self, message: Outgoing) -> Queued {
+        if self.overflowed.load(Ordering::Relaxed) {
+            return Queued::Yes;
+        }
+        if self.depth.load(Ordering::Relaxed) >= self.limit {
+            self.overflowed.store(true, Ordering::Relaxed);
+            // `notify_one` keeps the permit if the forwarder is busy sending.
+            self.overflow.notify_one();
+            return Queued::Overflowed;
+        }
         // Fails only when the stream has ended; the agent resyncs when it reconnects.
         if self.sender.send(message).is_ok() {
             self.depth.fetch_add(1, Ordering::Relaxed);
         }
+        Queued::Yes
     }
 
     /// Messages waiting for room in the stream.
@@ -128,6 +181,46 @@ impl Queue {
 
     /// Whether the stream is still open.
     pub fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        !self.sender.is_closed() && !self.overflowed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(text: &str) -> Outgoing {
+        Outgoing::Message(Down::Status(v1::StatusUpdate {
+            fqn: text.into(),
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_queue_over_its_limit_ends_the_stream_after_what_it_held() {
+        let (outbox, mut stream) = mpsc::channel(1);
+        let queue = Queue::with_limit(outbox, "eu", 3);
+        // Nobody reads the stream: the forwarder puts one message into the outbox, holds the
+        // next, and the rest wait in the queue until it is full.
+        let mut sent = 0;
+        while queue.send(status(&sent.to_string())) == Queued::Yes {
+            sent += 1;
+            assert!(sent < 10, "the queue never reached its limit");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(queue.send(status("after")), Queued::Yes, "reported once");
+        assert!(!queue.is_open());
+        let mut received = Vec::new();
+        while let Some(item) = stream.recv().await {
+            received.push(item);
+        }
+        let last = received.pop().expect("the stream ends with a status");
+        let status = last.expect_err("the last item is the overflow");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert!(status.message().contains("reconnect"), "{status:?}");
+        assert!(
+            received.iter().all(Result::is_ok),
+            "what was forwarded before the overflow arrives first"
+        );
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::status::EdgeState;
 use crate::model::translate::ObjectKey;
 use crate::proto::v1;
-use crate::server::distribute::link::{Interner, Link, Sent, Source};
+use crate::server::distribute::link::{Interner, Link, Sent, Source, TargetRef};
 use crate::server::distribute::plan::{entry_hash, parse_hash};
 use crate::store::{ClusterDelivery, DeliveredObject, DeliveryWrite, EdgeRecord};
 
@@ -77,15 +77,8 @@ pub(super) fn link_from_store(
             link.edges.insert(source.clone(), state);
         }
         for object in edge.objects.unwrap_or_default() {
-            let key = ObjectKey {
-                group: group_of(&object.api_version).to_string(),
-                kind: object.kind,
-                namespace: object.namespace,
-                name: object.name,
-            };
-            let target = interner.target(&key, &object.api_version);
-            let hash = parse_hash(&object.content_hash);
-            link.sum = link.sum.wrapping_add(entry_hash(&key, hash));
+            let (target, hash) = interned(object, interner);
+            link.sum = link.sum.wrapping_add(entry_hash(&target.key, hash));
             link.objects.insert(
                 target.clone(),
                 Sent {
@@ -103,11 +96,74 @@ pub(super) fn link_from_store(
     link
 }
 
+/// A stored object's identity and content hash, interned.
+fn interned(object: DeliveredObject, interner: &mut Interner) -> (TargetRef, u64) {
+    let key = ObjectKey {
+        group: group_of(&object.api_version).to_string(),
+        kind: object.kind,
+        namespace: object.namespace,
+        name: object.name,
+    };
+    (
+        interner.target(&key, &object.api_version),
+        parse_hash(&object.content_hash),
+    )
+}
+
+/// One edge's write while it waits: interned names and (object, hash) pairs, 16 bytes per
+/// object. An initial sync of 1,000 clusters can queue a million of these faster than a
+/// remote store takes them; as [`EdgeRecord`]s (five strings per object) they took gigabytes.
+#[derive(Debug, Clone)]
+struct PendingEdge {
+    /// None: a tombstone.
+    state: Option<EdgeState>,
+    revision: i64,
+    /// What the agent acknowledged of the source; None leaves the stored value unchanged.
+    objects: Option<Vec<(TargetRef, u64)>>,
+}
+
+impl PendingEdge {
+    fn record(&self, cluster: &str, source: &Source) -> EdgeRecord {
+        EdgeRecord {
+            cluster: cluster.to_string(),
+            source: source.to_string(),
+            state: self.state.map(|e| e.as_str().to_string()),
+            revision: self.revision,
+            objects: self.objects.as_ref().map(|objects| {
+                objects
+                    .iter()
+                    .map(|(target, hash)| DeliveredObject {
+                        api_version: target.api_version.clone(),
+                        kind: target.key.kind.clone(),
+                        namespace: target.key.namespace.clone(),
+                        name: target.key.name.clone(),
+                        content_hash: format!("{hash:016x}"),
+                    })
+                    .collect()
+            }),
+            seq: 0,
+        }
+    }
+
+    fn of(record: EdgeRecord, interner: &mut Interner) -> PendingEdge {
+        PendingEdge {
+            state: parse_state(record.state.as_deref()),
+            revision: record.revision,
+            objects: record.objects.map(|objects| {
+                objects
+                    .into_iter()
+                    .map(|object| interned(object, interner))
+                    .collect()
+            }),
+        }
+    }
+}
+
 /// One cluster's writes not yet in the store.
 #[derive(Debug, Default)]
 struct Pending {
     generation: i64,
-    edges: BTreeMap<Source, EdgeRecord>,
+    edges: BTreeMap<Source, PendingEdge>,
     acked_revision: Option<i64>,
     held_prune: Option<Option<serde_json::Value>>,
     confirm_prune: Option<bool>,
@@ -117,14 +173,14 @@ struct Pending {
 impl Pending {
     /// Queues `record` over an earlier write of the same edge. An earlier acknowledged set of
     /// objects not written yet stays unless this one replaces it.
-    fn merge_edge(&mut self, source: Source, record: EdgeRecord) {
+    fn merge_edge(&mut self, source: Source, edge: PendingEdge) {
         match self.edges.get_mut(&source) {
-            Some(earlier) if record.objects.is_none() => {
-                earlier.state = record.state;
-                earlier.revision = record.revision;
+            Some(earlier) if edge.objects.is_none() => {
+                earlier.state = edge.state;
+                earlier.revision = edge.revision;
             }
             _ => {
-                self.edges.insert(source, record);
+                self.edges.insert(source, edge);
             }
         }
     }
@@ -168,35 +224,28 @@ impl Outgoing {
         let revision = i64::try_from(link.revision).unwrap_or(i64::MAX);
         for (source, with_objects) in std::mem::take(&mut link.dirty) {
             let objects = with_objects.then(|| {
-                let mut objects: Vec<DeliveredObject> = link
+                let mut objects: Vec<(TargetRef, u64)> = link
                     .by_source
                     .get(&source)
                     .into_iter()
                     .flatten()
-                    .filter_map(|target| {
-                        link.objects.get(target).map(|sent| DeliveredObject {
-                            api_version: target.api_version.clone(),
-                            kind: target.key.kind.clone(),
-                            namespace: target.key.namespace.clone(),
-                            name: target.key.name.clone(),
-                            content_hash: format!("{:016x}", sent.hash),
-                        })
-                    })
+                    .filter_map(|target| link.objects.get(target).map(|s| (target.clone(), s.hash)))
                     .collect();
-                objects.sort_by(|a, b| {
-                    (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name))
+                objects.sort_by(|(a, _), (b, _)| {
+                    (&a.key.kind, &a.key.namespace, &a.key.name).cmp(&(
+                        &b.key.kind,
+                        &b.key.namespace,
+                        &b.key.name,
+                    ))
                 });
                 objects
             });
-            let record = EdgeRecord {
-                cluster: cluster.to_string(),
-                source: source.to_string(),
-                state: link.edges.get(&source).map(|e| e.as_str().to_string()),
+            let edge = PendingEdge {
+                state: link.edges.get(&source).copied(),
                 revision,
                 objects,
-                seq: 0,
             };
-            pending.merge_edge(source, record);
+            pending.merge_edge(source, edge);
         }
         if row.acked_revision.is_some() {
             pending.acked_revision = row.acked_revision;
@@ -234,8 +283,12 @@ impl Outgoing {
                 generation: links
                     .get(&cluster)
                     .map_or(pending.generation, |l| l.generation.max(pending.generation)),
+                edges: pending
+                    .edges
+                    .iter()
+                    .map(|(source, edge)| edge.record(&cluster, source))
+                    .collect(),
                 cluster,
-                edges: pending.edges.into_values().collect(),
                 acked_revision: pending.acked_revision,
                 held_prune: pending.held_prune,
                 confirm_prune: pending.confirm_prune,
@@ -253,7 +306,7 @@ impl Outgoing {
                 edges: write
                     .edges
                     .into_iter()
-                    .map(|e| (interner.source(&e.source), e))
+                    .map(|e| (interner.source(&e.source), PendingEdge::of(e, interner)))
                     .collect(),
                 acked_revision: write.acked_revision,
                 held_prune: write.held_prune,

@@ -265,6 +265,10 @@ async fn a_link_rebuilt_from_the_stored_acknowledgement_has_the_agents_checksum(
     let links = BTreeMap::from([("b".to_string(), Link::default())]);
     let writes = outgoing.take(&links, 1000);
     assert_eq!(writes.len(), 1);
+    // A failed write goes back into the queue and comes out the same.
+    outgoing.restore(writes.clone(), &mut interner);
+    let again = outgoing.take(&links, 1000);
+    assert_eq!(format!("{again:?}"), format!("{writes:?}"));
     assert_eq!(writes[0].generation, 3);
     assert_eq!(writes[0].acked_revision, Some(7));
     let stored = crate::store::ClusterDelivery {

@@ -446,19 +446,20 @@ impl Shared {
             let Some(existing) = state.records.get(fqn).cloned() else {
                 return Err(Error::NotFound(fqn.clone()));
             };
-            if !expected_etag.is_empty() && *expected_etag != existing.etag {
-                return Err(Error::StaleEtag {
+            let refusal = if !expected_etag.is_empty() && *expected_etag != existing.etag {
+                Some(Error::StaleEtag {
                     fqn: fqn.clone(),
                     expected: expected_etag.clone(),
-                    actual: existing.etag,
-                });
-            }
-            if actor.is_user() && is_gitops(&existing.origin) && !force {
-                return Err(Error::GitOpsOwned {
+                    actual: existing.etag.clone(),
+                })
+            } else if actor.is_user() && is_gitops(&existing.origin) && !force {
+                Some(Error::GitOpsOwned {
                     fqn: fqn.clone(),
                     origin: existing.origin.to_string(),
-                });
-            }
+                })
+            } else {
+                None
+            };
             let prefix = format!("{fqn}/");
             // Children first (longest FQN first), so a reader never sees an orphan.
             let mut doomed: Vec<&Record> = std::iter::once(&existing)
@@ -471,6 +472,21 @@ impl Shared {
                 )
                 .collect();
             doomed.sort_by(|a, b| b.fqn.len().cmp(&a.fqn.len()).then(a.fqn.cmp(&b.fqn)));
+            // A cluster's delete never takes another cluster's objects along, children included.
+            let refusal = refusal.or_else(|| {
+                doomed
+                    .iter()
+                    .find_map(|r| other_cluster(actor, r, &r.fqn).err())
+            });
+            if let Some(error) = refusal {
+                drop(state);
+                let mut entry = audit_entry(actor, "delete", fqn, &existing.kind);
+                entry.outcome = if dry_run { "dry-run" } else { "rejected" }.into();
+                entry.dry_run = dry_run;
+                entry.message = error.to_string();
+                self.store.append_audit(entry).await?;
+                return Err(error);
+            }
             let covered: Vec<Resource> = doomed
                 .iter()
                 .filter_map(|r| r.fqn.parse::<Fqn>().ok())
@@ -596,5 +612,21 @@ fn check_preconditions(
             origin: existing.origin.to_string(),
         });
     }
-    Ok(())
+    match existing {
+        Some(existing) => other_cluster(actor, existing, fqn),
+        None => Ok(()),
+    }
+}
+
+/// A cluster never changes what another cluster's CRs wrote, even inside its own grants and
+/// even through the config API: each cluster's Git owns its objects.
+fn other_cluster(actor: &Actor, existing: &Record, fqn: &str) -> Result<(), Error> {
+    match (actor, origin_cluster(&existing.origin)) {
+        (Actor::Cluster { name, .. }, Some(owner)) if owner != name => {
+            Err(Error::PermissionDenied(format!(
+                "{fqn} was written by cluster {owner} (from its GitOps CR); cluster {name} may                  not change or delete it: change it in the Git that cluster {owner} syncs from"
+            )))
+        }
+        _ => Ok(()),
+    }
 }

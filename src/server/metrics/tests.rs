@@ -38,6 +38,7 @@ fn exercise(metrics: &Metrics) {
     metrics.queue_depth("eu-1", 4);
     metrics.translation(Duration::from_millis(2));
     metrics.commit(Duration::from_millis(5));
+    metrics.stalled("eu-1");
 }
 
 #[test]
@@ -122,7 +123,13 @@ fn the_methods_move_the_metrics_and_a_gone_cluster_leaves_no_gauges() {
     );
     assert!(text.contains("queue_depth{cluster=\"us-1\"} 0"), "{text}");
     // A connected cluster has every per-cluster series, at 0 until something happens.
-    for family in ["deltas_sent", "deltas_acked", "deltas_nacked"] {
+    for family in [
+        "deltas_sent",
+        "deltas_acked",
+        "deltas_nacked",
+        "agent_stalls",
+        "agent_reconnects",
+    ] {
         let line = format!("tsbridge_server_{family}_total{{cluster=\"us-1\"}} 0");
         assert!(text.lines().any(|l| l == line), "{line} in {text}");
     }
@@ -141,4 +148,22 @@ fn the_metrics_doc_lists_the_registered_metrics() {
         &markdown(),
         "the_metrics_doc_lists_the_registered_metrics",
     );
+}
+
+#[test]
+fn a_stall_and_the_next_stream_count_as_a_stall_and_a_reconnect() {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry, None);
+    metrics.connected("eu-1");
+    metrics.stalled("eu-1");
+    metrics.disconnected("eu-1");
+    metrics.connected("eu-1");
+    let text = encode(&registry);
+    for line in [
+        "tsbridge_server_agent_stalls_total{cluster=\"eu-1\"} 1",
+        "tsbridge_server_agent_reconnects_total{cluster=\"eu-1\"} 1",
+        "tsbridge_server_connected_agents 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
 }

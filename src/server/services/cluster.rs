@@ -5,7 +5,9 @@ use tonic::{Request, Response, Status};
 use crate::model::Fqn;
 use crate::proto::v1;
 use crate::proto::v1::cluster_service_server::ClusterService;
-use crate::server::auth::{Actor, Authenticator, Role, new_token, token_hash};
+use crate::server::auth::{
+    Actor, Authenticator, Role, check_token_name, default_token_name, new_token, token_hash,
+};
 use crate::server::engine::Engine;
 use crate::server::error::{Error, to_status};
 use crate::server::services::{caller, denied};
@@ -37,6 +39,18 @@ fn cluster_to_proto(record: ClusterRecord) -> v1::Cluster {
                 labels: labels.into_iter().collect(),
             })
             .collect(),
+    }
+}
+
+/// A token as listed: never its hash, never a secret.
+fn token_to_proto(token: TokenRecord) -> v1::Token {
+    v1::Token {
+        name: token.name,
+        subject: token.subject,
+        role: token.role,
+        scope: token.scope,
+        created: token.created,
+        revoked: token.revoked.unwrap_or_default(),
     }
 }
 
@@ -257,8 +271,17 @@ impl ClusterService for ClusterApi {
             role,
             scope,
             subject,
+            name,
         } = request.into_inner();
         let role = Role::parse(&role).map_err(to_status)?;
+        if subject.len() > 253 || subject.chars().any(char::is_control) {
+            return Err(to_status(Error::BadRequest(
+                "subject must be at most 253 characters of text".into(),
+            )));
+        }
+        if !name.is_empty() {
+            check_token_name(&name).map_err(to_status)?;
+        }
         if scope != "*" {
             scope
                 .parse::<Fqn>()
@@ -270,13 +293,22 @@ impl ClusterService for ClusterApi {
             )));
         }
         let secret = new_token();
+        let hash = token_hash(&secret);
+        let name = if name.is_empty() {
+            default_token_name(&subject, &hash)
+        } else {
+            name
+        };
         self.engine
             .store()
             .create_token(TokenRecord {
-                hash: token_hash(&secret),
+                hash,
+                name: name.clone(),
                 subject: subject.clone(),
                 role: role.as_str().to_string(),
                 scope: scope.clone(),
+                created: crate::server::engine::now(),
+                revoked: None,
             })
             .await
             .map_err(|e| to_status(e.into()))?;
@@ -284,7 +316,7 @@ impl ClusterService for ClusterApi {
             &actor,
             "token-create",
             if scope == "*" { "" } else { &scope },
-            format!("token for user:{subject} ({})", role.as_str()),
+            format!("token {name} for user:{subject} ({})", role.as_str()),
         )
         .await?;
         Ok(Response::new(v1::CreateTokenResponse {
@@ -292,6 +324,48 @@ impl ClusterService for ClusterApi {
             subject,
             role: role.as_str().to_string(),
             scope,
+            name,
         }))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<v1::ListTokensRequest>,
+    ) -> Result<Response<v1::ListTokensResponse>, Status> {
+        self.admin(&request, "token-list").await?;
+        let tokens = self
+            .engine
+            .store()
+            .list_tokens()
+            .await
+            .map_err(|e| to_status(e.into()))?;
+        Ok(Response::new(v1::ListTokensResponse {
+            tokens: tokens.into_iter().map(token_to_proto).collect(),
+        }))
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<v1::RevokeTokenRequest>,
+    ) -> Result<Response<v1::Token>, Status> {
+        let actor = self.admin(&request, "token-revoke").await?;
+        let name = request.into_inner().name;
+        let revoked = self
+            .engine
+            .store()
+            .revoke_token(&name, &crate::server::engine::now())
+            .await
+            .map_err(|e| to_status(e.into()))?;
+        self.audit(
+            &actor,
+            "token-revoke",
+            "",
+            format!(
+                "token {name} of user:{} ({}) revoked",
+                revoked.subject, revoked.role
+            ),
+        )
+        .await?;
+        Ok(Response::new(token_to_proto(revoked)))
     }
 }

@@ -6,7 +6,6 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::model::Fqn;
-use crate::model::object::EnvelopeInput;
 use crate::proto::v1;
 use crate::proto::v1::config_service_server::ConfigService;
 use crate::runtime::Shutdown;
@@ -15,21 +14,6 @@ use crate::server::convert::{proto_to_envelope, record_to_proto};
 use crate::server::engine::{ApplyInput, Engine};
 use crate::server::error::{Error, diagnostic_to_proto, to_status};
 use crate::server::services::{caller, denied};
-
-/// Largest object accepted (its spec as JSON).
-pub const MAX_OBJECT_BYTES: usize = 512 * 1024;
-
-/// Refuses an object whose spec is over [`MAX_OBJECT_BYTES`], naming it and the limit.
-pub fn check_size(envelope: &EnvelopeInput) -> Result<(), Error> {
-    let size = envelope.spec.to_string().len();
-    if size > MAX_OBJECT_BYTES {
-        return Err(Error::LimitExceeded(format!(
-            "{} {}: spec is {size} bytes, over the {MAX_OBJECT_BYTES}-byte object limit",
-            envelope.kind, envelope.name
-        )));
-    }
-    Ok(())
-}
 
 /// The config service.
 #[derive(Debug, Clone)]
@@ -67,7 +51,6 @@ impl ConfigService for ConfigApi {
         let resource =
             resource.ok_or_else(|| to_status(Error::BadRequest("resource is required".into())))?;
         let envelope = proto_to_envelope(&resource);
-        check_size(&envelope).map_err(to_status)?;
         let input = ApplyInput {
             envelope,
             dry_run,
@@ -81,12 +64,7 @@ impl ConfigService for ConfigApi {
                 created: applied.created,
                 warnings: applied.warnings.iter().map(diagnostic_to_proto).collect(),
             })),
-            Err(error @ Error::PermissionDenied(_)) => {
-                let fqn = format!("{}/{}", resource.parent_fqn, resource.name);
-                Err(to_status(
-                    denied(&self.engine, &actor, "apply", &fqn, error).await,
-                ))
-            }
+            // Refusals are audited by the engine.
             Err(error) => Err(to_status(error)),
         }
     }
@@ -179,9 +157,6 @@ impl ConfigService for ConfigApi {
                 deleted: deleted.fqns,
                 revision: u64::try_from(deleted.revision).unwrap_or_default(),
             })),
-            Err(error @ Error::PermissionDenied(_)) => Err(to_status(
-                denied(&self.engine, &actor, "delete", &fqn, error).await,
-            )),
             Err(error) => Err(to_status(error)),
         }
     }

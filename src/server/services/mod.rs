@@ -11,7 +11,8 @@ use crate::server::engine::Engine;
 use crate::server::error::Error;
 
 /// Authenticates and rate-limits a request; a failure is audited (who tried what) before it
-/// is returned, a rate-limit refusal once per episode of refusals.
+/// is returned, a rate-limit refusal once per episode of refusals, failed authentications up
+/// to the rate per peer address.
 pub(crate) async fn caller<T>(
     auth: &Authenticator,
     engine: &Engine,
@@ -26,6 +27,9 @@ pub(crate) async fn caller<T>(
             }
             Err(refusal) => Err(refusal.error),
         },
+        // Failed authentications are audited up to the rate limit per peer address, so a
+        // client hammering with a bad or revoked token cannot flood the ledger.
+        Err(error) if !auth.audit_failure(request.remote_addr()) => Err(error),
         Err(error) => {
             let mut entry = engine.audit_entry(
                 &Actor::User {

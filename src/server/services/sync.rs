@@ -19,16 +19,21 @@ use crate::proto::v1::agent_message::Message as Up;
 use crate::proto::v1::agent_sync_service_server::AgentSyncService;
 use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
+use crate::runtime::keepalive::{Liveness, expires, spawn_heartbeats};
 use crate::server::auth::{Actor, Authenticator, Role};
 use crate::server::convert::proto_to_envelope;
 use crate::server::engine::{ApplyInput, Engine};
 use crate::server::error::{Error, diagnostic_to_proto, to_status};
 use crate::server::guard::DeletionGuard;
-use crate::server::services::caller;
+use crate::server::services::{caller, denied};
 use crate::store::Record;
 
 /// Inventory items accepted per stream before the rest is refused (names the limit).
 const MAX_INVENTORY_ITEMS: usize = 100_000;
+
+/// Namespaces, and Services, one stream may report; more are ignored (and logged), so a
+/// misbehaving agent cannot grow the server's memory without bound.
+const MAX_REPORTED: usize = 100_000;
 
 /// The agent sync service.
 #[derive(Debug, Clone)]
@@ -43,6 +48,8 @@ pub struct SyncApi {
     pub guard: DeletionGuard,
     /// Per-cluster desired Istio config and delivery.
     pub distributor: crate::server::distribute::Distributor,
+    /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
+    pub keepalive: crate::runtime::KeepaliveArgs,
 }
 
 /// Messages queued towards one agent.
@@ -114,6 +121,58 @@ fn written_by(record: &Record, cluster: &str, namespace: &str, name: &str) -> bo
         && origin_text(&record.origin, "name") == Some(name)
 }
 
+/// Longest origin field accepted from an agent (names are at most 253; provenance names a tool
+/// and a Git revision).
+const MAX_ORIGIN_FIELD: usize = 1024;
+
+/// The origin an agent sends is stored and audited as it is: it must be short text the stores
+/// can hold (Kubernetes metadata always is; anything else is a broken or hostile agent).
+fn check_origin(resource: &v1::Resource, gitops: &v1::GitOpsOrigin) -> Result<(), Error> {
+    let fields = [
+        ("namespace", &gitops.namespace),
+        ("name", &gitops.name),
+        ("uid", &gitops.uid),
+        ("provenance", &gitops.provenance),
+        ("deletion_policy", &gitops.deletion_policy),
+    ];
+    for (field, text) in fields {
+        if text.len() > MAX_ORIGIN_FIELD || text.chars().any(char::is_control) {
+            return Err(Error::BadRequest(format!(
+                "{} {}: origin.{field} is {} bytes or holds control characters; an origin \
+                 field is Kubernetes metadata: at most {MAX_ORIGIN_FIELD} bytes of text",
+                resource.kind,
+                resource.name,
+                text.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The FQN a push names is what ownership is checked against: it must be the one its parent,
+/// kind and name make, or an agent could name its own object and write another one.
+fn check_fqn(resource: &v1::Resource) -> Result<(), Error> {
+    let derived = crate::model::Kind::from_api_version(&resource.api_version, &resource.kind)
+        .and_then(|kind| {
+            resource
+                .parent_fqn
+                .parse::<crate::model::Fqn>()
+                .ok()?
+                .child(kind, &resource.name)
+                .ok()
+        });
+    match derived {
+        // An envelope that does not make an FQN is refused by L1, naming the field.
+        None => Ok(()),
+        Some(derived) if derived.to_string() == resource.fqn => Ok(()),
+        Some(derived) => Err(Error::BadRequest(format!(
+            "{} {}: push.resource.fqn {:?} is not the FQN its parent, kind and name make \
+             ({derived})",
+            resource.kind, resource.name, resource.fqn
+        ))),
+    }
+}
+
 /// One open stream: the cluster it speaks for and its inventory in progress.
 struct Session {
     engine: Engine,
@@ -180,17 +239,20 @@ impl Session {
         resource: &v1::Resource,
     ) -> Result<crate::server::engine::Applied, Error> {
         let envelope = proto_to_envelope(resource);
-        crate::server::services::config::check_size(&envelope)?;
+        let fqn = &resource.fqn;
         let gitops = match resource.origin.as_ref().and_then(|o| o.source.as_ref()) {
             Some(v1::origin::Source::Gitops(gitops)) => gitops.clone(),
             _ => {
-                return Err(Error::BadRequest(format!(
+                let error = Error::BadRequest(format!(
                     "{} {}: a pushed object needs its GitOps origin (namespace, name, uid)",
                     resource.kind, resource.name
-                )));
+                ));
+                return Err(denied(&self.engine, &self.actor, "apply", fqn, error).await);
             }
         };
-        let fqn = &resource.fqn;
+        if let Err(error) = check_origin(resource, &gitops).and_then(|()| check_fqn(resource)) {
+            return Err(denied(&self.engine, &self.actor, "apply", fqn, error).await);
+        }
         // Two CRs that map to one FQN (tsb-model §9.10): the first one keeps it.
         if let Ok(existing) = self.engine.get(fqn).await
             && origin_text(&existing.origin, "cluster").is_some()
@@ -201,13 +263,14 @@ impl Session {
                     .unwrap_or("?")
                     .to_string()
             };
-            return Err(Error::Conflict(format!(
+            let error = Error::Conflict(format!(
                 "{fqn} is already written by {}/{} in cluster {}; two CRs map to one object: \
                  rename this one or change its hierarchy annotations",
                 owner("namespace"),
                 owner("name"),
                 owner("cluster"),
-            )));
+            ));
+            return Err(denied(&self.engine, &self.actor, "apply", fqn, error).await);
         }
         let origin = Origin {
             cluster: Some(self.cluster.clone()),
@@ -272,6 +335,22 @@ impl Session {
         }
     }
 
+    /// The stream went over its identity's rate and is being held back: one audit row per
+    /// episode, so the admin sees which agent was throttled.
+    async fn paced(&self, rate: u32) {
+        tracing::info!(cluster = %self.cluster, rate, "sync stream held to the identity's rate");
+        let mut entry = self.engine.audit_entry(&self.actor, "sync", "", "");
+        entry.outcome = "paced".into();
+        entry.message = format!(
+            "rate limit: {} sent more than {rate} messages/s on its sync stream \
+             (--rate-limit-per-identity); its stream is read at that rate",
+            self.actor.audit_name()
+        );
+        if let Err(error) = self.engine.store().append_audit(entry).await {
+            tracing::warn!(%error, "audit of a paced stream failed");
+        }
+    }
+
     /// Records the cluster's namespaces (distribution resolves selectors against them).
     /// Returns true when they are known completely, so distribution may use them.
     async fn namespaces(&mut self, inventory: v1::NamespaceInventory) -> bool {
@@ -284,9 +363,19 @@ impl Session {
             self.namespaces.clear();
             self.namespaces_complete = true;
         }
+        let mut ignored = 0;
         for namespace in inventory.upserts {
+            if self.namespaces.len() >= MAX_REPORTED
+                && !self.namespaces.contains_key(&namespace.name)
+            {
+                ignored += 1;
+                continue;
+            }
             self.namespaces
                 .insert(namespace.name, namespace.labels.into_iter().collect());
+        }
+        if ignored > 0 {
+            tracing::warn!(cluster = %self.cluster, ignored, limit = MAX_REPORTED, "namespace inventory over the limit; the rest is ignored");
         }
         for name in inventory.removed {
             self.namespaces.remove(&name);
@@ -318,10 +407,18 @@ impl Session {
             self.services.clear();
             self.services_complete = true;
         }
+        let mut ignored = 0;
         for service in inventory.upserts {
             let service = cluster_service(service);
-            self.services
-                .insert((service.namespace.clone(), service.name.clone()), service);
+            let key = (service.namespace.clone(), service.name.clone());
+            if self.services.len() >= MAX_REPORTED && !self.services.contains_key(&key) {
+                ignored += 1;
+                continue;
+            }
+            self.services.insert(key, service);
+        }
+        if ignored > 0 {
+            tracing::warn!(cluster = %self.cluster, ignored, limit = MAX_REPORTED, "service inventory over the limit; the rest is ignored");
         }
         for removed in inventory.removed {
             if let Some((namespace, name)) = removed.split_once('/') {
@@ -362,7 +459,12 @@ impl Session {
         items: Vec<v1::InventoryItem>,
         complete: bool,
     ) -> v1::InventoryResult {
-        let records = match self.engine.list("", None, true).await {
+        let cluster = self.cluster.as_str();
+        let records = match self
+            .engine
+            .list_where(|r| origin_text(&r.origin, "cluster") == Some(cluster))
+            .await
+        {
             Ok((_, records)) => records,
             Err(error) => {
                 tracing::warn!(%error, "inventory: listing failed");
@@ -380,11 +482,7 @@ impl Session {
                 };
             }
         };
-        let ours: BTreeMap<&str, &Record> = records
-            .iter()
-            .filter(|r| origin_text(&r.origin, "cluster") == Some(self.cluster.as_str()))
-            .map(|r| (r.fqn.as_str(), r))
-            .collect();
+        let ours: BTreeMap<&str, &Record> = records.iter().map(|r| (r.fqn.as_str(), r)).collect();
         let listed: BTreeSet<&str> = items.iter().map(|i| i.fqn.as_str()).collect();
         let results = items
             .iter()
@@ -507,13 +605,7 @@ impl SyncApi {
                     .store()
                     .get_cluster(&hello.cluster)
                     .await?
-                    .ok_or_else(|| {
-                        Error::PermissionDenied(format!(
-                            "cluster {} is not registered; an admin can run `tsbridge ctl \
-                             cluster create {}`",
-                            hello.cluster, hello.cluster
-                        ))
-                    })?;
+                    .ok_or_else(|| Error::NotRegistered(hello.cluster.clone()))?;
                 Ok(Actor::Cluster {
                     name: cluster.name,
                     grants: cluster
@@ -554,7 +646,15 @@ impl AgentSyncService for SyncApi {
                 "the first message of a sync stream must be hello".into(),
             )));
         };
-        let actor = self.cluster_actor(actor, &hello).await.map_err(to_status)?;
+        let actor = match self.cluster_actor(actor.clone(), &hello).await {
+            Ok(actor) => actor,
+            Err(error @ Error::PermissionDenied(_)) => {
+                return Err(to_status(
+                    denied(&self.engine, &actor, "sync", "", error).await,
+                ));
+            }
+            Err(error) => return Err(to_status(error)),
+        };
         let cluster = actor.name().to_string();
         let revision = self.engine.catch_up().await.map_err(to_status)?;
         let welcome = v1::Welcome {
@@ -564,6 +664,7 @@ impl AgentSyncService for SyncApi {
                 Actor::User { .. } => Vec::new(),
             },
             revision: u64::try_from(revision).unwrap_or_default(),
+            heartbeat_interval_ms: self.keepalive.interval_ms(),
         };
         tracing::info!(%cluster, agent = %hello.agent_version, "agent connected");
         let mut session = Session {
@@ -597,18 +698,65 @@ impl AgentSyncService for SyncApi {
             .await?;
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
+        let metrics = self.engine.metrics().clone();
+        // An agent that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
+        let mut liveness = Liveness::new(
+            &self.keepalive,
+            hello.heartbeat_interval_ms,
+            tokio::time::Instant::now(),
+        );
+        let heartbeats = spawn_heartbeats(
+            outbox.clone(),
+            self.keepalive.keepalive_interval,
+            || down(Down::Heartbeat(v1::Heartbeat {})),
+            tracing::info_span!("heartbeats", cluster = %session.cluster),
+            &self.shutdown,
+        );
+        let auth = self.auth.clone();
         let span = tracing::info_span!("agent-stream", cluster = %session.cluster);
         self.shutdown.spawn(span, async move {
+            let _heartbeats = heartbeats;
             loop {
+                // The identity's rate, before reading on: a flooding agent is held back by
+                // flow control, and the server buffers no more than the stream's window.
+                if let Some(pacing) = auth.pace(&session.actor) {
+                    if pacing.first {
+                        session.paced(auth.rate_limit().unwrap_or_default()).await;
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = outbox.closed() => break,
+                        () = tokio::time::sleep(pacing.wait) => {}
+                    }
+                }
+                // Only time spent waiting here counts as the agent's silence.
+                liveness.waiting(tokio::time::Instant::now());
                 let next = tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = outbox.closed() => break,
                     next = incoming.next() => next,
+                    () = expires(liveness.deadline()) => {
+                        let silent = liveness.stalled(tokio::time::Instant::now()).unwrap_or_default();
+                        metrics.stalled(&session.cluster);
+                        tracing::warn!(?silent, "agent stream stalled (no message, not even a heartbeat); closing it");
+                        // Ends the response stream; the agent reconnects on a fresh connection.
+                        let _ = outbox.try_send(Err(Status::unavailable(format!(
+                            "the sync stream stalled: nothing received for {silent:?}"
+                        ))));
+                        break;
+                    }
                 };
                 let message = match next {
                     None => break,
                     Some(Err(status)) => {
-                        tracing::debug!(%status, "agent stream error");
+                        // An unanswered PING reaches the stream as a broken pipe: after missed
+                        // heartbeats, an error is the stall it ends.
+                        if liveness.ended_silent(tokio::time::Instant::now()) {
+                            metrics.stalled(&session.cluster);
+                            tracing::warn!(%status, "agent stream stalled (heartbeats missed, then the connection failed)");
+                        } else {
+                            tracing::debug!(%status, "agent stream error");
+                        }
                         break;
                     }
                     Some(Ok(message)) => message,
@@ -646,6 +794,7 @@ impl AgentSyncService for SyncApi {
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }
+                    Some(Up::Heartbeat(_)) | None => None,
                     Some(Up::Hello(_)) => {
                         let _ = outbox
                             .send(Err(to_status(Error::BadRequest(
@@ -654,7 +803,6 @@ impl AgentSyncService for SyncApi {
                             .await;
                         break;
                     }
-                    None => None,
                 };
                 if let Some(answer) = answer
                     && outbox.send(down(answer)).await.is_err()

@@ -267,22 +267,93 @@ pub async fn tokens_are_unique_by_hash(db: &TestDb) {
     let store = db.open().await;
     let token = TokenRecord {
         hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_string(),
+        name: "alice-9f86d081".to_string(),
         subject: "user:alice".to_string(),
         role: "editor".to_string(),
         scope: "organizations/acme".to_string(),
+        created: "2026-11-26T10:00:00Z".to_string(),
+        revoked: None,
     };
     store.create_token(token.clone()).await.expect("create");
     let duplicate = TokenRecord {
         subject: "user:mallory".to_string(),
+        name: "mallory".to_string(),
         ..token.clone()
     };
     assert!(matches!(
         store.create_token(duplicate).await,
-        Err(Error::AlreadyExists { .. })
+        Err(Error::AlreadyExists { what }) if what == "a token with this secret"
+    ));
+    let same_name = TokenRecord {
+        hash: "00".to_string(),
+        ..token.clone()
+    };
+    assert!(matches!(
+        store.create_token(same_name).await,
+        Err(Error::AlreadyExists { what }) if what.contains("alice-9f86d081")
     ));
     assert_eq!(
         store.find_token(&token.hash).await.expect("find"),
         Some(token)
     );
     assert_eq!(store.find_token("0000").await.expect("find"), None);
+}
+
+pub async fn revoked_tokens_stay_listed_and_move_the_epoch(db: &TestDb) {
+    let store = db.open().await;
+    let mut tokens = Vec::new();
+    for (hash, name) in [("bb", "bob"), ("aa", "alice")] {
+        let token = TokenRecord {
+            hash: hash.to_string(),
+            name: name.to_string(),
+            subject: name.to_string(),
+            role: "viewer".to_string(),
+            scope: "*".to_string(),
+            created: "2026-11-26T10:00:00Z".to_string(),
+            revoked: None,
+        };
+        store.create_token(token.clone()).await.expect("create");
+        tokens.push(token);
+    }
+    let epoch = store.subscribe_tokens();
+    let start = *epoch.borrow();
+    let listed = store.list_tokens().await.expect("list");
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+
+    let revoked = store
+        .revoke_token("bob", "2026-11-26T11:00:00Z")
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.revoked.as_deref(), Some("2026-11-26T11:00:00Z"));
+    assert_eq!(
+        *epoch.borrow(),
+        start + 1,
+        "this store's watch moved at once"
+    );
+    let found = store.find_token("bb").await.expect("find").expect("kept");
+    assert_eq!(found.revoked, revoked.revoked);
+    // Again: nothing changes, the first time stands.
+    let again = store
+        .revoke_token("bob", "2026-11-26T12:00:00Z")
+        .await
+        .expect("revoke again");
+    assert_eq!(again, revoked);
+    assert_eq!(*epoch.borrow(), start + 1);
+    // A revoked secret never comes back, under any name.
+    let back = TokenRecord {
+        name: "bob-again".to_string(),
+        ..tokens[0].clone()
+    };
+    assert!(matches!(
+        store.create_token(back).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        store.revoke_token("nobody", "2026-11-26T11:00:00Z").await,
+        Err(Error::NotFound { .. })
+    ));
+    let listed = store.list_tokens().await.expect("list");
+    assert_eq!(listed[0].revoked, None);
+    assert_eq!(listed[1], revoked);
 }

@@ -465,9 +465,12 @@ pub async fn data_survives_closing_and_reopening(db: &TestDb) {
             .expect("set namespaces");
         let token = TokenRecord {
             hash: "abc".to_string(),
+            name: "alice".to_string(),
             subject: "user:alice".to_string(),
             role: "admin".to_string(),
             scope: "*".to_string(),
+            created: "2026-11-26T10:00:00Z".to_string(),
+            revoked: None,
         };
         store.create_token(token).await.expect("token");
         (

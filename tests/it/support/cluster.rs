@@ -41,6 +41,17 @@ pub struct Cluster {
 impl Cluster {
     /// Attaches to the named instance, starting it if it does not run yet.
     pub fn attach(name: &str) -> Cluster {
+        Cluster::attach_with(name, &[])
+    }
+
+    /// `cluster-bare`: an instance started without the Istio CRDs, where no test installs
+    /// them (tests of an agent on a cluster that lacks CRDs).
+    pub fn bare() -> Cluster {
+        Cluster::attach_with("cluster-bare", &[("APPLY_ISTIO_CRDS", "0")])
+    }
+
+    /// [`Cluster::attach`] with settings of `realk8s.sh up` (used when it starts the instance).
+    pub fn attach_with(name: &str, env: &[(&str, &str)]) -> Cluster {
         static CLUSTERS: OnceLock<Mutex<HashMap<String, Cluster>>> = OnceLock::new();
         let mut clusters = CLUSTERS
             .get_or_init(Default::default)
@@ -52,6 +63,7 @@ impl Cluster {
         let output = Command::new(repo_path("tests/realk8s.sh"))
             .arg("up")
             .env("REALK8S_NAME", name)
+            .envs(env.iter().copied())
             .output()
             .expect("tests/realk8s.sh runs");
         assert!(

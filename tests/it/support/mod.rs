@@ -11,6 +11,7 @@ pub mod mp;
 pub mod pki;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod sim_agent;
 pub mod wait;
 

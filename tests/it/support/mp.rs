@@ -224,6 +224,24 @@ pub async fn admin_get(admin_url: &str, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_string()))
 }
 
+/// The FQNs of every object the MP behind `api` holds below `parent` ("" for all).
+pub async fn list_fqns(api: &Clients, parent: &str) -> Vec<String> {
+    let mut api = api.clone();
+    api.config
+        .list(tsbridge::proto::v1::ListRequest {
+            parent_fqn: parent.to_string(),
+            recursive: true,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .resources
+        .into_iter()
+        .map(|r| r.fqn)
+        .collect()
+}
+
 /// Every audit entry the MP behind `api` holds (up to 100,000), newest first.
 pub async fn audit_entries(api: &Clients) -> Vec<tsbridge::proto::v1::AuditEntry> {
     let mut api = api.clone();
@@ -260,13 +278,27 @@ pub fn start_agent_logging(
     extra: &[&str],
     log_level: &str,
 ) -> (ChildProcess, String) {
+    start_agent_via(&mp.url, mp, kube, name, watch_ns, extra, log_level)
+}
+
+/// [`start_agent_logging`] with `--server server` (a proxy in front of `mp`, say) instead of
+/// the MP's own address.
+pub fn start_agent_via(
+    server: &str,
+    mp: &Mp,
+    kube: &super::cluster::Cluster,
+    name: &str,
+    watch_ns: &str,
+    extra: &[&str],
+    log_level: &str,
+) -> (ChildProcess, String) {
     let admin = format!("127.0.0.1:{}", free_port());
     let mut args: Vec<String> = [
         "agent",
         "--cluster",
         name,
         "--server",
-        &mp.url,
+        server,
         "--insecure",
         "--token-file",
         mp.token_file.to_str().expect("UTF-8"),

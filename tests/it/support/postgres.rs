@@ -19,6 +19,7 @@ pub struct Postgres {
     pub port: u16,
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub url: String,
+    settings: Vec<String>,
     // Declared last: removed after the server has stopped.
     dir: tempfile::TempDir,
 }
@@ -54,24 +55,7 @@ impl Postgres {
                 .arg(format!("{SUPERUSER}:"))
                 .arg(dir.path()));
         }
-        let command = |program: &str| -> Command {
-            let binary = bindir.join(program);
-            if as_root {
-                let mut cmd = Command::new("setpriv");
-                cmd.args([
-                    "--reuid",
-                    SUPERUSER,
-                    "--regid",
-                    SUPERUSER,
-                    "--init-groups",
-                    "--",
-                ])
-                .arg(binary);
-                cmd
-            } else {
-                Command::new(binary)
-            }
-        };
+        let command = |program: &str| pg_command(&bindir, program, as_root);
         run(command("initdb").arg("-D").arg(&data).args([
             "-U",
             SUPERUSER,
@@ -86,20 +70,14 @@ impl Postgres {
         let mut last_log = String::new();
         for _attempt in 0..3 {
             let port = free_port();
-            let mut cmd = command("postgres");
-            cmd.arg("-D")
-                .arg(&data)
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
-                .arg(dir.path());
-            for setting in settings {
-                cmd.args(["-c", setting]);
-            }
-            let mut server = ChildProcess::spawn(cmd);
+            let settings: Vec<String> = settings.iter().map(ToString::to_string).collect();
+            let mut server = ChildProcess::spawn(server_command(dir.path(), port, &settings));
             if wait_ready(&bindir, port, &mut server) {
                 return Postgres {
                     server: Some(server),
                     port,
                     url: format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres"),
+                    settings,
                     dir,
                 };
             }
@@ -109,6 +87,31 @@ impl Postgres {
             "PostgreSQL did not start in {}:\n{last_log}",
             dir.path().display()
         );
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same data and port: a crash
+    /// and a restart with crash recovery, as a PostgreSQL restart under load looks to clients.
+    pub fn crash_restart(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.kill();
+        }
+        let bindir = bindir();
+        // The backends notice the postmaster's death and exit; until then the port is taken.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let mut server =
+                ChildProcess::spawn(server_command(self.dir.path(), self.port, &self.settings));
+            if wait_ready(&bindir, self.port, &mut server) {
+                self.server = Some(server);
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "PostgreSQL did not come back after a crash:\n{}",
+                server.output()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 
     /// The URL of another database on this cluster (create it first).
@@ -140,6 +143,40 @@ impl Drop for Postgres {
 }
 
 /// The newest installed PostgreSQL's binaries (Debian layout), else whatever is on PATH.
+/// `program` of PostgreSQL, run as the `postgres` user when we are root (it refuses root).
+fn pg_command(bindir: &Path, program: &str, as_root: bool) -> Command {
+    let binary = bindir.join(program);
+    if as_root {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            SUPERUSER,
+            "--regid",
+            SUPERUSER,
+            "--init-groups",
+            "--",
+        ])
+        .arg(binary);
+        cmd
+    } else {
+        Command::new(binary)
+    }
+}
+
+/// The server of the cluster in `dir` on `port` with `settings`.
+fn server_command(dir: &Path, port: u16, settings: &[String]) -> Command {
+    let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let mut cmd = pg_command(&bindir(), "postgres", as_root);
+    cmd.arg("-D")
+        .arg(dir.join("data"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"])
+        .arg(dir);
+    for setting in settings {
+        cmd.args(["-c", setting]);
+    }
+    cmd
+}
+
 fn bindir() -> PathBuf {
     if let Ok(dir) = std::env::var("TSBRIDGE_PG_BINDIR") {
         return dir.into();

@@ -20,7 +20,17 @@ impl ChildProcess {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsbridge"));
+        // Profiling: `TSBRIDGE_HEAPTRACK=FILE` runs product processes under heaptrack
+        // (BENCHMARKS.md shows how the fan-out's memory was found this way). Killing the
+        // wrapper leaves the server running: profiling runs clean up after themselves.
+        let mut cmd = match std::env::var("TSBRIDGE_HEAPTRACK") {
+            Ok(out) => {
+                let mut c = Command::new("heaptrack");
+                c.args(["-o", &out, env!("CARGO_BIN_EXE_tsbridge")]);
+                c
+            }
+            Err(_) => Command::new(env!("CARGO_BIN_EXE_tsbridge")),
+        };
         cmd.args(args);
         // Never let a product process find in-cluster config: tests dial 127.0.0.1 only.
         cmd.env_remove("KUBERNETES_SERVICE_HOST")
