@@ -111,7 +111,8 @@ fi
 
 args=(-i "$corpus")
 if [[ ${TSBRIDGE_FUZZ_RESUME:-} == 1 && -d $out/default ]]; then
-  export AFL_AUTORESUME=1
+  # AFL++ 4.40c cannot read back the fastresume.bin it writes; resume from the queue instead.
+  export AFL_AUTORESUME=1 AFL_NO_FASTRESUME=1
 else
   rm -rf "$out"
 fi
