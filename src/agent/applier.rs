@@ -425,6 +425,13 @@ impl Applier {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), resource);
             let list = match api.list(&ListParams::default().labels(&selector)).await {
                 Ok(list) => list,
+                // Not served (Istio's CRDs not installed): it holds nothing.
+                Err(error)
+                    if crate::agent::error::is_not_found(&error)
+                        || matches!(&error, kube::Error::Api(status) if status.code == 404) =>
+                {
+                    continue;
+                }
                 Err(error) => {
                     failed.push(format!("listing {}: {error}", resource.plural));
                     continue;

@@ -121,23 +121,6 @@ fn check_server(server: &str, insecure: bool) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The direct-mode Istio API groups the cluster does not serve (discovery found none of their
-/// kinds).
-fn istio_missing(watched: &[watch::Watched]) -> Option<Condition> {
-    let served: std::collections::BTreeSet<&str> = watched
-        .iter()
-        .filter(|w| w.kind.is_direct())
-        .map(|w| w.kind.group())
-        .collect();
-    let mut missing: Vec<String> = crate::model::Kind::all()
-        .filter(|k| k.is_direct() && !served.contains(k.group()))
-        .map(|k| k.group().to_string())
-        .collect();
-    missing.sort();
-    missing.dedup();
-    (!missing.is_empty()).then_some(Condition::IstioCrdsMissing(missing))
-}
-
 /// What the sync stream's events say about readiness.
 fn observe_mp(reporter: &mut readiness::Reporter, cluster: &str, event: &upstream::MpEvent) {
     match event {
@@ -215,9 +198,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     )
     .run(&shutdown);
 
-    let watched = watch::discover(&client).await;
+    let watched = watch::all();
     let mut reporter = readiness::Reporter::new(shutdown.clone(), metrics.clone());
-    reporter.report(Source::Istio, istio_missing(&watched));
     let (watch_tx, mut watch_rx) = mpsc::channel(EVENT_QUEUE);
     watch::spawn(
         &client,
@@ -349,6 +331,11 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             reporter.report(
                 Source::Crds,
                 (!missing.is_empty()).then_some(Condition::CrdsMissing(missing)),
+            );
+            let missing = reconciler.istio_missing();
+            reporter.report(
+                Source::Istio,
+                (!missing.is_empty()).then_some(Condition::IstioCrdsMissing(missing)),
             );
         }
     };

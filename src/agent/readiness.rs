@@ -131,7 +131,7 @@ impl Condition {
             ),
             Condition::IstioCrdsMissing(groups) => format!(
                 "the cluster does not serve Istio's {} API: generated Istio objects cannot be \
-                 applied here; install Istio (its CRDs) and restart the agent",
+                 applied here; install Istio (its CRDs): the agent watches them from then on, without a restart",
                 groups.join(", ")
             ),
             Condition::LeaseNamespaceMissing { namespace } => format!(

@@ -58,32 +58,31 @@ pub fn ours() -> Vec<Watched> {
         .collect()
 }
 
-/// Our CRDs (served at their catalogue version) plus the direct-mode Istio kinds the cluster
-/// serves, found by discovery (a cluster without Istio's CRDs simply has none).
-pub async fn discover(client: &kube::Client) -> Vec<Watched> {
+/// Our CRDs and every direct-mode Istio kind, each at a fixed version: a kind the cluster does
+/// not serve is an empty watch that says so (`WatchEvent::NotServed`) and lists as soon as its
+/// CRD is installed. Discovering once at start-up instead lost a group for good when the
+/// apiserver was restarting then, and Istio installed after the agent needed a restart.
+pub fn all() -> Vec<Watched> {
     let mut watched = ours();
-    let direct: Vec<Kind> = Kind::all().filter(|k| k.is_direct()).collect();
-    let mut groups: Vec<&str> = direct.iter().map(|k| k.group()).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for group in groups {
-        match kube::discovery::oneshot::group(client, group).await {
-            Ok(served) => {
-                for kind in direct.iter().filter(|k| k.group() == group) {
-                    if let Some((resource, _)) = served.recommended_kind(kind.name()) {
-                        watched.push(Watched {
-                            kind: *kind,
-                            resource,
-                        });
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::info!(%group, %error, "not served here; its direct-mode kinds are not watched");
-            }
-        }
-    }
+    watched.extend(Kind::all().filter(|k| k.is_direct()).map(|kind| Watched {
+        kind,
+        resource: direct_resource(kind),
+    }));
     watched
+}
+
+/// A direct-mode kind at `v1` where Istio has it (the version generated objects are written
+/// in), else at the one version it has.
+fn direct_resource(kind: Kind) -> ApiResource {
+    let versions = kind.info().versions;
+    let version = versions
+        .iter()
+        .find(|v| **v == "v1")
+        .or(versions.first())
+        .copied()
+        .unwrap_or("v1");
+    let gvk = GroupVersionKind::gvk(kind.group(), version, kind.name());
+    ApiResource::from_gvk_with_plural(&gvk, kind.info().plural)
 }
 
 /// Starts one watch per kind; events carry the index into `watched`.
@@ -110,6 +109,9 @@ pub fn spawn(
         shutdown.spawn(span, async move {
             let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
             let mut failing = false;
+            // Told since the last success; kept apart from `failing`, so a kind that first
+            // fails for another reason (the apiserver restarting) is still called unserved.
+            let mut told_unserved = false;
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => break,
@@ -121,30 +123,33 @@ pub fn spawn(
                         // A malformed object or an API error never ends the watch; the
                         // backoff retries and the next list reconciles. A kind whose CRD is
                         // missing fails every retry: say so once, not on every attempt.
-                        if failing {
-                            tracing::debug!(%error, "watch error; retrying");
-                        } else {
-                            tracing::warn!(%error, "watch error; retrying (repeats are logged at debug)");
+                        let unserved = not_served(&error);
+                        if unserved && !told_unserved {
+                            told_unserved = true;
+                            tracing::info!("not served by this cluster (its CRD is not installed); watched from when it is");
                             // A kind the cluster does not serve has no objects: that is a
                             // complete (empty) list, not a pending one. Any other failure
                             // leaves the list pending, and readiness says so.
-                            if not_served(&error) {
-                                for event in [
-                                    WatchEvent::Relist(index),
-                                    WatchEvent::Listed(index),
-                                    WatchEvent::NotServed(index),
-                                ] {
-                                    if events.send(event).await.is_err() {
-                                        return;
-                                    }
+                            for event in [
+                                WatchEvent::Relist(index),
+                                WatchEvent::Listed(index),
+                                WatchEvent::NotServed(index),
+                            ] {
+                                if events.send(event).await.is_err() {
+                                    return;
                                 }
                             }
+                        } else if failing || unserved {
+                            tracing::debug!(%error, "watch error; retrying");
+                        } else {
+                            tracing::warn!(%error, "watch error; retrying (repeats are logged at debug)");
                         }
                         failing = true;
                         continue;
                     }
                     Some(Ok(event)) => {
                         failing = false;
+                        told_unserved = false;
                         event
                     }
                 };

@@ -253,8 +253,12 @@ async fn missing_crds_fail_readiness_and_missing_istio_crds_are_reported() {
     let kube = Cluster::bare();
     let client = kube.client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in tsbridge::k8s::crds::all().expect("CRDs") {
-        let name = crd.metadata.name.expect("named");
+    // Istio's one CRD a previous run may have left, then ours.
+    let names = tsbridge::k8s::crds::all()
+        .expect("CRDs")
+        .into_iter()
+        .map(|crd| crd.metadata.name.expect("named"));
+    for name in std::iter::once(VIRTUAL_SERVICE_CRD.to_string()).chain(names) {
         let _ = crds.delete(&name, &Default::default()).await;
         eventually(&format!("CRD {name} to be gone"), WAIT, || async {
             crds.get_opt(&name).await.ok()?.is_none().then_some(())
@@ -282,4 +286,46 @@ async fn missing_crds_fail_readiness_and_missing_istio_crds_are_reported() {
     clears(&admin, "crds_missing").await;
     let body = reports(&admin, 200, "istio_crds_missing").await;
     assert!(body.starts_with("ready\n"), "{body}");
+
+    // Istio's VirtualService CRD installed after the agent: no restart, its group is served.
+    let virtual_services: CustomResourceDefinition =
+        serde_json::from_value(virtual_service_crd()).expect("a CRD");
+    crds.create(&PostParams::default(), &virtual_services)
+        .await
+        .expect("the VirtualService CRD");
+    let picked_up = eventually("networking.istio.io to be served", WAIT, || async {
+        let (_, body) = admin_get(&admin, "/ready").await?;
+        (!body.contains("networking.istio.io") && body.contains("security.istio.io"))
+            .then_some(body)
+    })
+    .await;
+    assert!(picked_up.starts_with("ready\n"), "{picked_up}");
+    let _ = crds.delete(VIRTUAL_SERVICE_CRD, &Default::default()).await;
+}
+
+const VIRTUAL_SERVICE_CRD: &str = "virtualservices.networking.istio.io";
+
+/// Istio's VirtualService CRD, reduced to what serving it takes.
+fn virtual_service_crd() -> serde_json::Value {
+    let versions: Vec<serde_json::Value> = ["v1alpha3", "v1beta1", "v1"]
+        .iter()
+        .map(|version| {
+            serde_json::json!({
+                "name": version, "served": true, "storage": *version == "v1",
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": VIRTUAL_SERVICE_CRD},
+        "spec": {
+            "group": "networking.istio.io",
+            "names": {"kind": "VirtualService", "listKind": "VirtualServiceList",
+                      "plural": "virtualservices", "singular": "virtualservice"},
+            "scope": "Namespaced",
+            "versions": versions
+        }
+    })
 }

@@ -29,6 +29,23 @@ impl Reconciler {
             .collect()
     }
 
+    /// The direct-mode Istio API groups none of whose kinds the cluster serves: generated
+    /// objects of theirs cannot be applied. Installing the CRDs clears it, no restart needed.
+    pub fn istio_missing(&self) -> Vec<String> {
+        let mut groups: BTreeMap<&str, bool> = BTreeMap::new();
+        for (index, watched) in self.watched.iter().enumerate() {
+            if watched.kind.is_direct() {
+                let served = !self.not_served.contains(&index);
+                *groups.entry(watched.kind.group()).or_default() |= served;
+            }
+        }
+        groups
+            .into_iter()
+            .filter(|(_, served)| !served)
+            .map(|(group, _)| group.to_string())
+            .collect()
+    }
+
     pub fn pending_lists(&self) -> Vec<String> {
         let mut pending: Vec<String> = self
             .listed

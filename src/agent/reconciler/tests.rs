@@ -644,7 +644,10 @@ async fn a_removal_refused_for_now_goes_again_and_a_terminal_refusal_does_not() 
         reconciler.on_mp(removal_answer(removal, code));
     }
     reconciler.on_tick();
-    assert!(removals(&drain(&mut sent)).is_empty(), "not before the backoff");
+    assert!(
+        removals(&drain(&mut sent)).is_empty(),
+        "not before the backoff"
+    );
     tokio::time::advance(Duration::from_secs(1)).await;
     reconciler.on_tick();
     let messages = drain(&mut sent);
@@ -676,4 +679,61 @@ async fn a_refused_removal_of_an_object_that_came_back_is_not_sent_again() {
     reconciler.on_tick();
     reconciler.flush();
     assert!(removals(&drain(&mut sent)).is_empty());
+}
+
+/// Istio installed after the agent (or an apiserver restarting at its start) is picked up
+/// without a restart: a group is missing only while none of its kinds is served.
+#[test]
+fn istio_groups_are_missing_while_unserved_and_clear_when_their_crds_appear() {
+    let (writes, _written) = mpsc::channel(16);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = AgentMetrics::register(&mut registry);
+    let settings = Settings {
+        cluster: "eu".into(),
+        server: "http://127.0.0.1:1".into(),
+        delete_grace: Duration::from_secs(10),
+        resync_interval: Duration::ZERO,
+    };
+    let writes = StatusQueue::new(writes, metrics.clone());
+    let mut reconciler = Reconciler::new(settings, crate::agent::watch::all(), writes, metrics);
+    assert!(reconciler.istio_missing().is_empty(), "nothing known yet");
+    let direct: Vec<(usize, &'static str)> = reconciler
+        .watched
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.kind.is_direct())
+        .map(|(index, w)| (index, w.kind.group()))
+        .collect();
+    for (index, _) in &direct {
+        reconciler.on_watch(WatchEvent::Relist(*index));
+        reconciler.on_watch(WatchEvent::Listed(*index));
+        reconciler.on_watch(WatchEvent::NotServed(*index));
+    }
+    assert_eq!(
+        reconciler.istio_missing(),
+        [
+            "extensions.istio.io",
+            "networking.istio.io",
+            "security.istio.io",
+            "telemetry.istio.io"
+        ]
+        .into_iter()
+        .filter(|g| direct.iter().any(|(_, group)| group == g))
+        .collect::<Vec<_>>()
+    );
+    // The VirtualService CRD is installed: its watch lists again.
+    let virtual_service = index_of(&reconciler, "VirtualService");
+    reconciler.on_watch(WatchEvent::Relist(virtual_service));
+    reconciler.on_watch(WatchEvent::Listed(virtual_service));
+    assert!(
+        !reconciler
+            .istio_missing()
+            .contains(&"networking.istio.io".to_string())
+    );
+    assert!(
+        reconciler
+            .pending_lists()
+            .iter()
+            .all(|l| !l.ends_with(".istio.io"))
+    );
 }

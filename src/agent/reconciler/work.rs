@@ -197,10 +197,7 @@ mod tests {
         work.removed(removal, key("b"), b.clone());
         assert!(work.is_pushing(&key("a")));
         assert_eq!(work.in_flight(), 1);
-        assert_eq!(
-            work.answer(removal),
-            Answered::Removal(key("b"), b)
-        );
+        assert_eq!(work.answer(removal), Answered::Removal(key("b"), b));
         let Answered::Push(pending) = work.answer(push) else {
             panic!("the push")
         };
