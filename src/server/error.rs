@@ -78,6 +78,19 @@ pub enum Error {
     /// Writes kept racing other replicas.
     #[error("the store is busy with concurrent writes; retry")]
     Busy,
+    /// The store's revision is behind what this replica has read from it: the database lost
+    /// commits it had acknowledged. Writing on would reuse revisions the distribution has sent.
+    #[error(
+        "the store is at revision {store}, behind this replica's {replica}: the database lost \
+         commits it had acknowledged (synchronous_commit=off, or a failover to a lagging \
+         standby); restart the management plane replicas so they reload from it"
+    )]
+    StoreBehind {
+        /// The store's revision.
+        store: i64,
+        /// This replica's.
+        replica: i64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
@@ -134,6 +147,7 @@ fn status_of(error: &Error) -> tonic::Status {
         Error::LimitExceeded(_) | Error::RateLimited { .. } => Code::ResourceExhausted,
         Error::Conflict(_) => Code::AlreadyExists,
         Error::Busy => Code::Aborted,
+        Error::StoreBehind { .. } => Code::Unavailable,
         Error::Store(crate::store::Error::AlreadyExists { .. }) => Code::AlreadyExists,
         Error::Store(crate::store::Error::NotFound { .. }) => Code::NotFound,
         Error::Store(crate::store::Error::Database(_)) => Code::Unavailable,

@@ -153,6 +153,62 @@ async fn status(api: &mut Clients, fqn: &str) -> v1::ResourceStatus {
         .into_inner()
 }
 
+/// A database that lost commits it had acknowledged (synchronous_commit=off and a crash, or a
+/// failover to a lagging standby) is behind what the replica read: writing on would reuse
+/// revisions already distributed. The write is refused by name, not retried as "busy" forever.
+#[tokio::test]
+async fn a_store_that_lost_acknowledged_commits_is_named_not_called_busy() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mp = Mp::start(&pg.url, dir.path(), &[]).await;
+    let mut api = mp.clients(&mp.token).await;
+    let group = hierarchy(&mut api).await;
+    api.config
+        .apply(setting(&group, "./*"))
+        .await
+        .expect("setting");
+    // The last commit is lost, as a crash with synchronous_commit=off loses it.
+    let db = sqlx::PgPool::connect(&pg.url).await.expect("connect");
+    let revision: i64 = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
+        .fetch_one(&db)
+        .await
+        .expect("meta");
+    for statement in [
+        "DELETE FROM revisions WHERE revision = $1",
+        "DELETE FROM resources WHERE revision = $1",
+        "UPDATE meta SET revision = $1 - 1 WHERE id = 1",
+    ] {
+        sqlx::query(statement)
+            .bind(revision)
+            .execute(&db)
+            .await
+            .expect(statement);
+    }
+    let refused = api
+        .config
+        .apply(setting(&group, "./other"))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    let expected = format!(
+        "the store is at revision {}, behind this replica's {revision}",
+        revision - 1
+    );
+    assert!(
+        refused.message().contains(&expected) && refused.message().contains("restart"),
+        "{refused:?}"
+    );
+    // A restarted replica reads the store as it is, and writes again.
+    drop(api);
+    drop(mp);
+    let mp = Mp::start(&pg.url, dir.path(), &[]).await;
+    let mut api = mp.clients(&mp.token).await;
+    api.config
+        .apply(setting(&group, "./other"))
+        .await
+        .expect("written after the restart");
+}
+
 #[tokio::test]
 async fn every_replica_sees_every_cluster_and_an_agent_moves_between_them() {
     let pg = Postgres::start();

@@ -189,6 +189,11 @@ impl Shared {
             } else {
                 match self.commit(plan.batch).await {
                     Ok(committed) => Some(committed),
+                    Err(crate::store::Error::RevisionMoved { expected, actual })
+                        if actual < expected =>
+                    {
+                        return fail(group, store_behind(actual, expected));
+                    }
                     Err(crate::store::Error::RevisionMoved { .. }) => {
                         if let Err(error) = self.sync().await {
                             return fail(group, error);
@@ -541,6 +546,11 @@ impl Shared {
                         revision: committed.revision,
                     });
                 }
+                Err(crate::store::Error::RevisionMoved { expected, actual })
+                    if actual < expected =>
+                {
+                    return Err(store_behind(actual, expected));
+                }
                 Err(crate::store::Error::RevisionMoved { .. }) => {
                     self.sync().await?;
                     continue;
@@ -629,4 +639,12 @@ fn other_cluster(actor: &Actor, existing: &Record, fqn: &str) -> Result<(), Erro
         }
         _ => Ok(()),
     }
+}
+
+/// The store went back (see [`Error::StoreBehind`]): said loudly, since only a restart of the
+/// replicas mends it.
+fn store_behind(store: i64, replica: i64) -> Error {
+    let error = Error::StoreBehind { store, replica };
+    tracing::error!(%error, "refusing writes");
+    error
 }
