@@ -534,6 +534,25 @@ pub struct EnvelopeInput {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl EnvelopeInput {
+    /// The FQN this write names, for the audit of a write refused before it had one: through
+    /// its kind's collection where the group and kind name one (even at a version refused), so a
+    /// Workspace `evil` under `…/tenants/storefront` is `…/tenants/storefront/workspaces/evil`,
+    /// not `…/tenants/storefront/evil`; `parent/name` when nothing better can be said.
+    pub fn claimed_fqn(&self) -> String {
+        let group = self.api_version.split('/').next().unwrap_or_default();
+        Kind::from_group_kind(group, &self.kind)
+            .and_then(|kind| {
+                let parent: Fqn = self.parent.parse().ok()?;
+                parent.child(kind, &self.name).ok()
+            })
+            .map_or_else(
+                || format!("{}/{}", self.parent, self.name),
+                |fqn| fqn.to_string(),
+            )
+    }
+}
+
 impl Resource {
     /// Builds a resource from an API write, running the L1 rules that apply without
     /// annotations: kind, parent FQN shape, name rule (V5 for API names), spec rules.

@@ -296,9 +296,7 @@ impl Engine {
                 let fqn = diagnostics
                     .iter()
                     .find_map(|d| d.object.fqn.as_ref().map(ToString::to_string))
-                    .unwrap_or_else(|| {
-                        format!("{}/{}", input.envelope.parent, input.envelope.name)
-                    });
+                    .unwrap_or_else(|| input.envelope.claimed_fqn());
                 let kind = input.envelope.kind.clone();
                 let error = Error::Invalid(diagnostics);
                 return Err(self.refused(actor, &input, &fqn, &kind, error).await);

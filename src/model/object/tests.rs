@@ -149,6 +149,29 @@ fn resource_serializes_as_the_envelope() {
 }
 
 #[test]
+fn a_refused_write_is_audited_under_the_fqn_its_kind_makes() {
+    let mut input = EnvelopeInput {
+        api_version: "tsb.tetrate.io/v1".into(),
+        kind: "Workspace".into(),
+        parent: "organizations/acme/tenants/storefront".into(),
+        name: "evil".into(),
+        namespace: None,
+        spec: json!({}),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+    };
+    assert_eq!(
+        input.claimed_fqn(),
+        "organizations/acme/tenants/storefront/workspaces/evil"
+    );
+    input.kind = "NoSuchKind".into();
+    assert_eq!(
+        input.claimed_fqn(),
+        "organizations/acme/tenants/storefront/evil"
+    );
+}
+
+#[test]
 fn envelope_writes_from_the_api() {
     let strip = StripRules::default();
     let input = EnvelopeInput {
