@@ -3,6 +3,8 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds them: a new migration must rebuild the crate.
+    println!("cargo:rerun-if-changed=src/store/migrations");
     // Every file of the package, sorted so the generated code is deterministic.
     let mut files: Vec<String> = std::fs::read_dir("proto/tsbridge/v1")?
         .map(|entry| entry.map(|e| e.path().display().to_string()))

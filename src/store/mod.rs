@@ -14,8 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 pub use delivery::{ClusterDelivery, DeliveredObject, DeliveryChanges, DeliveryWrite, EdgeRecord};
+pub use ledger::{ClusterReport, LedgerEntry, LedgerQuery, ObjectChange, Outcome, ReportQuery};
 
 pub mod delivery;
+pub mod ledger;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -442,6 +444,54 @@ impl Store {
         cluster: &str,
     ) -> Result<(Option<ClusterDelivery>, Vec<EdgeRecord>)> {
         dispatch!(self.cluster_delivery(cluster))
+    }
+
+    // --- delivery ledger (see `ledger.rs`) ---
+
+    /// Appends ledger rows in one transaction, each with `rollback` and `committed_us` taken
+    /// from the revision log of its `change`.
+    pub async fn append_ledger(&self, entries: Vec<LedgerEntry>) -> Result<()> {
+        match self {
+            Store::Sqlite(store) => ledger::sqlite::append(store.writer(), entries).await,
+            Store::Postgres(store) => ledger::postgres::append(store.pool(), entries).await,
+        }
+    }
+
+    /// Ledger rows matching `query`, newest first.
+    pub async fn query_ledger(&self, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
+        match self {
+            Store::Sqlite(store) => ledger::sqlite::query(store.reader(), query).await,
+            Store::Postgres(store) => ledger::postgres::query(store.pool(), query).await,
+        }
+    }
+
+    /// Every change of `fqn` in the revision log, oldest first.
+    pub async fn object_changes(&self, fqn: &str) -> Result<Vec<ObjectChange>> {
+        match self {
+            Store::Sqlite(store) => ledger::sqlite::changes_of(store.reader(), fqn).await,
+            Store::Postgres(store) => ledger::postgres::changes_of(store.pool(), fqn).await,
+        }
+    }
+
+    /// Per target cluster, what the ledger counts in a window under a prefix.
+    pub async fn ledger_report(&self, query: &ReportQuery) -> Result<Vec<ClusterReport>> {
+        match self {
+            Store::Sqlite(store) => ledger::sqlite::report(store.reader(), query).await,
+            Store::Postgres(store) => ledger::postgres::report(store.pool(), query).await,
+        }
+    }
+
+    /// Deletes ledger rows acknowledged before `older_than_us`, then the oldest beyond `keep`
+    /// rows; returns how many.
+    pub async fn prune_ledger(&self, older_than_us: Option<i64>, keep: i64) -> Result<u64> {
+        match self {
+            Store::Sqlite(store) => {
+                ledger::sqlite::prune(store.writer(), older_than_us, keep).await
+            }
+            Store::Postgres(store) => {
+                ledger::postgres::prune(store.pool(), older_than_us, keep).await
+            }
+        }
     }
 
     /// The latest delivery seq known to this process, starting at the seq at connect time;

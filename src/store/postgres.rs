@@ -189,6 +189,11 @@ impl PgStore {
         current_revision(&self.inner.pool).await
     }
 
+    /// The pool reads (and ledger writes) use.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
     pub(super) async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
         let WriteBatch {
             expected_revision,

@@ -165,6 +165,16 @@ impl SqliteStore {
         current_revision(&self.inner.reader).await
     }
 
+    /// The one writing connection.
+    pub(super) fn writer(&self) -> &SqlitePool {
+        &self.inner.writer
+    }
+
+    /// The reading connections.
+    pub(super) fn reader(&self) -> &SqlitePool {
+        &self.inner.reader
+    }
+
     pub(super) async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
         let WriteBatch {
             expected_revision,
@@ -201,8 +211,9 @@ impl SqliteStore {
             changed.insert(record.fqn.clone(), revision);
             upserted.push(record);
         }
+        let at_us = jiff::Timestamp::now().as_microsecond();
         for chunk in upserted.chunks(ROWS_PER_STATEMENT) {
-            upsert(&mut tx, chunk).await?;
+            upsert(&mut tx, chunk, at_us).await?;
         }
         for fqn in deletes {
             let kind: Option<String> =
@@ -213,12 +224,13 @@ impl SqliteStore {
             let Some(kind) = kind else { continue };
             revision += 1;
             sqlx::query(
-                "INSERT INTO revisions (revision, fqn, kind, op, record) \
-                 VALUES (?1, ?2, ?3, 'delete', NULL)",
+                "INSERT INTO revisions (revision, fqn, kind, op, record, at_us) \
+                 VALUES (?1, ?2, ?3, 'delete', NULL, ?4)",
             )
             .bind(revision)
             .bind(&fqn)
             .bind(kind)
+            .bind(at_us)
             .execute(&mut *tx)
             .await?;
             changed.insert(fqn, revision);
@@ -470,8 +482,9 @@ async fn current_revision(pool: &SqlitePool) -> Result<i64> {
 /// (14 per audit row).
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// Writes `records` (revisions and etags assigned), in order, and their change-log rows.
-async fn upsert(conn: &mut SqliteConnection, records: &[Record]) -> Result<()> {
+/// Writes `records` (revisions and etags assigned), in order, and their change-log rows,
+/// committed at `at_us`.
+async fn upsert(conn: &mut SqliteConnection, records: &[Record], at_us: i64) -> Result<()> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO resources (fqn, kind, api_version, name, parent_fqn, namespace, spec, \
          labels, annotations, origin, content_hash, etag, revision) ",
@@ -501,14 +514,16 @@ async fn upsert(conn: &mut SqliteConnection, records: &[Record]) -> Result<()> {
          etag = excluded.etag, revision = excluded.revision",
     );
     insert.build().execute(&mut *conn).await?;
-    let mut log =
-        QueryBuilder::<Sqlite>::new("INSERT INTO revisions (revision, fqn, kind, op, record) ");
+    let mut log = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO revisions (revision, fqn, kind, op, record, at_us) ",
+    );
     log.push_values(records, |mut row, record| {
         row.push_bind(record.revision)
             .push_bind(&record.fqn)
             .push_bind(&record.kind)
             .push_bind("upsert")
-            .push_bind(Json(record));
+            .push_bind(Json(record))
+            .push_bind(at_us);
     });
     log.build().execute(&mut *conn).await?;
     Ok(())

@@ -3,6 +3,7 @@
 //! one database per test), always. Behaviours about one backend (several replicas on one
 //! PostgreSQL database, SQLite surviving `kill -9`) are at the end of this file.
 
+mod deliveries;
 mod delivery;
 mod ledger;
 mod records;
@@ -236,6 +237,9 @@ suite!(
     delivery::confirm_prune_needs_a_held_prune,
     delivery::subscribers_see_this_stores_delivery_writes,
     delivery::a_thousand_clusters_in_one_write,
+    deliveries::rows_carry_the_commit_time_and_a_return_to_earlier_content_is_a_rollback,
+    deliveries::a_report_counts_outcomes_reasons_rollbacks_and_apply_times_per_cluster,
+    deliveries::retention_drops_old_rows_then_the_oldest_over_the_count,
 );
 
 #[tokio::test]

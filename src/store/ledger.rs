@@ -1,0 +1,571 @@
+//! The delivery ledger: what became of each change in each target cluster (applied, failed
+//! with the agent's reason, ignored, pruned, drift reverted), with when it was committed, sent
+//! and acknowledged. Written by the replica serving the cluster as it learns it; read by
+//! `ctl history`, `ctl report` and `ctl audit --target-cluster` (docs/ledger.md).
+//!
+//! One SQL text serves both backends (`?N` placeholders become `$N` on PostgreSQL), and one
+//! macro-made module per backend runs it on that backend's pool.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, Pool};
+
+use super::Result;
+
+/// What became of one change in one cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The agent applied every object of it.
+    Applied,
+    /// The agent refused or failed to apply an object of it (the NACK's reason).
+    Failed,
+    /// The cluster does not serve a kind of it.
+    Ignored,
+    /// Its objects were removed from the cluster (the object was deleted or no longer targets it).
+    Pruned,
+    /// Someone changed or deleted a generated object in the cluster; the agent put it back.
+    Reverted,
+}
+
+impl Outcome {
+    /// Every outcome, in a stable order.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Applied,
+        Outcome::Failed,
+        Outcome::Ignored,
+        Outcome::Pruned,
+        Outcome::Reverted,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Failed => "failed",
+            Outcome::Ignored => "ignored",
+            Outcome::Pruned => "pruned",
+            Outcome::Reverted => "reverted",
+        }
+    }
+
+    /// From the stored name.
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ledger row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// Assigned by the store; strictly increasing.
+    pub id: i64,
+    /// The source object (a TSB object's FQN).
+    pub fqn: String,
+    /// The target cluster.
+    pub cluster: String,
+    /// The revision of the delta that carried it.
+    pub revision: i64,
+    /// The object's own change it delivered; 0 for a re-delivery no change of the object
+    /// caused (the cluster's namespaces changed, say).
+    pub change: i64,
+    pub outcome: Outcome,
+    /// The agent's reason for a failure; what was reverted for a drift.
+    pub message: String,
+    /// The change restored a content the object had before (set by the store).
+    pub rollback: bool,
+    /// When `change` was committed, µs since the epoch; 0 when unknown (set by the store).
+    pub committed_us: i64,
+    /// When it was sent to the cluster, µs since the epoch.
+    pub sent_us: i64,
+    /// When the cluster acknowledged it, µs since the epoch.
+    pub acked_us: i64,
+}
+
+/// Filters of a ledger query; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerQuery {
+    /// Exact source FQN.
+    pub fqn: String,
+    /// Source FQN prefix (path-segment aware).
+    pub fqn_prefix: String,
+    /// Target cluster.
+    pub cluster: String,
+    pub outcome: Option<Outcome>,
+    /// RFC 3339 bounds on the acknowledgement: since inclusive, until exclusive.
+    pub since: String,
+    pub until: String,
+    /// Only rows older than this id (0: from the newest): the next page of a query.
+    pub before_id: i64,
+    /// Most rows, newest first (0 = 1,000).
+    pub limit: u32,
+}
+
+/// One change of an object as the revision log has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectChange {
+    pub revision: i64,
+    /// False for a delete.
+    pub upsert: bool,
+    /// Empty for a delete.
+    pub content_hash: String,
+    /// When it was committed, µs since the epoch (0 before the ledger existed).
+    pub at_us: i64,
+}
+
+/// The counting questions for one cluster over a window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterReport {
+    pub cluster: String,
+    pub applied: u64,
+    pub failed: u64,
+    pub ignored: u64,
+    pub pruned: u64,
+    pub reverted: u64,
+    /// Applied changes that restored an earlier content.
+    pub rolled_back: u64,
+    /// The most frequent failure reasons, most frequent first, with their counts.
+    pub top_failures: Vec<(String, u64)>,
+    /// Commit (or send, for a re-delivery) to acknowledgement of applied changes, µs.
+    pub apply_p50_us: i64,
+    pub apply_p99_us: i64,
+}
+
+/// What a report counts: a window of acknowledgements under a prefix.
+#[derive(Debug, Clone, Default)]
+pub struct ReportQuery {
+    pub fqn_prefix: String,
+    /// RFC 3339; empty = unbounded.
+    pub since: String,
+    pub until: String,
+}
+
+/// Failure reasons a report lists per cluster.
+const TOP_FAILURES: usize = 5;
+
+/// Ledger rows written per statement (11 parameters each, within SQLite's bound).
+const ROWS_PER_STATEMENT: usize = 500;
+
+#[derive(FromRow)]
+struct LedgerRow {
+    id: i64,
+    fqn: String,
+    cluster: String,
+    revision: i64,
+    change: i64,
+    outcome: String,
+    message: String,
+    rollback: bool,
+    committed_us: i64,
+    sent_us: i64,
+    acked_us: i64,
+}
+
+impl From<LedgerRow> for LedgerEntry {
+    fn from(row: LedgerRow) -> LedgerEntry {
+        LedgerEntry {
+            id: row.id,
+            fqn: row.fqn,
+            cluster: row.cluster,
+            revision: row.revision,
+            change: row.change,
+            // The table's CHECK admits only known names.
+            outcome: Outcome::from_name(&row.outcome).unwrap_or(Outcome::Failed),
+            message: row.message,
+            rollback: row.rollback,
+            committed_us: row.committed_us,
+            sent_us: row.sent_us,
+            acked_us: row.acked_us,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ChangeRow {
+    revision: i64,
+    op: String,
+    content_hash: Option<String>,
+    at_us: i64,
+}
+
+#[derive(FromRow)]
+struct CommitRow {
+    revision: i64,
+    at_us: i64,
+    rollback: bool,
+}
+
+#[derive(FromRow)]
+struct CountRow {
+    cluster: String,
+    outcome: String,
+    rollback: bool,
+    n: i64,
+}
+
+#[derive(FromRow)]
+struct ReasonRow {
+    cluster: String,
+    message: String,
+    n: i64,
+}
+
+#[derive(FromRow)]
+struct PercentileRow {
+    cluster: String,
+    p50: Option<i64>,
+    p99: Option<i64>,
+}
+
+/// The SQL dialect: placeholders and JSON access differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `text` in this dialect: `?N` placeholders become `$N` on PostgreSQL, and `HASH(x)` is
+    /// the content hash inside the revision record `x`.
+    fn sql(self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 32);
+        let mut rest = text;
+        while let Some(at) = rest.find("HASH(") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 5..];
+            let close = after.find(')').unwrap_or(after.len());
+            let record = &after[..close];
+            match self {
+                Dialect::Sqlite => {
+                    out.push_str(&format!("json_extract({record}, '$.content_hash')"));
+                }
+                Dialect::Postgres => out.push_str(&format!("({record} ->> 'content_hash')")),
+            }
+            rest = after.get(close + 1..).unwrap_or_default();
+        }
+        out.push_str(rest);
+        match self {
+            Dialect::Sqlite => out,
+            Dialect::Postgres => out.replace('?', "$"),
+        }
+    }
+}
+
+/// The window and prefix filter shared by the queries (`?1`–`?5`).
+const WINDOW: &str = "(?1 IS NULL OR fqn = ?1 OR (fqn > ?2 AND fqn < ?3)) \
+     AND (?4 IS NULL OR acked_us >= ?4) AND (?5 IS NULL OR acked_us < ?5)";
+
+/// A change is a rollback when an earlier upsert of its object had its content.
+const COMMIT_OF: &str = "SELECT c.revision AS revision, c.at_us AS at_us, \
+     (c.op = 'upsert' AND EXISTS (SELECT 1 FROM revisions p WHERE p.fqn = c.fqn \
+        AND p.revision < c.revision AND p.op = 'upsert' \
+        AND HASH(p.record) = HASH(c.record))) AS rollback \
+     FROM revisions c WHERE c.revision = ?1";
+
+const INSERT: &str = "INSERT INTO ledger (fqn, cluster, revision, change, outcome, message, \
+     rollback, committed_us, sent_us, acked_us) ";
+
+fn query_sql() -> String {
+    format!(
+        "SELECT * FROM ledger WHERE {WINDOW} \
+           AND (?6 = '' OR fqn = ?6) AND (?7 = '' OR cluster = ?7) \
+           AND (?8 = '' OR outcome = ?8) AND (?9 = 0 OR id < ?9) \
+         ORDER BY id DESC LIMIT ?10"
+    )
+}
+
+const CHANGES_OF: &str = "SELECT revision, op, HASH(record) AS content_hash, at_us \
+     FROM revisions WHERE fqn = ?1 ORDER BY revision";
+
+fn counts_sql() -> String {
+    format!(
+        "SELECT cluster, outcome, rollback, COUNT(*) AS n FROM ledger WHERE {WINDOW} \
+         GROUP BY cluster, outcome, rollback"
+    )
+}
+
+fn reasons_sql() -> String {
+    format!(
+        "SELECT cluster, message, COUNT(*) AS n FROM ledger \
+         WHERE {WINDOW} AND outcome = 'failed' GROUP BY cluster, message \
+         ORDER BY cluster, n DESC, message"
+    )
+}
+
+/// Nearest-rank percentiles: the smallest time whose rank reaches ⌈p·N⌉.
+fn percentiles_sql() -> String {
+    format!(
+        "WITH took AS (SELECT cluster, acked_us - CASE WHEN committed_us > 0 \
+               THEN committed_us ELSE sent_us END AS us \
+             FROM ledger WHERE {WINDOW} AND outcome = 'applied'), \
+         ranked AS (SELECT cluster, us, \
+               ROW_NUMBER() OVER (PARTITION BY cluster ORDER BY us) AS n, \
+               COUNT(*) OVER (PARTITION BY cluster) AS total FROM took) \
+         SELECT cluster, MIN(CASE WHEN n * 100 >= total * 50 THEN us END) AS p50, \
+                MIN(CASE WHEN n * 100 >= total * 99 THEN us END) AS p99 \
+         FROM ranked GROUP BY cluster"
+    )
+}
+
+const PRUNE_OLD: &str = "DELETE FROM ledger WHERE ?1 IS NOT NULL AND acked_us < ?1";
+/// Ids increase: everything below the oldest row kept goes.
+const PRUNE_OVER: &str =
+    "DELETE FROM ledger WHERE id < (SELECT id FROM ledger ORDER BY id DESC LIMIT 1 OFFSET ?1)";
+
+/// Every statement in one dialect, made once (sqlx runs only `'static` SQL text).
+struct Statements {
+    commit_of: String,
+    query: String,
+    changes_of: String,
+    counts: String,
+    reasons: String,
+    percentiles: String,
+    prune_old: String,
+    prune_over: String,
+}
+
+impl Statements {
+    fn new(dialect: Dialect) -> Statements {
+        Statements {
+            commit_of: dialect.sql(COMMIT_OF),
+            query: dialect.sql(&query_sql()),
+            changes_of: dialect.sql(CHANGES_OF),
+            counts: dialect.sql(&counts_sql()),
+            reasons: dialect.sql(&reasons_sql()),
+            percentiles: dialect.sql(&percentiles_sql()),
+            prune_old: dialect.sql(PRUNE_OLD),
+            prune_over: dialect.sql(PRUNE_OVER),
+        }
+    }
+}
+
+/// Bounds of a ledger for the queries: prefix, its descendant range, and the window.
+struct Bounds {
+    prefix: Option<String>,
+    lower: String,
+    upper: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl Bounds {
+    fn new(prefix: &str, since: &str, until: &str) -> Result<Bounds> {
+        let prefix = super::normalize_prefix(Some(prefix)).map(str::to_string);
+        let (lower, upper) = super::descendant_bounds(prefix.as_deref());
+        Ok(Bounds {
+            prefix,
+            lower,
+            upper,
+            since: super::bound(since)?,
+            until: super::bound(until)?,
+        })
+    }
+}
+
+/// The same functions for each backend's pool (their query results differ in type only).
+macro_rules! backend {
+    ($module:ident, $db:ty, $dialect:expr) => {
+        pub(in crate::store) mod $module {
+            use super::*;
+
+            type Db = $db;
+            static SQL: std::sync::LazyLock<Statements> =
+                std::sync::LazyLock::new(|| Statements::new($dialect));
+
+            /// Appends `entries`, their `rollback` and `committed_us` filled from the
+            /// revision log, in one transaction.
+            pub async fn append(pool: &Pool<Db>, mut entries: Vec<LedgerEntry>) -> Result<()> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
+                let mut changes: Vec<i64> = entries
+                    .iter()
+                    .map(|e| e.change)
+                    .filter(|c| *c > 0)
+                    .collect();
+                changes.sort_unstable();
+                changes.dedup();
+                let mut tx = pool.begin().await?;
+                let mut known = std::collections::HashMap::new();
+                for change in changes {
+                    let row: Option<CommitRow> = sqlx::query_as(SQL.commit_of.as_str())
+                        .bind(change)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = row {
+                        known.insert(row.revision, (row.at_us, row.rollback));
+                    }
+                }
+                for entry in &mut entries {
+                    if let Some((at_us, rollback)) = known.get(&entry.change) {
+                        entry.committed_us = *at_us;
+                        entry.rollback = *rollback;
+                    }
+                }
+                for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<Db>::new(INSERT);
+                    insert.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.fqn.clone())
+                            .push_bind(e.cluster.clone())
+                            .push_bind(e.revision)
+                            .push_bind(e.change)
+                            .push_bind(e.outcome.as_str().to_string())
+                            .push_bind(e.message.replace('\0', "\u{FFFD}"))
+                            .push_bind(e.rollback)
+                            .push_bind(e.committed_us)
+                            .push_bind(e.sent_us)
+                            .push_bind(e.acked_us);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Rows matching `query`, newest first.
+            pub async fn query(pool: &Pool<Db>, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
+                let bounds = Bounds::new(&query.fqn_prefix, &query.since, &query.until)?;
+                let rows: Vec<LedgerRow> = sqlx::query_as(SQL.query.as_str())
+                    .bind(bounds.prefix)
+                    .bind(bounds.lower)
+                    .bind(bounds.upper)
+                    .bind(bounds.since)
+                    .bind(bounds.until)
+                    .bind(query.fqn.clone())
+                    .bind(query.cluster.clone())
+                    .bind(
+                        query
+                            .outcome
+                            .map(|o| o.as_str().to_string())
+                            .unwrap_or_default(),
+                    )
+                    .bind(query.before_id)
+                    .bind(super::super::limit_or_default(query.limit))
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(LedgerEntry::from).collect())
+            }
+
+            /// Every change of `fqn` in the revision log, oldest first.
+            pub async fn changes_of(pool: &Pool<Db>, fqn: &str) -> Result<Vec<ObjectChange>> {
+                let rows: Vec<ChangeRow> = sqlx::query_as(SQL.changes_of.as_str())
+                    .bind(fqn)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().map(ObjectChange::from).collect())
+            }
+
+            /// Per cluster: counts by outcome, rollbacks, top failure reasons and apply-time
+            /// percentiles, for acknowledgements in the window under the prefix.
+            pub async fn report(
+                pool: &Pool<Db>,
+                query: &ReportQuery,
+            ) -> Result<Vec<ClusterReport>> {
+                let b = Bounds::new(&query.fqn_prefix, &query.since, &query.until)?;
+                macro_rules! windowed {
+                    ($sql:expr) => {
+                        sqlx::query_as($sql.as_str())
+                            .bind(b.prefix.clone())
+                            .bind(b.lower.clone())
+                            .bind(b.upper.clone())
+                            .bind(b.since)
+                            .bind(b.until)
+                            .fetch_all(pool)
+                    };
+                }
+                let counts: Vec<CountRow> = windowed!(SQL.counts).await?;
+                let reasons: Vec<ReasonRow> = windowed!(SQL.reasons).await?;
+                let percentiles: Vec<PercentileRow> = windowed!(SQL.percentiles).await?;
+                Ok(assemble(counts, reasons, percentiles))
+            }
+
+            /// Deletes rows acknowledged before `older_than_us`, then the oldest beyond `keep`
+            /// rows; returns how many.
+            pub async fn prune(
+                pool: &Pool<Db>,
+                older_than_us: Option<i64>,
+                keep: i64,
+            ) -> Result<u64> {
+                let old = sqlx::query(SQL.prune_old.as_str())
+                    .bind(older_than_us)
+                    .execute(pool)
+                    .await?;
+                let over = sqlx::query(SQL.prune_over.as_str())
+                    .bind(keep.max(1) - 1)
+                    .execute(pool)
+                    .await?;
+                Ok(old.rows_affected() + over.rows_affected())
+            }
+        }
+    };
+}
+
+backend!(sqlite, sqlx::Sqlite, Dialect::Sqlite);
+backend!(postgres, sqlx::Postgres, Dialect::Postgres);
+
+impl From<ChangeRow> for ObjectChange {
+    fn from(row: ChangeRow) -> ObjectChange {
+        ObjectChange {
+            revision: row.revision,
+            upsert: row.op == "upsert",
+            content_hash: row.content_hash.unwrap_or_default(),
+            at_us: row.at_us,
+        }
+    }
+}
+
+/// The report's rows put together per cluster (pure).
+fn assemble(
+    counts: Vec<CountRow>,
+    reasons: Vec<ReasonRow>,
+    percentiles: Vec<PercentileRow>,
+) -> Vec<ClusterReport> {
+    let mut reports: std::collections::BTreeMap<String, ClusterReport> = Default::default();
+    fn report<'a>(
+        reports: &'a mut std::collections::BTreeMap<String, ClusterReport>,
+        cluster: &str,
+    ) -> &'a mut ClusterReport {
+        reports
+            .entry(cluster.to_string())
+            .or_insert_with(|| ClusterReport {
+                cluster: cluster.to_string(),
+                ..ClusterReport::default()
+            })
+    }
+    for row in counts {
+        let n = u64::try_from(row.n).unwrap_or_default();
+        let entry = report(&mut reports, &row.cluster);
+        match Outcome::from_name(&row.outcome) {
+            Some(Outcome::Applied) => {
+                entry.applied += n;
+                if row.rollback {
+                    entry.rolled_back += n;
+                }
+            }
+            Some(Outcome::Failed) => entry.failed += n,
+            Some(Outcome::Ignored) => entry.ignored += n,
+            Some(Outcome::Pruned) => entry.pruned += n,
+            Some(Outcome::Reverted) => entry.reverted += n,
+            None => {}
+        }
+    }
+    for row in reasons {
+        let entry = report(&mut reports, &row.cluster);
+        if entry.top_failures.len() < TOP_FAILURES {
+            entry
+                .top_failures
+                .push((row.message, u64::try_from(row.n).unwrap_or_default()));
+        }
+    }
+    for row in percentiles {
+        let entry = report(&mut reports, &row.cluster);
+        entry.apply_p50_us = row.p50.unwrap_or_default();
+        entry.apply_p99_us = row.p99.unwrap_or_default();
+    }
+    reports.into_values().collect()
+}
