@@ -346,7 +346,9 @@ async fn a_cluster_cannot_touch_another_clusters_objects() {
 /// lost, one audit row for the episode, other callers served, the server's memory flat.
 #[tokio::test]
 async fn a_flood_of_pushes_is_held_to_the_rate_and_memory_stays_bounded() {
-    const RATE: u64 = 200;
+    // Well below what a debug MP commits on a loaded 2-core host (about 190 pushes/s seen in
+    // CI at 200/s, where the rate then never had to hold anything back).
+    const RATE: u64 = 50;
     let pki = Pki::new();
     let dir = tempfile::tempdir().expect("temp dir");
     let (mp, mut admin) = mtls_mp(
@@ -354,9 +356,9 @@ async fn a_flood_of_pushes_is_held_to_the_rate_and_memory_stays_bounded() {
         dir.path(),
         &[
             "--rate-limit-per-identity",
-            "200",
+            "50",
             "--rate-limit-burst",
-            "200",
+            "50",
         ],
     )
     .await;
@@ -477,7 +479,7 @@ async fn a_flood_of_pushes_is_held_to_the_rate_and_memory_stays_bounded() {
         "one audit row per episode: {paced:#?}"
     );
     assert_eq!(paced[0].actor, "cluster:east");
-    assert!(paced[0].message.contains("more than 200 messages/s"));
+    assert!(paced[0].message.contains(&format!("more than {RATE} messages/s")));
     let objects: Vec<&String> = state.objects.keys().collect();
     for fqn in &fqns {
         assert!(objects.contains(&fqn), "{fqn} stored");
