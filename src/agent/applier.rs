@@ -293,7 +293,14 @@ struct Applier {
     position: Position,
     metrics: crate::agent::metrics::AgentMetrics,
     guard: PruneGuard,
+    /// The latest stream's outbox: drift reports go up on it.
+    outbox: Option<mpsc::Sender<v1::AgentMessage>>,
+    /// Drift reverted and not yet reported (the oldest dropped past [`REPORTS_KEPT`]).
+    reverted: VecDeque<v1::DriftReverted>,
 }
+
+/// Drift reports kept while no stream takes them.
+const REPORTS_KEPT: usize = 1_000;
 
 /// The body the agent of `cluster` applies for a desired object: the MP's JSON with the
 /// ownership labels. A body that is not an object, or whose metadata or labels are not, is
@@ -672,6 +679,32 @@ impl Applier {
         self.metrics.drift_reverted.inc();
         if let Err(refusal) = self.apply(&object).await {
             tracing::warn!(?key, message = %refusal.message, "reverting drift failed");
+            return;
+        }
+        if self.reverted.len() >= REPORTS_KEPT {
+            self.reverted.pop_front();
+        }
+        self.reverted.push_back(v1::DriftReverted {
+            key: object.key.clone(),
+            source_fqn: object.source_fqn.clone(),
+            deleted: live.is_none(),
+        });
+        self.report_drift();
+    }
+
+    /// Sends the drift reports the stream takes; the rest wait for room or the next stream.
+    fn report_drift(&mut self) {
+        while let (Some(outbox), Some(report)) = (&self.outbox, self.reverted.front()) {
+            let message = v1::AgentMessage {
+                message: Some(Up::DriftReverted(report.clone())),
+            };
+            match outbox.try_send(message) {
+                Ok(()) => {
+                    self.reverted.pop_front();
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => break,
+                Err(mpsc::error::TrySendError::Closed(_)) => self.outbox = None,
+            }
         }
     }
 
@@ -722,6 +755,8 @@ pub fn spawn(
         position,
         metrics,
         guard,
+        outbox: None,
+        reverted: VecDeque::new(),
     };
     shutdown.spawn(tracing::info_span!("applier"), async move {
         // Events set aside while queued revisions were gathered into one batch, in order.
@@ -736,6 +771,8 @@ pub fn spawn(
             };
             match event {
                 ApplierEvent::Delta(delta, outbox) => {
+                    applier.outbox = Some(outbox.clone());
+                    applier.report_drift();
                     let mut batch = Batch::default();
                     applier.stage(delta, &mut batch).await;
                     // Revisions already queued behind this one are applied with it; the watch

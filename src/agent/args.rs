@@ -111,10 +111,10 @@ mod tests {
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert!(
-            parse_duration("5d")
+            parse_duration("5w")
                 .unwrap_err()
                 .to_string()
-                .contains("ms, s, m, h")
+                .contains("ms, s, m, h, d")
         );
     }
 

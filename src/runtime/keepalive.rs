@@ -35,7 +35,7 @@ pub enum DurationError {
     #[error("{0:?} is not a duration like 10m, 30s or 500ms")]
     NotADuration(String),
     /// A number with a unit we do not know.
-    #[error("unit {unit:?} of {text:?} is not one of ms, s, m, h")]
+    #[error("unit {unit:?} of {text:?} is not one of ms, s, m, h, d")]
     Unit {
         /// The unit.
         unit: String,
@@ -44,7 +44,7 @@ pub enum DurationError {
     },
 }
 
-/// Parses `10m`, `30s`, `500ms`, `1h` or a bare number of seconds.
+/// Parses `10m`, `30s`, `500ms`, `1h`, `30d` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
@@ -59,6 +59,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "ms" => Ok(Duration::from_millis(value)),
         "m" => Ok(Duration::from_secs(value * 60)),
         "h" => Ok(Duration::from_secs(value * 3600)),
+        "d" => Ok(Duration::from_secs(value * 86_400)),
         other => Err(DurationError::Unit {
             unit: other.to_string(),
             text: text.to_string(),
@@ -218,10 +219,10 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(
-            parse_duration("5d")
+            parse_duration("5w")
                 .unwrap_err()
                 .to_string()
-                .contains("ms, s, m, h")
+                .contains("ms, s, m, h, d")
         );
         assert!(parse_duration("soon").is_err());
         assert!(parse_period("0s").is_err());

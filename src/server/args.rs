@@ -65,4 +65,31 @@ pub struct Args {
         default_value_t = 10_000
     )]
     pub max_objects_per_cluster: usize,
+    #[command(flatten)]
+    pub ledger: LedgerArgs,
+}
+
+/// The delivery ledger's flags (docs/ledger.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LedgerArgs {
+    /// Record what became of each change in each cluster (`ctl history`, `ctl report`).
+    #[arg(long = "ledger", env = "TSBRIDGE_LEDGER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// Ledger rows acknowledged longer ago are deleted (`30d`, `720h`, …).
+    #[arg(long, env = "TSBRIDGE_LEDGER_MAX_AGE", default_value = "30d", value_parser = crate::runtime::keepalive::parse_duration)]
+    pub ledger_max_age: std::time::Duration,
+    /// The newest rows kept beyond that.
+    #[arg(long, env = "TSBRIDGE_LEDGER_MAX_ROWS", default_value_t = 10_000_000)]
+    pub ledger_max_rows: u64,
+}
+
+impl LedgerArgs {
+    /// The distributor's settings.
+    pub fn settings(&self) -> crate::server::distribute::LedgerSettings {
+        crate::server::distribute::LedgerSettings {
+            enabled: self.enabled,
+            max_age: self.ledger_max_age,
+            max_rows: self.ledger_max_rows,
+        }
+    }
 }

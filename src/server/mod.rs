@@ -31,6 +31,7 @@ use crate::proto::v1::agent_sync_service_server::AgentSyncServiceServer;
 use crate::proto::v1::audit_service_server::AuditServiceServer;
 use crate::proto::v1::cluster_service_server::ClusterServiceServer;
 use crate::proto::v1::config_service_server::ConfigServiceServer;
+use crate::proto::v1::ledger_service_server::LedgerServiceServer;
 use crate::proto::v1::status_service_server::StatusServiceServer;
 use crate::runtime::Shutdown;
 use crate::server::auth::{Authenticator, new_token, token_hash};
@@ -100,6 +101,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         rate_limit_per_identity,
         rate_limit_burst,
         max_objects_per_cluster,
+        ledger,
     } = args;
     log.init()?;
     if insecure && !listen.ip().is_loopback() {
@@ -151,7 +153,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
         shutdown: shutdown.clone(),
     };
-    let distributor = distribute::Distributor::new(engine.clone());
+    let distributor = distribute::Distributor::new(engine.clone()).with_ledger(ledger.settings());
     distributor.run(&shutdown);
     let status = services::status::StatusApi {
         distributor: distributor.clone(),
@@ -159,6 +161,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
     };
     let audit = services::audit::AuditApi {
+        engine: engine.clone(),
+        auth: auth.clone(),
+    };
+    let ledger_api = services::ledger::LedgerApi {
         engine: engine.clone(),
         auth: auth.clone(),
     };
@@ -190,6 +196,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         .add_service(ConfigServiceServer::new(config))
         .add_service(StatusServiceServer::new(status))
         .add_service(AuditServiceServer::new(audit))
+        .add_service(LedgerServiceServer::new(ledger_api))
         .add_service(ClusterServiceServer::new(clusters))
         .add_service(AgentSyncServiceServer::new(sync));
 

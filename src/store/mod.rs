@@ -143,6 +143,12 @@ pub struct AuditQuery {
     pub until: String,
     /// Most entries to return, newest first (0 = a default of 1,000).
     pub limit: u32,
+    /// Exact outcome (`ok`, `rejected`, `dry-run`, `held`, `paced`, …).
+    pub outcome: String,
+    /// Only entries older than this id (0: from the newest): the next page.
+    pub before_id: i64,
+    /// Entries about objects the delivery ledger shows delivered to this cluster.
+    pub target_cluster: String,
 }
 
 /// A cluster known to the management plane.

@@ -285,6 +285,9 @@ impl SqliteStore {
                AND (?7 = '' OR operation = ?7) \
                AND (?8 IS NULL OR at_us >= ?8) \
                AND (?9 IS NULL OR at_us < ?9) \
+               AND (?11 = '' OR outcome = ?11) \
+               AND (?12 = 0 OR id < ?12) \
+               AND (?13 = '' OR fqn IN (SELECT l.fqn FROM ledger l WHERE l.cluster = ?13)) \
              ORDER BY id DESC LIMIT ?10",
         )
         .bind(prefix)
@@ -297,6 +300,9 @@ impl SqliteStore {
         .bind(super::bound(&query.since)?)
         .bind(super::bound(&query.until)?)
         .bind(super::limit_or_default(query.limit))
+        .bind(&query.outcome)
+        .bind(query.before_id)
+        .bind(&query.target_cluster)
         .fetch_all(&self.inner.reader)
         .await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())

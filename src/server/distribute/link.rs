@@ -147,6 +147,29 @@ pub(super) struct Sent {
     pub hash: u64,
 }
 
+/// A revision sent to a cluster and not yet acknowledged.
+#[derive(Debug, Clone, Default)]
+pub(super) struct InFlight {
+    /// The sources it touched: their edges settle on its acknowledgement.
+    pub sources: Vec<Source>,
+    /// Those whose output here it changed, each with the object's own change that caused
+    /// that (0: none, a re-delivery): the delivery ledger's rows once it is acknowledged.
+    pub delivered: Vec<(Source, i64)>,
+    /// When it was sent, µs since the epoch.
+    pub sent_us: i64,
+}
+
+/// What became of one source in an acknowledged revision (a delivery ledger row to be).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Delivered {
+    pub source: Source,
+    pub revision: u64,
+    pub change: i64,
+    pub outcome: crate::store::Outcome,
+    pub message: String,
+    pub sent_us: i64,
+}
+
 /// Per source, whether its next store write carries its objects (after an acknowledgement)
 /// or only its edge state.
 pub(super) type Dirty = HashMap<Source, bool>;
@@ -186,8 +209,8 @@ pub(super) struct Link {
     /// The last revision the agent acknowledged.
     pub acked: u64,
     pub checksum: String,
-    /// Per revision sent and not yet acknowledged: the sources it touched.
-    pub pending: BTreeMap<u64, Vec<Source>>,
+    /// Per revision sent and not yet acknowledged: what it carried.
+    pub pending: BTreeMap<u64, InFlight>,
     /// Next send must be a full resync.
     pub needs_full: bool,
     /// The revision of the last full resync sent.
@@ -225,8 +248,10 @@ impl Link {
         true
     }
 
-    /// Settles the edges of every source in the revisions up to `ack.revision`; returns them.
-    pub fn acknowledged(&mut self, ack: &v1::Ack) -> BTreeSet<String> {
+    /// Settles the edges of every source in the revisions up to `ack.revision`; returns
+    /// them, and what became of each source those revisions delivered.
+    pub fn acknowledged(&mut self, ack: &v1::Ack) -> (BTreeSet<String>, Vec<Delivered>) {
+        use crate::store::Outcome;
         self.acked = self.acked.max(ack.revision);
         let revisions: Vec<u64> = self
             .pending
@@ -234,8 +259,11 @@ impl Link {
             .map(|(r, _)| *r)
             .collect();
         let mut touched: BTreeSet<Source> = BTreeSet::new();
+        let mut carried: Vec<(u64, InFlight)> = Vec::new();
         for revision in revisions {
-            touched.extend(self.pending.remove(&revision).unwrap_or_default());
+            let in_flight = self.pending.remove(&revision).unwrap_or_default();
+            touched.extend(in_flight.sources.iter().cloned());
+            carried.push((revision, in_flight));
         }
         let reported = reported_edges(&ack.errors);
         for source in &touched {
@@ -251,7 +279,33 @@ impl Link {
             // What the agent now holds of it: the store keeps it for a resume elsewhere.
             self.dirty.insert(source.clone(), true);
         }
-        touched.iter().map(|s| s.to_string()).collect()
+        let mut delivered = Vec::new();
+        for (revision, in_flight) in carried {
+            for (source, change) in in_flight.delivered {
+                let (outcome, message) = if !self.by_source.contains_key(&source) {
+                    (Outcome::Pruned, String::new())
+                } else {
+                    match reported.get(&*source) {
+                        Some(EdgeState::Errored) => {
+                            (Outcome::Failed, failure_message(&ack.errors, &source))
+                        }
+                        Some(EdgeState::Ignored) => {
+                            (Outcome::Ignored, failure_message(&ack.errors, &source))
+                        }
+                        _ => (Outcome::Applied, String::new()),
+                    }
+                };
+                delivered.push(Delivered {
+                    source,
+                    revision,
+                    change,
+                    outcome,
+                    message,
+                    sent_us: in_flight.sent_us,
+                });
+            }
+        }
+        (touched.iter().map(|s| s.to_string()).collect(), delivered)
     }
 
     /// Forgets the stream: what it had in flight is not coming back.
@@ -259,6 +313,29 @@ impl Link {
         self.outbox = None;
         self.pending.clear();
     }
+}
+
+/// The agent's reasons for `source`'s objects in a NACK, one line each, the first few.
+fn failure_message(errors: &[v1::ObjectError], source: &str) -> String {
+    const SHOWN: usize = 3;
+    let mine: Vec<String> = errors
+        .iter()
+        .filter(|e| e.source_fqn == source)
+        .map(|e| {
+            let key = e.key.clone().unwrap_or_default();
+            format!("{} {}/{}: {}", key.kind, key.namespace, key.name, e.message)
+        })
+        .collect();
+    let mut message = mine
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if mine.len() > SHOWN {
+        message.push_str(&format!(" (and {} more)", mine.len() - SHOWN));
+    }
+    message
 }
 
 /// The edge state a NACK gives each source it names: ERRORED when any of its objects failed,

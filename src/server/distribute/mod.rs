@@ -13,6 +13,7 @@
 //! from it, so every replica sees every cluster). Translation runs outside the hub's lock:
 //! acknowledgements and status queries never wait for it.
 
+mod ledger;
 mod link;
 mod plan;
 mod queue;
@@ -38,6 +39,7 @@ use crate::proto::v1::server_message::Message as Down;
 use crate::runtime::Shutdown;
 use crate::server::engine::{Engine, decode};
 
+pub use ledger::LedgerSettings;
 use link::{Interner, Link};
 use plan::{Generation, mark_unsent, recompute, within};
 pub use queue::Outbox;
@@ -117,6 +119,10 @@ struct Hub {
     /// GitOps objects: the cluster they came from, and their etag.
     origins: BTreeMap<String, String>,
     etags: BTreeMap<String, String>,
+    /// Every object's latest change (its revision): what a delivery of it delivered.
+    revisions: std::collections::HashMap<String, i64>,
+    /// Delivery ledger rows the writer has not taken yet.
+    ledger: ledger::Queue,
     interner: Interner,
     /// Store writes the writer task has not taken yet.
     outgoing: shared::Outgoing,
@@ -205,6 +211,7 @@ pub struct Distributor {
     flush: Arc<Notify>,
     /// A parent's state is due.
     parents: Arc<Notify>,
+    ledger: Arc<LedgerSettings>,
 }
 
 impl Distributor {
@@ -218,7 +225,15 @@ impl Distributor {
             wake: Arc::new(Notify::new()),
             flush: Arc::new(Notify::new()),
             parents: Arc::new(Notify::new()),
+            ledger: Arc::default(),
         }
+    }
+
+    /// The delivery ledger's settings (on, 30 days, 10 million rows by default).
+    #[must_use]
+    pub fn with_ledger(mut self, settings: LedgerSettings) -> Distributor {
+        self.ledger = Arc::new(settings);
+        self
     }
 
     fn hub(&self) -> MutexGuard<'_, Hub> {
@@ -423,7 +438,17 @@ impl Distributor {
             let Some(link) = hub.links.get_mut(cluster).filter(|l| l.stream == stream) else {
                 return;
             };
-            let updates = link.acknowledged(ack);
+            let (updates, delivered) = link.acknowledged(ack);
+            if self.ledger.enabled && !delivered.is_empty() {
+                let now = jiff::Timestamp::now().as_microsecond();
+                for delivered in delivered {
+                    hub.ledger.push(ledger::row(cluster, delivered, now));
+                }
+                self.flush.notify_one();
+            }
+            let Some(link) = hub.links.get_mut(cluster) else {
+                return;
+            };
             let behind = u64::try_from(link.pending.len()).unwrap_or(u64::MAX);
             if ack.errors.is_empty() {
                 self.engine.metrics().acked(cluster, behind);
@@ -446,6 +471,51 @@ impl Distributor {
             updates
         };
         self.send_status_updates(&updates);
+    }
+
+    /// `cluster`'s agent put back a generated object someone changed or deleted there: a
+    /// ledger row for its source, when the source does generate it here (an agent's word
+    /// about another source is not taken).
+    pub fn drift_reverted(&self, cluster: &str, stream: StreamId, report: &v1::DriftReverted) {
+        if !self.ledger.enabled {
+            return;
+        }
+        let mut hub = self.hub();
+        let Some(link) = hub.links.get(cluster).filter(|l| l.stream == stream) else {
+            return;
+        };
+        let key = report.key.clone().unwrap_or_default();
+        let generates = link
+            .by_source
+            .get(report.source_fqn.as_str())
+            .is_some_and(|targets| {
+                targets.iter().any(|t| {
+                    t.key.kind == key.kind
+                        && t.key.namespace == key.namespace
+                        && t.key.name == key.name
+                })
+            });
+        if !generates {
+            tracing::debug!(%cluster, source = %report.source_fqn, "drift report for an object this source does not generate here; ignored");
+            return;
+        }
+        let what = format!(
+            "{} {}/{} was {} in the cluster; the agent put it back",
+            key.kind,
+            key.namespace,
+            key.name,
+            if report.deleted { "deleted" } else { "changed" }
+        );
+        let row = ledger::reverted(
+            cluster,
+            &report.source_fqn,
+            link.acked,
+            &what,
+            jiff::Timestamp::now().as_microsecond(),
+        );
+        hub.ledger.push(row);
+        drop(hub);
+        self.flush.notify_one();
     }
 
     /// Confirms the prune `cluster`'s agent held, whichever replica serves it: the serving
@@ -645,7 +715,7 @@ impl Distributor {
                         }
                         continue;
                     }
-                    if this.hub().outgoing.is_empty() {
+                    if this.hub().outgoing.is_empty() && this.hub().ledger.is_empty() {
                         break;
                     }
                     // More than one batch queued: config commits go first in between.
@@ -653,8 +723,31 @@ impl Distributor {
                 }
             }
             // What is queued at shutdown is written once more, best effort.
-            while !this.hub().outgoing.is_empty() && this.write_out().await {}
+            while !(this.hub().outgoing.is_empty() && this.hub().ledger.is_empty())
+                && this.write_out().await
+            {}
         });
+        if self.ledger.enabled {
+            let store = self.engine.store().clone();
+            let settings = self.ledger.clone();
+            let stop = shutdown.clone();
+            shutdown.spawn(tracing::info_span!("ledger-retention"), async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(ledger::RETENTION_EVERY) => {}
+                    }
+                    let max_age = i64::try_from(settings.max_age.as_micros()).unwrap_or(i64::MAX);
+                    let oldest = jiff::Timestamp::now().as_microsecond().saturating_sub(max_age);
+                    let keep = i64::try_from(settings.max_rows).unwrap_or(i64::MAX);
+                    match store.prune_ledger(Some(oldest), keep).await {
+                        Ok(0) => {}
+                        Ok(deleted) => tracing::info!(deleted, "delivery ledger: retention deleted rows"),
+                        Err(error) => tracing::warn!(%error, "delivery ledger: retention failed; trying again later"),
+                    }
+                }
+            });
+        }
         let this = self.clone();
         let stop = shutdown.clone();
         shutdown.spawn(tracing::info_span!("distribute-parents"), async move {
@@ -673,8 +766,40 @@ impl Distributor {
         });
     }
 
+    /// Writes the delivery ledger rows queued; false when the store failed (they stay
+    /// queued, the oldest dropped past the queue's bound and said so).
+    async fn write_ledger(&self) -> bool {
+        let (rows, dropped) = {
+            let mut hub = self.hub();
+            (
+                hub.ledger.take(WRITE_BATCH * 10),
+                std::mem::take(&mut hub.ledger.dropped),
+            )
+        };
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "delivery ledger: rows dropped while the store could not take them"
+            );
+        }
+        if rows.is_empty() {
+            return true;
+        }
+        match self.engine.store().append_ledger(rows.clone()).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, rows = rows.len(), "delivery ledger: writing rows failed; retrying");
+                self.hub().ledger.restore(rows);
+                false
+            }
+        }
+    }
+
     /// Writes what is queued; false when the store failed (it stays queued).
     async fn write_out(&self) -> bool {
+        if !self.write_ledger().await {
+            return false;
+        }
         let writes = {
             let mut hub = self.hub();
             let hub = &mut *hub;
@@ -847,6 +972,7 @@ impl Distributor {
                 match decoded {
                     Some((record, Ok(resource))) => {
                         hub.etags.insert(change.fqn.clone(), record.etag.clone());
+                        hub.revisions.insert(change.fqn.clone(), change.revision);
                         match record
                             .origin
                             .get("cluster")
@@ -863,6 +989,7 @@ impl Distributor {
                     }
                     Some((_, Err(_))) | None => {
                         hub.etags.remove(&change.fqn);
+                        hub.revisions.remove(&change.fqn);
                         hub.origins.remove(&change.fqn);
                         config.resources.remove(&change.fqn);
                     }
@@ -985,8 +1112,10 @@ impl Distributor {
                 origins,
                 interner,
                 outgoing,
+                revisions,
                 ..
             } = &mut *hub;
+            let change_of = |source: &str| revisions.get(source).copied().unwrap_or_default();
             let is_self = |source: &str, key: &ObjectKey| {
                 origins.get(source) == Some(&job.cluster)
                     && config
@@ -1011,8 +1140,15 @@ impl Distributor {
                     link.resolution = Some(resolution);
                 }
                 let confirming = link.needs_full && link.confirm_prune;
-                let planned =
-                    recompute(&job.cluster, link, generation, revision, &is_self, interner);
+                let planned = recompute(
+                    &job.cluster,
+                    link,
+                    generation,
+                    revision,
+                    &is_self,
+                    &change_of,
+                    interner,
+                );
                 let mut row = RowChange::default();
                 if confirming && !planned.chunks.is_empty() {
                     // Acted on once: a later full resync prunes only past the guard again.

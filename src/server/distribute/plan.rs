@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::model::fqn::Fqn;
 use crate::model::status::EdgeState;
 use crate::model::translate::{Generated, MAX_GENERATED_BYTES, ObjectKey, Translation};
-use crate::server::distribute::link::{Interner, Link, Sent, Source, TargetRef};
+use crate::server::distribute::link::{InFlight, Interner, Link, Sent, Source, TargetRef};
 use crate::server::distribute::queue::{Chunk, Upsert};
 
 /// Objects per delta message: far below gRPC's 4 MiB default even for large objects.
@@ -193,6 +193,7 @@ pub(super) fn recompute(
     generation: Generation<'_>,
     revision: u64,
     is_self: &dyn Fn(&str, &ObjectKey) -> bool,
+    change_of: &dyn Fn(&str) -> i64,
     interner: &mut Interner,
 ) -> Planned {
     let (translation, scope) = match &generation {
@@ -315,12 +316,14 @@ pub(super) fn recompute(
             upserts.push(render(target, object));
         }
     }
+    // Sources sent again because their acknowledgement was lost: a delivery all the same.
+    let mut resent: BTreeSet<Source> = BTreeSet::new();
     if !full && scope.is_none() {
         // Sources whose edge is UNKNOWN with no revision in flight for them: their
         // acknowledgement was lost with a stream, or they changed while the agent was away
         // (and may have changed back). Sending them again costs a few idempotent applies and
         // gives them a fresh acknowledgement, errors included.
-        let in_flight: HashSet<&Source> = link.pending.values().flatten().collect();
+        let in_flight: HashSet<&Source> = link.pending.values().flat_map(|f| &f.sources).collect();
         let resend: BTreeSet<Source> = link
             .edges
             .iter()
@@ -337,6 +340,7 @@ pub(super) fn recompute(
                     upserts.push(render(target, object));
                 }
             }
+            resent.extend(resend.iter().cloned());
             touched.extend(resend);
         }
     }
@@ -427,13 +431,29 @@ pub(super) fn recompute(
             reported.insert(source.to_string());
         }
     }
+    let sources: Vec<Source> = touched
+        .iter()
+        .filter(|s| !settled.contains(*s) && !in_place.contains(*s))
+        .cloned()
+        .collect();
+    // The object's own change caused this delivery only when it is newer than the revision
+    // this cluster was last sent; otherwise (namespaces, Services, a resend) it is none.
+    let delivered = sources
+        .iter()
+        .filter(|s| moved.contains(*s) || resent.contains(*s))
+        .map(|s| {
+            let change = change_of(s);
+            let caused = u64::try_from(change).is_ok_and(|c| c > link.revision);
+            (s.clone(), if caused { change } else { 0 })
+        })
+        .collect();
     link.pending.insert(
         revision,
-        touched
-            .iter()
-            .filter(|s| !settled.contains(*s) && !in_place.contains(*s))
-            .cloned()
-            .collect(),
+        InFlight {
+            sources,
+            delivered,
+            sent_us: jiff::Timestamp::now().as_microsecond(),
+        },
     );
     link.revision = revision;
     link.checksum = checksum;

@@ -52,6 +52,7 @@ fn connected() -> Link {
 async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back() {
     let source = "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/settings/ts";
     let not_self = |_: &str, _: &ObjectKey| false;
+    let no_change = |_: &str| 0;
     let mut interner = Interner::default();
     let mut link = connected();
     let first = sidecar_from(source, "./*");
@@ -61,6 +62,7 @@ async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back(
         Generation::Whole(first.clone()),
         1,
         &not_self,
+        &no_change,
         &mut interner,
     );
     assert_eq!(upserted(&planned), 1);
@@ -100,6 +102,7 @@ async fn a_change_while_a_cluster_is_away_is_not_applied_there_until_it_is_back(
         Generation::Whole(first),
         2,
         &not_self,
+        &no_change,
         &mut interner,
     );
     assert_eq!(upserted(&planned), 1, "the UNKNOWN source is resent");
@@ -172,6 +175,7 @@ fn a_nack_errors_a_source_unless_every_refusal_was_ignored() {
 async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledgement() {
     let source = "organizations/acme/tenants/t/workspaces/w/trafficgroups/g/settings/ts";
     let not_self = |_: &str, _: &ObjectKey| false;
+    let no_change = |_: &str| 0;
     let mut interner = Interner::default();
     let mut link = Link {
         needs_full: true,
@@ -184,6 +188,7 @@ async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledge
         Generation::Whole(translation.clone()),
         1,
         &not_self,
+        &no_change,
         &mut interner,
     );
     assert!(
@@ -206,6 +211,7 @@ async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledge
         Generation::Whole(translation),
         2,
         &not_self,
+        &no_change,
         &mut interner,
     );
     assert!(planned.reported.is_empty(), "{:?}", planned.reported);
@@ -225,6 +231,7 @@ async fn a_full_resync_of_unchanged_content_keeps_the_edge_until_the_acknowledge
 #[tokio::test]
 async fn a_link_rebuilt_from_the_stored_acknowledgement_has_the_agents_checksum() {
     let not_self = |_: &str, _: &ObjectKey| false;
+    let no_change = |_: &str| 0;
     let mut interner = Interner::default();
     let mut link = Link {
         generation: 3,
@@ -246,6 +253,7 @@ async fn a_link_rebuilt_from_the_stored_acknowledgement_has_the_agents_checksum(
         Generation::Whole(translation),
         7,
         &not_self,
+        &no_change,
         &mut interner,
     );
     assert_eq!(upserted(&planned), 2);

@@ -43,6 +43,9 @@ impl AuditService for AuditApi {
             since,
             until,
             limit,
+            outcome,
+            before_id,
+            target_cluster,
         } = request.into_inner();
         let query = AuditQuery {
             fqn_prefix,
@@ -53,6 +56,9 @@ impl AuditService for AuditApi {
             since,
             until,
             limit,
+            outcome,
+            before_id,
+            target_cluster,
         };
         let entries = self
             .engine
@@ -60,7 +66,14 @@ impl AuditService for AuditApi {
             .query_audit(&query)
             .await
             .map_err(|e| to_status(e.into()))?;
+        let page = if limit == 0 { 1_000 } else { limit };
+        let full = entries.len() == usize::try_from(page).unwrap_or(usize::MAX);
         Ok(Response::new(v1::AuditResponse {
+            next_before_id: if full {
+                entries.last().map_or(0, |e| e.id)
+            } else {
+                0
+            },
             entries: entries.into_iter().map(audit_to_proto).collect(),
         }))
     }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod config;
+pub mod ledger;
 pub mod status;
 pub mod sync;
 

@@ -818,6 +818,10 @@ impl AgentSyncService for SyncApi {
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }
+                    Some(Up::DriftReverted(report)) => {
+                        distributor.drift_reverted(&session.cluster, stream, &report);
+                        None
+                    }
                     Some(Up::Heartbeat(_)) | None => None,
                     Some(Up::Hello(_)) => {
                         let _ = outbox

@@ -23,3 +23,5 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_fqn ON ledger (fqn, id);
 CREATE INDEX ledger_acked ON ledger (acked_us);
 CREATE INDEX ledger_cluster ON ledger (cluster, acked_us);
+-- `ctl audit --target-cluster`: the objects delivered to a cluster.
+CREATE INDEX ledger_cluster_fqn ON ledger (cluster, fqn);
