@@ -157,6 +157,27 @@ impl Fleet {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The first delivery ledger row of `fqn` that `wanted` picks, as `ctl history` shows
+    /// it (JSON), once there is one.
+    async fn delivery(&self, fqn: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        eventually(&format!("a ledger row of {fqn}"), WAIT, || async {
+            let out = self.mp.ctl(&["history", fqn, "-o", "json"]);
+            let history: Value = serde_json::from_slice(&out.stdout).ok()?;
+            let rows = history["revisions"]
+                .as_array()?
+                .iter()
+                .flat_map(|r| r["deliveries"].as_array().cloned().unwrap_or_default())
+                .chain(
+                    history["redeliveries"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            rows.into_iter().find(|d| wanted(d))
+        })
+        .await
+    }
+
     async fn apply(&self, object: &Value) {
         crate::agent::flux_apply(&self.members[0].client, &self.config_ns, object).await;
     }
@@ -685,6 +706,47 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
         .collect();
     assert_eq!(edges, vec![(b.clone(), "ERRORED".to_string())]);
 
+    // The delivery ledger: the change failed in cluster-b, with the apiserver's reason, and
+    // the report and the audit of that target cluster say so.
+    let failed = fleet
+        .delivery(&fqn, |d| {
+            d["cluster"] == b.as_str() && d["outcome"] == "failed"
+        })
+        .await;
+    let reason = "refused.example is not allowed in this cluster";
+    assert!(
+        failed["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(reason)),
+        "{failed}"
+    );
+    assert!(
+        failed["change"].as_i64().is_some_and(|c| c > 0),
+        "caused by its change: {failed}"
+    );
+    let tenant_fqn = format!("organizations/acme/tenants/{tenant}");
+    let report: Value =
+        serde_json::from_str(&fleet.ctl(&["report", "--fqn-prefix", &tenant_fqn, "-o", "json"]))
+            .expect("report JSON");
+    let of_b = report["clusters"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["cluster"] == b.as_str()))
+        .unwrap_or_else(|| panic!("cluster-b in the report: {report}"));
+    assert!(of_b["failed"].as_u64() >= Some(1), "{of_b}");
+    assert!(
+        of_b["topFailures"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(reason)),
+        "{of_b}"
+    );
+    let audit = fleet.ctl(&["audit", "--cluster", &b, "--fqn-prefix", &tenant_fqn]);
+    assert!(
+        audit.contains(&fqn),
+        "the audit of what reached cluster-b: {audit}"
+    );
+    let table = fleet.ctl(&["history", &fqn]);
+    assert!(table.contains("failed") && table.contains(&b), "{table}");
+
     // The CR in cluster-a (a direct-mode object: Events, not status) says so.
     let events: Api<k8s_openapi::api::events::v1::Event> =
         Api::namespaced(fleet.members[0].client.clone(), &fleet.config_ns);
@@ -753,7 +815,10 @@ async fn a_direct_mode_object_is_applied_elsewhere_and_left_alone_where_it_came_
         .collect();
     assert_eq!(
         edges,
-        BTreeSet::from([(a, "APPLIED".to_string()), (c, "APPLIED".to_string())])
+        BTreeSet::from([
+            (a, "APPLIED".to_string()),
+            (c.clone(), "APPLIED".to_string())
+        ])
     );
     let gvk = GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService");
     let virtual_services = |index: usize| -> Api<DynamicObject> {
@@ -792,6 +857,27 @@ async fn a_direct_mode_object_is_applied_elsewhere_and_left_alone_where_it_came_
     assert!(
         !managers.iter().any(|m| m == "tsbridge"),
         "tsbridge wrote the CR: {managers:?}"
+    );
+
+    // Someone edits the copy in cluster-c: the agent puts it back and the ledger says so.
+    virtual_services(2)
+        .patch(
+            "ratings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hosts": ["edited-by-hand"]}})),
+        )
+        .await
+        .expect("edit the copy");
+    let reverted = fleet
+        .delivery(&fqn, |d| {
+            d["cluster"] == c.as_str() && d["outcome"] == "reverted"
+        })
+        .await;
+    assert!(
+        reverted["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ratings was changed")),
+        "{reverted}"
     );
     delete_namespace(&fleet.members[2].client, &fleet.config_ns).await;
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;

@@ -14,6 +14,7 @@ use crate::proto::v1;
 use crate::proto::v1::audit_service_client::AuditServiceClient;
 use crate::proto::v1::cluster_service_client::ClusterServiceClient;
 use crate::proto::v1::config_service_client::ConfigServiceClient;
+use crate::proto::v1::ledger_service_client::LedgerServiceClient;
 use crate::proto::v1::status_service_client::StatusServiceClient;
 
 /// The optional `--config` file.
@@ -76,6 +77,8 @@ pub struct Client {
     pub audit: AuditServiceClient<Authed>,
     /// Cluster service.
     pub clusters: ClusterServiceClient<Authed>,
+    /// Delivery ledger service.
+    pub ledger: LedgerServiceClient<Authed>,
 }
 
 impl Connection {
@@ -152,7 +155,8 @@ impl Client {
             config: ConfigServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             status: StatusServiceClient::with_interceptor(channel.clone(), bearer.clone()),
             audit: AuditServiceClient::with_interceptor(channel.clone(), bearer.clone()),
-            clusters: ClusterServiceClient::with_interceptor(channel, bearer),
+            clusters: ClusterServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            ledger: LedgerServiceClient::with_interceptor(channel, bearer),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Never touches the store: everything goes through the gRPC API.
 
 pub mod client;
+mod ledger;
 mod output;
 
 use std::path::PathBuf;
@@ -97,23 +98,18 @@ pub enum CtlCommand {
         fqn: String,
     },
     /// Query the audit ledger (newest first).
-    Audit {
-        /// Only entries at or below this FQN.
-        #[arg(long, env = "TSBRIDGE_AUDIT_FQN_PREFIX")]
-        fqn_prefix: Option<String>,
-        /// Only entries at or after this RFC 3339 time.
-        #[arg(long, env = "TSBRIDGE_AUDIT_SINCE")]
-        since: Option<String>,
-        /// Only this actor (`user:NAME`, `cluster:NAME`).
-        #[arg(long, env = "TSBRIDGE_AUDIT_ACTOR")]
-        actor: Option<String>,
-        /// Only this operation (apply, delete, reject, grant, …).
-        #[arg(long, env = "TSBRIDGE_AUDIT_OPERATION")]
-        operation: Option<String>,
-        /// At most this many entries.
-        #[arg(long, env = "TSBRIDGE_AUDIT_LIMIT", default_value_t = 100)]
-        limit: u32,
+    Audit(ledger::AuditArgs),
+    /// Every revision of an object: who made it, from where, and what became of it in each
+    /// cluster (applied, failed and why, pruned, reverted; rollbacks marked).
+    History {
+        /// Its FQN.
+        fqn: String,
     },
+    /// Delivery ledger rows: what became of each change in each cluster (newest first).
+    Deliveries(ledger::DeliveriesArgs),
+    /// Per cluster over a window: changes applied, failed (top reasons), rolled back, drift
+    /// reverted, time to apply p50/p99.
+    Report(ledger::ReportArgs),
     /// Clusters and their write grants.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -297,27 +293,26 @@ async fn execute(
                 .into_inner();
             output::print_status(format, &status).map_err(Failure::Other)
         }
-        CtlCommand::Audit {
-            fqn_prefix,
-            since,
-            actor,
-            operation,
-            limit,
-        } => {
-            let entries = client
-                .audit
-                .query(v1::AuditQuery {
-                    fqn_prefix: fqn_prefix.unwrap_or_default(),
-                    since: since.unwrap_or_default(),
-                    actor: actor.unwrap_or_default(),
-                    operation: operation.unwrap_or_default(),
-                    limit,
-                    ..Default::default()
-                })
-                .await?
-                .into_inner()
-                .entries;
+        CtlCommand::Audit(args) => {
+            let entries = ledger::audit(client, args).await?;
             output::print_audit(format, &entries).map_err(Failure::Other)
+        }
+        CtlCommand::History { fqn } => {
+            let history = client
+                .ledger
+                .history(v1::HistoryRequest { fqn })
+                .await?
+                .into_inner();
+            ledger::print_history(format, &history).map_err(Failure::Other)
+        }
+        CtlCommand::Deliveries(args) => {
+            let rows = ledger::deliveries(client, args).await?;
+            ledger::print_deliveries(format, &rows).map_err(Failure::Other)
+        }
+        CtlCommand::Report(args) => {
+            let request = ledger::report_request(args)?;
+            let report = client.ledger.report(request).await?.into_inner();
+            ledger::print_report(format, &report).map_err(Failure::Other)
         }
         CtlCommand::Cluster(command) => cluster(client, command, format).await,
         CtlCommand::Token(command) => token(client, command, format).await,

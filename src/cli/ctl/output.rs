@@ -41,7 +41,7 @@ fn resource_json(r: &v1::Resource) -> Value {
     })
 }
 
-fn print_value(format: Format, value: &Value) -> anyhow::Result<()> {
+pub(super) fn print_value(format: Format, value: &Value) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Format::Yaml | Format::Table => print!("{}", serde_saphyr::to_string(value)?),
@@ -49,7 +49,7 @@ fn print_value(format: Format, value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {

@@ -479,7 +479,11 @@ async fn a_flood_of_pushes_is_held_to_the_rate_and_memory_stays_bounded() {
         "one audit row per episode: {paced:#?}"
     );
     assert_eq!(paced[0].actor, "cluster:east");
-    assert!(paced[0].message.contains(&format!("more than {RATE} messages/s")));
+    assert!(
+        paced[0]
+            .message
+            .contains(&format!("more than {RATE} messages/s"))
+    );
     let objects: Vec<&String> = state.objects.keys().collect();
     for fqn in &fqns {
         assert!(objects.contains(&fqn), "{fqn} stored");

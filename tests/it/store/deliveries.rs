@@ -189,7 +189,11 @@ pub async fn retention_drops_old_rows_then_the_oldest_over_the_count(db: &TestDb
     let now = jiff::Timestamp::now().as_microsecond();
     let day = 86_400_000_000;
     let mut rows = vec![row(FQN, "c1", revision, Outcome::Applied, now - 40 * day)];
-    rows.extend((0..10).rev().map(|i| row(FQN, "c1", revision, Outcome::Applied, now - i)));
+    rows.extend(
+        (0..10)
+            .rev()
+            .map(|i| row(FQN, "c1", revision, Outcome::Applied, now - i)),
+    );
     store.append_ledger(rows).await.expect("append");
     let dropped = store
         .prune_ledger(Some(now - 30 * day), 4)
