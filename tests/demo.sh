@@ -248,6 +248,9 @@ done
 
 # Distribution per cluster, as the store shares it between MP replicas.
 cluster_table="$("${ctl[@]}" cluster list 2>&1 | sed 's/^/    /' || true)"
+# What reached each cluster, from the delivery ledger (docs/ledger.md).
+ledger_report="$("${ctl[@]}" report --fqn-prefix organizations/acme --since 1h 2>&1 | sed 's/^/    /' || true)"
+traffic_setting=organizations/acme/tenants/payments/workspaces/bookinfo-ws/trafficgroups/bookinfo-tg/settings/default
 
 cat <<MSG
 
@@ -270,6 +273,10 @@ tsbridge local environment is up.
   clusters (who serves each agent's stream, what it acknowledged, how far behind it is;
   the same on every MP replica: docs/distribution.md):
 $cluster_table
+  delivery ledger: what became of each change in each cluster (docs/ledger.md):
+$ledger_report
+    ${ctl[*]} history $traffic_setting
+    ${ctl[*]} deliveries --cluster demo-west --outcome failed
   management-plane metrics (docs/metrics.md):
     curl -s http://127.0.0.1:$admin_port/metrics | grep tsbridge_server_
   try:

@@ -2,7 +2,7 @@
 //! concurrent writers, on SQLite and on a private PostgreSQL cluster.
 //!
 //! Run: `cargo bench --bench store`. PostgreSQL runs twice, on a private cluster started as the
-//! test fixture starts it: with the fixture's settings (`fsync=off`, `synchronous_commit=off`)
+//! test fixture starts it: with the fixture's settings (`fsync=off`, `full_page_writes=off`)
 //! and with PostgreSQL's durable defaults. Its data directory is on the temp dir's disk.
 //! SQLite runs with the store's own settings (WAL, `synchronous=NORMAL`) in the target dir,
 //! on disk rather than a tmpfs.
