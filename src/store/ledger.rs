@@ -205,6 +205,7 @@ struct CountRow {
     cluster: String,
     outcome: String,
     rollback: bool,
+    bucket: i64,
     n: i64,
 }
 
@@ -213,13 +214,6 @@ struct ReasonRow {
     cluster: String,
     message: String,
     n: i64,
-}
-
-#[derive(FromRow)]
-struct PercentileRow {
-    cluster: String,
-    p50: Option<i64>,
-    p99: Option<i64>,
 }
 
 /// The SQL dialect: placeholders and JSON access differ.
@@ -256,10 +250,6 @@ impl Dialect {
     }
 }
 
-/// The window and prefix filter shared by the queries (`?1`–`?5`).
-const WINDOW: &str = "(?1 IS NULL OR fqn = ?1 OR (fqn > ?2 AND fqn < ?3)) \
-     AND (?4 IS NULL OR acked_us >= ?4) AND (?5 IS NULL OR acked_us < ?5)";
-
 /// A change is a rollback when an earlier upsert of its object had its content.
 const COMMIT_OF: &str = "SELECT c.revision AS revision, c.at_us AS at_us, \
      (c.op = 'upsert' AND EXISTS (SELECT 1 FROM revisions p WHERE p.fqn = c.fqn \
@@ -270,46 +260,101 @@ const COMMIT_OF: &str = "SELECT c.revision AS revision, c.at_us AS at_us, \
 const INSERT: &str = "INSERT INTO ledger (fqn, cluster, revision, change, outcome, message, \
      rollback, committed_us, sent_us, acked_us) ";
 
-fn query_sql() -> String {
-    format!(
-        "SELECT * FROM ledger WHERE {WINDOW} \
-           AND (?6 = '' OR fqn = ?6) AND (?7 = '' OR cluster = ?7) \
-           AND (?8 = '' OR outcome = ?8) AND (?9 = 0 OR id < ?9) \
-         ORDER BY id DESC LIMIT ?10"
-    )
-}
-
 const CHANGES_OF: &str = "SELECT revision, op, HASH(record) AS content_hash, at_us \
      FROM revisions WHERE fqn = ?1 ORDER BY revision";
 
-fn counts_sql() -> String {
-    format!(
-        "SELECT cluster, outcome, rollback, COUNT(*) AS n FROM ledger WHERE {WINDOW} \
-         GROUP BY cluster, outcome, rollback"
-    )
+/// An applied row's time to apply in µs (from the commit, or the send of a re-delivery),
+/// bucketed so that one scan can count a report: exact to the millisecond below a second
+/// (buckets 0–999), to 100 ms below a minute (1000–1599), to 10 s beyond (1600–).
+const BUCKET: &str = "CASE WHEN outcome <> 'applied' THEN -1 ELSE \
+       (SELECT CASE WHEN t < 0 THEN 0 WHEN t < 1000000 THEN t / 1000 \
+                    WHEN t < 60000000 THEN 1000 + (t - 1000000) / 100000 \
+                    ELSE 1590 + (t - 60000000) / 10000000 END \
+        FROM (SELECT acked_us - CASE WHEN committed_us > 0 THEN committed_us ELSE sent_us END \
+              AS t) AS took) END";
+
+/// The lower bound of a [`BUCKET`], µs.
+fn bucket_us(bucket: i64) -> i64 {
+    match bucket {
+        ..1_000 => bucket * 1_000,
+        1_000..1_590 => 1_000_000 + (bucket - 1_000) * 100_000,
+        _ => 60_000_000 + (bucket - 1_590) * 10_000_000,
+    }
 }
 
-fn reasons_sql() -> String {
-    format!(
-        "SELECT cluster, message, COUNT(*) AS n FROM ledger \
-         WHERE {WINDOW} AND outcome = 'failed' GROUP BY cluster, message \
-         ORDER BY cluster, n DESC, message"
-    )
+/// A value a [`Filter`] binds.
+enum Bind {
+    Text(String),
+    Int(i64),
 }
 
-/// Nearest-rank percentiles: the smallest time whose rank reaches ⌈p·N⌉.
-fn percentiles_sql() -> String {
-    format!(
-        "WITH took AS (SELECT cluster, acked_us - CASE WHEN committed_us > 0 \
-               THEN committed_us ELSE sent_us END AS us \
-             FROM ledger WHERE {WINDOW} AND outcome = 'applied'), \
-         ranked AS (SELECT cluster, us, \
-               ROW_NUMBER() OVER (PARTITION BY cluster ORDER BY us) AS n, \
-               COUNT(*) OVER (PARTITION BY cluster) AS total FROM took) \
-         SELECT cluster, MIN(CASE WHEN n * 100 >= total * 50 THEN us END) AS p50, \
-                MIN(CASE WHEN n * 100 >= total * 99 THEN us END) AS p99 \
-         FROM ranked GROUP BY cluster"
-    )
+/// The WHERE clause of the filters a query has (an absent one adds nothing, so the planner
+/// sees plain conditions it can use an index for), with its values bound, never spliced.
+struct Filter {
+    dialect: Dialect,
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    fn new(dialect: Dialect) -> Filter {
+        Filter {
+            dialect,
+            clauses: Vec::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    fn param(&mut self, bind: Bind) -> String {
+        self.binds.push(bind);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.binds.len()),
+            Dialect::Postgres => format!("${}", self.binds.len()),
+        }
+    }
+
+    fn text(&mut self, column: &str, value: &str) {
+        if !value.is_empty() {
+            let p = self.param(Bind::Text(value.to_string()));
+            self.clauses.push(format!("{column} = {p}"));
+        }
+    }
+
+    fn int(&mut self, condition: &str, value: Option<i64>) {
+        if let Some(value) = value {
+            let p = self.param(Bind::Int(value));
+            self.clauses.push(condition.replace("{}", &p));
+        }
+    }
+
+    /// `prefix` and everything below it (path-segment aware).
+    fn prefix(&mut self, prefix: &str) {
+        let Some(prefix) = super::normalize_prefix(Some(prefix)).map(str::to_string) else {
+            return;
+        };
+        let (lower, upper) = super::descendant_bounds(Some(&prefix));
+        let exact = self.param(Bind::Text(prefix));
+        let lower = self.param(Bind::Text(lower));
+        let upper = self.param(Bind::Text(upper.unwrap_or_default()));
+        self.clauses.push(format!(
+            "(fqn = {exact} OR (fqn > {lower} AND fqn < {upper}))"
+        ));
+    }
+
+    /// A window on the acknowledgement, RFC 3339 bounds (empty: open).
+    fn window(&mut self, since: &str, until: &str) -> Result<()> {
+        self.int("acked_us >= {}", super::bound(since)?);
+        self.int("acked_us < {}", super::bound(until)?);
+        Ok(())
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
 }
 
 const PRUNE_OLD: &str = "DELETE FROM ledger WHERE ?1 IS NOT NULL AND acked_us < ?1";
@@ -320,11 +365,7 @@ const PRUNE_OVER: &str =
 /// Every statement in one dialect, made once (sqlx runs only `'static` SQL text).
 struct Statements {
     commit_of: String,
-    query: String,
     changes_of: String,
-    counts: String,
-    reasons: String,
-    percentiles: String,
     prune_old: String,
     prune_over: String,
 }
@@ -333,38 +374,25 @@ impl Statements {
     fn new(dialect: Dialect) -> Statements {
         Statements {
             commit_of: dialect.sql(COMMIT_OF),
-            query: dialect.sql(&query_sql()),
             changes_of: dialect.sql(CHANGES_OF),
-            counts: dialect.sql(&counts_sql()),
-            reasons: dialect.sql(&reasons_sql()),
-            percentiles: dialect.sql(&percentiles_sql()),
             prune_old: dialect.sql(PRUNE_OLD),
             prune_over: dialect.sql(PRUNE_OVER),
         }
     }
 }
 
-/// Bounds of a ledger for the queries: prefix, its descendant range, and the window.
-struct Bounds {
-    prefix: Option<String>,
-    lower: String,
-    upper: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
-}
-
-impl Bounds {
-    fn new(prefix: &str, since: &str, until: &str) -> Result<Bounds> {
-        let prefix = super::normalize_prefix(Some(prefix)).map(str::to_string);
-        let (lower, upper) = super::descendant_bounds(prefix.as_deref());
-        Ok(Bounds {
-            prefix,
-            lower,
-            upper,
-            since: super::bound(since)?,
-            until: super::bound(until)?,
-        })
-    }
+/// Binds a [`Filter`]'s values to a query, in order.
+macro_rules! bind {
+    ($query:expr, $filter:expr) => {{
+        let mut query = $query;
+        for value in &$filter.binds {
+            query = match value {
+                Bind::Text(text) => query.bind(text.clone()),
+                Bind::Int(int) => query.bind(*int),
+            };
+        }
+        query
+    }};
 }
 
 /// The same functions for each backend's pool (their query results differ in type only).
@@ -429,23 +457,19 @@ macro_rules! backend {
 
             /// Rows matching `query`, newest first.
             pub async fn query(pool: &Pool<Db>, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
-                let bounds = Bounds::new(&query.fqn_prefix, &query.since, &query.until)?;
-                let rows: Vec<LedgerRow> = sqlx::query_as(SQL.query.as_str())
-                    .bind(bounds.prefix)
-                    .bind(bounds.lower)
-                    .bind(bounds.upper)
-                    .bind(bounds.since)
-                    .bind(bounds.until)
-                    .bind(query.fqn.clone())
-                    .bind(query.cluster.clone())
-                    .bind(
-                        query
-                            .outcome
-                            .map(|o| o.as_str().to_string())
-                            .unwrap_or_default(),
-                    )
-                    .bind(query.before_id)
-                    .bind(super::super::limit_or_default(query.limit))
+                let mut filter = Filter::new($dialect);
+                filter.text("fqn", &query.fqn);
+                filter.prefix(&query.fqn_prefix);
+                filter.text("cluster", &query.cluster);
+                filter.text("outcome", query.outcome.map_or("", Outcome::as_str));
+                filter.window(&query.since, &query.until)?;
+                filter.int("id < {}", (query.before_id > 0).then_some(query.before_id));
+                let limit = filter.param(Bind::Int(super::super::limit_or_default(query.limit)));
+                let sql = format!(
+                    "SELECT * FROM ledger WHERE {} ORDER BY id DESC LIMIT {limit}",
+                    filter.sql()
+                );
+                let rows: Vec<LedgerRow> = bind!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
                     .fetch_all(pool)
                     .await?;
                 Ok(rows.into_iter().map(LedgerEntry::from).collect())
@@ -461,27 +485,35 @@ macro_rules! backend {
             }
 
             /// Per cluster: counts by outcome, rollbacks, top failure reasons and apply-time
-            /// percentiles, for acknowledgements in the window under the prefix.
+            /// percentiles, for acknowledgements in the window under the prefix: one scan
+            /// counts outcomes and apply-time buckets together, another the failure reasons.
             pub async fn report(
                 pool: &Pool<Db>,
                 query: &ReportQuery,
             ) -> Result<Vec<ClusterReport>> {
-                let b = Bounds::new(&query.fqn_prefix, &query.since, &query.until)?;
-                macro_rules! windowed {
-                    ($sql:expr) => {
-                        sqlx::query_as($sql.as_str())
-                            .bind(b.prefix.clone())
-                            .bind(b.lower.clone())
-                            .bind(b.upper.clone())
-                            .bind(b.since)
-                            .bind(b.until)
-                            .fetch_all(pool)
-                    };
-                }
-                let counts: Vec<CountRow> = windowed!(SQL.counts).await?;
-                let reasons: Vec<ReasonRow> = windowed!(SQL.reasons).await?;
-                let percentiles: Vec<PercentileRow> = windowed!(SQL.percentiles).await?;
-                Ok(assemble(counts, reasons, percentiles))
+                let mut filter = Filter::new($dialect);
+                filter.prefix(&query.fqn_prefix);
+                filter.window(&query.since, &query.until)?;
+                let counts = format!(
+                    "SELECT cluster, outcome, rollback, {BUCKET} AS bucket, COUNT(*) AS n \
+                     FROM ledger WHERE {} GROUP BY cluster, outcome, rollback, bucket",
+                    filter.sql()
+                );
+                let counts: Vec<CountRow> =
+                    bind!(sqlx::query_as(sqlx::AssertSqlSafe(counts)), filter)
+                        .fetch_all(pool)
+                        .await?;
+                let reasons = format!(
+                    "SELECT cluster, message, COUNT(*) AS n FROM ledger \
+                     WHERE {} AND outcome = 'failed' GROUP BY cluster, message \
+                     ORDER BY cluster, n DESC, message",
+                    filter.sql()
+                );
+                let reasons: Vec<ReasonRow> =
+                    bind!(sqlx::query_as(sqlx::AssertSqlSafe(reasons)), filter)
+                        .fetch_all(pool)
+                        .await?;
+                Ok(assemble(counts, reasons))
             }
 
             /// Deletes rows acknowledged before `older_than_us`, then the oldest beyond `keep`
@@ -519,15 +551,14 @@ impl From<ChangeRow> for ObjectChange {
     }
 }
 
-/// The report's rows put together per cluster (pure).
-fn assemble(
-    counts: Vec<CountRow>,
-    reasons: Vec<ReasonRow>,
-    percentiles: Vec<PercentileRow>,
-) -> Vec<ClusterReport> {
-    let mut reports: std::collections::BTreeMap<String, ClusterReport> = Default::default();
+/// The report's rows put together per cluster (pure): counts by outcome, and the apply-time
+/// percentiles (nearest rank) from the applied rows' buckets.
+fn assemble(counts: Vec<CountRow>, reasons: Vec<ReasonRow>) -> Vec<ClusterReport> {
+    use std::collections::BTreeMap;
+    let mut reports: BTreeMap<String, ClusterReport> = BTreeMap::new();
+    let mut buckets: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
     fn report<'a>(
-        reports: &'a mut std::collections::BTreeMap<String, ClusterReport>,
+        reports: &'a mut BTreeMap<String, ClusterReport>,
         cluster: &str,
     ) -> &'a mut ClusterReport {
         reports
@@ -546,6 +577,11 @@ fn assemble(
                 if row.rollback {
                     entry.rolled_back += n;
                 }
+                *buckets
+                    .entry(row.cluster.clone())
+                    .or_default()
+                    .entry(row.bucket)
+                    .or_default() += n;
             }
             Some(Outcome::Failed) => entry.failed += n,
             Some(Outcome::Ignored) => entry.ignored += n,
@@ -562,10 +598,81 @@ fn assemble(
                 .push((row.message, u64::try_from(row.n).unwrap_or_default()));
         }
     }
-    for row in percentiles {
-        let entry = report(&mut reports, &row.cluster);
-        entry.apply_p50_us = row.p50.unwrap_or_default();
-        entry.apply_p99_us = row.p99.unwrap_or_default();
+    for (cluster, counts) in buckets {
+        let entry = report(&mut reports, &cluster);
+        entry.apply_p50_us = percentile(&counts, 50);
+        entry.apply_p99_us = percentile(&counts, 99);
     }
     reports.into_values().collect()
+}
+
+/// The nearest-rank `p`th percentile of bucketed times: the lower bound of the bucket holding
+/// the ⌈p·N/100⌉th smallest.
+fn percentile(buckets: &std::collections::BTreeMap<i64, u64>, p: u64) -> i64 {
+    let total: u64 = buckets.values().sum();
+    let rank = (total * p).div_ceil(100).max(1);
+    let mut seen = 0;
+    for (bucket, n) in buckets {
+        seen += n;
+        if seen >= rank {
+            return bucket_us(*bucket);
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_start_where_their_sql_puts_them() {
+        // The SQL's bucket of t µs, mirrored: bucket_us(bucket(t)) <= t < the next bucket's.
+        let bucket = |t: i64| match t {
+            ..0 => 0,
+            0..1_000_000 => t / 1_000,
+            1_000_000..60_000_000 => 1_000 + (t - 1_000_000) / 100_000,
+            _ => 1_590 + (t - 60_000_000) / 10_000_000,
+        };
+        for t in [
+            0,
+            999,
+            1_000,
+            999_999,
+            1_000_000,
+            1_099_999,
+            59_999_999,
+            60_000_000,
+            3_600_000_000,
+        ] {
+            let b = bucket(t);
+            assert!(
+                bucket_us(b) <= t && t < bucket_us(b + 1),
+                "{t} µs in bucket {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_over_buckets() {
+        let buckets: std::collections::BTreeMap<i64, u64> = (1..=100).map(|ms| (ms, 1)).collect();
+        assert_eq!(percentile(&buckets, 50), 50_000);
+        assert_eq!(percentile(&buckets, 99), 99_000);
+        assert_eq!(percentile(&Default::default(), 50), 0);
+    }
+
+    #[test]
+    fn a_filter_binds_only_what_is_given() {
+        let mut filter = Filter::new(Dialect::Postgres);
+        filter.text("cluster", "");
+        filter.text("cluster", "east");
+        filter.int("acked_us >= {}", Some(5));
+        filter.prefix("organizations/acme/");
+        assert_eq!(
+            filter.sql(),
+            "cluster = $1 AND acked_us >= $2 AND (fqn = $3 OR (fqn > $4 AND fqn < $5))"
+        );
+        assert_eq!(filter.binds.len(), 5);
+        assert_eq!(Filter::new(Dialect::Sqlite).sql(), "1 = 1");
+    }
 }
