@@ -3,6 +3,9 @@
 //! and acknowledged. Written by the replica serving the cluster as it learns it; read by
 //! `ctl history`, `ctl report` and `ctl audit --target-cluster` (docs/ledger.md).
 //!
+//! Replica liveness (`Store::replica_alive`) lives here too: it is the same kind of small
+//! table the backends share the SQL of.
+//!
 //! One SQL text serves both backends (`?N` placeholders become `$N` on PostgreSQL), and one
 //! macro-made module per backend runs it on that backend's pool.
 
@@ -357,6 +360,9 @@ impl Filter {
     }
 }
 
+/// A replica silent this long is forgotten (µs).
+const REPLICA_FORGOTTEN_US: i64 = 86_400_000_000;
+
 const PRUNE_OLD: &str = "DELETE FROM ledger WHERE ?1 IS NOT NULL AND acked_us < ?1";
 /// Ids increase: everything below the oldest row kept goes.
 const PRUNE_OVER: &str =
@@ -366,6 +372,9 @@ const PRUNE_OVER: &str =
 struct Statements {
     commit_of: String,
     changes_of: String,
+    replica_alive: String,
+    replicas_forget: String,
+    replicas_seen: String,
     prune_old: String,
     prune_over: String,
 }
@@ -375,6 +384,12 @@ impl Statements {
         Statements {
             commit_of: dialect.sql(COMMIT_OF),
             changes_of: dialect.sql(CHANGES_OF),
+            replica_alive: dialect.sql(
+                "INSERT INTO replicas (id, seen_us) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET seen_us = excluded.seen_us",
+            ),
+            replicas_forget: dialect.sql("DELETE FROM replicas WHERE seen_us < ?1"),
+            replicas_seen: dialect.sql("SELECT id, seen_us FROM replicas"),
             prune_old: dialect.sql(PRUNE_OLD),
             prune_over: dialect.sql(PRUNE_OVER),
         }
@@ -514,6 +529,27 @@ macro_rules! backend {
                         .fetch_all(pool)
                         .await?;
                 Ok(assemble(counts, reasons))
+            }
+
+            /// See [`crate::store::Store::replica_alive`].
+            pub async fn replica_alive(
+                pool: &Pool<Db>,
+                replica: &str,
+                now_us: i64,
+            ) -> Result<std::collections::HashMap<String, i64>> {
+                sqlx::query(SQL.replica_alive.as_str())
+                    .bind(replica)
+                    .bind(now_us)
+                    .execute(pool)
+                    .await?;
+                sqlx::query(SQL.replicas_forget.as_str())
+                    .bind(now_us - REPLICA_FORGOTTEN_US)
+                    .execute(pool)
+                    .await?;
+                let rows: Vec<(String, i64)> = sqlx::query_as(SQL.replicas_seen.as_str())
+                    .fetch_all(pool)
+                    .await?;
+                Ok(rows.into_iter().collect())
             }
 
             /// Deletes rows acknowledged before `older_than_us`, then the oldest beyond `keep`

@@ -452,6 +452,21 @@ impl Store {
         dispatch!(self.cluster_delivery(cluster))
     }
 
+    // --- replica liveness ---
+
+    /// Records that `replica` is alive at `now_us` (µs since the epoch), and forgets replicas
+    /// silent for more than a day; returns when each replica known was last seen.
+    pub async fn replica_alive(&self, replica: &str, now_us: i64) -> Result<HashMap<String, i64>> {
+        match self {
+            Store::Sqlite(store) => {
+                ledger::sqlite::replica_alive(store.writer(), replica, now_us).await
+            }
+            Store::Postgres(store) => {
+                ledger::postgres::replica_alive(store.pool(), replica, now_us).await
+            }
+        }
+    }
+
     // --- delivery ledger (see `ledger.rs`) ---
 
     /// Appends ledger rows in one transaction, each with `rollback` and `committed_us` taken

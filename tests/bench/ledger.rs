@@ -68,7 +68,10 @@ fn record(object: usize, change: usize) -> Record {
         annotations: Default::default(),
         origin: serde_json::json!({"cluster": "c0", "namespace": "config", "name": format!("w{object}")}),
         // Every third change goes back to the first content: a rollback.
-        content_hash: format!("sha256:{object}-{}", if change % 3 == 2 { 0 } else { change }),
+        content_hash: format!(
+            "sha256:{object}-{}",
+            if change % 3 == 2 { 0 } else { change }
+        ),
         etag: String::new(),
         revision: 0,
     }
@@ -102,7 +105,10 @@ async fn measure(name: &str, store: &Store, rows: usize) -> anyhow::Result<()> {
                     Outcome::Failed,
                     format!("admission webhook denied it (reason {})", cluster % 5),
                 ),
-                2 => (Outcome::Reverted, "VirtualService app/r was changed".to_string()),
+                2 => (
+                    Outcome::Reverted,
+                    "VirtualService app/r was changed".to_string(),
+                ),
                 _ => (Outcome::Applied, String::new()),
             };
             batch.push(LedgerEntry {
@@ -138,21 +144,25 @@ async fn measure(name: &str, store: &Store, rows: usize) -> anyhow::Result<()> {
         jiff::Timestamp::from_microsecond(now + 3_600_000_000)?.to_string(),
     );
     let object = fqn(7);
-    time(name, "history (changes + rows + audit of one object)", || async {
-        store.object_changes(&object).await?;
-        let by_fqn = LedgerQuery {
-            fqn: object.clone(),
-            limit: 10_000,
-            ..LedgerQuery::default()
-        };
-        store.query_ledger(&by_fqn).await?;
-        let audit = AuditQuery {
-            fqn_prefix: object.clone(),
-            ..AuditQuery::default()
-        };
-        store.query_audit(&audit).await?;
-        Ok(())
-    })
+    time(
+        name,
+        "history (changes + rows + audit of one object)",
+        || async {
+            store.object_changes(&object).await?;
+            let by_fqn = LedgerQuery {
+                fqn: object.clone(),
+                limit: 10_000,
+                ..LedgerQuery::default()
+            };
+            store.query_ledger(&by_fqn).await?;
+            let audit = AuditQuery {
+                fqn_prefix: object.clone(),
+                ..AuditQuery::default()
+            };
+            store.query_audit(&audit).await?;
+            Ok(())
+        },
+    )
     .await?;
     time(name, "deliveries: one cluster, a page of 1,000", || async {
         let query = LedgerQuery {
@@ -180,7 +190,11 @@ async fn measure(name: &str, store: &Store, rows: usize) -> anyhow::Result<()> {
             until: week.1.clone(),
         };
         let report = store.ledger_report(&query).await?;
-        anyhow::ensure!(report.len() == CLUSTERS.min(rows), "{} clusters", report.len());
+        anyhow::ensure!(
+            report.len() == CLUSTERS.min(rows),
+            "{} clusters",
+            report.len()
+        );
         Ok(())
     })
     .await?;
@@ -194,14 +208,18 @@ async fn measure(name: &str, store: &Store, rows: usize) -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
-    time(name, "audit --cluster (target), a page of 1,000", || async {
-        let query = AuditQuery {
-            target_cluster: "c42".into(),
-            ..AuditQuery::default()
-        };
-        store.query_audit(&query).await?;
-        Ok(())
-    })
+    time(
+        name,
+        "audit --cluster (target), a page of 1,000",
+        || async {
+            let query = AuditQuery {
+                target_cluster: "c42".into(),
+                ..AuditQuery::default()
+            };
+            store.query_audit(&query).await?;
+            Ok(())
+        },
+    )
     .await?;
     let pruned = Instant::now();
     let deleted = store

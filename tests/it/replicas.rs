@@ -153,6 +153,50 @@ async fn status(api: &mut Clients, fqn: &str) -> v1::ResourceStatus {
         .into_inner()
 }
 
+/// A replica killed with -9 never says its clusters are gone: the others stop counting them
+/// connected once it has been silent for three heartbeats, not when their agents come back.
+#[tokio::test]
+async fn a_killed_replicas_clusters_are_shown_disconnected_by_the_others() {
+    let pg = Postgres::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut a = Mp::start(&pg.url, dir.path(), &[]).await;
+    let b = Mp::start(&pg.url, dir.path(), &[]).await;
+    let mut api_a = a.clients(&a.token).await;
+    let mut api_b = b.clients(&b.token).await;
+    register_cluster(&mut api_a, "eu", "organizations/acme").await;
+    hierarchy(&mut api_a).await;
+    let mut eu = agent(&a, "eu", 0, "").await;
+    drain(&mut eu, Duration::from_secs(2), None, &mut Held::default()).await;
+    let connected = |api: &mut Clients| {
+        let mut api = api.clone();
+        async move {
+            let cluster = api
+                .clusters
+                .get_cluster(v1::GetClusterRequest { name: "eu".into() })
+                .await
+                .ok()?
+                .into_inner();
+            cluster.delivery.map(|d| d.connected)
+        }
+    };
+    eventually("replica b to show eu connected through a", WAIT, || {
+        let shown = connected(&mut api_b);
+        async move { (shown.await == Some(true)).then_some(()) }
+    })
+    .await;
+    a.kill_9();
+    eventually(
+        "replica b to show eu disconnected",
+        Duration::from_secs(40),
+        || {
+            let shown = connected(&mut api_b);
+            async move { (shown.await == Some(false)).then_some(()) }
+        },
+    )
+    .await;
+    drop(eu);
+}
+
 /// A database that lost commits it had acknowledged (synchronous_commit=off and a crash, or a
 /// failover to a lagging standby) is behind what the replica read: writing on would reuse
 /// revisions already distributed. The write is refused by name, not retried as "busy" forever.

@@ -62,6 +62,24 @@ const PARENTS_EVERY: Duration = Duration::from_secs(1);
 const FEED_PAGES: usize = 10;
 /// Edges per store transaction, about.
 const WRITE_BATCH: usize = 5_000;
+
+/// How often a replica says it is alive, and how long a silent one still counts as serving
+/// the clusters its rows name (three heartbeats missed).
+const REPLICA_HEARTBEAT: Duration = Duration::from_secs(5);
+const REPLICA_SILENT_US: i64 = 15_000_000;
+
+/// Whether `replica` said it was alive recently, by the last read of `seen` (before any read,
+/// the row is taken at its word).
+fn replica_alive(
+    seen: Option<&std::collections::HashMap<String, i64>>,
+    replica: &str,
+    now_us: i64,
+) -> bool {
+    seen.is_none_or(|seen| {
+        seen.get(replica)
+            .is_some_and(|at| now_us - at <= REPLICA_SILENT_US)
+    })
+}
 /// How long edge writes gather before one store transaction takes them all.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
@@ -123,6 +141,9 @@ struct Hub {
     revisions: std::collections::HashMap<String, i64>,
     /// Delivery ledger rows the writer has not taken yet.
     ledger: ledger::Queue,
+    /// When each replica last said it was alive (µs), as last read; `None` before the first
+    /// read. A cluster row naming a silent replica is not shown connected.
+    replicas_seen: Option<std::collections::HashMap<String, i64>>,
     interner: Interner,
     /// Store writes the writer task has not taken yet.
     outgoing: shared::Outgoing,
@@ -548,9 +569,10 @@ impl Distributor {
             )
         } else {
             let row = &hub.remote.get(cluster)?.delivery;
+            let now = jiff::Timestamp::now().as_microsecond();
             (
                 row.replica.clone(),
-                row.connected,
+                row.connected && replica_alive(hub.replicas_seen.as_ref(), &row.replica, now),
                 u64::try_from(row.acked_revision).unwrap_or_default(),
                 row.held_prune
                     .as_ref()
@@ -748,6 +770,21 @@ impl Distributor {
                 }
             });
         }
+        let this = self.clone();
+        let stop = shutdown.clone();
+        shutdown.spawn(tracing::info_span!("replica-alive"), async move {
+            loop {
+                let now = jiff::Timestamp::now().as_microsecond();
+                match this.engine.store().replica_alive(&this.replica, now).await {
+                    Ok(seen) => this.hub().replicas_seen = Some(seen),
+                    Err(error) => tracing::warn!(%error, "recording that this replica is alive failed; retrying"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(REPLICA_HEARTBEAT) => {}
+                }
+            }
+        });
         let this = self.clone();
         let stop = shutdown.clone();
         shutdown.spawn(tracing::info_span!("distribute-parents"), async move {

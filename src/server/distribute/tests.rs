@@ -291,3 +291,23 @@ async fn a_link_rebuilt_from_the_stored_acknowledgement_has_the_agents_checksum(
     assert_eq!(rebuilt.edges.len(), 2);
     assert!(rebuilt.edges.values().all(|e| *e == EdgeState::Applied));
 }
+
+#[test]
+fn a_replica_silent_for_three_heartbeats_no_longer_serves_its_clusters() {
+    let seen: std::collections::HashMap<String, i64> = [
+        ("a".to_string(), 1_000_000_000),
+        ("b".to_string(), 985_000_000),
+    ]
+    .into();
+    let now = 1_000_000_000 + 5_000_000;
+    assert!(super::replica_alive(Some(&seen), "a", now));
+    assert!(!super::replica_alive(Some(&seen), "b", now), "20 s silent");
+    assert!(
+        !super::replica_alive(Some(&seen), "gone", now),
+        "forgotten or never seen"
+    );
+    assert!(
+        super::replica_alive(None, "b", now),
+        "before the first read, the row's word"
+    );
+}
