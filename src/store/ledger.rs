@@ -269,14 +269,17 @@ const CHANGES_OF: &str = "SELECT revision, op, HASH(record) AS content_hash, at_
 /// An applied row's time to apply in µs (from the commit, or the send of a re-delivery),
 /// bucketed so that one scan can count a report: exact to the millisecond below a second
 /// (buckets 0–999), to 100 ms below a minute (1000–1599), to 10 s beyond (1600–).
-const BUCKET: &str = "CASE WHEN outcome <> 'applied' THEN -1 ELSE \
-       (SELECT CASE WHEN t < 0 THEN 0 WHEN t < 1000000 THEN t / 1000 \
-                    WHEN t < 60000000 THEN 1000 + (t - 1000000) / 100000 \
-                    ELSE 1590 + (t - 60000000) / 10000000 END \
-        FROM (SELECT acked_us - CASE WHEN committed_us > 0 THEN committed_us ELSE sent_us END \
-              AS t) AS took) END";
+fn bucket_sql() -> String {
+    const T: &str = "(acked_us - CASE WHEN committed_us > 0 THEN committed_us ELSE sent_us END)";
+    format!(
+        "CASE WHEN outcome <> 'applied' THEN -1 WHEN {T} < 0 THEN 0 \
+              WHEN {T} < 1000000 THEN {T} / 1000 \
+              WHEN {T} < 60000000 THEN 1000 + ({T} - 1000000) / 100000 \
+              ELSE 1590 + ({T} - 60000000) / 10000000 END"
+    )
+}
 
-/// The lower bound of a [`BUCKET`], µs.
+/// The lower bound of a bucket of [`bucket_sql`], µs.
 fn bucket_us(bucket: i64) -> i64 {
     match bucket {
         ..1_000 => bucket * 1_000,
@@ -510,8 +513,9 @@ macro_rules! backend {
                 filter.prefix(&query.fqn_prefix);
                 filter.window(&query.since, &query.until)?;
                 let counts = format!(
-                    "SELECT cluster, outcome, rollback, {BUCKET} AS bucket, COUNT(*) AS n \
+                    "SELECT cluster, outcome, rollback, {} AS bucket, COUNT(*) AS n \
                      FROM ledger WHERE {} GROUP BY cluster, outcome, rollback, bucket",
+                    bucket_sql(),
                     filter.sql()
                 );
                 let counts: Vec<CountRow> =
