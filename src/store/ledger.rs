@@ -268,7 +268,7 @@ const CHANGES_OF: &str = "SELECT revision, op, HASH(record) AS content_hash, at_
 
 /// An applied row's time to apply in µs (from the commit, or the send of a re-delivery),
 /// bucketed so that one scan can count a report: exact to the millisecond below a second
-/// (buckets 0–999), to 100 ms below a minute (1000–1599), to 10 s beyond (1600–).
+/// (buckets 0–999), to 100 ms below a minute (1000–1589), to 10 s beyond (1590–).
 fn bucket_sql() -> String {
     const T: &str = "(acked_us - CASE WHEN committed_us > 0 THEN committed_us ELSE sent_us END)";
     format!(
