@@ -21,7 +21,9 @@ use crate::crds::{dynamic_api, install_crds};
 use crate::distribute::{create_namespace, delete_namespace, expected_objects, owned_versions};
 use crate::support::admission::register_webhook;
 use crate::support::cluster::Cluster;
-use crate::support::flux::{Flux, await_verdict, git_repositories, kustomizations, reconcile_now};
+use crate::support::flux::{
+    Flux, await_verdict, git_repositories, kustomization_events, kustomizations, reconcile_now,
+};
 use crate::support::git::GitServer;
 use crate::support::mp::{Clients, Mp, audit_entries, free_port, list_fqns, register_cluster};
 use crate::support::process::ChildProcess;
@@ -590,7 +592,19 @@ async fn scenarios(flow: &mut Loop) {
         .get("overlap")
         .await
         .expect("Flux applied it");
-    eprintln!("the rejected CR's status: {}", live.data["status"]);
+    // Flux names the object; the reason is tsbridge's, on the CR (`kubectl describe`).
+    let stalled = live.data["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Stalled" && c["status"] == "True")
+        .unwrap_or_else(|| panic!("the rejected CR is Stalled: {}", live.data["status"]));
+    let reason = stalled["message"].as_str().unwrap_or_default();
+    eprintln!("the rejected CR says: {reason}");
+    assert!(
+        reason.starts_with("Workspace/overlap: ") && reason.contains("(TSB1011)"),
+        "tsbridge's message names the object: {reason}"
+    );
     assert_eq!(
         flow.owned().await,
         snapshot,
@@ -645,8 +659,19 @@ async fn scenarios(flow: &mut Loop) {
         "Flux shows our webhook's denial: {verdict:?}"
     );
     assert!(
-        verdict.message.contains("tsb.tetrate.io/tenant"),
+        verdict.message.contains("tsb.tetrate.io/tenant") && verdict.message.contains("(TSB1002)"),
         "with our message: {verdict:?}"
+    );
+    // The same words in a Warning event on the Kustomization.
+    let events = kustomization_events(&flow.a, &names.flux_ns).await;
+    assert!(
+        events
+            .keys()
+            .any(|(object, reason, message)| object == "tenancy"
+                && reason == "ReconciliationFailed"
+                && message.contains("denied the request")
+                && message.contains("(TSB1002)")),
+        "a ReconciliationFailed event with the denial: {events:#?}"
     );
     assert!(
         flow.config_api(&orphan)
@@ -737,6 +762,7 @@ async fn scenarios(flow: &mut Loop) {
         .expect("copy")
         .metadata
         .resource_version;
+    let events_before = kustomization_events(&flow.a, &names.flux_ns).await;
     let ks = kustomizations(&flow.a, &names.flux_ns);
     let steady_started = Instant::now();
     for round in 0..3 {
@@ -799,7 +825,33 @@ async fn scenarios(flow: &mut Loop) {
         BTreeSet::from(["kustomize-controller".to_string()]),
         "only Flux manages the VirtualService in its own cluster"
     );
-    let events = crate::support::flux::events_of(&flow.a, &names.flux_ns, "team-edge").await;
-    eprintln!("team-edge events: {events:#?}");
+    let copy_labels = copy.metadata.labels.clone().unwrap_or_default();
+    assert!(
+        !copy_labels
+            .keys()
+            .any(|k| k.starts_with("kustomize.toolkit.fluxcd.io/")),
+        "Flux's ownership labels are not copied to cluster-b: {copy_labels:?}"
+    );
+    // Every event Flux emitted meanwhile: reconciles finished, none applied a change.
+    let events = kustomization_events(&flow.a, &names.flux_ns).await;
+    let new: Vec<_> = events
+        .iter()
+        .filter(|(key, count)| events_before.get(*key).is_none_or(|before| *count > before))
+        .map(|(key, _)| key)
+        .collect();
+    eprintln!("Flux's events in the steady state: {new:#?}");
+    assert!(
+        new.iter()
+            .any(|(_, reason, _)| reason == "ReconciliationSucceeded"),
+        "Flux reconciled meanwhile: {new:#?}"
+    );
+    for (object, reason, message) in &new {
+        assert!(
+            !["created", "configured", "deleted"]
+                .iter()
+                .any(|verb| message.contains(verb)),
+            "Flux changed something on {object} in the steady state ({reason}): {message}"
+        );
+    }
     eprintln!("steady state held over {:?}", steady_started.elapsed());
 }

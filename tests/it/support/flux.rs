@@ -5,6 +5,7 @@
 //! Each pair watches only its runtime namespace (`--watch-all-namespaces=false`), so pairs of
 //! concurrent test runs on the same apiserver never see each other's objects.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -265,22 +266,29 @@ pub async fn reconcile_now(api: &Api<DynamicObject>, name: &str, token: &str, ti
     .await;
 }
 
-/// Every Event about Flux object `name` in `ns`, as `reason: message`, oldest first.
-pub async fn events_of(client: &Client, ns: &str, name: &str) -> Vec<String> {
+/// Every Event about the Kustomizations in `ns`: (object, reason, message) with its count
+/// (the recorder folds repeats of one message into a count).
+pub async fn kustomization_events(
+    client: &Client,
+    ns: &str,
+) -> BTreeMap<(String, String, String), i32> {
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    let mut list: Vec<Event> = events
-        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+    events
+        .list(&ListParams::default().fields("involvedObject.kind=Kustomization"))
         .await
-        .unwrap_or_else(|e| panic!("listing events of {name}: {e}"))
-        .items;
-    list.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
-    list.into_iter()
+        .unwrap_or_else(|e| panic!("listing events in {ns}: {e}"))
+        .items
+        .into_iter()
         .map(|e| {
-            format!(
-                "{}: {}",
+            let key = (
+                e.involved_object.name.unwrap_or_default(),
                 e.reason.unwrap_or_default(),
-                e.message.unwrap_or_default()
-            )
+                e.message.unwrap_or_default(),
+            );
+            (key, e.count.unwrap_or(1))
         })
-        .collect()
+        .fold(BTreeMap::new(), |mut all, (key, count)| {
+            *all.entry(key).or_insert(0) += count;
+            all
+        })
 }
