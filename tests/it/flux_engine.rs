@@ -424,7 +424,12 @@ async fn flux_syncs_the_platform_repository_through_every_scenario() {
     if outcome.is_err() {
         eprintln!("{}", flow.flux.logs());
     }
+    let cleanup_started = Instant::now();
     cleanup(&flow).await;
+    eprintln!(
+        "clean-up (Flux prunes) took {:?}",
+        cleanup_started.elapsed()
+    );
     registered.delete().await;
     let names = &flow.names;
     for (client, ns) in [
@@ -522,6 +527,7 @@ async fn scenarios(flow: &mut Loop) {
     // 1. First sync: every Kustomization Ready at the first commit, every CR Ready, the Istio
     //    objects in both clusters.
     let sync_started = Instant::now();
+    let phase = Instant::now();
     for name in KUSTOMIZATIONS {
         flow.flux.assert_running();
         await_verdict(
@@ -564,6 +570,8 @@ async fn scenarios(flow: &mut Loop) {
         sync_started.elapsed()
     );
 
+    eprintln!("phase done: first sync after {:?}", phase.elapsed());
+    let phase = Instant::now();
     // 2. A commit the MP rejects: a workspace overlapping payments'.
     let snapshot = flow.owned().await;
     let fqns = list_fqns(&flow.api, "").await;
@@ -633,6 +641,11 @@ async fn scenarios(flow: &mut Loop) {
         "the revert changes no cluster"
     );
 
+    eprintln!(
+        "phase done: rejection and revert after {:?}",
+        phase.elapsed()
+    );
+    let phase = Instant::now();
     // 3. A commit the webhook denies: a workspace without its tenant annotation.
     let mut orphan = names.workspace("orphan", "elsewhere");
     orphan["metadata"]["annotations"]
@@ -689,6 +702,8 @@ async fn scenarios(flow: &mut Loop) {
     flow.commit_and_sync("tenancy: revert the orphan workspace", &["tenancy"])
         .await;
 
+    eprintln!("phase done: denial and revert after {:?}", phase.elapsed());
+    let phase = Instant::now();
     // 4. Deleting a file: Flux prunes the CR, the MP deletes it, its Istio objects go.
     let setting = &payments["teams/payments/traffic-setting.yaml"];
     flow.git.remove("teams/payments/traffic-setting.yaml");
@@ -723,6 +738,8 @@ async fn scenarios(flow: &mut Loop) {
     );
     flow.await_owned(&after_delete).await;
 
+    eprintln!("phase done: deleted file after {:?}", phase.elapsed());
+    let phase = Instant::now();
     // 5. A change to the direct-mode VirtualService reaches cluster-b; then a steady state over
     //    several reconciles: Flux finds no drift on our CRs, the agents write nothing, the MP
     //    records nothing, and neither copy of the VirtualService changes hands.
