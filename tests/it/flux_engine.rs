@@ -870,5 +870,9 @@ async fn scenarios(flow: &mut Loop) {
             "Flux changed something on {object} in the steady state ({reason}): {message}"
         );
     }
-    eprintln!("steady state held over {:?}", steady_started.elapsed());
+    eprintln!(
+        "steady state held over {:?} (phase with the edge change: {:?})",
+        steady_started.elapsed(),
+        phase.elapsed()
+    );
 }
