@@ -6,6 +6,7 @@
 #   control plane ${REALK8S_CACHE:-~/.cache/realk8s}
 #   kstatus       ~/.cache/tsbridge/bin/kstatus (exported as TSBRIDGE_KSTATUS)
 #   istioctl      ~/.cache/tsbridge/bin/istioctl (exported as TSBRIDGE_ISTIOCTL)
+#   Flux          ~/.cache/tsbridge/flux/{bin,crds} (exported as TSBRIDGE_FLUX_DIR)
 
 TSBRIDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TSBRIDGE_ROOT
@@ -90,7 +91,33 @@ setup_istioctl() {
   mv -f "$bin.tmp.$$" "$bin" && echo "$key" >"$dir/.stamp-istioctl"
 }
 
+# Flux's source-controller and kustomize-controller (tests/it/flux_engine.rs runs them out of
+# cluster), built from their Go modules as pinned by tests/flux (go.mod + go.sum committed; why
+# the pins look the way they do: docs/testing.md), outside the clone (cold: ~3 min plus module
+# downloads) and only when the pins or Go change. Their CRDs are copied from the same module
+# directories, so the cluster always gets the CRDs of the release that runs.
+setup_flux() {
+  local src="$TSBRIDGE_ROOT/tests/flux" dir="${XDG_CACHE_HOME:-$HOME/.cache}/tsbridge/flux"
+  local key tmp module moddir
+  key="$( (go env GOVERSION && cat "$src/go.mod" "$src/go.sum") | sha256sum | cut -c1-16)" || return 1
+  export TSBRIDGE_FLUX_DIR="$dir"
+  if [[ -x "$dir/bin/source-controller" && -x "$dir/bin/kustomize-controller" \
+    && "$(cat "$dir/.stamp" 2>/dev/null)" == "$key" ]]; then return 0; fi
+  setup_log "building Flux source-controller and kustomize-controller (tests/flux; cold: ~3 min)"
+  tmp="$dir.tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp/bin" "$tmp/crds" || return 1
+  # -mod=readonly: the committed go.sum pins every module; a build never re-resolves.
+  (cd "$src" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "$tmp/bin/" \
+    github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller) || { rm -rf "$tmp"; return 1; }
+  for module in source-controller kustomize-controller; do
+    moddir="$(cd "$src" && go list -mod=readonly -m -f '{{.Dir}}' "github.com/fluxcd/$module")" || { rm -rf "$tmp"; return 1; }
+    cp "$moddir"/config/crd/bases/*.yaml "$tmp/crds/" || { rm -rf "$tmp"; return 1; }
+  done
+  chmod u+w "$tmp"/crds/*.yaml
+  echo "$key" >"$tmp/.stamp" && rm -rf "$dir" && mv "$tmp" "$dir"
+}
+
 setup_all() {
   setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build && setup_kstatus \
-    && setup_istioctl
+    && setup_istioctl && setup_flux
 }

@@ -14,6 +14,7 @@ mod distribute;
 mod failover;
 mod fanout;
 mod flux;
+mod flux_engine;
 mod fuzz_corpus;
 mod inventory;
 mod istio;

@@ -5,6 +5,8 @@
 pub mod admission;
 pub mod cluster;
 pub mod fanout;
+pub mod flux;
+pub mod git;
 pub mod health;
 pub mod kstatus;
 pub mod mp;
