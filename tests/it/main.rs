@@ -8,6 +8,7 @@ mod agent;
 mod argocd;
 mod chart;
 mod chart_agent;
+mod ci_examples;
 mod cli;
 mod crds;
 mod diff;
