@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 pub mod crds;
 pub mod ctl;
+pub mod diff;
+pub mod promote;
 pub mod render;
 pub mod validate;
 
@@ -30,6 +32,12 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print the Istio objects a cluster's agent would apply for configuration files, offline.
     Render(render::RenderArgs),
+    /// Compare two config trees, or a tree and a management plane (`mp:`): TSB objects by FQN
+    /// and, with --inventory, Istio objects per cluster. Exit 0 equal, 1 different, 2 error.
+    Diff(diff::DiffArgs),
+    /// Write into a target config tree the objects that differ from a source tree, keeping
+    /// the target's environment-specific values; prints a commit-message summary.
+    Promote(promote::PromoteArgs),
     /// Run the management plane: gRPC API, hierarchy validation, audit ledger.
     Server(crate::server::Args),
     /// Run the agent of one cluster: watch TSB CRs, sync them to the management plane, write status.
@@ -46,6 +54,8 @@ impl Cli {
             Command::Validate(args) => validate::run(args),
             Command::Render(args) => render::run(args),
             Command::Ctl(args) => ctl::run(args).await,
+            Command::Diff(args) => diff::run(args).await,
+            Command::Promote(args) => promote::run(args),
             Command::Server(args) => {
                 crate::server::run(args).await?;
                 Ok(ExitCode::SUCCESS)

@@ -17,6 +17,7 @@
 
 pub mod catalogue;
 pub mod diagnostic;
+pub mod diff;
 pub mod fqn;
 pub mod guard;
 pub mod kind;

@@ -101,6 +101,8 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ("cli/ctl", &["sqlx::", "crate::store"], &[]),
     ("cli/validate", &["sqlx::", "crate::store"], &[]),
     ("cli/crds", &["sqlx::", "crate::store"], &[]),
+    ("cli/diff", &["sqlx::", "crate::store"], &[]),
+    ("cli/promote", &["sqlx::", "crate::store", "tonic::"], &[]),
     (
         "fuzzing",
         &["sqlx::", "tokio::", "crate::store", "crate::runtime"],

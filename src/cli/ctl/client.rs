@@ -149,6 +149,16 @@ impl Client {
         Ok(Client::over(channel, bearer))
     }
 
+    /// Dials `server` with the token read from `token_file` (as `ctl --token-file`).
+    pub async fn connect_with_token_file(
+        server: &str,
+        token_file: Option<&Path>,
+        ca: Option<&Path>,
+    ) -> anyhow::Result<Client> {
+        let token = token_file.map(read_token).transpose()?;
+        Client::connect(server, token.as_deref(), ca).await
+    }
+
     /// Clients of every service over an established channel.
     pub fn over(channel: Channel, bearer: Bearer) -> Client {
         Client {

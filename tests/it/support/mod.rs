@@ -71,3 +71,29 @@ fn loopback_guard_rejects_other_hosts() {
         std::panic::catch_unwind(|| assert_loopback("https://kubernetes.default.svc")).is_err()
     );
 }
+
+/// Copies the directory tree `from` into `to` (created), files and directories only.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("read the directory to copy") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// Runs `tsbridge ARGS` in `dir` with no `TSBRIDGE_*` variable of the test's environment.
+pub fn tsbridge_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tsbridge"));
+    command.args(args).current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TSBRIDGE_") {
+            command.env_remove(key);
+        }
+    }
+    command.output().expect("tsbridge runs")
+}
