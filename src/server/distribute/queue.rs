@@ -167,9 +167,12 @@ impl Queue {
             self.overflow.notify_one();
             return Queued::Overflowed;
         }
+        // Counted before it is queued: the forwarder may take it (and count it out) at once,
+        // and counting after would let the depth wrap below zero and read as an overflow.
+        self.depth.fetch_add(1, Ordering::Relaxed);
         // Fails only when the stream has ended; the agent resyncs when it reconnects.
-        if self.sender.send(message).is_ok() {
-            self.depth.fetch_add(1, Ordering::Relaxed);
+        if self.sender.send(message).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
         }
         Queued::Yes
     }
