@@ -143,7 +143,9 @@ gitops_start_flux() {
   for name in gitrepositories.source.toolkit.fluxcd.io kustomizations.kustomize.toolkit.fluxcd.io; do
     for _ in $(seq 1 100); do
       gitops_curl demo-east "${api_urls[demo-east]}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$name" |
-        grep -q '"type": *"Established", *"status": *"True"' && break
+        python3 -c 'import json,sys
+sys.exit(not any(c["type"] == "Established" and c["status"] == "True"
+                 for c in json.load(sys.stdin).get("status", {}).get("conditions", [])))' && break
       sleep 0.2
     done
   done
