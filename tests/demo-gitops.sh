@@ -149,9 +149,9 @@ sys.exit(not any(c["type"] == "Established" and c["status"] == "True"
       sleep 0.2
     done
   done
-  gitops_curl demo-east -X POST -H 'Content-Type: application/json' \
-    -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$gitops_ns\"}}" \
-    "${api_urls[demo-east]}/api/v1/namespaces" >/dev/null
+  # Applied, not created: a second `tests/demo.sh --gitops` without `down` finds it there.
+  gitops_apply demo-east "/api/v1/namespaces/$gitops_ns" \
+    <(printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$gitops_ns")
   mkdir -p "$state/flux/storage"
   for bin in source-controller kustomize-controller; do
     # Started through a link in $state, so the command line names the state dir (stop_processes).
@@ -193,16 +193,20 @@ YAML
   gitops_apply demo-east "/apis/source.toolkit.fluxcd.io/v1/namespaces/$gitops_ns/gitrepositories/platform" \
     "$state/gitops/gitrepository.yaml"
   gitops_apply demo-east "$ns_path/flux-system" "$state/gitops/bootstrap.yaml"
-  local deadline=$((SECONDS + 180))
+  local deadline=$((SECONDS + 180)) bin failure="within 180 s"
   while ((SECONDS < deadline)); do
     if gitops_view demo-east "$revision" >"$state/gitops/view.txt" 2>/dev/null; then return 0; fi
+    for bin in source-controller kustomize-controller; do
+      kill -0 "$(cat "$state/$bin.pid")" 2>/dev/null || failure="($bin exited)"
+    done
+    [[ "$failure" == within* ]] || break
     sleep 1
   done
-  setup_log "Flux did not make every Kustomization Ready at $revision within 180 s:"
+  setup_log "Flux did not make every Kustomization Ready at $revision $failure:"
   cat "$state/gitops/view.txt" >&2
   for bin in source-controller kustomize-controller; do
     setup_log "last lines of $state/$bin.log:"
-    tail -n 15 "$state/$bin.log" >&2
+    tail -n 15 "$state/$bin.log" | cut -c1-300 >&2
   done
   return 1
 }
