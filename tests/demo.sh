@@ -141,7 +141,7 @@ for _ in $(seq 1 100); do
 done
 # Ours must be the one answering (another process may hold the port: TSBRIDGE_DEMO_*_PORT).
 { kill -0 "$(cat "$state/mp.pid")" 2>/dev/null && curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null; } ||
-  { tail -n 5 "$state/mp.log" >&2; exit 1; }
+  { cat "$state/mp.log" >&2; setup_log "management plane not ready (a port held? TSBRIDGE_DEMO_MP_PORT, TSBRIDGE_DEMO_ADMIN_PORT)"; exit 1; }
 
 ctl=("$tsbridge" ctl --server "http://127.0.0.1:$mp_port" --token-file "$state/admin.token")
 webhook_port=19500
