@@ -130,6 +130,13 @@ stop_processes
 # A fresh store each time: the demo applies its example from scratch.
 rm -rf "$state"
 mkdir -p "$state"
+# Another process on one of the MP's ports would answer for it (a stopped MP of ours frees them
+# within moments).
+for port in "$mp_port" "$admin_port"; do
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || continue 2; sleep 0.1; done
+  setup_log "127.0.0.1:$port is held by another process; set TSBRIDGE_DEMO_MP_PORT and TSBRIDGE_DEMO_ADMIN_PORT"
+  exit 1
+done
 setup_log "starting the management plane (SQLite: $state/mp.db)"
 "$tsbridge" server --insecure --listen "127.0.0.1:$mp_port" --admin-listen "127.0.0.1:$admin_port" \
   --store "sqlite:$state/mp.db" --organization acme --bootstrap-token-file "$state/admin.token" \
@@ -139,9 +146,7 @@ for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null 2>&1; then break; fi
   sleep 0.1
 done
-# Ours must be the one answering (another process may hold the port: TSBRIDGE_DEMO_*_PORT).
-{ kill -0 "$(cat "$state/mp.pid")" 2>/dev/null && curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null; } ||
-  { cat "$state/mp.log" >&2; setup_log "management plane not ready (a port held? TSBRIDGE_DEMO_MP_PORT, TSBRIDGE_DEMO_ADMIN_PORT)"; exit 1; }
+curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null || { cat "$state/mp.log" >&2; exit 1; }
 
 ctl=("$tsbridge" ctl --server "http://127.0.0.1:$mp_port" --token-file "$state/admin.token")
 webhook_port=19500
