@@ -7,13 +7,26 @@
 # one agent per cluster. The example hierarchy is installed into demo-east as a Helm release (the
 # way Argo CD or Flux would put it there); the agent of demo-east sends it to the management plane
 # and writes each CR's status.
+#
+# `tests/demo.sh --gitops` (or TSBRIDGE_DEMO_GITOPS=1) puts it there the GitOps way instead: a
+# local Git repository served on 127.0.0.1 and Flux's own source-controller and
+# kustomize-controller syncing it into demo-east (tests/demo-gitops.sh). `tests/demo.sh flux`
+# then prints Flux's view.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/demo-gitops.sh"
+gitops="${TSBRIDGE_DEMO_GITOPS:-0}"
+args=()
+for arg in "$@"; do
+  if [[ "$arg" == --gitops ]]; then gitops=1; else args+=("$arg"); fi
+done
+set -- "${args[@]}"
 cd "$TSBRIDGE_ROOT"
 clusters=(demo-east demo-west)
 state="${TMPDIR:-/tmp}/tsbridge-demo-$(id -u)"
-mp_port=19443
-admin_port=19090
+# Overridable for a machine where something else holds them.
+mp_port="${TSBRIDGE_DEMO_MP_PORT:-19443}"
+admin_port="${TSBRIDGE_DEMO_ADMIN_PORT:-19090}"
 
 stop_processes() {
   local file pid
@@ -21,7 +34,7 @@ stop_processes() {
     [[ -f "$file" ]] || continue
     pid="$(cat "$file")"
     # Only processes we started: their command lines name our state dir.
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$state"; then
+    if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$state"; then
       kill "$pid" 2>/dev/null || true
     fi
     rm -f "$file"
@@ -82,7 +95,17 @@ if [[ "${1:-up}" == restart-agent ]]; then
   echo "audit entries: $audit_before before, $audit_after after"
   exit 0
 fi
-[[ "${1:-up}" == up ]] || { echo "usage: $0 [up|down|restart-agent CLUSTER]" >&2; exit 2; }
+declare -A kubeconfigs api_urls ca_certs admin_tokens
+# `tests/demo.sh flux`: Flux's view of the GitOps demo (every Kustomization's Ready condition).
+if [[ "${1:-up}" == flux ]]; then
+  [[ -f "$state/source-controller.pid" ]] || { echo "no GitOps demo; run tests/demo.sh --gitops" >&2; exit 1; }
+  eval "$(REALK8S_NAME=demo-east tests/realk8s.sh env)"
+  api_urls[demo-east]="$REALK8S_API_URL" ca_certs[demo-east]="$REALK8S_CA_CERT"
+  admin_tokens[demo-east]="$REALK8S_ADMIN_TOKEN_FILE"
+  gitops_view demo-east || true
+  exit 0
+fi
+[[ "${1:-up}" == up ]] || { echo "usage: $0 [--gitops] [up|down|restart-agent CLUSTER|flux]" >&2; exit 2; }
 
 setup_log "set-up: packages, toolchains, control-plane binaries (cold: ~10-25 min, warm: seconds)"
 setup_all
@@ -90,7 +113,6 @@ setup_log "building tsbridge"
 cargo build --locked --bin tsbridge
 tsbridge="$CARGO_TARGET_DIR/debug/tsbridge"
 
-declare -A kubeconfigs api_urls ca_certs admin_tokens
 helm_bin=""
 for c in "${clusters[@]}"; do
   setup_log "starting control plane $c"
@@ -108,6 +130,13 @@ stop_processes
 # A fresh store each time: the demo applies its example from scratch.
 rm -rf "$state"
 mkdir -p "$state"
+# Another process on one of the MP's ports would answer for it (a stopped MP of ours frees them
+# within moments).
+for port in "$mp_port" "$admin_port"; do
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || continue 2; sleep 0.1; done
+  setup_log "127.0.0.1:$port is held by another process; set TSBRIDGE_DEMO_MP_PORT and TSBRIDGE_DEMO_ADMIN_PORT"
+  exit 1
+done
 setup_log "starting the management plane (SQLite: $state/mp.db)"
 "$tsbridge" server --insecure --listen "127.0.0.1:$mp_port" --admin-listen "127.0.0.1:$admin_port" \
   --store "sqlite:$state/mp.db" --organization acme --bootstrap-token-file "$state/admin.token" \
@@ -218,16 +247,24 @@ for c in "${clusters[@]}"; do
     "$state/workloads" --namespace bookinfo >/dev/null
 done
 
-setup_log "installing the example configuration into demo-east as a Helm release (GitOps-style)"
-mkdir -p "$state/example/templates"
-cat >"$state/example/Chart.yaml" <<'CHART'
-apiVersion: v2
-name: tsbridge-example
-version: 0.1.0
-CHART
-cp tests/fixtures/crs/every-kind.yaml "$state/example/templates/config.yaml"
-"$helm_bin" --kubeconfig "${kubeconfigs[demo-east]}" upgrade --install example "$state/example" \
-  --namespace bookinfo-config --create-namespace >/dev/null
+if [[ $gitops == 1 ]]; then
+  setup_log "GitOps: a local Git repository with the example configuration, served on 127.0.0.1:$gitops_git_port"
+  gitops_repo
+  gitops_start_server
+  setup_log "GitOps: starting Flux source-controller and kustomize-controller against demo-east"
+  flux_started=$SECONDS
+  gitops_start_flux
+  setup_log "GitOps: waiting for every Kustomization to be Ready (their health checks wait on every CR)"
+  gitops_sync
+  setup_log "GitOps: Flux synced the repository in $((SECONDS - flux_started)) s"
+else
+  setup_log "installing the example configuration into demo-east as a Helm release (GitOps-style)"
+  mkdir -p "$state/example/templates"
+  printf 'apiVersion: v2\nname: tsbridge-example\nversion: 0.1.0\n' >"$state/example/Chart.yaml"
+  cp tests/fixtures/crs/every-kind.yaml "$state/example/templates/config.yaml"
+  "$helm_bin" --kubeconfig "${kubeconfigs[demo-east]}" upgrade --install example "$state/example" \
+    --namespace bookinfo-config --create-namespace >/dev/null
+fi
 setup_log "waiting for the agent of demo-east to report every CR Ready"
 ready=0
 for _ in $(seq 1 300); do
@@ -251,6 +288,30 @@ cluster_table="$("${ctl[@]}" cluster list 2>&1 | sed 's/^/    /' || true)"
 # What reached each cluster, from the delivery ledger (docs/ledger.md).
 ledger_report="$("${ctl[@]}" report --fqn-prefix organizations/acme --since 1h 2>&1 | sed 's/^/    /' || true)"
 traffic_setting=organizations/acme/tenants/payments/workspaces/bookinfo-ws/trafficgroups/bookinfo-tg/settings/default
+source_text='the Helm release is the "Git" side'
+gitops_text=""
+if [[ $gitops == 1 ]]; then
+  source_text="synced by Flux from $state/gitops"
+  work="$state/gitops/work"
+  gitops_text="  GitOps: Flux's source-controller and kustomize-controller (v1.9.6, out of cluster, namespace
+  $gitops_ns of demo-east) sync http://127.0.0.1:$gitops_git_port/platform.git (working copy $work)
+                    logs $state/source-controller.log, $state/kustomize-controller.log,
+                         $state/git-server.log
+  Flux's view (again: tests/demo.sh flux; or the curl below on
+  /apis/kustomize.toolkit.fluxcd.io/v1/namespaces/$gitops_ns/kustomizations in demo-east):
+$(gitops_view demo-east 2>&1 | sed 's/^/    /' || true)
+  make a change the GitOps way: commit -> Flux -> CR -> MP -> Istio objects in both clusters
+  (let bookinfo's sidecars reach kube-system; the GitRepository polls every 10 s):
+    sed -i 's|^      - \"istio-system/\\*\"\$|&\\n      - \"kube-system/*\"|' $work/teams/traffic/trafficsetting-default.yaml
+    git -C $work commit -am 'traffic: let bookinfo reach kube-system' && git -C $work push
+    tests/demo.sh flux      # team-traffic Ready at the new revision
+    ${ctl[*]} history $traffic_setting
+    ${ctl[*]} report --fqn-prefix organizations/acme --since 10m
+    eval \"\$(REALK8S_NAME=demo-west tests/realk8s.sh env)\"
+    curl -s --cacert \$REALK8S_CA_CERT -H \"Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)\" \\
+      \$REALK8S_API_URL/apis/networking.istio.io/v1/namespaces/bookinfo/sidecars | grep -B2 -A4 kube-system
+"
+fi
 
 cat <<MSG
 
@@ -262,7 +323,7 @@ tsbridge local environment is up.
                     ready: curl http://$(cat "$state/agent-demo-east.admin")/ready (names the watches still listing)
                     installed with the Helm chart (release tsbridge, namespace tsbridge-system);
                     each runs with its chart ServiceAccount's token: $state/agent-<cluster>.kubeconfig
-  CR status (demo-east, namespace bookinfo-config; the Helm release is the "Git" side):
+  CR status (demo-east, namespace bookinfo-config; $source_text):
     eval "\$(REALK8S_NAME=demo-east tests/realk8s.sh env)"
     curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
       \$REALK8S_API_URL/apis/tsb.tetrate.io/v2/namespaces/bookinfo-config/workspaces/bookinfo-ws
@@ -270,7 +331,7 @@ tsbridge local environment is up.
     eval "\$(REALK8S_NAME=demo-west tests/realk8s.sh env)"
     curl -s --cacert \$REALK8S_CA_CERT -H "Authorization: Bearer \$(cat \$REALK8S_ADMIN_TOKEN_FILE)" \\
       \$REALK8S_API_URL/apis/networking.istio.io/v1/namespaces/bookinfo/sidecars
-  clusters (who serves each agent's stream, what it acknowledged, how far behind it is;
+$gitops_text  clusters (who serves each agent's stream, what it acknowledged, how far behind it is;
   the same on every MP replica: docs/distribution.md):
 $cluster_table
   delivery ledger: what became of each change in each cluster (docs/ledger.md):
