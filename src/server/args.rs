@@ -65,4 +65,6 @@ pub struct Args {
         default_value_t = 10_000
     )]
     pub max_objects_per_cluster: usize,
+    #[command(flatten)]
+    pub ui: crate::server::ui::UiArgs,
 }
