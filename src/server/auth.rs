@@ -104,7 +104,8 @@ impl Actor {
         self.covers(fqn)
     }
 
-    /// The FQN a user's token is bound to; `None` for everywhere (and for clusters).
+    /// The FQN a user's token is bound to; `None` for everywhere. Clusters have grants, not
+    /// a scope, and `None` here: only token users reach the web console, its one caller.
     pub fn scope(&self) -> Option<&Fqn> {
         match self {
             Actor::User { scope, .. } => scope.as_ref(),

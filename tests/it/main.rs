@@ -9,6 +9,7 @@ mod argocd;
 mod chart;
 mod chart_agent;
 mod cli;
+mod console;
 mod crds;
 mod distribute;
 mod failover;

@@ -140,9 +140,12 @@ pub async fn hierarchy(
                 actor.audit_name()
             )));
         }
-        let record = console.engine.get(&query.fqn).await?;
-        if actor.may_read(&fqn) {
-            status = Some(node_status(console, &record));
+        // Organizations are configured (`--organization`), not stored: no record, no status.
+        if !fqn.is_organization() {
+            let record = console.engine.get(&query.fqn).await?;
+            if actor.may_read(&fqn) {
+                status = Some(node_status(console, &record));
+            }
         }
         let mut at = Some(fqn);
         while let Some(node) = at {
@@ -150,6 +153,9 @@ pub async fn hierarchy(
             at = node.parent();
         }
         breadcrumb.reverse();
+    }
+    if query.fqn.is_empty() {
+        return organizations(console, actor, query).await;
     }
     let parent = query.fqn.as_str();
     let needle = query.q.to_lowercase();
@@ -167,11 +173,7 @@ pub async fn hierarchy(
             navigable(actor, &fqn).then(|| {
                 (
                     Row {
-                        kind: if fqn.is_organization() {
-                            "Organization".to_string()
-                        } else {
-                            kind_name(&record.kind).to_string()
-                        },
+                        kind: kind_name(&record.kind).to_string(),
                         name: record.name.clone(),
                         container: is_container(&fqn),
                         readable: actor.may_read(&fqn),
@@ -218,6 +220,47 @@ pub async fn hierarchy(
         matching,
         page,
         pages,
+        query,
+    })
+}
+
+/// The root: the organizations that hold anything the caller may navigate to.
+async fn organizations(
+    console: &Console,
+    actor: &Actor,
+    query: HierarchyQuery,
+) -> Result<HierarchyView, Error> {
+    let needle = query.q.to_lowercase();
+    let (_, tenants) = console
+        .engine
+        .list_where(|r| r.kind == crate::model::Kind::Tenant.qualified_name())
+        .await?;
+    let mut names: Vec<Fqn> = tenants
+        .iter()
+        .filter_map(|r| r.parent_fqn.as_deref()?.parse::<Fqn>().ok())
+        .filter(|org| org.is_organization() && navigable(actor, org))
+        .filter(|org| needle.is_empty() || org.name().to_lowercase().contains(&needle))
+        .collect();
+    names.dedup();
+    let rows: Vec<Row> = names
+        .into_iter()
+        .map(|org| Row {
+            kind: "Organization".into(),
+            name: org.name().to_string(),
+            container: true,
+            readable: actor.may_read(&org),
+            fqn: org.to_string(),
+            status: None,
+        })
+        .collect();
+    Ok(HierarchyView {
+        fqn: String::new(),
+        status: None,
+        breadcrumb: Vec::new(),
+        matching: rows.len(),
+        rows,
+        page: 1,
+        pages: 1,
         query,
     })
 }
@@ -289,6 +332,8 @@ pub fn render(view: &HierarchyView) -> Markup {
                             td.status { (badge(&status.status)) }
                             td { (applied(status)) }
                             td { @if !status.warnings.is_empty() { span.warning title=(status.warnings.join("\n")) { (status.warnings.len()) " not enforced" } } }
+                        } @else if row.readable {
+                            td.status { "—" } td {} td {}
                         } @else {
                             td.status { "—" } td { "outside your scope" } td {}
                         }

@@ -10,6 +10,7 @@
 pub mod activity;
 pub mod clusters;
 pub mod events;
+pub mod fixture;
 pub mod hierarchy;
 pub mod layout;
 pub mod nacks;
@@ -153,3 +154,6 @@ pub(crate) fn error_page(error: Error) -> Response {
     };
     (status, layout::error(status, &message)).into_response()
 }
+
+#[cfg(test)]
+mod tests;
