@@ -642,7 +642,7 @@ impl RefusalPolicy {
         // Policies take effect asynchronously: wait until a dry-run is refused.
         let probe: Api<DynamicObject> = Api::namespaced_with(
             client.clone(),
-            &namespace,
+            namespace,
             &ApiResource::from_gvk_with_plural(
                 &GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
                 "virtualservices",
