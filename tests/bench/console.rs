@@ -75,8 +75,10 @@ async fn main() {
             .await
             .expect("audit row");
     }
+    eprintln!("stored in {:.1} s", started.elapsed().as_secs_f64());
     let shutdown = Shutdown::new();
     let console = fixture::console(store, SCALE, &shutdown).await;
+    eprintln!("mirrored in {:.1} s", started.elapsed().as_secs_f64());
     let last = fixture::route(&SCALE, SCALE.objects - 1);
     assert_eq!(
         console.distributor.edges(&last).len(),

@@ -144,7 +144,7 @@ pub async fn populate(store: &Store, scale: Scale) -> Result<(), crate::store::E
 }
 
 /// A console over `store` (already populated): a real engine, and a distributor that mirrors
-/// the store's edges (waited for, up to a minute). The caller keeps `shutdown` to stop it.
+/// the store's edges (waited for, up to five minutes). The caller keeps `shutdown` to stop it.
 pub async fn console(store: Store, scale: Scale, shutdown: &Shutdown) -> Console {
     let engine = Engine::load(
         store.clone(),
@@ -155,7 +155,7 @@ pub async fn console(store: Store, scale: Scale, shutdown: &Shutdown) -> Console
     let distributor = Distributor::new(engine.clone());
     distributor.run(shutdown);
     let last = route(&scale, scale.objects.saturating_sub(1));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     while scale.objects > 0
         && distributor.edges(&last).len() < scale.clusters
         && tokio::time::Instant::now() < deadline
