@@ -25,6 +25,8 @@ setup_packages() {
   local -A want=(
     [openssl]=openssl [curl]=curl [python3]=python3 [flock]=util-linux [setpriv]=util-linux
     [cc]=gcc [git]=git
+    # The console's browser tests (tests/it/console.rs): headless Chromium over WebDriver.
+    [chromium]=chromium [chromedriver]=chromium-driver
   )
   local missing=() cmd
   for cmd in "${!want[@]}"; do

@@ -67,6 +67,8 @@ pub struct Args {
     pub max_objects_per_cluster: usize,
     #[command(flatten)]
     pub ledger: LedgerArgs,
+    #[command(flatten)]
+    pub ui: crate::server::ui::UiArgs,
 }
 
 /// The delivery ledger's flags (docs/ledger.md).

@@ -99,6 +99,20 @@ impl Actor {
         }
     }
 
+    /// May this caller read `fqn`? ([`Actor::authorize_read`] without the error.)
+    pub fn may_read(&self, fqn: &Fqn) -> bool {
+        self.covers(fqn)
+    }
+
+    /// The FQN a user's token is bound to; `None` for everywhere. Clusters have grants, not
+    /// a scope, and `None` here: only token users reach the web console, its one caller.
+    pub fn scope(&self) -> Option<&Fqn> {
+        match self {
+            Actor::User { scope, .. } => scope.as_ref(),
+            Actor::Cluster { .. } => None,
+        }
+    }
+
     /// May this caller read `fqn`?
     pub fn authorize_read(&self, fqn: &Fqn) -> Result<(), Error> {
         if self.covers(fqn) {
@@ -302,6 +316,12 @@ impl Authenticator {
         let secret = header.strip_prefix("Bearer ").ok_or_else(|| {
             Error::Unauthenticated("the authorization header is not `Bearer <token>`".into())
         })?;
+        self.authenticate_token(secret).await
+    }
+
+    /// The API user a bearer token secret identifies (the web console's session cookie
+    /// carries the same secret as `authorization: Bearer`).
+    pub async fn authenticate_token(&self, secret: &str) -> Result<Actor, Error> {
         let token = self.find_token(&token_hash(secret.trim())).await?;
         let scope = if token.scope == "*" {
             None

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod limits;
 pub mod metrics;
 pub mod services;
+pub mod ui;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -102,6 +103,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         rate_limit_burst,
         max_objects_per_cluster,
         ledger,
+        ui,
     } = args;
     log.init()?;
     if insecure && !listen.ip().is_loopback() {
@@ -169,6 +171,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         auth: auth.clone(),
     };
     let guard = guard::DeletionGuard::new(&guard, store.clone());
+    let nacks = ui::nacks::NackLog::default();
     let sync = services::sync::SyncApi {
         distributor: distributor.clone(),
         engine: engine.clone(),
@@ -176,6 +179,25 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         shutdown: shutdown.clone(),
         guard: guard.clone(),
         keepalive,
+        nacks: nacks.clone(),
+    };
+    let console = match ui.ui_listen {
+        None => None,
+        Some(addr) => {
+            let console = ui::Console {
+                engine: engine.clone(),
+                distributor: distributor.clone(),
+                auth: auth.clone(),
+                nacks,
+                secure_cookie: ui.ui_secure_cookie,
+                shutdown: shutdown.clone(),
+            };
+            Some(
+                ui::serve(addr, console)
+                    .await
+                    .map_err(io(format!("--ui-listen {addr}")))?,
+            )
+        }
     };
     let clusters = services::cluster::ClusterApi {
         engine: engine.clone(),
@@ -204,7 +226,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         .await
         .map_err(io(format!("--listen {listen}")))?;
     let bound: SocketAddr = listener.local_addr().map_err(io("--listen"))?;
-    tracing::info!(grpc = %bound, admin = %admin_addr, tls = !insecure, "management plane serving");
+    tracing::info!(grpc = %bound, admin = %admin_addr, console = ?console, tls = !insecure, "management plane serving");
     shutdown.set_ready(true);
 
     let tls = match (tls_cert, tls_key) {

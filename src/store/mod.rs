@@ -515,6 +515,17 @@ impl Store {
         }
     }
 
+    /// Read-only, for the web console: every cluster's delivery row, by name.
+    pub async fn delivery_clusters(&self) -> Result<Vec<ClusterDelivery>> {
+        dispatch!(self.delivery_clusters())
+    }
+
+    /// Read-only, for the web console: the edges of `source` in `clusters` that are not
+    /// tombstones, WITH objects (one primary-key lookup per cluster).
+    pub async fn source_edges(&self, source: &str, clusters: &[String]) -> Result<Vec<EdgeRecord>> {
+        dispatch!(self.source_edges(source, clusters))
+    }
+
     /// The latest delivery seq known to this process, starting at the seq at connect time;
     /// moved by this process's writes, and on PostgreSQL by every replica's (LISTEN/NOTIFY on
     /// [`postgres::DELIVERY_CHANNEL`], with the 1 s poll fallback of [`Store::subscribe`]).

@@ -823,6 +823,34 @@ impl SqliteStore {
         Ok(delivery::cluster_rows(row, edges))
     }
 
+    pub(super) async fn delivery_clusters(&self) -> Result<Vec<ClusterDelivery>> {
+        let rows: Vec<ClusterRow> =
+            sqlx::query_as("SELECT * FROM delivery_clusters ORDER BY cluster")
+                .fetch_all(&self.inner.reader)
+                .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub(super) async fn source_edges(
+        &self,
+        source: &str,
+        clusters: &[String],
+    ) -> Result<Vec<EdgeRecord>> {
+        let mut found = Vec::new();
+        for cluster in clusters {
+            let row: Option<EdgeRow> = sqlx::query_as(
+                "SELECT * FROM delivery_edges WHERE cluster = ?1 AND source = ?2 \
+                 AND state IS NOT NULL",
+            )
+            .bind(cluster)
+            .bind(source)
+            .fetch_optional(&self.inner.reader)
+            .await?;
+            found.extend(row.map(EdgeRecord::from));
+        }
+        Ok(found)
+    }
+
     pub(super) fn subscribe_delivery(&self) -> watch::Receiver<i64> {
         self.inner.delivery.subscribe()
     }

@@ -820,3 +820,52 @@ async fn the_agent_installs_into_a_restricted_namespace() {
     })
     .await;
 }
+
+#[test]
+fn the_console_is_off_by_default_and_served_on_its_port_when_enabled() {
+    let off = render_ok(SERVER);
+    let args = args_of(find(&off, "Deployment", "t-tsbridge-server"));
+    assert!(!args.iter().any(|a| a.starts_with("--ui-")), "{args:?}");
+    let on = render_ok(
+        &[
+            SERVER,
+            &[
+                "server.console.enabled=true",
+                "server.console.secureCookie=true",
+                "server.networkPolicy.enabled=true",
+            ][..],
+        ]
+        .concat(),
+    );
+    let deployment = find(&on, "Deployment", "t-tsbridge-server");
+    assert_has_args(
+        &args_of(deployment),
+        &["--ui-listen=0.0.0.0:9480", "--ui-secure-cookie"],
+    );
+    let ports = &deployment["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert!(
+        ports
+            .as_array()
+            .expect("ports")
+            .contains(&json!({"name": "console", "containerPort": 9480, "protocol": "TCP"})),
+        "{ports}"
+    );
+    let service = find(&on, "Service", "t-tsbridge-server");
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["name"] == "console" && p["port"] == 9480),
+        "{service}"
+    );
+    let policy = find(&on, "NetworkPolicy", "t-tsbridge-server");
+    assert!(
+        policy["spec"]["ingress"][0]["ports"]
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["port"] == "console"),
+        "{policy}"
+    );
+}

@@ -595,6 +595,117 @@ pub(crate) fn direct_hierarchy(tenant: &str, scope: &str, object: Value) -> [Val
     ]
 }
 
+/// A ValidatingAdmissionPolicy (built into the apiserver) by which `client`'s cluster refuses
+/// VirtualServices for `host` in `namespace`: the agent's apply fails and it NACKs. Remove it
+/// with [`RefusalPolicy::remove`].
+pub(crate) struct RefusalPolicy {
+    policies: Api<DynamicObject>,
+    bindings: Api<DynamicObject>,
+    name: String,
+}
+
+impl RefusalPolicy {
+    pub(crate) async fn install(
+        client: &Client,
+        namespace: &str,
+        suffix: &str,
+        host: &str,
+    ) -> RefusalPolicy {
+        let policy_name = format!("refuse-{suffix}");
+        let policies: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(
+                    "admissionregistration.k8s.io",
+                    "v1",
+                    "ValidatingAdmissionPolicy",
+                ),
+                "validatingadmissionpolicies",
+            ),
+        );
+        let bindings: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(
+                    "admissionregistration.k8s.io",
+                    "v1",
+                    "ValidatingAdmissionPolicyBinding",
+                ),
+                "validatingadmissionpolicybindings",
+            ),
+        );
+        let policy: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy_name},
+        "spec": {"failurePolicy": "Fail",
+                 "matchConstraints": {"resourceRules": [{"apiGroups": ["networking.istio.io"],
+                     "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["virtualservices"]}]},
+                 "validations": [{"expression": format!("!object.spec.hosts.exists(h, h == '{host}')"),
+                                  "message": format!("{host} is not allowed in this cluster")}]}
+    }))
+    .expect("policy");
+        policies
+            .create(&Default::default(), &policy)
+            .await
+            .expect("policy");
+        let binding: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name},
+        "spec": {"policyName": policy_name, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {
+                     "kubernetes.io/metadata.name": namespace}}}}
+    }))
+    .expect("binding");
+        bindings
+            .create(&Default::default(), &binding)
+            .await
+            .expect("binding");
+        // Policies take effect asynchronously: wait until a dry-run is refused.
+        let probe: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            namespace,
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
+                "virtualservices",
+            ),
+        );
+        eventually("the admission policy to refuse", WAIT, || async {
+            let object: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "probe"}, "spec": {"hosts": [host]}}))
+            .ok()?;
+            probe
+                .create(
+                    &kube::api::PostParams {
+                        dry_run: true,
+                        ..Default::default()
+                    },
+                    &object,
+                )
+                .await
+                .is_err()
+                .then_some(())
+        })
+        .await;
+        RefusalPolicy {
+            policies,
+            bindings,
+            name: policy_name,
+        }
+    }
+
+    pub(crate) async fn remove(&self) {
+        let _ = self
+            .bindings
+            .delete(&self.name, &DeleteParams::default())
+            .await;
+        let _ = self
+            .policies
+            .delete(&self.name, &DeleteParams::default())
+            .await;
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs kube-apiserver"]
 async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr() {
@@ -603,81 +714,12 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
     // The direct-mode object's namespace exists in cluster-b, which alone is selected, and
     // cluster-b's apiserver refuses the object (a ValidatingAdmissionPolicy, built in).
     create_namespace(&fleet.members[1].client, &fleet.config_ns).await;
-    let policy_name = format!("refuse-{}", fleet.suffix);
-    let policies: Api<DynamicObject> = Api::all_with(
-        fleet.members[1].client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(
-                "admissionregistration.k8s.io",
-                "v1",
-                "ValidatingAdmissionPolicy",
-            ),
-            "validatingadmissionpolicies",
-        ),
-    );
-    let bindings: Api<DynamicObject> = Api::all_with(
-        fleet.members[1].client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(
-                "admissionregistration.k8s.io",
-                "v1",
-                "ValidatingAdmissionPolicyBinding",
-            ),
-            "validatingadmissionpolicybindings",
-        ),
-    );
-    let policy: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": policy_name},
-        "spec": {"failurePolicy": "Fail",
-                 "matchConstraints": {"resourceRules": [{"apiGroups": ["networking.istio.io"],
-                     "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["virtualservices"]}]},
-                 "validations": [{"expression": "!object.spec.hosts.exists(h, h == 'refused.example')",
-                                  "message": "refused.example is not allowed in this cluster"}]}
-    }))
-    .expect("policy");
-    policies
-        .create(&Default::default(), &policy)
-        .await
-        .expect("policy");
-    let binding: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy_name},
-        "spec": {"policyName": policy_name, "validationActions": ["Deny"],
-                 "matchResources": {"namespaceSelector": {"matchLabels": {
-                     "kubernetes.io/metadata.name": fleet.config_ns}}}}
-    }))
-    .expect("binding");
-    bindings
-        .create(&Default::default(), &binding)
-        .await
-        .expect("binding");
-    // Policies take effect asynchronously: wait until a dry-run is refused.
-    let probe: Api<DynamicObject> = Api::namespaced_with(
-        fleet.members[1].client.clone(),
+    let refusal = RefusalPolicy::install(
+        &fleet.members[1].client,
         &fleet.config_ns,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("networking.istio.io", "v1", "VirtualService"),
-            "virtualservices",
-        ),
-    );
-    eventually("the admission policy to refuse", WAIT, || async {
-        let object: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": {"name": "probe"}, "spec": {"hosts": ["refused.example"]}}))
-        .ok()?;
-        probe
-            .create(
-                &kube::api::PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &object,
-            )
-            .await
-            .is_err()
-            .then_some(())
-    })
+        &fleet.suffix,
+        "refused.example",
+    )
     .await;
     let tenant = format!("t-{}", fleet.suffix);
     let scope = format!("{b}/{}", fleet.config_ns);
@@ -764,12 +806,7 @@ async fn an_object_a_cluster_refuses_is_errored_for_that_cluster_and_on_the_cr()
             .map(|_| ())
     })
     .await;
-    let _ = bindings
-        .delete(&policy_name, &DeleteParams::default())
-        .await;
-    let _ = policies
-        .delete(&policy_name, &DeleteParams::default())
-        .await;
+    refusal.remove().await;
     delete_namespace(&fleet.members[1].client, &fleet.config_ns).await;
     delete_namespace(&fleet.members[0].client, &fleet.config_ns).await;
 }

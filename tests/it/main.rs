@@ -10,6 +10,7 @@ mod chart;
 mod chart_agent;
 mod ci_examples;
 mod cli;
+mod console;
 mod crds;
 mod diff;
 mod distribute;

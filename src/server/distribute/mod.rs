@@ -594,6 +594,31 @@ impl Distributor {
         self.hub().edges(fqn)
     }
 
+    /// Read-only, for the web console: per cluster (those other replicas serve too), how
+    /// many of the sources `visible` admits are in each edge state (by `EdgeState::as_str`).
+    pub fn edge_counts(
+        &self,
+        visible: impl Fn(&str) -> bool,
+    ) -> BTreeMap<String, BTreeMap<&'static str, u32>> {
+        let hub = self.hub();
+        let clusters = hub
+            .links
+            .iter()
+            .map(|(cluster, link)| (cluster, &link.edges))
+            .chain(hub.remote.iter().map(|(cluster, r)| (cluster, &r.edges)));
+        let mut counts = BTreeMap::new();
+        for (cluster, edges) in clusters {
+            let tally: &mut BTreeMap<&'static str, u32> =
+                counts.entry(cluster.clone()).or_default();
+            for (source, state) in edges {
+                if visible(source) {
+                    *tally.entry(state.as_str()).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+
     /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5); a parent that
     /// produces nothing itself takes its subtree's status and counts (`docs/status.md`).
     pub fn object_state(&self, fqn: &str) -> v1::ObjectState {

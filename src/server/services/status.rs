@@ -124,7 +124,7 @@ type Edges<'a> = BTreeMap<&'a str, BTreeMap<String, EdgeState>>;
 
 /// The fields of `record` that are accepted but not enforced (the catalogue's TSB1106), so
 /// `ctl status` names them as `validate`, admission and the CR status do.
-fn not_enforced(record: &Record) -> Vec<v1::Diagnostic> {
+pub(crate) fn not_enforced(record: &Record) -> Vec<v1::Diagnostic> {
     let Some(kind) = Kind::from_api_version(&record.api_version, kind_name(&record.kind)) else {
         return Vec::new();
     };

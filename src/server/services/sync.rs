@@ -50,6 +50,8 @@ pub struct SyncApi {
     pub distributor: crate::server::distribute::Distributor,
     /// HTTP/2 PINGs and heartbeats: how soon a stalled stream ends.
     pub keepalive: crate::runtime::KeepaliveArgs,
+    /// NACK reasons, for the web console.
+    pub nacks: crate::server::ui::nacks::NackLog,
 }
 
 /// Messages queued towards one agent.
@@ -719,6 +721,7 @@ impl AgentSyncService for SyncApi {
             .await?;
         let shutdown = self.shutdown.clone();
         let distributor = self.distributor.clone();
+        let nacks = self.nacks.clone();
         let metrics = self.engine.metrics().clone();
         // An agent that sends no heartbeats (an older one) is judged by HTTP/2 PINGs alone.
         let mut liveness = Liveness::new(
@@ -815,6 +818,7 @@ impl AgentSyncService for SyncApi {
                         if let Some(hold) = &ack.prune_held {
                             session.prune_held(hold).await;
                         }
+                        nacks.record(&session.cluster, &ack);
                         distributor.ack(&session.cluster, stream, &ack);
                         None
                     }

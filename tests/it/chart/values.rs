@@ -145,6 +145,16 @@ pub struct Admin {
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Console {
+    pub enabled: bool,
+    #[schemars(range(min = 1))]
+    pub port: u16,
+    /// Mark the session cookie Secure (HTTPS in front).
+    pub secure_cookie: bool,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Webhook {
     pub enabled: bool,
     /// Container port of the HTTPS listener; the Service exposes 443.
@@ -229,6 +239,8 @@ pub struct Server {
     pub tls: ServerTls,
     pub bootstrap_token_secret: SecretKey,
     pub admin: Admin,
+    /// The read-only web console (`--ui-listen`).
+    pub console: Console,
     pub resources: Resources,
     /// Merged over the hardened pod securityContext.
     pub pod_security_context: Map<String, Value>,
