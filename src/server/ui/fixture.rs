@@ -109,6 +109,10 @@ pub async fn populate(store: &Store, scale: Scale) -> Result<(), crate::store::E
             ..WriteBatch::default()
         })
         .await?;
+    // The replica the rows name is alive, as a serving replica says every few seconds.
+    store
+        .replica_alive("fixture", jiff::Timestamp::now().as_microsecond())
+        .await?;
     for c in 0..scale.clusters {
         let name = cluster(c);
         store.create_cluster(&name).await?;
