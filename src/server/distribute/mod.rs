@@ -857,11 +857,16 @@ impl Distributor {
         }
     }
 
-    /// Writes what is queued; false when the store failed (it stays queued).
+    /// Writes what is queued; false when the store failed (it stays queued). A ledger
+    /// write that fails does not hold back the edges: they are what distribution resumes from.
     async fn write_out(&self) -> bool {
-        if !self.write_ledger().await {
-            return false;
-        }
+        let ledger_written = self.write_ledger().await;
+        let edges_written = self.write_edges().await;
+        ledger_written && edges_written
+    }
+
+    /// Writes the queued edge and cluster rows; false when the store failed.
+    async fn write_edges(&self) -> bool {
         let writes = {
             let mut hub = self.hub();
             let hub = &mut *hub;
