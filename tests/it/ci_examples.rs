@@ -47,17 +47,21 @@ fn strings(value: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// A job's runs: once per matrix value, or once without one.
+fn matrix(values: Vec<String>) -> Vec<Option<String>> {
+    if values.is_empty() {
+        vec![None]
+    } else {
+        values.into_iter().map(Some).collect()
+    }
+}
+
 /// The job runs of a GitHub Actions workflow: each job once per `matrix.environment` value.
 fn github_runs(workflow: &Value) -> Vec<JobRun> {
     let jobs = workflow["jobs"].as_object().expect("jobs");
     let mut runs = Vec::new();
     for (name, job) in jobs {
-        let environments = strings(job.pointer("/strategy/matrix/environment"));
-        let environments = if environments.is_empty() {
-            vec![None]
-        } else {
-            environments.into_iter().map(Some).collect()
-        };
+        let environments = matrix(strings(job.pointer("/strategy/matrix/environment")));
         for environment in environments {
             let substitute = |text: &str| match &environment {
                 Some(env) => text.replace("${{ matrix.environment }}", env),
@@ -99,12 +103,7 @@ fn gitlab_runs(pipeline: &Value) -> Vec<JobRun> {
         if RESERVED.contains(&name.as_str()) || name.starts_with('.') {
             continue;
         }
-        let environments = strings(job.pointer("/parallel/matrix/0/ENVIRONMENT"));
-        let environments = if environments.is_empty() {
-            vec![None]
-        } else {
-            environments.into_iter().map(Some).collect()
-        };
+        let environments = matrix(strings(job.pointer("/parallel/matrix/0/ENVIRONMENT")));
         for environment in environments {
             let substitute = |text: &str| match &environment {
                 Some(env) => text.replace("$ENVIRONMENT", env),

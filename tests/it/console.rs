@@ -165,17 +165,7 @@ async fn the_console_shows_config_moving_to_the_clusters_and_only_what_a_token_m
     for object in &config[..3] {
         flux_apply(&source, &config_ns, object).await;
     }
-    eventually("the MP to hold the traffic group", WAIT, || {
-        let mut api = api.clone();
-        let fqn = group.clone();
-        async move {
-            api.status
-                .get_status(v1::GetStatusRequest { fqn })
-                .await
-                .ok()
-        }
-    })
-    .await;
+    mp_holds(&api, "the traffic group", &group).await;
 
     // Both agents hold their full set (an agent that has not sent its namespaces yet is not
     // sent anything, so freezing it then would show no pending edge).
@@ -262,17 +252,7 @@ async fn the_console_shows_config_moving_to_the_clusters_and_only_what_a_token_m
     let refused = format!(
         "organizations/acme/tenants/{other}/workspaces/ws/trafficgroups/direct/virtualservices/reviews"
     );
-    eventually("the MP to hold the VirtualService", WAIT, || {
-        let mut api = api.clone();
-        let fqn = refused.clone();
-        async move {
-            api.status
-                .get_status(v1::GetStatusRequest { fqn })
-                .await
-                .ok()
-        }
-    })
-    .await;
+    mp_holds(&api, "the VirtualService", &refused).await;
     chromium.open(&format!("/object?fqn={refused}")).await;
     let nack = chromium
         .text_when("cluster-b's NACK reason", "#edges", |t| {
@@ -360,4 +340,19 @@ async fn the_console_shows_config_moving_to_the_clusters_and_only_what_a_token_m
         delete_namespace(client, &app).await;
         delete_namespace(client, &config_ns).await;
     }
+}
+
+/// Waits until the MP behind `api` holds `fqn` (its status answers).
+async fn mp_holds(api: &crate::support::mp::Clients, what: &str, fqn: &str) {
+    eventually(&format!("the MP to hold {what}"), WAIT, || {
+        let mut api = api.clone();
+        let fqn = fqn.to_string();
+        async move {
+            api.status
+                .get_status(v1::GetStatusRequest { fqn })
+                .await
+                .ok()
+        }
+    })
+    .await;
 }
