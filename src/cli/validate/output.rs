@@ -296,22 +296,6 @@ pub fn path_to_uri(path: &str) -> String {
 /// SARIF 2.1.0 output. The rules array lists every rule code; results carry the finding's
 /// file and line. Info findings (skipped objects) become `note` results only with `verbose`.
 pub fn render_sarif(report: &Report, verbose: bool) -> String {
-    let rules: Vec<Value> = RuleCode::ALL
-        .iter()
-        .map(|rule| {
-            let mut properties = json!({ "tags": ["tsb", "gitops"] });
-            if let Some(id) = rule.rule_id() {
-                properties["tsbRule"] = json!(id);
-            }
-            json!({
-                "id": rule.code(),
-                "name": rule_name(*rule),
-                "shortDescription": { "text": rule_description(*rule) },
-                "defaultConfiguration": { "level": default_level(*rule) },
-                "properties": properties,
-            })
-        })
-        .collect();
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -358,23 +342,69 @@ pub fn render_sarif(report: &Report, verbose: bool) -> String {
             })
         })
         .collect();
-    let sarif = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "tsbridge",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "rules": rules,
+    // Fields in alphabetical order: the same bytes `json!` (sorted maps) would give.
+    #[derive(Serialize)]
+    struct Sarif {
+        #[serde(rename = "$schema")]
+        schema: &'static str,
+        runs: [Run; 1],
+        version: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Run {
+        results: Vec<Value>,
+        tool: Tool,
+    }
+    #[derive(Serialize)]
+    struct Tool {
+        driver: Driver,
+    }
+    #[derive(Serialize)]
+    struct Driver {
+        name: &'static str,
+        rules: &'static Value,
+        version: &'static str,
+    }
+    let sarif = Sarif {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        runs: [Run {
+            results,
+            tool: Tool {
+                driver: Driver {
+                    name: "tsbridge",
+                    rules: sarif_rules(),
+                    version: env!("CARGO_PKG_VERSION"),
                 },
             },
-            "results": results,
         }],
-    });
+        version: "2.1.0",
+    };
     let mut text = serde_json::to_string_pretty(&sarif).expect("SARIF serializes to JSON");
     text.push('\n');
     text
+}
+
+/// SARIF's rule table: every rule code, fixed for the binary, so built once, not per report.
+fn sarif_rules() -> &'static Value {
+    static RULES: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        RuleCode::ALL
+            .iter()
+            .map(|rule| {
+                let mut properties = json!({ "tags": ["tsb", "gitops"] });
+                if let Some(id) = rule.rule_id() {
+                    properties["tsbRule"] = json!(id);
+                }
+                json!({
+                    "id": rule.code(),
+                    "name": rule_name(*rule),
+                    "shortDescription": { "text": rule_description(*rule) },
+                    "defaultConfiguration": { "level": default_level(*rule) },
+                    "properties": properties,
+                })
+            })
+            .collect()
+    });
+    &RULES
 }
 
 /// Renders `report` in `format`.
