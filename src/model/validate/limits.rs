@@ -34,14 +34,19 @@ pub const MAX_LABEL_VALUE: usize = 63;
 pub fn check_spec(spec: &Value, object: &ObjectRef, out: &mut Vec<Diagnostic>) -> bool {
     let before = out.len();
     let mut size = 0usize;
-    let mut stack: Vec<(&Value, String, usize)> = vec![(spec, "spec".to_string(), 1)];
-    while let Some((value, path, depth)) = stack.pop() {
+    // Paths are only spelled out for a finding: each node records its step from its parent.
+    let mut steps: Vec<Step<'_>> = vec![Step {
+        parent: None,
+        segment: Segment::Root,
+    }];
+    let mut stack: Vec<(&Value, usize, usize)> = vec![(spec, 0, 1)];
+    while let Some((value, at, depth)) = stack.pop() {
         match value {
             Value::Array(_) | Value::Object(_) if depth > MAX_DEPTH => {
                 out.push(Diagnostic::error(
                     RuleCode::ObjectLimit,
                     object,
-                    path,
+                    path_of(&steps, at),
                     format!("nested deeper than the limit of {MAX_DEPTH} levels"),
                     "flatten the structure",
                 ));
@@ -51,7 +56,11 @@ pub fn check_spec(spec: &Value, object: &ObjectRef, out: &mut Vec<Diagnostic>) -
                 // Brackets and commas.
                 size += 2 + items.len().saturating_sub(1);
                 for (i, item) in items.iter().enumerate().rev() {
-                    stack.push((item, format!("{path}[{i}]"), depth + 1));
+                    steps.push(Step {
+                        parent: Some(at),
+                        segment: Segment::Index(i),
+                    });
+                    stack.push((item, steps.len() - 1, depth + 1));
                 }
             }
             Value::Object(map) => {
@@ -59,13 +68,21 @@ pub fn check_spec(spec: &Value, object: &ObjectRef, out: &mut Vec<Diagnostic>) -
                 size += 2 + map.len().saturating_sub(1) + map.len();
                 for (key, item) in map.iter().rev() {
                     size += json_size(key);
-                    check_text(key, &path, object, out);
-                    stack.push((item, format!("{path}.{key}"), depth + 1));
+                    if has_nul(key) {
+                        check_text(key, &path_of(&steps, at), object, out);
+                    }
+                    steps.push(Step {
+                        parent: Some(at),
+                        segment: Segment::Key(key),
+                    });
+                    stack.push((item, steps.len() - 1, depth + 1));
                 }
             }
             Value::String(text) => {
                 size += json_size(text);
-                check_text(text, &path, object, out);
+                if has_nul(text) {
+                    check_text(text, &path_of(&steps, at), object, out);
+                }
             }
             scalar => size += json_size(scalar),
         }
@@ -85,6 +102,46 @@ pub fn check_spec(spec: &Value, object: &ObjectRef, out: &mut Vec<Diagnostic>) -
         ));
     }
     out.len() == before
+}
+
+/// One node of [`check_spec`]'s walk: where it hangs from its parent.
+struct Step<'a> {
+    parent: Option<usize>,
+    segment: Segment<'a>,
+}
+
+enum Segment<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The field path of node `at` (`spec.a.b[2]`), built only when a finding names it.
+fn path_of(steps: &[Step<'_>], at: usize) -> String {
+    let mut chain = Vec::new();
+    let mut next = Some(at);
+    while let Some(i) = next {
+        chain.push(&steps[i].segment);
+        next = steps[i].parent;
+    }
+    let mut path = String::new();
+    for segment in chain.into_iter().rev() {
+        match segment {
+            Segment::Root => path.push_str("spec"),
+            Segment::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Segment::Index(i) => {
+                let _ = std::fmt::Write::write_fmt(&mut path, format_args!("[{i}]"));
+            }
+        }
+    }
+    path
+}
+
+fn has_nul(text: &str) -> bool {
+    text.contains('\0')
 }
 
 /// Labels and annotations as Kubernetes accepts them on the objects tsbridge generates:
@@ -151,7 +208,7 @@ fn check_key(key: &str, path: &str, object: &ObjectRef, out: &mut Vec<Diagnostic
 
 /// Strings the stores cannot hold: PostgreSQL's `jsonb` and `text` refuse U+0000.
 fn check_text(text: &str, path: &str, object: &ObjectRef, out: &mut Vec<Diagnostic>) {
-    if text.contains('\0') {
+    if has_nul(text) {
         out.push(Diagnostic::error(
             RuleCode::SpecSchema,
             object,

@@ -1,5 +1,7 @@
 //! Spec rules that need only the object (V6, V7, R-G1 inline secrets, deprecations).
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 use crate::model::diagnostic::{Diagnostic, ObjectRef, RuleCode};
@@ -309,8 +311,7 @@ fn looks_like_secret(text: &str) -> Option<&'static str> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
     };
     let jwt = text.split_whitespace().any(|word| {
-        let parts: Vec<&str> = word.split('.').collect();
-        word.starts_with("eyJ") && parts.len() == 3 && parts.iter().all(|p| is_b64url(p))
+        word.starts_with("eyJ") && word.split('.').count() == 3 && word.split('.').all(is_b64url)
     });
     jwt.then_some("an inline token (JWT)")
 }
@@ -333,7 +334,7 @@ pub fn check_inline_secrets(spec: &Value, object: &ObjectRef, out: &mut Vec<Diag
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let len = path.len();
-                    path.push_str(&format!("[{i}]"));
+                    let _ = write!(path, "[{i}]");
                     walk(item, path, object, out);
                     path.truncate(len);
                 }
