@@ -71,7 +71,9 @@ pub fn selector(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let names: Vec<&str> = text.split('\n').collect();
+    // The properties below are checked pairwise; 64 entries meet every shape and keep one
+    // execution far below AFL's 1 s hang limit (3,000 lines took 0.6 s, all in this harness).
+    let names: Vec<&str> = text.split('\n').take(64).collect();
     let parsed = NamespaceSelector::parse(&names);
     let entries: Vec<SelectorEntry> = names.iter().filter_map(|n| n.parse().ok()).collect();
     assert_eq!(parsed.is_ok(), entries.len() == names.len());
