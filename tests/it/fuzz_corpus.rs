@@ -57,3 +57,27 @@ fn the_wire_corpus_holds_a_seed_for_every_message_type() {
         "seeds missing or stale in tests/fuzz/corpus/wire (rerun with TSBRIDGE_FUZZ_WRITE_SEEDS=1): {missing:?}"
     );
 }
+
+/// `tests/fuzz/run.sh` builds with `--locked`: the fuzz crate's lock file must follow every
+/// dependency the main crate adds, or a campaign stops before it starts.
+#[test]
+fn the_fuzz_crate_lock_file_is_up_to_date() {
+    let manifest = crate::support::repo_path("tests/fuzz/Cargo.toml");
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "metadata",
+            "--locked",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "tests/fuzz/Cargo.lock is stale: run `cargo update --workspace --offline` in tests/fuzz\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
