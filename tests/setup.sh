@@ -7,6 +7,7 @@
 #   kstatus       ~/.cache/tsbridge/bin/kstatus (exported as TSBRIDGE_KSTATUS)
 #   istioctl      ~/.cache/tsbridge/bin/istioctl (exported as TSBRIDGE_ISTIOCTL)
 #   Flux          ~/.cache/tsbridge/flux/{bin,crds} (exported as TSBRIDGE_FLUX_DIR)
+#   Argo CD       ~/.cache/tsbridge/argocd/{bin,crds} (exported as TSBRIDGE_ARGOCD_DIR)
 
 TSBRIDGE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TSBRIDGE_ROOT
@@ -27,6 +28,8 @@ setup_packages() {
     [cc]=gcc [git]=git
     # The console's browser tests (tests/it/console.rs): headless Chromium over WebDriver.
     [chromium]=chromium [chromedriver]=chromium-driver
+    # Argo CD's cache (tests/it/argocd_engine.rs runs a private one on a loopback port).
+    [redis-server]=redis-server
   )
   local missing=() cmd
   for cmd in "${!want[@]}"; do
@@ -49,6 +52,9 @@ setup_packages() {
   # The package's own cluster is not ours to run: tests start private ones.
   if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
     "${sudo[@]}" service postgresql stop >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v service >/dev/null; then
+    "${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
   fi
 }
 
@@ -119,7 +125,38 @@ setup_flux() {
   echo "$key" >"$tmp/.stamp" && rm -rf "$dir" && mv "$tmp" "$dir"
 }
 
+# Argo CD's application-controller and repo-server (tests/it/argocd_engine.rs runs them out of
+# cluster): one multi-call binary built from the argo-cd/v3 module as pinned by tests/argocd
+# (go.mod + go.sum committed), which needs Go 1.27 (the module proxy serves the toolchain), and
+# the Application and AppProject CRDs of the same module. Cold: ~7 min plus module downloads.
+setup_argocd() {
+  local src="$TSBRIDGE_ROOT/tests/argocd" dir="${XDG_CACHE_HOME:-$HOME/.cache}/tsbridge/argocd"
+  local key tmp moddir name toolchain
+  toolchain="$(awk '$1 == "toolchain" { print $2 }' "$src/go.mod")"
+  key="$( (echo "$toolchain" && cat "$src/go.mod" "$src/go.sum") | sha256sum | cut -c1-16)" || return 1
+  export TSBRIDGE_ARGOCD_DIR="$dir"
+  if [[ -x "$dir/bin/argocd" && "$(cat "$dir/.stamp" 2>/dev/null)" == "$key" ]]; then return 0; fi
+  setup_log "building Argo CD's controller and repo-server (tests/argocd; cold: ~7 min)"
+  tmp="$dir.tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp/bin" "$tmp/crds" || return 1
+  (cd "$src" && GOTOOLCHAIN="$toolchain" go build -mod=readonly -trimpath \
+    -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=$(awk '$1 == "require" { sub(/^v/, "", $3); print $3 }' go.mod)" \
+    -o "$tmp/bin/argocd" github.com/argoproj/argo-cd/v3/cmd) || { rm -rf "$tmp"; return 1; }
+  # The binary picks its component by the name it is started as.
+  for name in argocd-application-controller argocd-repo-server; do
+    ln -s argocd "$tmp/bin/$name" || { rm -rf "$tmp"; return 1; }
+  done
+  moddir="$(cd "$src" && GOTOOLCHAIN="$toolchain" go list -mod=readonly -m -f '{{.Dir}}' \
+    github.com/argoproj/argo-cd/v3)" || { rm -rf "$tmp"; return 1; }
+  cp "$moddir"/manifests/crds/application-crd.yaml "$moddir"/manifests/crds/appproject-crd.yaml \
+    "$tmp/crds/" || { rm -rf "$tmp"; return 1; }
+  # The repo-server runs this script on every commit it renders (its image ships it in PATH).
+  cp "$moddir"/hack/git-verify-wrapper.sh "$tmp/bin/" || { rm -rf "$tmp"; return 1; }
+  chmod u+w "$tmp"/crds/*.yaml && chmod 755 "$tmp/bin/git-verify-wrapper.sh"
+  echo "$key" >"$tmp/.stamp" && rm -rf "$dir" && mv "$tmp" "$dir"
+}
+
 setup_all() {
   setup_packages && setup_toolchains && "$TSBRIDGE_ROOT/tests/realk8s.sh" build && setup_kstatus \
-    && setup_istioctl && setup_flux
+    && setup_istioctl && setup_flux && setup_argocd
 }

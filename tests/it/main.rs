@@ -6,6 +6,7 @@
 mod abuse;
 mod agent;
 mod argocd;
+mod argocd_engine;
 mod chart;
 mod chart_agent;
 mod ci_examples;
@@ -19,6 +20,7 @@ mod fanout;
 mod flux;
 mod flux_engine;
 mod fuzz_corpus;
+mod gitops_stage;
 mod inventory;
 mod istio;
 mod kstatus;

@@ -12,10 +12,13 @@ use std::sync::{Mutex, OnceLock};
 
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use serde_json::Value;
+
+use super::wait::eventually;
 use super::{assert_loopback, random_suffix, repo_path};
 
 /// Label put on every namespace a test creates, so leftovers can be found and removed.
@@ -258,7 +261,6 @@ fn parses_realk8s_exports() {
 /// Server-side applies the chart's CRDs (every cluster with an agent has them).
 pub async fn install_crds(client: &Client) {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Patch, PatchParams};
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in tsbridge::k8s::crds::all().expect("CRDs") {
         let name = crd.metadata.name.clone().expect("a named CRD");
@@ -269,5 +271,48 @@ pub async fn install_crds(client: &Client) {
         )
         .await
         .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+    }
+}
+
+/// Server-side applies every CRD in `dir` (a release's own CRD files) and waits until the
+/// CRDs named in `established` are served.
+pub async fn apply_crd_files(client: &Client, dir: &std::path::Path, established: &[&str]) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("CRDs in {}: {e}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no CRDs in {}", dir.display());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("CRD file reads");
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("CRD file parses");
+        for crd in docs.into_iter().filter(Value::is_object) {
+            let name = crd["metadata"]["name"].as_str().expect("named").to_string();
+            crds.patch(
+                &name,
+                &PatchParams::apply("tsbridge-tests").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        }
+    }
+    for name in established {
+        eventually(
+            &format!("CRD {name} established"),
+            std::time::Duration::from_secs(30),
+            || async {
+                let crd = crds.get(name).await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            },
+        )
+        .await;
     }
 }

@@ -24,16 +24,7 @@ use super::wait::eventually;
 
 /// Where `tests/setup.sh` puts the controllers and their CRDs (`bin/`, `crds/`).
 pub fn flux_dir() -> PathBuf {
-    std::env::var_os("TSBRIDGE_FLUX_DIR").map_or_else(
-        || {
-            let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
-                || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"),
-                PathBuf::from,
-            );
-            cache.join("tsbridge/flux")
-        },
-        PathBuf::from,
-    )
+    super::cached_tool_dir("TSBRIDGE_FLUX_DIR", "flux")
 }
 
 /// The Kustomization resource (`kustomize.toolkit.fluxcd.io/v1`).
@@ -76,7 +67,15 @@ impl Flux {
             "no Flux controllers in {} (tests/setup.sh builds them: source tests/setup.sh && setup_all)",
             bin.display()
         );
-        install_flux_crds(&cluster.client().await, &dir.join("crds")).await;
+        super::cluster::apply_crd_files(
+            &cluster.client().await,
+            &dir.join("crds"),
+            &[
+                "gitrepositories.source.toolkit.fluxcd.io",
+                "kustomizations.kustomize.toolkit.fluxcd.io",
+            ],
+        )
+        .await;
         let storage = tempfile::tempdir().expect("artifact storage dir");
         let storage_addr = format!("127.0.0.1:{}", free_port());
         let common = |binary: &str| {
@@ -129,51 +128,6 @@ impl Flux {
             self.source.output(),
             self.kustomize.output()
         )
-    }
-}
-
-/// Server-side applies every CRD in `dir` (the release's `config/crd/bases`).
-async fn install_flux_crds(client: &Client, dir: &std::path::Path) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("Flux CRDs in {}: {e}", dir.display()))
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no Flux CRDs in {}", dir.display());
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("CRD file reads");
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("CRD file parses");
-        for crd in docs.into_iter().filter(Value::is_object) {
-            let name = crd["metadata"]["name"].as_str().expect("named").to_string();
-            crds.patch(
-                &name,
-                &PatchParams::apply("tsbridge-tests").force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying Flux CRD {name}: {e}"));
-        }
-    }
-    for name in [
-        "gitrepositories.source.toolkit.fluxcd.io",
-        "kustomizations.kustomize.toolkit.fluxcd.io",
-    ] {
-        eventually(
-            &format!("CRD {name} established"),
-            Duration::from_secs(30),
-            || async {
-                let crd = crds.get(name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            },
-        )
-        .await;
     }
 }
 

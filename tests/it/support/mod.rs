@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each helper is used by some test modules, not all
 
 pub mod admission;
+pub mod argocd;
 pub mod cluster;
 pub mod fanout;
 pub mod flux;
@@ -25,6 +26,20 @@ pub const PINNED_K8S_VERSION: &str = "1.37.2";
 /// The repository root (where `Cargo.toml` is).
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool `tests/setup.sh` builds: `$env` if set, else `<XDG cache>/tsbridge/<sub>`.
+pub fn cached_tool_dir(env: &str, sub: &str) -> PathBuf {
+    std::env::var_os(env).map_or_else(
+        || {
+            let cache = std::env::var_os("XDG_CACHE_HOME").map_or_else(
+                || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"),
+                PathBuf::from,
+            );
+            cache.join("tsbridge").join(sub)
+        },
+        PathBuf::from,
+    )
 }
 
 /// A path inside the repository.
