@@ -129,6 +129,8 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     /// FQN prefix (path-segment aware: `…/tenants/a` does not match `…/tenants/ab`).
     pub fqn_prefix: String,
+    /// Exactly this FQN, not its descendants (an object's own history).
+    pub fqn: String,
     /// Kind (serde form).
     pub kind: String,
     /// Exact actor.

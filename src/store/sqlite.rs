@@ -288,6 +288,7 @@ impl SqliteStore {
                AND (?11 = '' OR outcome = ?11) \
                AND (?12 = 0 OR id < ?12) \
                AND (?13 = '' OR fqn IN (SELECT l.fqn FROM ledger l WHERE l.cluster = ?13)) \
+               AND (?14 = '' OR fqn = ?14) \
              ORDER BY id DESC LIMIT ?10",
         )
         .bind(prefix)
@@ -303,6 +304,7 @@ impl SqliteStore {
         .bind(&query.outcome)
         .bind(query.before_id)
         .bind(&query.target_cluster)
+        .bind(&query.fqn)
         .fetch_all(&self.inner.reader)
         .await?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())

@@ -49,6 +49,8 @@ impl AuditService for AuditApi {
         } = request.into_inner();
         let query = AuditQuery {
             fqn_prefix,
+            // The API filters by prefix; an exact FQN is for histories (`LedgerService.History`).
+            fqn: String::new(),
             kind,
             actor: who,
             cluster,

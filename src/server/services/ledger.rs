@@ -149,16 +149,14 @@ impl LedgerService for LedgerApi {
         let store = self.engine.store();
         let changes = store.object_changes(&fqn).await.map_err(store_error)?;
         let audit: Vec<AuditEntry> = store
+            // Exactly this object: a prefix would let its children's entries fill the limit.
             .query_audit(&AuditQuery {
-                fqn_prefix: fqn.clone(),
+                fqn: fqn.clone(),
                 limit: MOST,
                 ..AuditQuery::default()
             })
             .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|a| a.fqn == fqn)
-            .collect();
+            .map_err(store_error)?;
         let deliveries = store
             .query_ledger(&LedgerQuery {
                 fqn: fqn.clone(),

@@ -110,6 +110,15 @@ pub async fn audit_rows_are_filtered_and_newest_first(db: &TestDb) {
         [id(3), id(1), id(0)],
         "the object and its descendants, not tenants/ab"
     );
+    assert_eq!(
+        query(AuditQuery {
+            fqn: a.to_string(),
+            ..AuditQuery::default()
+        })
+        .await,
+        [id(3), id(0)],
+        "exactly the object, not its descendants"
+    );
     let by_kind = query(AuditQuery {
         kind: WORKSPACE.to_string(),
         ..AuditQuery::default()
