@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod events;
 pub mod fixture;
 pub mod hierarchy;
+pub mod history;
 pub mod layout;
 pub mod nacks;
 pub mod object;
