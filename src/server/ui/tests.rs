@@ -337,3 +337,77 @@ fn posts_must_come_from_the_consoles_own_origin() {
     );
     assert_eq!(session::cookie(&cookies, "missing"), None);
 }
+
+#[tokio::test]
+async fn a_refused_console_login_is_audited_as_the_api_audits_a_refused_token() {
+    use axum::extract::{Form, State};
+    use axum::response::IntoResponse;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("ui.db").display()))
+        .await
+        .expect("store");
+    let shutdown = Shutdown::new();
+    let console = fixture::console(
+        store,
+        Scale {
+            tenants: 1,
+            objects: 0,
+            clusters: 0,
+        },
+        &shutdown,
+    )
+    .await;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        HeaderValue::from_static("tsbridge_csrf=abc"),
+    );
+    for token in ["not-a-token-this-mp-issued", "<script>"] {
+        let response = session::login(
+            State(console.clone()),
+            headers.clone(),
+            axum::http::Extensions::new(),
+            Form(session::LoginForm {
+                token: token.into(),
+                csrf: "abc".into(),
+            }),
+        )
+        .await
+        .into_response();
+        assert_eq!(response.status(), axum::http::StatusCode::UNAUTHORIZED);
+    }
+    let rejected = || async {
+        console
+            .engine
+            .store()
+            .query_audit(&crate::store::AuditQuery {
+                operation: session::LOGIN_OPERATION.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("audit")
+    };
+    let rows = rejected().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row.outcome, "rejected");
+        assert!(row.actor.contains("anonymous"), "{row:?}");
+        assert!(!row.message.is_empty(), "{row:?}");
+    }
+    // A stale form is refused before any token is looked at: nothing to audit.
+    let stale = session::login(
+        State(console.clone()),
+        HeaderMap::new(),
+        axum::http::Extensions::new(),
+        Form(session::LoginForm {
+            token: "whatever".into(),
+            csrf: "abc".into(),
+        }),
+    )
+    .await
+    .into_response();
+    assert_eq!(stale.status(), axum::http::StatusCode::FORBIDDEN);
+    assert_eq!(rejected().await.len(), 2);
+    shutdown.begin();
+}
