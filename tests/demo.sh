@@ -27,6 +27,7 @@ state="${TMPDIR:-/tmp}/tsbridge-demo-$(id -u)"
 # Overridable for a machine where something else holds them.
 mp_port="${TSBRIDGE_DEMO_MP_PORT:-19443}"
 admin_port="${TSBRIDGE_DEMO_ADMIN_PORT:-19090}"
+ui_port="${TSBRIDGE_DEMO_UI_PORT:-19480}"
 
 stop_processes() {
   local file pid
@@ -132,14 +133,14 @@ rm -rf "$state"
 mkdir -p "$state"
 # Another process on one of the MP's ports would answer for it (a stopped MP of ours frees them
 # within moments).
-for port in "$mp_port" "$admin_port"; do
+for port in "$mp_port" "$admin_port" "$ui_port"; do
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || continue 2; sleep 0.1; done
-  setup_log "127.0.0.1:$port is held by another process; set TSBRIDGE_DEMO_MP_PORT and TSBRIDGE_DEMO_ADMIN_PORT"
+  setup_log "127.0.0.1:$port is held by another process; set TSBRIDGE_DEMO_MP_PORT, TSBRIDGE_DEMO_ADMIN_PORT and TSBRIDGE_DEMO_UI_PORT"
   exit 1
 done
 setup_log "starting the management plane (SQLite: $state/mp.db)"
 "$tsbridge" server --insecure --listen "127.0.0.1:$mp_port" --admin-listen "127.0.0.1:$admin_port" \
-  --store "sqlite:$state/mp.db" --organization acme --bootstrap-token-file "$state/admin.token" \
+  --ui-listen "127.0.0.1:$ui_port" --store "sqlite:$state/mp.db" --organization acme --bootstrap-token-file "$state/admin.token" \
   >"$state/mp.log" 2>&1 &
 echo $! >"$state/mp.pid"
 for _ in $(seq 1 100); do
@@ -149,6 +150,11 @@ done
 curl -fsS "http://127.0.0.1:$admin_port/ready" >/dev/null || { cat "$state/mp.log" >&2; exit 1; }
 
 ctl=("$tsbridge" ctl --server "http://127.0.0.1:$mp_port" --token-file "$state/admin.token")
+# The web console's sign-in tokens (docs/console.md): the admin token, and a viewer that sees
+# only tenant payments.
+"${ctl[@]}" token create --role viewer --scope organizations/acme/tenants/payments \
+  --subject demo-viewer --name demo-viewer >"$state/viewer.token" 2>"$state/viewer-token.log" ||
+  { cat "$state/viewer-token.log" >&2; exit 1; }
 webhook_port=19500
 for c in "${clusters[@]}"; do
   setup_log "registering cluster $c and installing the tsbridge chart into it"
@@ -338,6 +344,9 @@ $cluster_table
 $ledger_report
     ${ctl[*]} history $traffic_setting
     ${ctl[*]} deliveries --cluster demo-west --outcome failed
+  web console (docs/console.md): http://127.0.0.1:$ui_port/
+    sign in as admin with   $(cat "$state/admin.token")   ($state/admin.token)
+    or as a viewer of tenant payments only with   $(cat "$state/viewer.token")   ($state/viewer.token)
   management-plane metrics (docs/metrics.md):
     curl -s http://127.0.0.1:$admin_port/metrics | grep tsbridge_server_
   try:

@@ -228,10 +228,24 @@ async fn the_console_shows_config_moving_to_the_clusters_and_only_what_a_token_m
     for (name, _, _) in &members {
         assert!(edges.contains(name.as_str()), "{edges}");
     }
-    let history = chromium.body().await;
+    // Its history from the delivery ledger: the revision cluster-a's agent pushed, applied in
+    // both clusters.
+    let history = chromium
+        .text_when("the revision applied in both clusters", "#history", |t| {
+            t.matches("applied").count() >= 2
+        })
+        .await;
     assert!(
-        history.contains("cluster:"),
-        "the audit rows of the object: {history}"
+        history.contains(&format!("by cluster:{}", members[0].0)),
+        "{history}"
+    );
+    for (name, _, _) in &members {
+        assert!(history.contains(name.as_str()), "{history}");
+    }
+    let page = chromium.body().await;
+    assert!(
+        page.contains("cluster:"),
+        "the audit rows of the object: {page}"
     );
     chromium.screenshot("object").await;
 
@@ -260,6 +274,13 @@ async fn the_console_shows_config_moving_to_the_clusters_and_only_what_a_token_m
         })
         .await;
     assert!(nack.contains(&b), "{nack}");
+    // The reason on the edge is the ledger's failed row, which the history lists too.
+    let failed = chromium
+        .text_when("the refusal in the history", "#history", |t| {
+            t.contains("failed") && t.contains("refused.example is not allowed")
+        })
+        .await;
+    assert!(failed.contains(&b), "{failed}");
     chromium.screenshot("object-nack").await;
 
     chromium.open("/clusters").await;

@@ -18,6 +18,7 @@ mod link;
 mod plan;
 mod queue;
 mod shared;
+mod tally;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,7 +31,7 @@ use crate::model::Resource;
 use crate::model::fqn::Fqn;
 use crate::model::kind::Kind;
 use crate::model::resolve::{ClusterNamespaces, ClusterService, Resolution, resolve};
-use crate::model::status::{EdgeState, EventType, TypeInfo, edge_event, status_for_event};
+use crate::model::status::{EdgeState, EventType, TypeInfo, status_for_event};
 use crate::model::translate::{
     ObjectKey, influenced_roots, is_passthrough, stale_readers, translate_only, translate_resolved,
 };
@@ -168,40 +169,11 @@ impl Hub {
         local.chain(remote).collect()
     }
 
-    /// `fqn` and every source below it, each with its per-cluster edges, in FQN order.
-    fn subtree_edges(&self, fqn: &str) -> BTreeMap<String, BTreeMap<String, EdgeState>> {
-        let below = format!("{fqn}/");
-        let mut members: BTreeMap<String, BTreeMap<String, EdgeState>> = BTreeMap::new();
-        let clusters = self
-            .links
-            .iter()
-            .map(|(cluster, link)| (cluster, &link.edges))
-            .chain(
-                self.remote
-                    .iter()
-                    .map(|(cluster, remote)| (cluster, &remote.edges)),
-            );
-        for (cluster, edges) in clusters {
-            if let Some(state) = edges.get(fqn) {
-                members
-                    .entry(fqn.to_string())
-                    .or_default()
-                    .insert(cluster.clone(), *state);
-            }
-            let range = edges
-                .range::<str, _>((
-                    std::ops::Bound::Included(below.as_str()),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(source, _)| source.starts_with(&below));
-            for (source, state) in range {
-                members
-                    .entry(source.to_string())
-                    .or_default()
-                    .insert(cluster.clone(), *state);
-            }
-        }
-        members
+    /// Every cluster's name and edges, those served here and those mirrored.
+    fn clusters(&self) -> Vec<(&str, &tally::Edges)> {
+        let local = self.links.iter().map(|(c, link)| (c.as_str(), &link.edges));
+        let remote = self.remote.iter().map(|(c, r)| (c.as_str(), &r.edges));
+        local.chain(remote).collect()
     }
 
     /// This replica lost `cluster` to a newer stream elsewhere: its edges become the mirror's
@@ -595,28 +567,15 @@ impl Distributor {
     }
 
     /// Read-only, for the web console: per cluster (those other replicas serve too), how
-    /// many of the sources `visible` admits are in each edge state (by `EdgeState::as_str`).
+    /// many of the sources in `scope` (every source when `None`) are in each edge state (by
+    /// `EdgeState::as_str`).
     pub fn edge_counts(
         &self,
-        visible: impl Fn(&str) -> bool,
+        scope: Option<&Fqn>,
     ) -> BTreeMap<String, BTreeMap<&'static str, u32>> {
+        let scope = scope.map(ToString::to_string);
         let hub = self.hub();
-        let clusters = hub
-            .links
-            .iter()
-            .map(|(cluster, link)| (cluster, &link.edges))
-            .chain(hub.remote.iter().map(|(cluster, r)| (cluster, &r.edges)));
-        let mut counts = BTreeMap::new();
-        for (cluster, edges) in clusters {
-            let tally: &mut BTreeMap<&'static str, u32> =
-                counts.entry(cluster.clone()).or_default();
-            for (source, state) in edges {
-                if visible(source) {
-                    *tally.entry(state.as_str()).or_default() += 1;
-                }
-            }
-        }
-        counts
+        tally::counts(&hub.clusters(), scope.as_deref())
     }
 
     /// The MP view of `fqn` for the CR's `status.tsb` (tsb-model §5.4, §5.5); a parent that
@@ -1300,17 +1259,15 @@ fn object_state(hub: &Hub, fqn: &str) -> v1::ObjectState {
     if !parent {
         return own;
     }
-    let members = hub.subtree_edges(fqn);
-    let aggregate = crate::model::status::aggregate(members.iter().map(|(f, e)| (f.as_str(), e)));
+    let aggregate = tally::subtree(&hub.clusters(), fqn);
     crate::server::services::status::parent_object_state(own, aggregate.as_ref())
 }
 
 /// The MP view of `fqn` from every cluster's edges for it.
 fn own_state(hub: &Hub, fqn: &str) -> v1::ObjectState {
-    let edges = hub.edges(fqn);
-    let counts = crate::model::status::ClusterCounts::of(&edges);
+    let (counts, event) = tally::own(&hub.clusters(), fqn);
     // No target cluster: the object stays ACCEPTED after XCP_ACCEPTED (§5.4).
-    let event = edge_event(edges.values().copied()).unwrap_or(EventType::XcpAccepted);
+    let event = event.unwrap_or(EventType::XcpAccepted);
     let status = status_for_event(event, TypeInfo::CONFIG);
     let translation_warnings = hub
         .links

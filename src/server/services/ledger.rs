@@ -104,6 +104,31 @@ pub fn history(
     }
 }
 
+/// `fqn`'s history as `History` answers it (`ctl history`, the console's object page): read
+/// from the store, so it is the same on every replica and after a restart.
+pub async fn object_history(
+    store: &crate::store::Store,
+    fqn: &str,
+) -> Result<v1::HistoryResponse, crate::store::Error> {
+    let changes = store.object_changes(fqn).await?;
+    // Exactly this object: a prefix would let its children's entries fill the limit.
+    let audit: Vec<AuditEntry> = store
+        .query_audit(&AuditQuery {
+            fqn: fqn.to_string(),
+            limit: MOST,
+            ..AuditQuery::default()
+        })
+        .await?;
+    let deliveries = store
+        .query_ledger(&LedgerQuery {
+            fqn: fqn.to_string(),
+            limit: MOST,
+            ..LedgerQuery::default()
+        })
+        .await?;
+    Ok(history(&changes, &audit, &deliveries))
+}
+
 impl LedgerApi {
     /// Checks the caller may read under `fqn` (an FQN or a prefix; empty: everything, admins).
     async fn may_read(&self, actor: &Actor, operation: &str, fqn: &str) -> Result<(), Status> {
@@ -146,29 +171,13 @@ impl LedgerService for LedgerApi {
             return Err(Status::invalid_argument("give the FQN of the object"));
         }
         self.may_read(&actor, "history", &fqn).await?;
-        let store = self.engine.store();
-        let changes = store.object_changes(&fqn).await.map_err(store_error)?;
-        let audit: Vec<AuditEntry> = store
-            // Exactly this object: a prefix would let its children's entries fill the limit.
-            .query_audit(&AuditQuery {
-                fqn: fqn.clone(),
-                limit: MOST,
-                ..AuditQuery::default()
-            })
+        let history = object_history(self.engine.store(), &fqn)
             .await
             .map_err(store_error)?;
-        let deliveries = store
-            .query_ledger(&LedgerQuery {
-                fqn: fqn.clone(),
-                limit: MOST,
-                ..LedgerQuery::default()
-            })
-            .await
-            .map_err(store_error)?;
-        if changes.is_empty() && deliveries.is_empty() {
+        if history.revisions.is_empty() && history.redeliveries.is_empty() {
             return Err(Status::not_found(format!("{fqn} has no history")));
         }
-        Ok(Response::new(history(&changes, &audit, &deliveries)))
+        Ok(Response::new(history))
     }
 
     async fn deliveries(

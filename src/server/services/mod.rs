@@ -28,26 +28,40 @@ pub(crate) async fn caller<T>(
             }
             Err(refusal) => Err(refusal.error),
         },
-        // Failed authentications are audited up to the rate limit per peer address, so a
-        // client hammering with a bad or revoked token cannot flood the ledger.
-        Err(error) if !auth.audit_failure(request.remote_addr()) => Err(error),
         Err(error) => {
-            let mut entry = engine.audit_entry(
-                &Actor::User {
-                    subject: "anonymous".into(),
-                    role: crate::server::auth::Role::Viewer,
-                    scope: None,
-                },
-                operation,
-                "",
-                "",
-            );
-            entry.outcome = "rejected".into();
-            entry.message = error.to_string();
-            engine.store().append_audit(entry).await?;
+            unauthenticated(auth, engine, request.remote_addr(), operation, &error).await?;
             Err(error)
         }
     }
+}
+
+/// Audits a failed authentication (API call or console login) as `anonymous`, `rejected`,
+/// with the reason; up to the rate limit per peer address (`None`: unknown), so a client
+/// hammering with a bad or revoked token cannot flood the ledger.
+pub(crate) async fn unauthenticated(
+    auth: &Authenticator,
+    engine: &Engine,
+    peer: Option<std::net::SocketAddr>,
+    operation: &str,
+    error: &Error,
+) -> Result<(), Error> {
+    if !auth.audit_failure(peer) {
+        return Ok(());
+    }
+    let mut entry = engine.audit_entry(
+        &Actor::User {
+            subject: "anonymous".into(),
+            role: crate::server::auth::Role::Viewer,
+            scope: None,
+        },
+        operation,
+        "",
+        "",
+    );
+    entry.outcome = "rejected".into();
+    entry.message = error.to_string();
+    engine.store().append_audit(entry).await?;
+    Ok(())
 }
 
 /// Audits a refusal of an authenticated caller (permission, rate limit) and returns it.

@@ -43,23 +43,12 @@ pub fn confirm_command(cluster: &str) -> String {
     format!("tsbridge ctl cluster confirm-deletions {cluster}")
 }
 
-/// A source FQN filter for `actor`'s scope (a string test: it runs once per edge).
-pub fn in_scope(actor: &Actor) -> impl Fn(&str) -> bool + use<> {
-    let scope = actor.scope().map(ToString::to_string);
-    move |fqn: &str| {
-        scope.as_deref().is_none_or(|scope| {
-            fqn == scope
-                || (fqn.starts_with(scope) && fqn.as_bytes().get(scope.len()) == Some(&b'/'))
-        })
-    }
-}
-
 /// Builds the page for `actor`: every registered cluster, counts limited to its scope.
 pub async fn clusters(console: &Console, actor: &Actor) -> Result<Vec<ClusterRow>, Error> {
     let store = console.engine.store();
     let registered = store.list_clusters().await?;
     let rows = store.delivery_clusters().await?;
-    let counts = console.distributor.edge_counts(in_scope(actor));
+    let counts = console.distributor.edge_counts(actor.scope());
     Ok(registered
         .into_iter()
         .map(|cluster| {

@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod events;
 pub mod fixture;
 pub mod hierarchy;
+pub mod history;
 pub mod layout;
 pub mod nacks;
 pub mod object;
@@ -87,6 +88,8 @@ pub async fn serve(addr: SocketAddr, console: Console) -> std::io::Result<Socket
     let stop = shutdown.clone();
     let app = router(console);
     shutdown.spawn(tracing::info_span!("console", %bound), async move {
+        // The peer address rate-limits the audit rows of refused logins.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;

@@ -1,9 +1,9 @@
 //! The latest NACK reason of each (object, cluster), as this replica's agents reported them.
 //!
-//! Edge states are shared through the store, but an agent's error message is not kept there:
-//! the sync service records it here so the console can show why an edge is `ERRORED`. Only the
-//! replica serving the cluster knows it (other replicas show the state without the reason);
-//! the delivery ledger, once it records NACKs, replaces this.
+//! The console takes a NACK's reason from the delivery ledger (its failed rows keep it in the
+//! store, for every replica and across restarts). This memory is the fallback when the ledger
+//! is off (`--ledger false`) or has not written the row yet: only the replica serving the
+//! cluster knows it, and only until it restarts.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,6 @@
 //! The object page: spec, status per target cluster (edge state, revision, NACK reason), the
-//! Istio objects each cluster acknowledged, and the object's history.
+//! Istio objects each cluster acknowledged, the object's history from the delivery ledger and
+//! its audit rows.
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -17,8 +18,8 @@ use crate::server::ui::session::signed_in;
 use crate::server::ui::{Console, error_page};
 use crate::store::{AuditEntry, AuditQuery, DeliveredObject, Record};
 
-/// History rows shown.
-pub const HISTORY: u32 = 50;
+/// Audit rows shown.
+pub const AUDIT: u32 = 50;
 
 /// The page's query string.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -40,7 +41,8 @@ pub struct ClusterEdge {
     pub revision: i64,
     /// The Istio objects the cluster acknowledged for it.
     pub objects: Vec<DeliveredObject>,
-    /// Why the cluster refused it, when this replica received the NACK.
+    /// Why the cluster refused it: the delivery ledger's reason (or, with the ledger off,
+    /// this replica's memory of the NACK).
     pub nack: Option<crate::server::ui::nacks::Nack>,
     /// When the cluster's delivery row last changed (its last acknowledgement or connection).
     pub cluster_updated: String,
@@ -55,23 +57,23 @@ pub struct ObjectView {
     pub status: NodeStatus,
     /// Per target cluster.
     pub edges: Vec<ClusterEdge>,
-    /// Its history, newest first.
-    pub history: Vec<AuditEntry>,
+    /// Its revisions and their deliveries, from the delivery ledger (`ctl history`).
+    pub history: crate::proto::v1::HistoryResponse,
+    /// Its audit rows (refused writes too), newest first.
+    pub audit: Vec<AuditEntry>,
 }
 
-/// The object's history, newest first: its audit rows for now. The delivery ledger (per-edge
-/// events) joins here once it exists, merged by time.
-pub async fn history(console: &Console, fqn: &str) -> Result<Vec<AuditEntry>, Error> {
-    let rows = console
+/// The object's audit rows, newest first.
+pub async fn audit(console: &Console, fqn: &str) -> Result<Vec<AuditEntry>, Error> {
+    Ok(console
         .engine
         .store()
         .query_audit(&AuditQuery {
-            fqn_prefix: fqn.to_string(),
-            limit: HISTORY,
+            fqn: fqn.to_string(),
+            limit: AUDIT,
             ..AuditQuery::default()
         })
-        .await?;
-    Ok(rows.into_iter().filter(|row| row.fqn == fqn).collect())
+        .await?)
 }
 
 /// Builds the page for `actor`.
@@ -87,6 +89,7 @@ pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<Objec
     let store = console.engine.store();
     let stored = store.source_edges(fqn, &clusters).await?;
     let rows = store.delivery_clusters().await?;
+    let history = crate::server::services::ledger::object_history(store, fqn).await?;
     let edges = states
         .into_iter()
         .map(|(cluster, state)| {
@@ -96,7 +99,10 @@ pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<Objec
                 revision: row.map_or(0, |e| e.revision),
                 objects: row.and_then(|e| e.objects.clone()).unwrap_or_default(),
                 nack: (state == crate::model::status::EdgeState::Errored)
-                    .then(|| console.nacks.reason(fqn, &cluster))
+                    .then(|| {
+                        crate::server::ui::history::nack(&history, &cluster)
+                            .or_else(|| console.nacks.reason(fqn, &cluster))
+                    })
                     .flatten(),
                 cluster_updated: rows
                     .iter()
@@ -108,7 +114,8 @@ pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<Objec
         })
         .collect();
     Ok(ObjectView {
-        history: history(console, fqn).await?,
+        audit: audit(console, fqn).await?,
+        history,
         record,
         status,
         edges,
@@ -145,7 +152,7 @@ pub fn render(view: &ObjectView) -> Markup {
                                 @if let Some(nack) = &edge.nack {
                                     div.nack { "NACK (revision " (nack.revision) ", " (nack.time) "): " (nack.message) }
                                 } @else if edge.state == "ERRORED" {
-                                    div.nack { "refused; the reason is known to the replica serving this cluster" }
+                                    div.nack { "refused; the reason is not recorded (the delivery ledger is off or has not written it yet)" }
                                 }
                             }
                             td { @if edge.revision > 0 { (edge.revision) } @else { "—" } }
@@ -165,7 +172,9 @@ pub fn render(view: &ObjectView) -> Markup {
             ul { @for (k, v) in record.labels.iter().chain(&record.annotations) { li { code { (k) "=" (v) } } } }
         }
         h2 { "History" }
-        (crate::server::ui::activity::table(&view.history))
+        (crate::server::ui::history::render(&view.history))
+        h2 { "Audit" }
+        (crate::server::ui::activity::table(&view.audit))
     }
 }
 

@@ -7,8 +7,10 @@
 //! `Sec-Fetch-Site`, when the browser sends them) and carry the CSRF token of the form, which
 //! must match the CSRF cookie (double submit).
 
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Form, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -138,10 +140,16 @@ pub async fn login_form(State(console): State<Console>) -> Response {
         .into_response()
 }
 
-/// `POST /login`: checks the token as the API would and keeps it in the session cookie.
+/// What a refused login is audited as (`ctl audit --operation console-login`).
+pub const LOGIN_OPERATION: &str = "console-login";
+
+/// `POST /login`: checks the token as the API would and keeps it in the session cookie. A
+/// refused token is audited as the API audits one (`rejected`, as `anonymous`, rate-limited
+/// per peer address).
 pub async fn login(
     State(console): State<Console>,
     headers: HeaderMap,
+    extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Response {
     if !csrf_ok(&headers, &form.csrf) {
@@ -165,6 +173,20 @@ pub async fn login(
         ))
     };
     if let Some(error) = refused {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let audited = crate::server::services::unauthenticated(
+            &console.auth,
+            &console.engine,
+            peer,
+            LOGIN_OPERATION,
+            &error,
+        )
+        .await;
+        if let Err(audit_error) = audited {
+            tracing::warn!(error = %audit_error, "auditing a refused console login failed");
+        }
         let csrf = new_csrf();
         return (
             StatusCode::UNAUTHORIZED,

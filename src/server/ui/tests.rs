@@ -8,7 +8,7 @@ use crate::server::auth::{Actor, Role};
 use crate::server::ui::fixture::{self, Scale};
 use crate::server::ui::hierarchy::{HierarchyQuery, PAGE_SIZE, hierarchy};
 use crate::server::ui::{Console, activity, clusters, object, session};
-use crate::store::Store;
+use crate::store::{LedgerEntry, Outcome, Store};
 
 const SCALE: Scale = Scale {
     tenants: 2,
@@ -183,25 +183,48 @@ async fn a_scoped_viewer_sees_its_tenant_only() {
     );
 }
 
+/// A delivery ledger row of `fqn` in cluster `c`, as the serving replica writes it on an ACK.
+fn delivered(fqn: &str, c: usize, change: i64, outcome: Outcome, message: &str) -> LedgerEntry {
+    let now = jiff::Timestamp::now().as_microsecond();
+    LedgerEntry {
+        id: 0,
+        fqn: fqn.to_string(),
+        cluster: fixture::cluster(c),
+        revision: 1,
+        change,
+        outcome,
+        message: message.into(),
+        rollback: false,
+        committed_us: 0,
+        sent_us: now,
+        acked_us: now,
+    }
+}
+
 #[tokio::test]
-async fn an_object_shows_each_clusters_edge_objects_and_nack_reason() {
+async fn an_object_shows_each_clusters_edge_objects_history_and_nack_reason_from_the_ledger() {
     let dir = tempfile::tempdir().expect("dir");
     let (console, _stop) = console(&dir).await;
-    // ServiceRoute 0 is ERRORED in cluster c000 ((0 + 0) % 50 == 0).
+    // ServiceRoute 0 is ERRORED in cluster c000 ((0 + 0) % 50 == 0). The console is fresh:
+    // its memory of NACKs is empty, as on a replica that restarted after the NACK; the
+    // reason is the ledger's.
     let fqn = fixture::route(&SCALE, 0);
-    console.nacks.record(
-        &fixture::cluster(0),
-        &crate::proto::v1::Ack {
-            revision: 1,
-            errors: vec![crate::proto::v1::ObjectError {
-                key: None,
-                source_fqn: fqn.clone(),
-                message: "admission webhook denied the request".into(),
-                ignored: false,
-            }],
-            ..Default::default()
-        },
-    );
+    let store = console.engine.store();
+    let change = store.object_changes(&fqn).await.expect("changes")[0].revision;
+    store
+        .append_ledger(vec![
+            delivered(&fqn, 0, change, Outcome::Failed, "an older refusal"),
+            delivered(
+                &fqn,
+                0,
+                change,
+                Outcome::Failed,
+                "admission webhook denied the request",
+            ),
+            delivered(&fqn, 2, change, Outcome::Applied, ""),
+        ])
+        .await
+        .expect("ledger rows");
     let view = object::object(&console, &admin(), &fqn)
         .await
         .expect("object");
@@ -224,11 +247,48 @@ async fn an_object_shows_each_clusters_edge_objects_and_nack_reason() {
             .all(|e| e.revision == 1 && e.objects.len() == 1)
     );
     let nack = view.edges[0].nack.as_ref().expect("the reason");
-    assert!(nack.message.contains("denied"), "{nack:?}");
+    assert_eq!(nack.message, "admission webhook denied the request");
     assert_eq!(view.edges[2].nack, None);
     assert_eq!(view.status.status, "FAILED");
+    let revision = view.history.revisions.last().expect("its revision");
+    assert_eq!(revision.revision, change);
+    let outcomes: Vec<(&str, &str)> = revision
+        .deliveries
+        .iter()
+        .map(|d| (d.cluster.as_str(), d.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("c002", "applied"), ("c000", "failed"), ("c000", "failed")]
+    );
     let html = object::render(&view).into_string();
     assert!(html.contains("admission webhook denied the request"));
+    assert!(html.contains(&format!("Revision {change}")), "{html}");
+}
+
+#[tokio::test]
+async fn without_a_ledger_row_the_nack_reason_is_this_replicas_memory() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (console, _stop) = console(&dir).await;
+    let fqn = fixture::route(&SCALE, 0);
+    console.nacks.record(
+        &fixture::cluster(0),
+        &crate::proto::v1::Ack {
+            revision: 1,
+            errors: vec![crate::proto::v1::ObjectError {
+                key: None,
+                source_fqn: fqn.clone(),
+                message: "denied while the ledger is off".into(),
+                ignored: false,
+            }],
+            ..Default::default()
+        },
+    );
+    let view = object::object(&console, &admin(), &fqn)
+        .await
+        .expect("object");
+    let nack = view.edges[0].nack.as_ref().expect("the reason");
+    assert_eq!(nack.message, "denied while the ledger is off");
 }
 
 #[test]
@@ -276,4 +336,78 @@ fn posts_must_come_from_the_consoles_own_origin() {
         Some("tok")
     );
     assert_eq!(session::cookie(&cookies, "missing"), None);
+}
+
+#[tokio::test]
+async fn a_refused_console_login_is_audited_as_the_api_audits_a_refused_token() {
+    use axum::extract::{Form, State};
+    use axum::response::IntoResponse;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::connect(&format!("sqlite:{}", dir.path().join("ui.db").display()))
+        .await
+        .expect("store");
+    let shutdown = Shutdown::new();
+    let console = fixture::console(
+        store,
+        Scale {
+            tenants: 1,
+            objects: 0,
+            clusters: 0,
+        },
+        &shutdown,
+    )
+    .await;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::COOKIE,
+        HeaderValue::from_static("tsbridge_csrf=abc"),
+    );
+    for token in ["not-a-token-this-mp-issued", "<script>"] {
+        let response = session::login(
+            State(console.clone()),
+            headers.clone(),
+            axum::http::Extensions::new(),
+            Form(session::LoginForm {
+                token: token.into(),
+                csrf: "abc".into(),
+            }),
+        )
+        .await
+        .into_response();
+        assert_eq!(response.status(), axum::http::StatusCode::UNAUTHORIZED);
+    }
+    let rejected = || async {
+        console
+            .engine
+            .store()
+            .query_audit(&crate::store::AuditQuery {
+                operation: session::LOGIN_OPERATION.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("audit")
+    };
+    let rows = rejected().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row.outcome, "rejected");
+        assert!(row.actor.contains("anonymous"), "{row:?}");
+        assert!(!row.message.is_empty(), "{row:?}");
+    }
+    // A stale form is refused before any token is looked at: nothing to audit.
+    let stale = session::login(
+        State(console.clone()),
+        HeaderMap::new(),
+        axum::http::Extensions::new(),
+        Form(session::LoginForm {
+            token: "whatever".into(),
+            csrf: "abc".into(),
+        }),
+    )
+    .await
+    .into_response();
+    assert_eq!(stale.status(), axum::http::StatusCode::FORBIDDEN);
+    assert_eq!(rejected().await.len(), 2);
+    shutdown.begin();
 }
