@@ -9,7 +9,8 @@
 # Everything it installs or builds lives under ~/.cache/tsbridge (TSBRIDGE_CACHE), outside the
 # clone: cargo-afl from crates.io, AFL++ built from the source cargo-afl ships, the instrumented
 # targets. Optional: TSBRIDGE_FUZZ_SECONDS caps the time as well, TSBRIDGE_FUZZ_RESUME=1 goes on
-# from the last campaign's state instead of starting over. Exits 1 if AFL++ saved a crash or a
+# from the last campaign's state instead of starting over, TSBRIDGE_FUZZ_JOBS=N fuzzes with N
+# instances (one core each) that share out the executions. Exits 1 if AFL++ saved a crash or a
 # hang (they are listed; copy them into the corpus once fixed). CI never runs this: it replays
 # the corpus through `cargo test` (tests/it/fuzz_corpus.rs).
 set -euo pipefail
@@ -123,16 +124,59 @@ mkdir -p "$out"
 # -m: unbounded allocation becomes an allocation failure (a crash), -t: a hang past 1 s.
 log "fuzzing $target for about $execs executions (findings in $out)"
 started=$SECONDS
-nice -n 10 cargo afl fuzz "${args[@]}" -o "$out" -m 256 -t 1000 -E "$execs" -- "$binary" \
-  >"$out/afl.log" 2>&1 || { tail -30 "$out/afl.log" >&2; log "afl-fuzz failed"; exit 1; }
+# TSBRIDGE_FUZZ_JOBS=N runs N instances on one corpus (AFL++'s main `default` and secondaries
+# `jobK`: one fuzzer uses one core), sharing out what is left of EXECS between them.
+jobs=${TSBRIDGE_FUZZ_JOBS:-1}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || usage
+# One figure of an instance's fuzzer_stats, as an integer (0 when it has none yet).
+stat_of() {
+  local v
+  v=$(awk -F' *: *' -v k="$2" '$1 == k { print $2 }' "$1/fuzzer_stats" 2>/dev/null)
+  v=${v%%.*}
+  echo "${v:-0}"
+}
+instances=(default)
+for ((j = 2; j <= jobs; j++)); do instances+=("job$j"); done
+done_so_far=0
+for name in "${instances[@]}"; do
+  done_so_far=$((done_so_far + $(stat_of "$out/$name" execs_done)))
+done
+share=$(((execs > done_so_far ? execs - done_so_far : 0) / jobs + 1))
+pids=()
+for name in "${instances[@]}"; do
+  role=()
+  if ((jobs > 1)); then
+    [[ $name == default ]] && role=(-M default) || role=(-S "$name")
+  fi
+  # -E counts an instance's own executions, resumed ones included.
+  until_execs=$(($(stat_of "$out/$name" execs_done) + share))
+  nice -n 10 cargo afl fuzz "${args[@]}" "${role[@]}" -o "$out" -m 256 -t 1000 -E "$until_execs" \
+    -- "$binary" >"$out/afl-$name.log" 2>&1 &
+  pids+=($!)
+done
+failed=0
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    tail -30 "$out/afl-${instances[$i]}.log" >&2
+    failed=1
+  fi
+done
+((failed == 0)) || { log "afl-fuzz failed"; exit 1; }
 
-stat() { awk -F' *: *' -v k="$1" '$1 == k { print $2 }' "$out/default/fuzzer_stats"; }
-crashes=$(stat saved_crashes)
-hangs=$(stat saved_hangs)
-echo "target=$target execs_done=$(stat execs_done) execs_per_sec=$(stat execs_per_sec)" \
+sum() {
+  local total=0 name
+  for name in "${instances[@]}"; do total=$((total + $(stat_of "$out/$name" "$1"))); done
+  echo "$total"
+}
+stat() { stat_of "$out/default" "$1"; }
+crashes=$(sum saved_crashes)
+hangs=$(sum saved_hangs)
+echo "target=$target jobs=$jobs execs_done=$(sum execs_done) execs_per_sec=$(sum execs_per_sec)" \
   "run_time=$(stat run_time)s wall=$((SECONDS - started))s corpus=$(stat corpus_count)" \
   "edges=$(stat edges_found)/$(stat total_edges) crashes=$crashes hangs=$hangs"
 if [[ $crashes != 0 || $hangs != 0 ]]; then
-  find "$out/default/crashes" "$out/default/hangs" -type f ! -name README.txt >&2
+  for name in "${instances[@]}"; do
+    find "$out/$name/crashes" "$out/$name/hangs" -type f ! -name README.txt >&2
+  done
   exit 1
 fi
