@@ -81,7 +81,8 @@ pub fn validate_yaml(data: &[u8]) {
     let _ = render(OutputFormat::Text, &loaded, &report, true);
     for format in [OutputFormat::Json, OutputFormat::Sarif] {
         let out = render(format, &loaded, &report, true);
-        if let Err(error) = serde_json::from_str::<serde_json::Value>(&out) {
+        // Checks the whole syntax without building a tree (half the target's time otherwise).
+        if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(&out) {
             panic!("{format:?} report is not JSON: {error}");
         }
     }
