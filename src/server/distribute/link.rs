@@ -230,6 +230,13 @@ pub(super) struct Link {
 }
 
 impl Link {
+    /// The cluster must be translated again whole: a round planned changes for it against an
+    /// epoch that has since moved, and those changes are pending nowhere else.
+    pub fn retranslate(&mut self) {
+        self.stale = true;
+        self.resolution = None;
+    }
+
     /// Sets `source`'s edge; true when it changed.
     pub fn set_edge(&mut self, source: &Source, edge: EdgeState) -> bool {
         let changed = self.edges.insert(source.clone(), edge) != Some(edge);

@@ -1153,7 +1153,10 @@ impl Distributor {
                 continue;
             };
             if link.epoch != job.epoch {
-                // A new stream or inventory meanwhile: the next round translates again.
+                // A new stream or inventory meanwhile: this translation is dropped, and the
+                // round's changes went with it (a Service inventory change alone would only
+                // re-translate what reads Services), so the next round translates it whole.
+                link.retranslate();
                 self.wake.notify_one();
                 continue;
             }

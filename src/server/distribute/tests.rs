@@ -311,3 +311,25 @@ fn a_replica_silent_for_three_heartbeats_no_longer_serves_its_clusters() {
         "before the first read, the row's word"
     );
 }
+
+#[tokio::test]
+async fn a_translation_dropped_because_the_epoch_moved_is_made_again_whole() {
+    // A round took its changes from the config, then found the link's epoch moved (here a
+    // Service inventory change, which leaves the namespaces' resolution as it was).
+    let mut link = connected();
+    link.namespaces_known = true;
+    link.resolution = Some(Arc::new(Resolution::default()));
+    link.epoch = 2;
+    let nothing_changed = BTreeSet::new();
+    assert!(
+        Job::of("b", &link, &nothing_changed, false).is_none(),
+        "without more, the next round has nothing to do for it: the dropped changes are lost"
+    );
+    link.retranslate();
+    let job = Job::of("b", &link, &nothing_changed, false).expect("a job");
+    assert!(
+        job.resolution.is_none(),
+        "translated whole, not only the (empty) changes"
+    );
+    assert_eq!(job.epoch, 2);
+}
