@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, Pool};
 
 use super::Result;
+use super::shared::Dialect;
 
 /// What became of one change in one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -217,40 +218,6 @@ struct ReasonRow {
     cluster: String,
     message: String,
     n: i64,
-}
-
-/// The SQL dialect: placeholders and JSON access differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    /// `text` in this dialect: `?N` placeholders become `$N` on PostgreSQL, and `HASH(x)` is
-    /// the content hash inside the revision record `x`.
-    fn sql(self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len() + 32);
-        let mut rest = text;
-        while let Some(at) = rest.find("HASH(") {
-            out.push_str(&rest[..at]);
-            let after = &rest[at + 5..];
-            let close = after.find(')').unwrap_or(after.len());
-            let record = &after[..close];
-            match self {
-                Dialect::Sqlite => {
-                    out.push_str(&format!("json_extract({record}, '$.content_hash')"));
-                }
-                Dialect::Postgres => out.push_str(&format!("({record} ->> 'content_hash')")),
-            }
-            rest = after.get(close + 1..).unwrap_or_default();
-        }
-        out.push_str(rest);
-        match self {
-            Dialect::Sqlite => out,
-            Dialect::Postgres => out.replace('?', "$"),
-        }
-    }
 }
 
 /// A change is a rollback when an earlier upsert of its object had its content.

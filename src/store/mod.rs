@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod ledger;
 pub mod postgres;
 mod rows;
+mod shared;
 pub mod sqlite;
 mod time;
 
@@ -464,7 +465,7 @@ impl Store {
                 ledger::sqlite::replica_alive(store.writer(), replica, now_us).await
             }
             Store::Postgres(store) => {
-                ledger::postgres::replica_alive(store.pool(), replica, now_us).await
+                ledger::postgres::replica_alive(store.writer(), replica, now_us).await
             }
         }
     }
@@ -476,7 +477,7 @@ impl Store {
     pub async fn append_ledger(&self, entries: Vec<LedgerEntry>) -> Result<()> {
         match self {
             Store::Sqlite(store) => ledger::sqlite::append(store.writer(), entries).await,
-            Store::Postgres(store) => ledger::postgres::append(store.pool(), entries).await,
+            Store::Postgres(store) => ledger::postgres::append(store.writer(), entries).await,
         }
     }
 
@@ -484,7 +485,7 @@ impl Store {
     pub async fn query_ledger(&self, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
         match self {
             Store::Sqlite(store) => ledger::sqlite::query(store.reader(), query).await,
-            Store::Postgres(store) => ledger::postgres::query(store.pool(), query).await,
+            Store::Postgres(store) => ledger::postgres::query(store.reader(), query).await,
         }
     }
 
@@ -492,7 +493,7 @@ impl Store {
     pub async fn object_changes(&self, fqn: &str) -> Result<Vec<ObjectChange>> {
         match self {
             Store::Sqlite(store) => ledger::sqlite::changes_of(store.reader(), fqn).await,
-            Store::Postgres(store) => ledger::postgres::changes_of(store.pool(), fqn).await,
+            Store::Postgres(store) => ledger::postgres::changes_of(store.reader(), fqn).await,
         }
     }
 
@@ -500,7 +501,7 @@ impl Store {
     pub async fn ledger_report(&self, query: &ReportQuery) -> Result<Vec<ClusterReport>> {
         match self {
             Store::Sqlite(store) => ledger::sqlite::report(store.reader(), query).await,
-            Store::Postgres(store) => ledger::postgres::report(store.pool(), query).await,
+            Store::Postgres(store) => ledger::postgres::report(store.reader(), query).await,
         }
     }
 
@@ -512,7 +513,7 @@ impl Store {
                 ledger::sqlite::prune(store.writer(), older_than_us, keep).await
             }
             Store::Postgres(store) => {
-                ledger::postgres::prune(store.pool(), older_than_us, keep).await
+                ledger::postgres::prune(store.writer(), older_than_us, keep).await
             }
         }
     }

@@ -19,7 +19,7 @@
 //! assigned and committed in order (see `delivery.rs`); a write of many clusters is a few
 //! multi-row statements in one transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,14 +30,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 use tokio::sync::watch;
 
-use super::delivery::{self, ClusterRow, EdgeRow};
-use super::rows::{AuditRow, ChangeRow, GrantRow, InventoryRow, ResourceRow, TokenRow};
+use super::delivery::{self, ClusterRow};
+use super::rows::TokenRow;
 use super::{
-    AuditEntry, AuditQuery, ChangeEvent, ClusterDelivery, ClusterRecord, Committed,
-    DeliveryChanges, DeliveryWrite, EdgeRecord, Error, Record, Result, TokenRecord, WriteBatch,
+    AuditEntry, ClusterDelivery, Committed, DeliveryWrite, Error, Record, Result, TokenRecord,
+    WriteBatch,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -121,50 +121,6 @@ impl SqliteStore {
         })
     }
 
-    pub(super) async fn get(&self, fqn: &str) -> Result<Option<Record>> {
-        let row: Option<ResourceRow> = sqlx::query_as("SELECT * FROM resources WHERE fqn = ?1")
-            .bind(fqn)
-            .fetch_optional(&self.inner.reader)
-            .await?;
-        Ok(row.map(Record::from))
-    }
-
-    pub(super) async fn list(
-        &self,
-        fqn_prefix: Option<&str>,
-        kind: Option<&str>,
-    ) -> Result<Vec<Record>> {
-        let (lower, upper) = super::descendant_bounds(fqn_prefix);
-        let rows: Vec<ResourceRow> = sqlx::query_as(
-            "SELECT * FROM resources \
-             WHERE fqn > ?1 AND (?2 IS NULL OR fqn < ?2) AND (?3 IS NULL OR kind = ?3) \
-             ORDER BY fqn",
-        )
-        .bind(lower)
-        .bind(upper)
-        .bind(kind)
-        .fetch_all(&self.inner.reader)
-        .await?;
-        Ok(rows.into_iter().map(Record::from).collect())
-    }
-
-    pub(super) async fn snapshot(&self) -> Result<(i64, Vec<Record>)> {
-        // A WAL read transaction reads one snapshot from its first SELECT to its end.
-        let mut tx = self.inner.reader.begin().await?;
-        let revision = sqlx::query_scalar("SELECT revision FROM meta WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let rows: Vec<ResourceRow> = sqlx::query_as("SELECT * FROM resources ORDER BY fqn")
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok((revision, rows.into_iter().map(Record::from).collect()))
-    }
-
-    pub(super) async fn revision(&self) -> Result<i64> {
-        current_revision(&self.inner.reader).await
-    }
-
     /// The one writing connection.
     pub(super) fn writer(&self) -> &SqlitePool {
         &self.inner.writer
@@ -173,6 +129,17 @@ impl SqliteStore {
     /// The reading connections.
     pub(super) fn reader(&self) -> &SqlitePool {
         &self.inner.reader
+    }
+
+    /// A read transaction: in WAL mode it reads one snapshot from its first SELECT to its end.
+    pub(super) async fn read_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.inner.reader.begin().await?)
+    }
+
+    /// A write transaction holding the file's write lock from its start, so it never fails
+    /// with `SQLITE_BUSY` halfway.
+    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.inner.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub(super) async fn commit(&self, batch: WriteBatch) -> Result<Committed> {
@@ -252,18 +219,6 @@ impl SqliteStore {
         Ok(Committed { revision, upserted })
     }
 
-    pub(super) async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<ChangeEvent>> {
-        let rows: Vec<ChangeRow> = sqlx::query_as(
-            "SELECT revision, fqn, kind, record FROM revisions \
-             WHERE revision > ?1 ORDER BY revision LIMIT ?2",
-        )
-        .bind(after)
-        .bind(super::limit_or_default(limit))
-        .fetch_all(&self.inner.reader)
-        .await?;
-        Ok(rows.into_iter().map(ChangeEvent::from).collect())
-    }
-
     pub(super) fn subscribe(&self) -> watch::Receiver<i64> {
         self.inner.revision.subscribe()
     }
@@ -271,136 +226,6 @@ impl SqliteStore {
     pub(super) async fn append_audit(&self, entry: AuditEntry) -> Result<i64> {
         let mut conn = self.inner.writer.acquire().await?;
         insert_audits(&mut conn, std::slice::from_ref(&entry)).await
-    }
-
-    pub(super) async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let prefix = super::normalize_prefix(Some(&query.fqn_prefix));
-        let (lower, upper) = super::descendant_bounds(prefix);
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT * FROM audit \
-             WHERE (?1 IS NULL OR fqn = ?1 OR (fqn > ?2 AND fqn < ?3)) \
-               AND (?4 = '' OR kind = ?4) \
-               AND (?5 = '' OR actor = ?5) \
-               AND (?6 = '' OR actor = 'cluster:' || ?6) \
-               AND (?7 = '' OR operation = ?7) \
-               AND (?8 IS NULL OR at_us >= ?8) \
-               AND (?9 IS NULL OR at_us < ?9) \
-               AND (?11 = '' OR outcome = ?11) \
-               AND (?12 = 0 OR id < ?12) \
-               AND (?13 = '' OR fqn IN (SELECT l.fqn FROM ledger l WHERE l.cluster = ?13)) \
-               AND (?14 = '' OR fqn = ?14) \
-             ORDER BY id DESC LIMIT ?10",
-        )
-        .bind(prefix)
-        .bind(lower)
-        .bind(upper)
-        .bind(&query.kind)
-        .bind(&query.actor)
-        .bind(&query.cluster)
-        .bind(&query.operation)
-        .bind(super::bound(&query.since)?)
-        .bind(super::bound(&query.until)?)
-        .bind(super::limit_or_default(query.limit))
-        .bind(&query.outcome)
-        .bind(query.before_id)
-        .bind(&query.target_cluster)
-        .bind(&query.fqn)
-        .fetch_all(&self.inner.reader)
-        .await?;
-        Ok(rows.into_iter().map(AuditEntry::from).collect())
-    }
-
-    pub(super) async fn create_cluster(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("INSERT INTO clusters (name) VALUES (?1) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .execute(&self.inner.writer)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::AlreadyExists {
-                what: format!("cluster {name:?}"),
-            });
-        }
-        Ok(())
-    }
-
-    pub(super) async fn get_cluster(&self, name: &str) -> Result<Option<ClusterRecord>> {
-        let mut tx = self.inner.reader.begin().await?;
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters WHERE name = ?1")
-            .bind(name)
-            .fetch_all(&mut *tx)
-            .await?;
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants WHERE cluster = ?1")
-            .bind(name)
-            .fetch_all(&mut *tx)
-            .await?;
-        let inventories: Vec<InventoryRow> =
-            sqlx::query_as("SELECT * FROM inventories WHERE cluster = ?1")
-                .bind(name)
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(super::rows::clusters(names, grants, inventories).pop())
-    }
-
-    pub(super) async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
-        let mut tx = self.inner.reader.begin().await?;
-        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM clusters ORDER BY name")
-            .fetch_all(&mut *tx)
-            .await?;
-        let grants: Vec<GrantRow> = sqlx::query_as("SELECT * FROM grants")
-            .fetch_all(&mut *tx)
-            .await?;
-        let inventories: Vec<InventoryRow> = sqlx::query_as("SELECT * FROM inventories")
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(super::rows::clusters(names, grants, inventories))
-    }
-
-    pub(super) async fn grant(&self, cluster: &str, scope: &str) -> Result<()> {
-        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_cluster(&mut tx, cluster).await?;
-        sqlx::query("INSERT INTO grants (cluster, scope) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
-            .bind(cluster)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn revoke(&self, cluster: &str, scope: &str) -> Result<()> {
-        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_cluster(&mut tx, cluster).await?;
-        sqlx::query("DELETE FROM grants WHERE cluster = ?1 AND scope = ?2")
-            .bind(cluster)
-            .bind(scope)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) async fn set_namespaces(
-        &self,
-        cluster: &str,
-        namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    ) -> Result<()> {
-        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
-        require_cluster(&mut tx, cluster).await?;
-        sqlx::query(
-            "INSERT INTO inventories (cluster, namespaces) VALUES (?1, ?2) \
-             ON CONFLICT (cluster) DO UPDATE SET namespaces = excluded.namespaces",
-        )
-        .bind(cluster)
-        .bind(Json(namespaces))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(super) async fn create_token(&self, token: TokenRecord) -> Result<()> {
@@ -429,13 +254,6 @@ impl SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = sqlx::query_as("SELECT * FROM tokens ORDER BY name")
-            .fetch_all(&self.inner.reader)
-            .await?;
-        Ok(rows.into_iter().map(TokenRecord::from).collect())
     }
 
     pub(super) async fn revoke_token(&self, name: &str, at: &str) -> Result<TokenRecord> {
@@ -468,14 +286,6 @@ impl SqliteStore {
 
     pub(super) fn subscribe_tokens(&self) -> watch::Receiver<i64> {
         self.inner.tokens.subscribe()
-    }
-
-    pub(super) async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE hash = ?1")
-            .bind(hash)
-            .fetch_optional(&self.inner.reader)
-            .await?;
-        Ok(row.map(TokenRecord::from))
     }
 }
 
@@ -569,20 +379,6 @@ async fn insert_audits(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> R
         .execute(&mut *conn)
         .await?
         .last_insert_rowid())
-}
-
-/// [`Error::NotFound`] unless the cluster exists.
-async fn require_cluster(conn: &mut SqliteConnection, cluster: &str) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM clusters WHERE name = ?1")
-        .bind(cluster)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(Error::NotFound {
-            what: format!("cluster {cluster:?}"),
-        }),
-    }
 }
 
 // === delivery state ===
@@ -738,27 +534,6 @@ impl SqliteStore {
         Ok(delivery::unmerge(&applied, &index))
     }
 
-    pub(super) async fn hold_deletions(&self, cluster: &str, fqns: &[String]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO held_deletions (cluster, fqns) VALUES (?1, ?2) \
-             ON CONFLICT (cluster) DO UPDATE SET fqns = excluded.fqns",
-        )
-        .bind(cluster)
-        .bind(Json(fqns))
-        .execute(&self.inner.writer)
-        .await?;
-        Ok(())
-    }
-
-    pub(super) async fn take_deletions(&self, cluster: &str) -> Result<Option<Vec<String>>> {
-        let held: Option<Json<Vec<String>>> =
-            sqlx::query_scalar("DELETE FROM held_deletions WHERE cluster = ?1 RETURNING fqns")
-                .bind(cluster)
-                .fetch_optional(&self.inner.writer)
-                .await?;
-        Ok(held.map(|held| held.0))
-    }
-
     pub(super) async fn confirm_prune(&self, cluster: &str) -> Result<Option<serde_json::Value>> {
         let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await?;
         let seq: i64 = sqlx::query_scalar("SELECT seq + 1 FROM delivery_meta WHERE id = 1")
@@ -780,77 +555,6 @@ impl SqliteStore {
         tx.commit().await?;
         super::advance(&self.inner.delivery, seq);
         Ok(Some(held.0))
-    }
-
-    pub(super) async fn delivery_since(&self, after: i64, limit: u32) -> Result<DeliveryChanges> {
-        let limit = super::limit_or_default(limit);
-        // One read transaction: both tables from one snapshot.
-        let mut tx = self.inner.reader.begin().await?;
-        let clusters: Vec<ClusterRow> =
-            sqlx::query_as("SELECT * FROM delivery_clusters WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-        let edges: Vec<EdgeRow> = sqlx::query_as(
-            "SELECT cluster, source, state, revision, NULL AS objects, seq \
-             FROM delivery_edges WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(delivery::feed_rows(after, limit, clusters, edges))
-    }
-
-    pub(super) async fn cluster_delivery(
-        &self,
-        cluster: &str,
-    ) -> Result<(Option<ClusterDelivery>, Vec<EdgeRecord>)> {
-        let mut tx = self.inner.reader.begin().await?;
-        let row: Option<ClusterRow> =
-            sqlx::query_as("SELECT * FROM delivery_clusters WHERE cluster = ?1")
-                .bind(cluster)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let edges: Vec<EdgeRow> = sqlx::query_as(
-            "SELECT * FROM delivery_edges WHERE cluster = ?1 AND state IS NOT NULL \
-             ORDER BY source",
-        )
-        .bind(cluster)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(delivery::cluster_rows(row, edges))
-    }
-
-    pub(super) async fn delivery_clusters(&self) -> Result<Vec<ClusterDelivery>> {
-        let rows: Vec<ClusterRow> =
-            sqlx::query_as("SELECT * FROM delivery_clusters ORDER BY cluster")
-                .fetch_all(&self.inner.reader)
-                .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    pub(super) async fn source_edges(
-        &self,
-        source: &str,
-        clusters: &[String],
-    ) -> Result<Vec<EdgeRecord>> {
-        let mut found = Vec::new();
-        for cluster in clusters {
-            let row: Option<EdgeRow> = sqlx::query_as(
-                "SELECT * FROM delivery_edges WHERE cluster = ?1 AND source = ?2 \
-                 AND state IS NOT NULL",
-            )
-            .bind(cluster)
-            .bind(source)
-            .fetch_optional(&self.inner.reader)
-            .await?;
-            found.extend(row.map(EdgeRecord::from));
-        }
-        Ok(found)
     }
 
     pub(super) fn subscribe_delivery(&self) -> watch::Receiver<i64> {
