@@ -3,7 +3,6 @@
 //! rows at or below its scope.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use crate::model::Fqn;
 use crate::server::auth::Actor;
 use crate::server::error::Error;
 use crate::server::ui::layout::{self, Nav, encode};
-use crate::server::ui::session::signed_in;
+use crate::server::ui::session::Session;
 use crate::server::ui::{Console, error_page};
 use crate::store::{AuditEntry, AuditQuery};
 
@@ -141,13 +140,9 @@ pub fn render(query: &ActivityQuery, rows: &[AuditEntry]) -> Markup {
 /// `GET /activity`.
 pub async fn page(
     State(console): State<Console>,
-    headers: HeaderMap,
+    session: Session,
     Query(query): Query<ActivityQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     match activity(&console, &session.actor, &query).await {
         Ok(rows) => {
             layout::page("Activity", Nav::Activity, &session, render(&query, &rows)).into_response()

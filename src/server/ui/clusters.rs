@@ -3,14 +3,13 @@
 //! confirms them.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use crate::server::auth::Actor;
 use crate::server::error::Error;
 use crate::server::ui::layout::{self, Nav};
-use crate::server::ui::session::signed_in;
+use crate::server::ui::session::Session;
 use crate::server::ui::{Console, error_page};
 
 /// One cluster's row.
@@ -116,11 +115,7 @@ pub fn render(rows: &[ClusterRow]) -> Markup {
 }
 
 /// `GET /clusters`.
-pub async fn page(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&console, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
+pub async fn page(State(console): State<Console>, session: Session) -> Response {
     match clusters(&console, &session.actor).await {
         Ok(rows) => {
             layout::page("Clusters", Nav::Clusters, &session, render(&rows)).into_response()

@@ -6,21 +6,17 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
 use crate::server::ui::Console;
-use crate::server::ui::session::signed_in;
+use crate::server::ui::session::Session;
 
 /// At most one event per this long: a burst of changes is one refresh.
 const SETTLE: Duration = Duration::from_millis(300);
 
-/// The event stream, until shutdown or the browser goes away.
-pub async fn stream(State(console): State<Console>, headers: HeaderMap) -> Response {
-    if let Err(response) = signed_in(&console, &headers).await {
-        return response;
-    }
+/// The event stream, until shutdown or the browser goes away; for a signed-in caller only.
+pub async fn stream(State(console): State<Console>, _: Session) -> Response {
     let mut revisions = console.engine.store().subscribe();
     let mut deliveries = console.engine.store().subscribe_delivery();
     let stop = console.shutdown.clone();

@@ -2,7 +2,6 @@
 //! time, each row with its status; filtered by name and status, paginated.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use crate::server::auth::Actor;
 use crate::server::engine::kind_name;
 use crate::server::error::Error;
 use crate::server::ui::layout::{self, Nav, badge, encode};
-use crate::server::ui::session::signed_in;
+use crate::server::ui::session::Session;
 use crate::server::ui::{Console, error_page};
 use crate::store::Record;
 
@@ -349,13 +348,9 @@ pub fn render(view: &HierarchyView) -> Markup {
 /// `GET /hierarchy`.
 pub async fn page(
     State(console): State<Console>,
-    headers: HeaderMap,
+    session: Session,
     Query(query): Query<HierarchyQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     // A scoped token lands on its scope rather than on organizations it cannot read.
     let query = match (query.fqn.is_empty(), session.actor.scope()) {
         (true, Some(scope)) => HierarchyQuery {

@@ -3,7 +3,6 @@
 //! its audit rows.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -14,7 +13,7 @@ use crate::server::engine::kind_name;
 use crate::server::error::Error;
 use crate::server::ui::hierarchy::{NodeStatus, applied, node_status};
 use crate::server::ui::layout::{self, Nav, badge, encode};
-use crate::server::ui::session::signed_in;
+use crate::server::ui::session::Session;
 use crate::server::ui::{Console, error_page};
 use crate::store::{AuditEntry, AuditQuery, DeliveredObject, Record};
 
@@ -181,13 +180,9 @@ pub fn render(view: &ObjectView) -> Markup {
 /// `GET /object`.
 pub async fn page(
     State(console): State<Console>,
-    headers: HeaderMap,
+    session: Session,
     Query(query): Query<ObjectQuery>,
 ) -> Response {
-    let session = match signed_in(&console, &headers).await {
-        Ok(session) => session,
-        Err(response) => return response,
-    };
     match object(&console, &session.actor, &query.fqn).await {
         Ok(view) => layout::page(
             &view.record.name.clone(),

@@ -9,7 +9,8 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -60,9 +61,19 @@ fn new_csrf() -> String {
     crate::server::auth::new_token()
 }
 
+/// A handler that takes a [`Session`] serves only a signed-in caller; anyone else gets
+/// [`signed_in`]'s answer instead.
+impl FromRequestParts<Console> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Session, Response> {
+        signed_in(console, &parts.headers).await
+    }
+}
+
 /// The signed-in caller of a page, or the response to send instead (the login page for a
 /// browser without a valid session).
-pub async fn signed_in(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
+async fn signed_in(console: &Console, headers: &HeaderMap) -> Result<Session, Response> {
     let to_login = || Redirect::to("/login").into_response();
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Err(to_login());

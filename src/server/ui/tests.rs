@@ -411,3 +411,64 @@ async fn a_refused_console_login_is_audited_as_the_api_audits_a_refused_token() 
     assert_eq!(rejected().await.len(), 2);
     shutdown.begin();
 }
+
+#[tokio::test]
+async fn every_page_sends_a_caller_without_a_valid_session_to_the_login_page() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (console, shutdown) = console(&dir).await;
+    let secret = crate::server::auth::new_token();
+    let hash = crate::server::auth::token_hash(&secret);
+    console
+        .engine
+        .store()
+        .create_token(crate::store::TokenRecord {
+            name: crate::server::auth::default_token_name("user:root", &hash),
+            hash,
+            subject: "user:root".into(),
+            role: "admin".into(),
+            scope: "*".into(),
+            created: String::new(),
+            revoked: None,
+        })
+        .await
+        .expect("token");
+    let app = super::router(console);
+    let get = |path: &str, cookie: Option<String>| {
+        let mut request = Request::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        app.clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+    };
+    let pages = [
+        "/hierarchy",
+        "/object?fqn=organizations/acme/tenants/t0",
+        "/clusters",
+        "/activity",
+    ];
+    for path in pages.into_iter().chain(["/events"]) {
+        for cookie in [
+            None,
+            Some("tsbridge_session=not-a-token-this-mp-issued".to_string()),
+        ] {
+            let response = get(path, cookie.clone()).await.expect("response");
+            assert_eq!(
+                response.status(),
+                StatusCode::SEE_OTHER,
+                "{path} {cookie:?}"
+            );
+            assert_eq!(response.headers()[header::LOCATION], "/login", "{path}");
+        }
+    }
+    for path in pages {
+        let signed_in = Some(format!("{}={secret}", session::SESSION_COOKIE));
+        let response = get(path, signed_in).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    shutdown.begin();
+}
