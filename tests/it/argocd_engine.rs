@@ -17,7 +17,7 @@ use kube::api::{DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 use crate::gitops_stage::{
-    Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, live_objects, objects,
+    Engine, Names, Stage, WAIT, in_the_loop, assert_denied, await_crs_ready, crds_yaml, drain, live_objects, objects,
     stalled_message, without, yaml,
 };
 use crate::support::argocd::{
@@ -84,15 +84,28 @@ fn cluster_dir(names: &Names, repo: &str) -> Vec<Value> {
     ]
 }
 
-struct Loop {
-    stage: Stage,
-    argocd: ArgoCd,
-}
+type Loop = crate::gitops_stage::Loop<ArgoCd>;
 
-impl std::ops::Deref for Loop {
-    type Target = Stage;
-    fn deref(&self) -> &Stage {
-        &self.stage
+impl Engine for ArgoCd {
+    const NAME: &'static str = "Argo CD";
+
+    async fn start(stage: &Stage) -> ArgoCd {
+        ArgoCd::start(&stage.cluster_a, &stage.names.engine_ns).await
+    }
+
+    fn logs(&self) -> String {
+        ArgoCd::logs(self)
+    }
+
+    /// Deletes the app of apps alone, then each layer's Application, so Argo CD deletes what it
+    /// applied (its finalizer) and lets the Application go.
+    async fn clean_up(&self, stage: &Stage) {
+        let apps = applications(&stage.a, &stage.names.engine_ns);
+        let _ = apps.delete(BOOTSTRAP, &DeleteParams::default()).await;
+        for name in LAYERS {
+            let _ = apps.delete(name, &DeleteParams::default()).await;
+        }
+        drain(&apps).await;
     }
 }
 
@@ -140,42 +153,7 @@ impl Loop {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs kube-apiserver"]
 async fn argocd_syncs_the_platform_repository_through_every_scenario() {
-    let started = Instant::now();
-    let stage = Stage::start(Names::new("ac")).await;
-    let argocd = ArgoCd::start(&stage.cluster_a, &stage.names.engine_ns).await;
-    let setup = started.elapsed();
-    let mut flow = Loop { stage, argocd };
-
-    let outcome =
-        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(scenarios(&mut flow))).await;
-    if outcome.is_err() {
-        eprintln!("{}", flow.argocd.logs());
-    }
-    let cleanup_started = Instant::now();
-    cleanup(&flow).await;
-    eprintln!(
-        "clean-up (Argo CD deletes its Applications' resources) took {:?}",
-        cleanup_started.elapsed()
-    );
-    flow.stage.tear_down().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-    eprintln!(
-        "Argo CD in the loop: set-up {setup:?}, total {:?}",
-        started.elapsed()
-    );
-}
-
-/// Deletes the app of apps alone, then each layer's Application while the controller still runs,
-/// so Argo CD deletes what it applied (its finalizer) and lets the Application go.
-async fn cleanup(flow: &Loop) {
-    let apps = flow.apps();
-    let _ = apps.delete(BOOTSTRAP, &DeleteParams::default()).await;
-    for name in LAYERS {
-        let _ = apps.delete(name, &DeleteParams::default()).await;
-    }
-    drain(&apps).await;
+    in_the_loop::<ArgoCd>("ac", scenarios).await;
 }
 
 async fn scenarios(flow: &mut Loop) {
@@ -227,7 +205,7 @@ async fn scenarios(flow: &mut Loop) {
     //    from the Lua check), every CR Ready, the Istio objects in both clusters.
     let sync_started = Instant::now();
     for name in std::iter::once(BOOTSTRAP).chain(LAYERS) {
-        flow.argocd.assert_running();
+        flow.engine.assert_running();
         let verdict = flow
             .await_app(name, "Synced and Healthy at the first commit", |v| {
                 v.settled_at(&first)

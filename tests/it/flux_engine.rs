@@ -16,7 +16,7 @@ use kube::api::{DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 use crate::gitops_stage::{
-    Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, force_delete_all,
+    Engine, Names, Stage, WAIT, in_the_loop, assert_denied, await_crs_ready, crds_yaml, drain, force_delete_all,
     live_objects, objects, stalled_message, without, yaml,
 };
 use crate::support::flux::{
@@ -85,15 +85,26 @@ fn cluster_dir(names: &Names) -> Vec<Value> {
     ]
 }
 
-struct Loop {
-    stage: Stage,
-    flux: Flux,
-}
+type Loop = crate::gitops_stage::Loop<Flux>;
 
-impl std::ops::Deref for Loop {
-    type Target = Stage;
-    fn deref(&self) -> &Stage {
-        &self.stage
+impl Engine for Flux {
+    const NAME: &'static str = "Flux";
+
+    async fn start(stage: &Stage) -> Flux {
+        Flux::start(&stage.cluster_a, &stage.names.engine_ns).await
+    }
+
+    fn logs(&self) -> String {
+        Flux::logs(self)
+    }
+
+    /// Removes the bootstrap Kustomization, so Flux prunes what it applied (not the CRDs:
+    /// pruning is disabled on them) and drops its finalizers.
+    async fn clean_up(&self, stage: &Stage) {
+        let ks = kustomizations(&stage.a, &stage.names.engine_ns);
+        let _ = ks.delete("flux-system", &DeleteParams::default()).await;
+        drain(&ks).await;
+        force_delete_all(&git_repositories(&stage.a, &stage.names.engine_ns)).await;
     }
 }
 
@@ -124,40 +135,7 @@ impl Loop {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs kube-apiserver"]
 async fn flux_syncs_the_platform_repository_through_every_scenario() {
-    let started = Instant::now();
-    let stage = Stage::start(Names::new("fx")).await;
-    let flux = Flux::start(&stage.cluster_a, &stage.names.engine_ns).await;
-    let setup = started.elapsed();
-    let mut flow = Loop { stage, flux };
-
-    let outcome =
-        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(scenarios(&mut flow))).await;
-    if outcome.is_err() {
-        eprintln!("{}", flow.flux.logs());
-    }
-    let cleanup_started = Instant::now();
-    cleanup(&flow).await;
-    eprintln!(
-        "clean-up (Flux prunes) took {:?}",
-        cleanup_started.elapsed()
-    );
-    flow.stage.tear_down().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-    eprintln!(
-        "flux in the loop: set-up {setup:?}, total {:?}",
-        started.elapsed()
-    );
-}
-
-/// Removes the bootstrap Kustomization while the controllers still run, so Flux prunes what it
-/// applied (not the CRDs: pruning is disabled on them) and drops its finalizers.
-async fn cleanup(flow: &Loop) {
-    let ks = kustomizations(&flow.a, &flow.names.engine_ns);
-    let _ = ks.delete("flux-system", &DeleteParams::default()).await;
-    drain(&ks).await;
-    force_delete_all(&git_repositories(&flow.a, &flow.names.engine_ns)).await;
+    in_the_loop::<Flux>("fx", scenarios).await;
 }
 
 async fn scenarios(flow: &mut Loop) {
@@ -202,7 +180,7 @@ async fn scenarios(flow: &mut Loop) {
     let sync_started = Instant::now();
     let phase = Instant::now();
     for name in KUSTOMIZATIONS {
-        flow.flux.assert_running();
+        flow.engine.assert_running();
         await_verdict(
             &flow.a,
             &names.engine_ns,

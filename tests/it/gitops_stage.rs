@@ -5,7 +5,7 @@
 //! the Istio objects the agents own, the CRs' resourceVersions, kstatus on every CR.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -187,6 +187,65 @@ pub fn crds_yaml(annotations: &[(&str, &str)]) -> String {
         );
     }
     tsbridge::k8s::crds::to_yaml(&crds).expect("CRD YAML")
+}
+
+/// A GitOps engine that syncs the platform repository into cluster-a.
+pub trait Engine: Sized {
+    /// What the run's messages call it.
+    const NAME: &'static str;
+    /// Starts the engine against the stage's cluster-a.
+    async fn start(stage: &Stage) -> Self;
+    /// What the engine logged, for a failed scenario.
+    fn logs(&self) -> String;
+    /// Deletes what bootstrapped the engine while its controllers still run, so they delete what
+    /// they applied and let their finalizers go.
+    async fn clean_up(&self, stage: &Stage);
+}
+
+/// An engine in the loop with the MP and the agents.
+pub struct Loop<E> {
+    pub stage: Stage,
+    pub engine: E,
+}
+
+impl<E> std::ops::Deref for Loop<E> {
+    type Target = Stage;
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
+}
+
+/// Runs `scenarios` with engine `E` on a stage of its own (names from `prefix`). Whether they
+/// pass or panic, the engine cleans up and the stage is torn down; a panic then goes on, after
+/// the engine's logs.
+pub async fn in_the_loop<E: Engine>(prefix: &str, scenarios: impl AsyncFnOnce(&mut Loop<E>)) {
+    let started = Instant::now();
+    let stage = Stage::start(Names::new(prefix)).await;
+    let engine = E::start(&stage).await;
+    let setup = started.elapsed();
+    let mut flow = Loop { stage, engine };
+
+    let outcome =
+        futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(scenarios(&mut flow))).await;
+    if outcome.is_err() {
+        eprintln!("{}", flow.engine.logs());
+    }
+    let cleanup_started = Instant::now();
+    flow.engine.clean_up(&flow.stage).await;
+    eprintln!(
+        "clean-up ({} deletes what it applied) took {:?}",
+        E::NAME,
+        cleanup_started.elapsed()
+    );
+    flow.stage.tear_down().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    eprintln!(
+        "{} in the loop: set-up {setup:?}, total {:?}",
+        E::NAME,
+        started.elapsed()
+    );
 }
 
 /// The MP, both clusters' agents (cluster-a's serving the webhook), the namespaces and the Git
