@@ -10,7 +10,9 @@
 # clone: cargo-afl from crates.io, AFL++ built from the source cargo-afl ships, the instrumented
 # targets. Optional: TSBRIDGE_FUZZ_SECONDS caps the time as well, TSBRIDGE_FUZZ_RESUME=1 goes on
 # from the last campaign's state instead of starting over, TSBRIDGE_FUZZ_JOBS=N fuzzes with N
-# instances (one core each) that share out the executions. Exits 1 if AFL++ saved a crash or a
+# instances (one core each) that share out the executions, TSBRIDGE_FUZZ_SEEDS=DIR starts from
+# DIR instead of the committed corpus (say, a long campaign's queue minimized with afl-cmin, whose
+# thousands of entries slow a resumed campaign down). Exits 1 if AFL++ saved a crash or a
 # hang (they are listed; copy them into the corpus once fixed). CI never runs this: it replays
 # the corpus through `cargo test` (tests/it/fuzz_corpus.rs).
 set -euo pipefail
@@ -110,7 +112,7 @@ if [[ $mode == cmin ]]; then
   exit 0
 fi
 
-args=(-i "$corpus")
+args=(-i "${TSBRIDGE_FUZZ_SEEDS:-$corpus}")
 if [[ ${TSBRIDGE_FUZZ_RESUME:-} == 1 && -d $out/default ]]; then
   # AFL++ 4.40c cannot read back the fastresume.bin it writes; resume from the queue instead.
   export AFL_AUTORESUME=1 AFL_NO_FASTRESUME=1
