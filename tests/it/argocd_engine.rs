@@ -17,8 +17,8 @@ use kube::api::{DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 use crate::gitops_stage::{
-    Engine, Names, Stage, WAIT, in_the_loop, assert_denied, await_crs_ready, crds_yaml, drain, live_objects, objects,
-    stalled_message, without, yaml,
+    Engine, Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, in_the_loop,
+    live_objects, objects, stalled_message, without, yaml,
 };
 use crate::support::argocd::{
     AppVerdict, ArgoCd, applications, await_app, operations, refresh, resource_health,

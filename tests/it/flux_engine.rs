@@ -16,8 +16,8 @@ use kube::api::{DeleteParams, DynamicObject, PostParams};
 use serde_json::{Value, json};
 
 use crate::gitops_stage::{
-    Engine, Names, Stage, WAIT, in_the_loop, assert_denied, await_crs_ready, crds_yaml, drain, force_delete_all,
-    live_objects, objects, stalled_message, without, yaml,
+    Engine, Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, force_delete_all,
+    in_the_loop, live_objects, objects, stalled_message, without, yaml,
 };
 use crate::support::flux::{
     Flux, await_verdict, git_repositories, kustomization_events, kustomizations, reconcile_now,
