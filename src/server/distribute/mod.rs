@@ -158,15 +158,7 @@ struct Hub {
 impl Hub {
     /// Every cluster's edge for `fqn`.
     fn edges(&self, fqn: &str) -> BTreeMap<String, EdgeState> {
-        let local = self
-            .links
-            .iter()
-            .filter_map(|(cluster, link)| link.edges.get(fqn).map(|e| (cluster.clone(), *e)));
-        let remote = self
-            .remote
-            .iter()
-            .filter_map(|(cluster, remote)| remote.edges.get(fqn).map(|e| (cluster.clone(), *e)));
-        local.chain(remote).collect()
+        tally::edges_of(&self.clusters(), fqn)
     }
 
     /// Every cluster's name and edges, those served here and those mirrored.

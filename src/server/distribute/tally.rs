@@ -106,12 +106,7 @@ pub(super) fn subtree(clusters: &[(&str, &Edges)], fqn: &str) -> Option<Aggregat
         .iter()
         .find(|(_, set)| set & !bit(EdgeState::Applied) != 0)
         .map(|(member, _)| {
-            let own: BTreeMap<String, EdgeState> = clusters
-                .iter()
-                .filter_map(|(cluster, edges)| {
-                    edges.get(*member).map(|s| (cluster.to_string(), *s))
-                })
-                .collect();
+            let own = edges_of(clusters, member);
             let why = resource_status(TypeInfo::CONFIG, PipelineStage::Translated, &own, false, "");
             format!(
                 "{}; first not applied everywhere: {member} ({})",
@@ -142,6 +137,14 @@ fn merge_sorted<'a>(a: Vec<(&'a str, u8)>, b: Vec<(&'a str, u8)>) -> Vec<(&'a st
         out.extend(next);
     }
     out
+}
+
+/// `fqn`'s edge in each cluster that has one, by cluster.
+pub(super) fn edges_of(clusters: &[(&str, &Edges)], fqn: &str) -> BTreeMap<String, EdgeState> {
+    clusters
+        .iter()
+        .filter_map(|(cluster, edges)| edges.get(fqn).map(|s| (cluster.to_string(), *s)))
+        .collect()
 }
 
 /// `fqn`'s own state in each cluster that targets it: how many applied, how many target it,
@@ -386,10 +389,7 @@ mod tests {
         let fixture = fixture(7, 4);
         let clusters = view(&fixture);
         for source in sources() {
-            let edges: BTreeMap<String, EdgeState> = clusters
-                .iter()
-                .filter_map(|(c, e)| e.get(source.as_str()).map(|s| (c.to_string(), *s)))
-                .collect();
+            let edges = edges_of(&clusters, &source);
             assert_eq!(
                 own(&clusters, &source),
                 (
