@@ -104,12 +104,13 @@ pub fn history(
     }
 }
 
-/// `fqn`'s history as `History` answers it (`ctl history`, the console's object page): read
-/// from the store, so it is the same on every replica and after a restart.
+/// `fqn`'s history as `History` answers it (`ctl history`, the console's object page), and
+/// the audit rows of exactly `fqn` it was built from, newest first: read from the store, so it
+/// is the same on every replica and after a restart.
 pub async fn object_history(
     store: &crate::store::Store,
     fqn: &str,
-) -> Result<v1::HistoryResponse, crate::store::Error> {
+) -> Result<(v1::HistoryResponse, Vec<AuditEntry>), crate::store::Error> {
     let changes = store.object_changes(fqn).await?;
     // Exactly this object: a prefix would let its children's entries fill the limit.
     let audit: Vec<AuditEntry> = store
@@ -126,7 +127,7 @@ pub async fn object_history(
             ..LedgerQuery::default()
         })
         .await?;
-    Ok(history(&changes, &audit, &deliveries))
+    Ok((history(&changes, &audit, &deliveries), audit))
 }
 
 impl LedgerApi {
@@ -171,7 +172,7 @@ impl LedgerService for LedgerApi {
             return Err(Status::invalid_argument("give the FQN of the object"));
         }
         self.may_read(&actor, "history", &fqn).await?;
-        let history = object_history(self.engine.store(), &fqn)
+        let (history, _) = object_history(self.engine.store(), &fqn)
             .await
             .map_err(store_error)?;
         if history.revisions.is_empty() && history.redeliveries.is_empty() {

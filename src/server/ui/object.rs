@@ -15,10 +15,10 @@ use crate::server::ui::hierarchy::{NodeStatus, applied, node_status};
 use crate::server::ui::layout::{self, Nav, badge, encode};
 use crate::server::ui::session::Session;
 use crate::server::ui::{Console, error_page};
-use crate::store::{AuditEntry, AuditQuery, DeliveredObject, Record};
+use crate::store::{AuditEntry, DeliveredObject, Record};
 
 /// Audit rows shown.
-pub const AUDIT: u32 = 50;
+pub const AUDIT: usize = 50;
 
 /// The page's query string.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,19 +62,6 @@ pub struct ObjectView {
     pub audit: Vec<AuditEntry>,
 }
 
-/// The object's audit rows, newest first.
-pub async fn audit(console: &Console, fqn: &str) -> Result<Vec<AuditEntry>, Error> {
-    Ok(console
-        .engine
-        .store()
-        .query_audit(&AuditQuery {
-            fqn: fqn.to_string(),
-            limit: AUDIT,
-            ..AuditQuery::default()
-        })
-        .await?)
-}
-
 /// Builds the page for `actor`.
 pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<ObjectView, Error> {
     let parsed: Fqn = fqn
@@ -88,7 +75,9 @@ pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<Objec
     let store = console.engine.store();
     let stored = store.source_edges(fqn, &clusters).await?;
     let rows = store.delivery_clusters().await?;
-    let history = crate::server::services::ledger::object_history(store, fqn).await?;
+    let (history, mut audit) = crate::server::services::ledger::object_history(store, fqn).await?;
+    // The newest of the rows the history read.
+    audit.truncate(AUDIT);
     let edges = states
         .into_iter()
         .map(|(cluster, state)| {
@@ -113,7 +102,7 @@ pub async fn object(console: &Console, actor: &Actor, fqn: &str) -> Result<Objec
         })
         .collect();
     Ok(ObjectView {
-        audit: audit(console, fqn).await?,
+        audit,
         history,
         record,
         status,
