@@ -249,6 +249,17 @@ macro_rules! dispatch {
     };
 }
 
+/// Calls the ledger's `$function` (`ledger.rs`) for whichever backend `self` is, on its
+/// `$pool` (`reader` or `writer`).
+macro_rules! ledger {
+    ($self:ident, $pool:ident, $function:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sqlite(store) => ledger::sqlite::$function(store.$pool(), $($arg),*).await,
+            Store::Postgres(store) => ledger::postgres::$function(store.$pool(), $($arg),*).await,
+        }
+    };
+}
+
 impl Store {
     /// Connects to `sqlite:PATH` (the file is created if missing) or `postgres://…` /
     /// `postgresql://…`, and runs the migrations. [`Error::BadUrl`] for anything else.
@@ -460,14 +471,7 @@ impl Store {
     /// Records that `replica` is alive at `now_us` (µs since the epoch), and forgets replicas
     /// silent for more than a day; returns when each replica known was last seen.
     pub async fn replica_alive(&self, replica: &str, now_us: i64) -> Result<HashMap<String, i64>> {
-        match self {
-            Store::Sqlite(store) => {
-                ledger::sqlite::replica_alive(store.writer(), replica, now_us).await
-            }
-            Store::Postgres(store) => {
-                ledger::postgres::replica_alive(store.writer(), replica, now_us).await
-            }
-        }
+        ledger!(self, writer, replica_alive(replica, now_us))
     }
 
     // --- delivery ledger (see `ledger.rs`) ---
@@ -475,47 +479,28 @@ impl Store {
     /// Appends ledger rows in one transaction, each with `rollback` and `committed_us` taken
     /// from the revision log of its `change`.
     pub async fn append_ledger(&self, entries: Vec<LedgerEntry>) -> Result<()> {
-        match self {
-            Store::Sqlite(store) => ledger::sqlite::append(store.writer(), entries).await,
-            Store::Postgres(store) => ledger::postgres::append(store.writer(), entries).await,
-        }
+        ledger!(self, writer, append(entries))
     }
 
     /// Ledger rows matching `query`, newest first.
     pub async fn query_ledger(&self, query: &LedgerQuery) -> Result<Vec<LedgerEntry>> {
-        match self {
-            Store::Sqlite(store) => ledger::sqlite::query(store.reader(), query).await,
-            Store::Postgres(store) => ledger::postgres::query(store.reader(), query).await,
-        }
+        ledger!(self, reader, query(query))
     }
 
     /// Every change of `fqn` in the revision log, oldest first.
     pub async fn object_changes(&self, fqn: &str) -> Result<Vec<ObjectChange>> {
-        match self {
-            Store::Sqlite(store) => ledger::sqlite::changes_of(store.reader(), fqn).await,
-            Store::Postgres(store) => ledger::postgres::changes_of(store.reader(), fqn).await,
-        }
+        ledger!(self, reader, changes_of(fqn))
     }
 
     /// Per target cluster, what the ledger counts in a window under a prefix.
     pub async fn ledger_report(&self, query: &ReportQuery) -> Result<Vec<ClusterReport>> {
-        match self {
-            Store::Sqlite(store) => ledger::sqlite::report(store.reader(), query).await,
-            Store::Postgres(store) => ledger::postgres::report(store.reader(), query).await,
-        }
+        ledger!(self, reader, report(query))
     }
 
     /// Deletes ledger rows acknowledged before `older_than_us`, then the oldest beyond `keep`
     /// rows; returns how many.
     pub async fn prune_ledger(&self, older_than_us: Option<i64>, keep: i64) -> Result<u64> {
-        match self {
-            Store::Sqlite(store) => {
-                ledger::sqlite::prune(store.writer(), older_than_us, keep).await
-            }
-            Store::Postgres(store) => {
-                ledger::postgres::prune(store.writer(), older_than_us, keep).await
-            }
-        }
+        ledger!(self, writer, prune(older_than_us, keep))
     }
 
     /// Read-only, for the web console: every cluster's delivery row, by name.
