@@ -49,13 +49,13 @@ setup_packages() {
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  # The package's own cluster is not ours to run: tests start private ones.
-  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
-    "${sudo[@]}" service postgresql stop >/dev/null 2>&1 || true
-  fi
-  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v service >/dev/null; then
-    "${sudo[@]}" service redis-server stop >/dev/null 2>&1 || true
-  fi
+  # The packages' own services are not ours to run: tests start private ones.
+  local service
+  for service in postgresql redis-server; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && command -v service >/dev/null; then
+      "${sudo[@]}" service "$service" stop >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 setup_toolchains() {
