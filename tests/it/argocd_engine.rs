@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::gitops_stage::{
     Engine, Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, in_the_loop,
-    live_objects, objects, stalled_message, without, yaml,
+    live_objects, objects, stalled_message, yaml,
 };
 use crate::support::argocd::{
     AppVerdict, ArgoCd, applications, await_app, operations, refresh, resource_health,
@@ -97,6 +97,19 @@ impl Engine for ArgoCd {
         ArgoCd::logs(self)
     }
 
+    /// Commits, asks Argo CD to look at Git (as a push webhook would) and waits until every
+    /// Application in `which` is Synced, Healthy and synced at that commit.
+    async fn commit_and_sync(flow: &Loop, message: &str, which: &[&str]) -> String {
+        let revision = flow.commit(message, which).await;
+        for name in which {
+            flow.await_app(name, &format!("settled at {revision}"), |v| {
+                v.settled_at(&revision)
+            })
+            .await;
+        }
+        revision
+    }
+
     /// Deletes the app of apps alone, then each layer's Application, so Argo CD deletes what it
     /// applied (its finalizer) and lets the Application go.
     async fn clean_up(&self, stage: &Stage) {
@@ -112,19 +125,6 @@ impl Engine for ArgoCd {
 impl Loop {
     fn apps(&self) -> kube::Api<DynamicObject> {
         applications(&self.a, &self.names.engine_ns)
-    }
-
-    /// Commits, asks Argo CD to look at Git (as a push webhook would) and waits until every
-    /// Application in `which` is Synced, Healthy and synced at that commit. Returns the commit.
-    async fn commit_and_sync(&self, message: &str, which: &[&str]) -> String {
-        let revision = self.commit(message, which).await;
-        for name in which {
-            self.await_app(name, &format!("settled at {revision}"), |v| {
-                v.settled_at(&revision)
-            })
-            .await;
-        }
-        revision
     }
 
     /// Commits and asks Argo CD to refresh the Applications in `which`.
@@ -282,17 +282,7 @@ async fn scenarios(flow: &mut Loop) {
         message.contains(&reason) && reason.contains("(TSB1011)"),
         "Argo CD shows tsbridge's message ({reason}): {message}"
     );
-    assert_eq!(
-        flow.held().await,
-        held,
-        "a rejected commit changes nothing in the MP or a cluster"
-    );
-    flow.git.remove("tenancy/workspace-overlap.yaml");
-    flow.commit_and_sync("tenancy: revert the overlapping workspace", &["tenancy"])
-        .await;
-    flow.await_pruned(&overlap, "Argo CD to prune the rejected workspace")
-        .await;
-    assert_eq!(flow.held().await, held, "the revert changes nothing");
+    flow.revert_rejected(&overlap, &held).await;
     eprintln!(
         "phase done: rejection and revert after {:?}",
         phase.elapsed()
@@ -317,21 +307,14 @@ async fn scenarios(flow: &mut Loop) {
     eprintln!("Argo CD on the webhook's denial: {verdict:?}");
     assert_denied(&verdict.message, "Argo CD");
     assert_eq!(verdict.sync, "OutOfSync", "{verdict:?}");
-    flow.assert_absent(&orphan).await;
-    assert_eq!(flow.held().await, held, "a denied commit changes nothing");
-    flow.git.remove("tenancy/workspace-orphan.yaml");
-    flow.commit_and_sync("tenancy: revert the orphan workspace", &["tenancy"])
-        .await;
+    flow.revert_denied(&orphan, &held).await;
     eprintln!("phase done: denial and revert after {:?}", phase.elapsed());
 
     // 4. Deleting a file: Argo CD prunes the CR, the MP deletes it, its Istio objects go.
     let phase = Instant::now();
-    let setting = &payments["teams/payments/traffic-setting.yaml"];
-    flow.git.remove("teams/payments/traffic-setting.yaml");
-    flow.commit_and_sync("payments: drop the traffic settings", &["team-payments"])
+    let remaining = flow
+        .delete_traffic_setting(&payments, &bridged, &all_expected)
         .await;
-    let remaining = without(&bridged, "TrafficSetting");
-    flow.await_deleted(setting, &remaining, &all_expected).await;
     eprintln!("phase done: deleted file after {:?}", phase.elapsed());
 
     // 5. A change to the direct-mode VirtualService reaches cluster-b; then a steady state over

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::gitops_stage::{
     Engine, Names, Stage, WAIT, assert_denied, await_crs_ready, crds_yaml, drain, force_delete_all,
-    in_the_loop, live_objects, objects, stalled_message, without, yaml,
+    in_the_loop, live_objects, objects, stalled_message, yaml,
 };
 use crate::support::flux::{
     Flux, await_verdict, git_repositories, kustomization_events, kustomizations, reconcile_now,
@@ -98,6 +98,23 @@ impl Engine for Flux {
         Flux::logs(self)
     }
 
+    /// Commits, then waits until every Kustomization in `which` is Ready at that revision.
+    async fn commit_and_sync(flow: &Loop, message: &str, which: &[&str]) -> String {
+        let revision = flow.revision(message);
+        for name in which {
+            await_verdict(
+                &flow.a,
+                &flow.names.engine_ns,
+                name,
+                &format!("Ready at {revision}"),
+                WAIT,
+                |v| v.status == "True" && v.applied == revision,
+            )
+            .await;
+        }
+        revision
+    }
+
     /// Removes the bootstrap Kustomization, so Flux prunes what it applied (not the CRDs:
     /// pruning is disabled on them) and drops its finalizers.
     async fn clean_up(&self, stage: &Stage) {
@@ -109,23 +126,6 @@ impl Engine for Flux {
 }
 
 impl Loop {
-    /// Commits, then waits until every Kustomization in `which` is Ready at that revision.
-    async fn commit_and_sync(&self, message: &str, which: &[&str]) -> String {
-        let revision = self.revision(message);
-        for name in which {
-            await_verdict(
-                &self.a,
-                &self.names.engine_ns,
-                name,
-                &format!("Ready at {revision}"),
-                WAIT,
-                |v| v.status == "True" && v.applied == revision,
-            )
-            .await;
-        }
-        revision
-    }
-
     /// Commits and returns Flux's name for the revision (`main@sha1:<hash>`).
     fn revision(&self, message: &str) -> String {
         format!("main@sha1:{}", self.git.commit(message))
@@ -249,17 +249,7 @@ async fn scenarios(flow: &mut Loop) {
         reason.starts_with("Workspace/overlap: ") && reason.contains("(TSB1011)"),
         "tsbridge's message names the object: {reason}"
     );
-    assert_eq!(
-        flow.held().await,
-        held,
-        "a rejected commit changes nothing in the MP or a cluster"
-    );
-    flow.git.remove("tenancy/workspace-overlap.yaml");
-    flow.commit_and_sync("tenancy: revert the overlapping workspace", &["tenancy"])
-        .await;
-    flow.await_pruned(&overlap, "Flux to prune the rejected workspace")
-        .await;
-    assert_eq!(flow.held().await, held, "the revert changes nothing");
+    flow.revert_rejected(&overlap, &held).await;
 
     eprintln!(
         "phase done: rejection and revert after {:?}",
@@ -295,21 +285,14 @@ async fn scenarios(flow: &mut Loop) {
                 && message.contains("(TSB1002)")),
         "a ReconciliationFailed event with the denial: {events:#?}"
     );
-    flow.assert_absent(&orphan).await;
-    assert_eq!(flow.held().await, held, "a denied commit changes nothing");
-    flow.git.remove("tenancy/workspace-orphan.yaml");
-    flow.commit_and_sync("tenancy: revert the orphan workspace", &["tenancy"])
-        .await;
+    flow.revert_denied(&orphan, &held).await;
 
     eprintln!("phase done: denial and revert after {:?}", phase.elapsed());
     let phase = Instant::now();
     // 4. Deleting a file: Flux prunes the CR, the MP deletes it, its Istio objects go.
-    let setting = &payments["teams/payments/traffic-setting.yaml"];
-    flow.git.remove("teams/payments/traffic-setting.yaml");
-    flow.commit_and_sync("payments: drop the traffic settings", &["team-payments"])
+    let remaining = flow
+        .delete_traffic_setting(&payments, &bridged, &all_expected)
         .await;
-    let remaining = without(&bridged, "TrafficSetting");
-    flow.await_deleted(setting, &remaining, &all_expected).await;
 
     eprintln!("phase done: deleted file after {:?}", phase.elapsed());
     let phase = Instant::now();

@@ -197,6 +197,10 @@ pub trait Engine: Sized {
     async fn start(stage: &Stage) -> Self;
     /// What the engine logged, for a failed scenario.
     fn logs(&self) -> String;
+    /// Commits what the stage's Git holds and waits until the engine has synced each of
+    /// `which` (its Kustomizations or Applications) at that commit; returns the engine's name
+    /// for the revision.
+    async fn commit_and_sync(flow: &Loop<Self>, message: &str, which: &[&str]) -> String;
     /// Deletes what bootstrapped the engine while its controllers still run, so they delete what
     /// they applied and let their finalizers go.
     async fn clean_up(&self, stage: &Stage);
@@ -212,6 +216,61 @@ impl<E> std::ops::Deref for Loop<E> {
     type Target = Stage;
     fn deref(&self) -> &Stage {
         &self.stage
+    }
+}
+
+/// The steps both engines' scenarios take alike.
+impl<E: Engine> Loop<E> {
+    /// See [`Engine::commit_and_sync`].
+    pub async fn commit_and_sync(&self, message: &str, which: &[&str]) -> String {
+        E::commit_and_sync(self, message, which).await
+    }
+
+    /// After the MP rejected the overlapping workspace `overlap` (`tenancy/workspace-overlap.yaml`),
+    /// which changed nothing (`held`): its revert, which the engine prunes, changes nothing either.
+    pub async fn revert_rejected(&self, overlap: &Value, held: &Held) {
+        assert_eq!(
+            &self.held().await,
+            held,
+            "a rejected commit changes nothing in the MP or a cluster"
+        );
+        self.git.remove("tenancy/workspace-overlap.yaml");
+        self.commit_and_sync("tenancy: revert the overlapping workspace", &["tenancy"])
+            .await;
+        self.await_pruned(
+            overlap,
+            &format!("{} to prune the rejected workspace", E::NAME),
+        )
+        .await;
+        assert_eq!(&self.held().await, held, "the revert changes nothing");
+    }
+
+    /// After the webhook denied the workspace `orphan` (`tenancy/workspace-orphan.yaml`): it is
+    /// not in the cluster, nothing changed (`held`), and its revert syncs.
+    pub async fn revert_denied(&self, orphan: &Value, held: &Held) {
+        self.assert_absent(orphan).await;
+        assert_eq!(&self.held().await, held, "a denied commit changes nothing");
+        self.git.remove("tenancy/workspace-orphan.yaml");
+        self.commit_and_sync("tenancy: revert the orphan workspace", &["tenancy"])
+            .await;
+    }
+
+    /// Deletes the payments team's TrafficSetting file: the engine prunes the CR, the MP deletes
+    /// it, and its Istio objects go from what `bridged` generated (`expected`). Returns what is
+    /// left of `bridged`.
+    pub async fn delete_traffic_setting(
+        &self,
+        payments: &BTreeMap<String, Value>,
+        bridged: &[Value],
+        expected: &[BTreeSet<String>; 2],
+    ) -> Vec<Value> {
+        let setting = &payments["teams/payments/traffic-setting.yaml"];
+        self.git.remove("teams/payments/traffic-setting.yaml");
+        self.commit_and_sync("payments: drop the traffic settings", &["team-payments"])
+            .await;
+        let remaining = without(bridged, "TrafficSetting");
+        self.await_deleted(setting, &remaining, expected).await;
+        remaining
     }
 }
 
